@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tool and its tests need, only those missing.
+# Usage: scripts/install-system.sh python|all
+set -euo pipefail
+
+want=()
+need() {  # need <command> <package...>: queue the packages when the command is missing
+  local command=$1; shift
+  command -v "$command" >/dev/null 2>&1 || want+=("$@")
+}
+
+case "${1:-all}" in
+  python)
+    python3 -c 'import ensurepip' 2>/dev/null || want+=(python3-venv python3-pip)
+    ;;
+  all)
+    python3 -c 'import ensurepip' 2>/dev/null || want+=(python3-venv python3-pip)
+    ;;
+  *) echo "usage: $0 python|all" >&2; exit 2 ;;
+esac
+
+[ ${#want[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing Debian packages: ${want[*]}; run as root: apt-get install -y ${want[*]}" >&2
+  exit 1
+fi
+echo "installing Debian packages: ${want[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null

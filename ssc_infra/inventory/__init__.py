@@ -1,0 +1,1 @@
+"""Inventory sources: each loads into one validated Region."""

@@ -1,0 +1,526 @@
+"""Load the inventory folder (region.yaml, partners/*.yaml, people/*.csv, devices/*.csv).
+
+Every problem is collected, not only the first, each with file, line and a hint; the Region is
+built only when there are none. Single-file shape checks come from `schema`; this module adds
+what spans files: references, duplicates, overlaps and quotas.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from ssc_infra.errors import InventoryError, Problem
+from ssc_infra.inventory.located import Located, read_yaml
+from ssc_infra.inventory.schema import (
+    PartnerFile,
+    RegionFile,
+    is_mac,
+    is_wireguard_key,
+)
+from ssc_infra.model import (
+    Device,
+    DeviceKind,
+    Directory,
+    Guards,
+    Host,
+    NamingPolicy,
+    Partner,
+    Person,
+    Region,
+    Service,
+    Site,
+    Workplace,
+)
+
+PEOPLE_COLUMNS = (
+    "employee_id", "given_name", "infix", "surname", "department",
+    "job_title", "site", "workplace", "start_date", "end_date",
+)
+DEVICE_COLUMNS = ("asset_tag", "kind", "employee_id", "site", "mac", "wg_public_key")
+_REQUIRED_PEOPLE = ("employee_id", "given_name", "surname", "site", "workplace", "start_date")
+_WORKPLACES = {w.value: w for w in Workplace}
+_DEVICE_KINDS = {k.value: k for k in DeviceKind}
+_M = TypeVar("_M", bound=BaseModel)
+SCHEMA_HINT = "see `ssc-infra schema` for the keys this file takes"
+
+
+def load(directory: Path, today: date | None = None) -> Region:
+    """Load and validate an inventory folder.
+
+    Args:
+        directory: the folder holding region.yaml and partners/.
+        today: the date that decides who has left (for quotas); defaults to today.
+
+    Raises:
+        InventoryError: with every problem found, each located by file and line.
+    """
+    return _Loader(directory, today or date.today()).load()
+
+
+@dataclass(frozen=True)
+class _PartnerDoc:
+    doc: Located
+    spec: PartnerFile
+
+
+class _Loader:
+    def __init__(self, directory: Path, today: date) -> None:
+        self.root = directory
+        self.today = today
+        self.problems: list[Problem] = []
+        self._dates: dict[str, date] = {}
+        # Site codes of partner files that failed their checks: references to them are not
+        # reported again, so one broken file does not bury the report in follow-up errors.
+        self._unchecked_sites: set[str] = set()
+        # Every employee id in each partner's HR export, bad rows included, for device checks.
+        self._employee_ids: dict[str, set[str]] = {}
+
+    def problem(
+        self, file: str, line: int, message: str, hint: str = "", partner: str = ""
+    ) -> None:
+        self.problems.append(Problem(file, line, message, hint, partner))
+
+    def load(self) -> Region:
+        if not self.root.is_dir():
+            raise InventoryError(
+                [Problem(str(self.root), 0, "no such inventory folder", "pass --inventory DIR")]
+            )
+        region_doc, region = self._read_region()
+        partner_docs = self._read_partner_files()
+        if region is not None and region_doc is not None:
+            self._check_service_refs(region, partner_docs)
+        self._check_partner_uniqueness(partner_docs)
+        sites = self._collect_sites(partner_docs)
+        read = {p.spec.code: self._read_people(p, sites) for p in partner_docs}
+        people = {code: found or [] for code, found in read.items()}
+        devices = {
+            p.spec.code: self._read_devices(p, sites)
+            for p in partner_docs
+            if read[p.spec.code] is not None  # devices of unreadable people can't be checked
+        }
+        for p in partner_docs:
+            self._check_quota(p, people[p.spec.code])
+        if self.problems or region is None:
+            raise InventoryError(self.problems)
+        return _build_region(region, partner_docs, sites, people, devices)
+
+    # -- YAML files -------------------------------------------------------------------------
+
+    def _read_region(self) -> tuple[Located | None, RegionFile | None]:
+        doc, problems = read_yaml(self.root / "region.yaml", "region.yaml")
+        self.problems.extend(problems)
+        if doc is None:
+            return None, None
+        return doc, self._validate(RegionFile, doc, "")
+
+    def _read_partner_files(self) -> list[_PartnerDoc]:
+        folder = self.root / "partners"
+        paths = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
+        if not paths:
+            self.problem("partners/", 0, "no partner files", "add partners/<code>.yaml per partner")
+        result = []
+        for path in paths:
+            rel = f"partners/{path.name}"
+            doc, problems = read_yaml(path, rel)
+            self.problems.extend(problems)
+            if doc is None:
+                continue
+            spec = self._validate(PartnerFile, doc, path.stem)
+            if spec is None:
+                self._unchecked_sites.update(_raw_site_codes(doc.data))
+                continue
+            if spec.code != path.stem:
+                self.problem(
+                    rel, doc.line(("code",)),
+                    f"partner code {spec.code!r} differs from the file name {path.name!r}",
+                    f"rename the file to {spec.code}.yaml, or correct the code", spec.code,
+                )
+            result.append(_PartnerDoc(doc, spec))
+        return result
+
+    def _validate(self, model: type[_M], doc: Located, partner: str) -> _M | None:
+        if not isinstance(doc.data, dict):
+            self.problem(doc.file, 1, "expected a mapping of keys at the top", SCHEMA_HINT, partner)
+            return None
+        try:
+            return model.model_validate(doc.data)
+        except ValidationError as e:
+            for error in e.errors():
+                self.problems.append(_schema_problem(model, doc, error, partner))
+            return None
+
+    def _check_service_refs(self, region: RegionFile, partners: list[_PartnerDoc]) -> None:
+        known = sorted(region.services)
+        for p in partners:
+            for index, code in enumerate(p.spec.services):
+                if code not in region.services:
+                    self.problem(
+                        p.doc.file, p.doc.line(("services", index)),
+                        f"unknown service {code!r}",
+                        _did_you_mean(code, known) or f"the catalogue in region.yaml has: "
+                        f"{', '.join(known) or 'nothing'}", p.spec.code,
+                    )
+
+    def _check_partner_uniqueness(self, partners: list[_PartnerDoc]) -> None:
+        for attribute, what in (("code", "partner code"), ("upn_suffix", "UPN suffix")):
+            seen: dict[str, _PartnerDoc] = {}
+            for p in partners:
+                value = getattr(p.spec, attribute)
+                first = seen.setdefault(value, p)
+                if first is not p:
+                    self.problem(
+                        p.doc.file, p.doc.line((attribute,)),
+                        f"duplicate {what} {value!r}, also in {first.doc.file}",
+                        f"every partner needs its own {what}", p.spec.code,
+                    )
+
+    def _collect_sites(self, partners: list[_PartnerDoc]) -> dict[str, Site]:
+        sites: dict[str, Site] = {}
+        where: dict[str, str] = {}
+        vlans: dict[int, tuple[str, str]] = {}
+        for p in partners:
+            for index, entry in enumerate(p.spec.sites):
+                loc = f"{p.doc.file}:{p.doc.line(('sites', index))}"
+                line = p.doc.line(("sites", index))
+                site = Site(entry.code, entry.name, p.spec.code, entry.vlan, entry.subnet,
+                            entry.flex_desks, entry.shared)
+                if entry.code in sites:
+                    self.problem(p.doc.file, line, f"duplicate site code {entry.code!r}, also at "
+                                 f"{where[entry.code]}", "site codes are unique in the region",
+                                 p.spec.code)
+                    continue
+                owner = vlans.setdefault(entry.vlan, (p.spec.code, loc))
+                if owner[0] != p.spec.code:
+                    self.problem(
+                        p.doc.file, line,
+                        f"VLAN {entry.vlan} of site {entry.code!r} is already used by partner "
+                        f"{owner[0]!r} (at {owner[1]})",
+                        "each partner has VLANs of its own: pick a free VLAN id", p.spec.code,
+                    )
+                for other in sites.values():
+                    if other.subnet.overlaps(entry.subnet):
+                        self.problem(
+                            p.doc.file, line,
+                            f"subnet {entry.subnet} of site {entry.code!r} overlaps {other.subnet} "
+                            f"of site {other.code!r} (partner {other.partner!r}, at "
+                            f"{where[other.code]})",
+                            "give each site a subnet of its own", p.spec.code,
+                        )
+                sites[entry.code] = site
+                where[entry.code] = loc
+        return sites
+
+    # -- CSV files --------------------------------------------------------------------------
+
+    def _open_csv(
+        self, p: _PartnerDoc, key: str, columns: tuple[str, ...]
+    ) -> tuple[str, _Rows] | None:
+        rel: str = getattr(p.spec, key)
+        path = self.root / rel
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            self.problem(p.doc.file, p.doc.line((key,)), f"{key} file {rel!r} not found",
+                         "check the path; it is relative to the inventory folder", p.spec.code)
+            return None
+        except UnicodeDecodeError as e:
+            self.problem(rel, 0, f"not UTF-8 text ({e.reason} at byte {e.start})",
+                         "export the file as CSV UTF-8", p.spec.code)
+            return None
+        first = text.split("\n", 1)[0]
+        # Dutch spreadsheet exports use ';' as the separator.
+        delimiter = ";" if first.count(";") > first.count(",") else ","
+        reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+        header = tuple(h.strip() for h in next(reader, []))
+        missing = [c for c in columns if c not in header]
+        unknown = [c for c in header if c not in columns]
+        for column in missing:
+            self.problem(rel, 1, f"missing column {column!r}",
+                         f"the header must be: {','.join(columns)}", p.spec.code)
+        for column in unknown:
+            self.problem(rel, 1, f"unknown column {column!r}",
+                         _did_you_mean(column, list(columns)) or f"the header must be: "
+                         f"{','.join(columns)}", p.spec.code)
+        return (rel, _Rows(reader, header, columns)) if not missing else None
+
+    def _date(self, text: str) -> date | None:
+        parsed = self._dates.get(text)
+        if parsed is None:
+            try:
+                parsed = date.fromisoformat(text)
+            except ValueError:
+                return None
+            if len(text) != 10:
+                return None
+            self._dates[text] = parsed
+        return parsed
+
+    def _read_people(self, p: _PartnerDoc, sites: dict[str, Site]) -> list[Person] | None:
+        opened = self._open_csv(p, "people", PEOPLE_COLUMNS)
+        if opened is None:
+            return None
+        rel, rows = opened
+        code = p.spec.code
+        usable = {s.code for s in sites.values() if s.partner == code or s.shared}
+        usable |= self._unchecked_sites
+        seen: dict[str, int] = {}
+        ids = self._employee_ids.setdefault(code, set())
+        people: list[Person] = []
+        for line, values in rows:
+            bad = _RowProblems(self, rel, line, code)
+            if values is None:
+                bad(*rows.shape_problem)
+                ids.add(rows.bad_row_id)
+                continue
+            ids.add(values["employee_id"])
+            for column in _REQUIRED_PEOPLE:
+                if not values[column]:
+                    bad(f"empty {column}", f"every person needs a {column}")
+            employee_id = values["employee_id"]
+            if employee_id:
+                first = seen.setdefault(employee_id, line)
+                if first != line:
+                    bad(f"duplicate employee_id {employee_id!r} (first on line {first})",
+                        "employee ids are unique within a partner: check the HR export")
+            site = values["site"]
+            if site and site not in usable:
+                owner = sites.get(site)
+                bad(f"unknown site {site!r}" if owner is None else
+                    f"site {site!r} belongs to partner {owner.partner!r} and is not shared",
+                    _did_you_mean(site, sorted(usable)) or "use a site of this partner or a "
+                    "shared flex site")
+            workplace = _WORKPLACES.get(values["workplace"])
+            if values["workplace"] and workplace is None:
+                bad(f"unknown workplace {values['workplace']!r}",
+                    "workplace is one of: vdi, laptop, thin_client")
+            start = self._date(values["start_date"]) if values["start_date"] else None
+            if values["start_date"] and start is None:
+                bad(f"invalid start_date {values['start_date']!r}", "write dates as YYYY-MM-DD")
+            end = self._date(values["end_date"]) if values["end_date"] else None
+            if values["end_date"] and end is None:
+                bad(f"invalid end_date {values['end_date']!r}", "write dates as YYYY-MM-DD")
+            if start and end and end < start:
+                bad(f"end_date {end} is before start_date {start}",
+                    "check both dates in the HR export")
+            if bad.count or workplace is None or start is None:
+                continue
+            people.append(Person(
+                code, employee_id, values["given_name"], values["infix"], values["surname"],
+                values["department"], values["job_title"], site, workplace, start, end,
+            ))
+        return people
+
+    def _read_devices(self, p: _PartnerDoc, sites: dict[str, Site]) -> list[Device]:
+        if p.spec.devices is None:
+            return []
+        opened = self._open_csv(p, "devices", DEVICE_COLUMNS)
+        if opened is None:
+            return []
+        rel, rows = opened
+        code = p.spec.code
+        own = self._employee_ids.get(code, set())
+        usable = {s.code for s in sites.values() if s.partner == code or s.shared}
+        usable |= self._unchecked_sites
+        devices: list[Device] = []
+        for line, v in rows:
+            bad = _RowProblems(self, rel, line, code)
+            if v is None:
+                bad(*rows.shape_problem)
+                continue
+            kind = _DEVICE_KINDS.get(v["kind"])
+            if not v["asset_tag"]:
+                bad("empty asset_tag", "every device needs an asset tag")
+            if kind is None:
+                bad(f"unknown kind {v['kind']!r}", "kind is laptop or thin_client")
+            if v["employee_id"] not in own:
+                others = sorted(c for c, ids in self._employee_ids.items()
+                                if c != code and v["employee_id"] in ids)
+                if others:
+                    bad(f"employee {v['employee_id']!r} is not a person of {code!r} but of "
+                        f"{', '.join(others)}",
+                        "a device belongs to a person of its own partner: move the row to "
+                        "that partner's devices file")
+                else:
+                    bad(f"no person with employee_id {v['employee_id']!r} in {code!r}",
+                        f"check the id against {p.spec.people}")
+            if kind is DeviceKind.LAPTOP and not is_wireguard_key(v["wg_public_key"]):
+                bad(f"malformed WireGuard public key {v['wg_public_key']!r}",
+                    "paste the key `wg pubkey` printed: 44 base64 characters ending in '='")
+            if kind is DeviceKind.THIN_CLIENT:
+                if not is_mac(v["mac"].lower()):
+                    bad(f"malformed MAC address {v['mac']!r}", "write it as aa:bb:cc:dd:ee:ff")
+                if v["site"] not in usable:
+                    bad(f"unknown site {v['site']!r} for a thin client",
+                        _did_you_mean(v["site"], sorted(usable)) or "a thin client stands at a "
+                        "site of this partner or a shared flex site")
+            if bad.count or kind is None:
+                continue
+            devices.append(Device(
+                code, v["asset_tag"], kind, v["employee_id"], v["site"] or None,
+                v["mac"].lower() or None, v["wg_public_key"] or None,
+            ))
+        return devices
+
+    def _check_quota(self, p: _PartnerDoc, people: list[Person]) -> None:
+        limit = p.spec.quota.users
+        if limit is None:
+            return
+        current = sum(1 for person in people if not person.has_left(self.today))
+        if current > limit:
+            self.problem(
+                p.doc.file, p.doc.line(("quota", "users")),
+                f"quota exceeded: {current} people (not yet left on {self.today}) for a quota "
+                f"of {limit}",
+                "raise quota.users after the partner agreed, or check the HR export for "
+                "duplicates", p.spec.code,
+            )
+
+
+class _Rows:
+    """The data rows of a CSV file as (line, {column: stripped value}).
+
+    A row whose field count differs from the header yields None as its values: its fields
+    cannot be told apart, so checking them one by one would only add noise.
+    """
+
+    def __init__(self, reader: Any, header: tuple[str, ...], columns: tuple[str, ...]) -> None:
+        self.reader = reader
+        self.width = len(header)
+        self.index = [(c, header.index(c)) for c in columns if c in header]
+        self.shape_problem = ("", "")
+        self.bad_row_id = ""  # the first column of a misshapen row, usually still its id
+        self._id_index = header.index("employee_id") if "employee_id" in header else -1
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, str] | None]]:
+        for row in self.reader:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # blank lines, as spreadsheets leave at the end
+            if len(row) != self.width:
+                more = "more" if len(row) > self.width else "fewer"
+                self.shape_problem = (
+                    f"{len(row)} fields where the header has {self.width} ({more})",
+                    "check for an unquoted separator inside a value, or a missing one",
+                )
+                self.bad_row_id = row[self._id_index].strip() if self._id_index == 0 else ""
+                yield self.reader.line_num, None
+                continue
+            yield self.reader.line_num, {c: row[i].strip() for c, i in self.index}
+
+
+class _RowProblems:
+    """Collects the problems of one CSV row under its file:line, prefixed with the row's id."""
+
+    def __init__(self, loader: _Loader, rel: str, line: int, partner: str) -> None:
+        self.loader, self.rel, self.line, self.partner = loader, rel, line, partner
+        self.count = 0
+
+    def __call__(self, message: str, hint: str) -> None:
+        self.count += 1
+        self.loader.problem(self.rel, self.line, message, hint, self.partner)
+
+
+def _raw_site_codes(data: Any) -> set[str]:
+    sites = data.get("sites") if isinstance(data, dict) else None
+    if not isinstance(sites, list):
+        return set()
+    return {str(s["code"]) for s in sites if isinstance(s, dict) and "code" in s}
+
+
+def _did_you_mean(value: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def _model_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The pydantic model that holds the value at `loc` (to name its allowed keys)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        current = _unwrap(field.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    while get_origin(annotation) is not None:
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        annotation = args[-1] if args else None
+    return annotation
+
+
+def _schema_problem(
+    model: type[BaseModel], doc: Located, error: Any, partner: str
+) -> Problem:
+    loc: tuple[str | int, ...] = tuple(error["loc"])
+    line = doc.line(loc)
+    dotted = ".".join(str(part) for part in loc) or "(top)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        holder = _model_at(model, loc[:-1])
+        allowed = sorted(holder.model_fields) if holder else []
+        hint = _did_you_mean(str(loc[-1]), allowed) or f"allowed here: {', '.join(allowed)}"
+        return Problem(doc.file, line, f"unknown key {dotted!r}", hint, partner)
+    if kind == "missing":
+        return Problem(doc.file, line, f"missing required key {dotted!r}", SCHEMA_HINT, partner)
+    value = error.get("input")
+    description = ""
+    holder = _model_at(model, loc[:-1])
+    if holder is not None and isinstance(loc[-1], str) and loc[-1] in holder.model_fields:
+        description = holder.model_fields[loc[-1]].description or ""
+    if kind == "string_pattern_mismatch":
+        message = f"{dotted}: {value!r} is not valid"
+        return Problem(doc.file, line, message, description or SCHEMA_HINT, partner)
+    message = f"{dotted}: {error['msg'].rstrip('.')} (got {value!r})"
+    return Problem(doc.file, line, message, description or SCHEMA_HINT, partner)
+
+
+def _build_region(
+    spec: RegionFile,
+    partner_docs: list[_PartnerDoc],
+    sites: dict[str, Site],
+    people: dict[str, list[Person]],
+    devices: dict[str, list[Device]],
+) -> Region:
+    by_partner: dict[str, list[Site]] = defaultdict(list)
+    for site in sites.values():
+        by_partner[site.partner].append(site)
+    partners = tuple(
+        Partner(
+            code=p.spec.code, name=p.spec.name, kind=p.spec.kind, upn_suffix=p.spec.upn_suffix,
+            identity=p.spec.identity, services=tuple(p.spec.services),
+            sites=tuple(by_partner[p.spec.code]), people=tuple(people[p.spec.code]),
+            devices=tuple(devices[p.spec.code]), quota_users=p.spec.quota.users,
+        )
+        for p in sorted(partner_docs, key=lambda d: d.spec.code)
+    )
+    d = spec.directory
+    return Region(
+        code=spec.region.code,
+        name=spec.region.name,
+        directory=Directory(d.domain, d.partners_ou, d.leavers_ou, d.retention_days,
+                            d.prestart_days),
+        naming=NamingPolicy(spec.naming.sam, spec.naming.upn, spec.naming.max_len),
+        guards=Guards(spec.guards.max_disable, spec.guards.max_disable_fraction),
+        services=tuple(Service(code, s.kind, s.sku) for code, s in sorted(spec.services.items())),
+        hosts=tuple(
+            Host(name, tuple(h.roles), h.address) for name, h in sorted(spec.hosts.items())
+        ),
+        partners=partners,
+    )
+
+

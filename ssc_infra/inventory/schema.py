@@ -1,0 +1,133 @@
+"""The shape of the YAML files engineers edit: region.yaml and partners/*.yaml.
+
+These pydantic models check one file at a time (types, required fields, unknown keys) and
+give `ssc-infra schema` its JSON Schema. Checks that span files (references, overlaps,
+duplicates) live in `ssc_infra.inventory.files`.
+"""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Address, IPv4Network
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ssc_infra.model import HostRole, Identity, PartnerKind, ServiceKind
+
+CODE_PATTERN = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
+DOMAIN_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+
+Code = Annotated[
+    str,
+    Field(pattern=CODE_PATTERN, description="lowercase letters, digits and hyphens, 2-32 long"),
+]
+DomainName = Annotated[
+    str, Field(pattern=DOMAIN_PATTERN, max_length=253, description="a DNS name, lowercase")
+]
+OuRdn = Annotated[str, Field(pattern=r"^OU=[^,=]+(,OU=[^,=]+)*$", description="e.g. OU=Partners")]
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegionInfo(_File):
+    code: Code
+    name: str = Field(min_length=1)
+
+
+class DirectorySettings(_File):
+    domain: DomainName = Field(description="AD DNS domain; ssc.frl becomes DC=ssc,DC=frl")
+    partners_ou: OuRdn = "OU=Partners"
+    leavers_ou: OuRdn = "OU=Leavers"
+    retention_days: int = Field(90, ge=1, description="days a leaver waits before a purge")
+    prestart_days: int = Field(14, ge=0, description="accounts are made this long before start")
+
+
+class NamingSettings(_File):
+    sam: str = Field("{given_initial}{surname}", min_length=1)
+    upn: str = Field("{given}.{full_surname}", min_length=1)
+    max_len: int = Field(20, ge=4, le=20, description="AD allows at most 20 for sAMAccountName")
+
+
+class GuardSettings(_File):
+    max_disable: int = Field(50, ge=0, description="accounts one run may disable per partner")
+    max_disable_fraction: float = Field(0.05, ge=0, le=1)
+
+
+class ServiceEntry(_File):
+    kind: ServiceKind
+    sku: str | None = Field(None, description="licence SKU part number, e.g. M365_E3")
+
+    @model_validator(mode="after")
+    def _licence_has_sku(self) -> ServiceEntry:
+        if self.kind is ServiceKind.LICENCE and not self.sku:
+            raise ValueError("a licence service needs a sku (the Microsoft SKU part number)")
+        return self
+
+
+class HostEntry(_File):
+    roles: list[HostRole] = Field(min_length=1)
+    address: IPv4Address
+
+
+class RegionFile(_File):
+    """inventory/region.yaml: the SSC itself."""
+
+    region: RegionInfo
+    directory: DirectorySettings
+    naming: NamingSettings = NamingSettings()
+    guards: GuardSettings = GuardSettings()
+    services: dict[Code, ServiceEntry] = Field(default_factory=dict)
+    hosts: dict[Code, HostEntry] = Field(default_factory=dict)
+
+
+class SiteEntry(_File):
+    code: Code
+    name: str = Field(min_length=1)
+    vlan: int = Field(ge=1, le=4094)
+    subnet: IPv4Network
+    flex_desks: int = Field(0, ge=0)
+    shared: bool = Field(False, description="a flex site where any partner's people may work")
+
+
+class Quota(_File):
+    users: int | None = Field(None, ge=0, description="most people (not yet left) allowed")
+
+
+class PartnerFile(_File):
+    """inventory/partners/<code>.yaml: one partner organisation."""
+
+    code: Code
+    name: str = Field(min_length=1)
+    kind: PartnerKind
+    upn_suffix: DomainName
+    identity: Identity = Identity.HYBRID
+    services: list[Code] = Field(default_factory=list)
+    quota: Quota = Quota()
+    sites: list[SiteEntry] = Field(min_length=1)
+    people: str = Field(min_length=1, description="path of the HR export, relative to inventory/")
+    devices: str | None = Field(None, description="path of the device list, relative to inventory/")
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schemas of the editable files, keyed by the file they describe."""
+    return {
+        "region.yaml": RegionFile.model_json_schema(),
+        "partners/*.yaml": PartnerFile.model_json_schema(),
+    }
+
+
+_WG_KEY = re.compile(r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")
+_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+def is_wireguard_key(text: str) -> bool:
+    """True for a WireGuard key: base64 of exactly 32 bytes (44 characters, one '=')."""
+    return bool(_WG_KEY.match(text))
+
+
+def is_mac(text: str) -> bool:
+    """True for a MAC address written aa:bb:cc:dd:ee:ff (lowercase, colons)."""
+    return bool(_MAC.match(text))

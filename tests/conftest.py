@@ -1,0 +1,33 @@
+"""Shared test helpers: the mini inventory and the data-case loader."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+MINI = ROOT / "tests" / "fixtures" / "mini"
+CASES = ROOT / "tests" / "cases"
+TODAY = date(2026, 11, 23)
+
+
+def data_cases(concept: str) -> list[Any]:
+    """Every case of tests/cases/<concept>/*.yaml as pytest params, with readable ids."""
+    params = []
+    for path in sorted((CASES / concept).glob("*.yaml")):
+        for case in yaml.safe_load(path.read_text(encoding="utf-8")):
+            params.append(pytest.param(case, id=f"{path.stem}: {case['name']}"))
+    return params
+
+
+@pytest.fixture
+def mini(tmp_path: Path) -> Path:
+    """A fresh copy of the mini inventory that a test may break."""
+    target = tmp_path / "inventory"
+    shutil.copytree(MINI, target)
+    return target
