@@ -1,0 +1,472 @@
+"""Active Directory through ldap3: read the actual state in bulk, apply changes.
+
+Reading is one paged search per partner OU for users and one for groups (members included),
+plus one for the OUs and one for the names taken in the domain — never a request per person.
+Raw entries go through pure `parse_*` functions into `ssc_infra.actual` types.
+
+Connections use LDAPS, or StartTLS, with certificate verification; a plain-text bind is refused
+unless the target says `insecure: true` (a lab only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import ssl
+import string
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+import ldap3
+from ldap3.core import exceptions as ldap_errors
+
+from ssc_infra.actual import (
+    UAC_ACCOUNTDISABLE,
+    UAC_NORMAL_ACCOUNT,
+    DirectoryAccount,
+    DirectoryGroup,
+    DirectoryState,
+)
+from ssc_infra.dn import dn_key, escape_rdn, parent_dn, rdn, split_dn
+from ssc_infra.errors import BackendError
+from ssc_infra.plan import GLOBAL_SECURITY_GROUP, Action, Change, ObjectKind
+
+USER_ATTRIBUTES = (
+    "sAMAccountName", "userPrincipalName", "employeeID", "givenName", "sn", "cn",
+    "displayName", "department", "title", "company", "userAccountControl",
+)
+GROUP_ATTRIBUTES = ("cn", "sAMAccountName", "description", "member")
+PAGE_SIZE = 1000
+_USERS = "(&(objectCategory=person)(objectClass=user))"
+
+
+class Secret:
+    """A password that never shows itself in a repr, a log line or a traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('****')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class AdSettings:
+    """Where and how to connect, from the targets file.
+
+    Args:
+        url: ldaps://host:636, or ldap://host:389 with starttls.
+        bind_user: a UPN (svc@ssc.frl) or a DN.
+        password: the bind password.
+        base_dn: must match the region's directory.domain.
+        ca_file: the CA that signed the DC's certificate.
+        tls_names: names to accept on the certificate when the URL's host is an address.
+        starttls: upgrade an ldap:// connection before binding.
+        insecure: allow a plain-text bind (a lab only).
+        timeout: seconds to wait for the DC on connect and on every response.
+    """
+
+    url: str
+    bind_user: str
+    password: Secret
+    base_dn: str
+    ca_file: str | None = None
+    tls_names: tuple[str, ...] = ()
+    starttls: bool = False
+    insecure: bool = False
+    timeout: float = 30.0
+
+
+def connect(settings: AdSettings) -> ldap3.Connection:
+    """A bound connection; BackendError says what failed and what to check."""
+    parsed = urlparse(settings.url)
+    if parsed.scheme not in ("ldap", "ldaps") or not parsed.hostname:
+        raise BackendError(f"AD url {settings.url!r}: use ldaps://host:636 or ldap://host:389")
+    use_ssl = parsed.scheme == "ldaps"
+    if not use_ssl and not settings.starttls and not settings.insecure:
+        raise BackendError(
+            f"refusing a plain-text bind to {settings.url}: passwords would cross the network "
+            "unencrypted. Use ldaps://...:636, or set `starttls: true` in the targets file"
+        )
+    tls = None
+    if use_ssl or settings.starttls:
+        tls = ldap3.Tls(
+            validate=ssl.CERT_REQUIRED,
+            ca_certs_file=settings.ca_file,
+            valid_names=list(settings.tls_names) or None,
+            version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+    port = parsed.port or (636 if use_ssl else 389)
+    server = ldap3.Server(parsed.hostname, port=port, use_ssl=use_ssl, tls=tls,
+                          get_info=ldap3.NONE, connect_timeout=settings.timeout)
+    conn = ldap3.Connection(
+        server, user=settings.bind_user, password=settings.password.reveal(),
+        authentication=ldap3.SIMPLE, receive_timeout=settings.timeout, raise_exceptions=False,
+        return_empty_attributes=False,
+    )
+    where = f"{settings.url} as {settings.bind_user}"
+    try:
+        if not conn.open() and conn.closed:
+            raise BackendError(f"cannot reach the DC at {settings.url}")
+        if settings.starttls and not use_ssl and not conn.start_tls():
+            raise BackendError(f"StartTLS with {settings.url} failed: {conn.result}")
+        if not conn.bind():
+            raise BackendError(_bind_failure(where, conn.result))
+    except ldap_errors.LDAPSocketOpenError as e:
+        reason = str(e)
+        if "certificate" in reason.lower() or "ssl" in reason.lower():
+            raise BackendError(
+                f"TLS with {settings.url} failed: {reason}. Check ca_file (and tls_names when "
+                "connecting by address)"
+            ) from e
+        raise BackendError(f"cannot reach the DC at {settings.url}: {reason}") from e
+    except ldap_errors.LDAPException as e:
+        raise BackendError(f"LDAP error talking to {where}: {e}") from e
+    return conn
+
+
+def _bind_failure(where: str, result: Mapping[str, Any]) -> str:
+    code = result.get("description", "")
+    if code == "invalidCredentials":
+        return f"bind to {where} refused: wrong user or password (check the password source " \
+               "named in the targets file)"
+    if code == "strongerAuthRequired":
+        return f"bind to {where} refused: the DC requires TLS (use ldaps:// or starttls)"
+    return f"bind to {where} failed: {code} {result.get('message', '')}".strip()
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The parts of the directory the tool manages."""
+
+    base_dn: str
+    partners_dn: str  # e.g. OU=Partners,DC=ssc,DC=frl
+    leavers_dn: str
+    partners: tuple[str, ...] = ()  # limit the read to these partners; empty: all found
+
+
+def read_directory(conn: ldap3.Connection, scope: Scope) -> DirectoryState:
+    """Read OUs, accounts, groups and taken names in bulk (a few requests per partner)."""
+    reader = _Reader(conn)
+    ous = reader.search(scope.base_dn, "(objectClass=organizationalUnit)", ())
+    ou_dns = frozenset(dn_key(e["dn"]) for e in ous)
+    found = sorted(partner_ous(ou_dns, scope))
+    wanted = [p for p in found if not scope.partners or p[0] in scope.partners]
+    accounts: list[DirectoryAccount] = []
+    groups: list[DirectoryGroup] = []
+    for partner, base, in_leavers in wanted:
+        for entry in reader.search(base, _USERS, USER_ATTRIBUTES):
+            accounts.append(parse_account(entry, partner, in_leavers))
+        if not in_leavers:
+            for entry in reader.search(base, "(objectClass=group)", GROUP_ATTRIBUTES):
+                groups.append(parse_group(entry, partner))
+    names = reader.search(scope.base_dn, "(sAMAccountName=*)", ("sAMAccountName",))
+    taken = frozenset(_first(e, "sAMAccountName").lower() for e in names)
+    return DirectoryState(ou_dns, tuple(accounts), tuple(groups), taken, reader.round_trips,
+                          tuple(sorted({p for p, _, _ in wanted})))
+
+
+def partner_ous(ous: Iterable[str], scope: Scope) -> Iterator[tuple[str, str, bool]]:
+    """(partner, OU dn, is a leavers OU) for every OU one level below the two containers."""
+    partners, leavers = dn_key(scope.partners_dn), dn_key(scope.leavers_dn)
+    for ou in ous:
+        parent = parent_dn(ou)
+        if parent in (partners, leavers):
+            yield _unescape(rdn(ou).split("=", 1)[1]), ou, parent == leavers
+
+
+class _Reader:
+    def __init__(self, conn: ldap3.Connection) -> None:
+        self.conn = conn
+        self.round_trips = 0
+
+    def search(self, base: str, query: str, attributes: Sequence[str]) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = []
+        cookie: Any = None
+        while True:
+            self.round_trips += 1
+            try:
+                self.conn.search(base, query, ldap3.SUBTREE, attributes=list(attributes) or
+                                 ["objectClass"], paged_size=PAGE_SIZE, paged_cookie=cookie)
+            except ldap_errors.LDAPException as e:
+                raise BackendError(f"reading {base} failed: {e}") from e
+            result = self.conn.result
+            if result.get("description") not in ("success", "noSuchObject"):
+                raise BackendError(f"reading {base} failed: {result.get('description')} "
+                                   f"{result.get('message', '')}")
+            entries.extend(r for r in self.conn.response or () if r.get("type") == "searchResEntry")
+            controls = result.get("controls", {})
+            cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
+            if not cookie:
+                return entries
+
+
+def _first(entry: Mapping[str, Any], name: str) -> str:
+    value = entry.get("attributes", {}).get(name)
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return "" if value is None else str(value)
+
+
+def _unescape(value: str) -> str:
+    out, escaped = [], False
+    for char in value:
+        if escaped or char != "\\":
+            out.append(char)
+            escaped = False
+        else:
+            escaped = True
+    return "".join(out)
+
+
+def parse_account(entry: Mapping[str, Any], partner: str, in_leavers: bool) -> DirectoryAccount:
+    """A raw LDAP user entry as a DirectoryAccount (pure)."""
+    uac = _first(entry, "userAccountControl")
+    return DirectoryAccount(
+        dn=entry["dn"], sam=_first(entry, "sAMAccountName"), partner=partner,
+        employee_id=_first(entry, "employeeID") or None, upn=_first(entry, "userPrincipalName")
+        or None, given_name=_first(entry, "givenName"), surname=_first(entry, "sn"),
+        full_name=_first(entry, "cn"), display_name=_first(entry, "displayName"),
+        department=_first(entry, "department"), title=_first(entry, "title"),
+        company=_first(entry, "company"), uac=int(uac) if uac else UAC_NORMAL_ACCOUNT,
+        in_leavers=in_leavers,
+    )
+
+
+def parse_group(entry: Mapping[str, Any], partner: str) -> DirectoryGroup:
+    """A raw LDAP group entry as a DirectoryGroup (pure)."""
+    members = entry.get("attributes", {}).get("member") or []
+    if isinstance(members, str):
+        members = [members]
+    return DirectoryGroup(
+        dn=entry["dn"], name=_first(entry, "sAMAccountName") or _first(entry, "cn"),
+        partner=partner, description=_first(entry, "description"),
+        members=frozenset(dn_key(m) for m in members),
+    )
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    change: Change
+    ok: bool
+    message: str = ""
+
+
+PasswordSink = Callable[[Change, str], None]
+
+
+def new_password(length: int = 20) -> str:
+    """A random password that meets AD complexity: all four character classes, no name."""
+    classes = (string.ascii_uppercase, string.ascii_lowercase, string.digits, "!#%+-.=?@_")
+    while True:
+        chars = [secrets.choice(c) for c in classes]
+        alphabet = "".join(classes)
+        chars += [secrets.choice(alphabet) for _ in range(length - len(chars))]
+        secrets.SystemRandom().shuffle(chars)
+        password = "".join(chars)
+        if all(any(ch in c for ch in password) for c in classes):
+            return password
+
+
+@dataclass
+class AdWriter:
+    """Applies changes with a few parallel connections; one failed item never stops others.
+
+    Args:
+        settings: the connection settings.
+        workers: parallel LDAP connections.
+        on_password: receives (change, password) right after an account with that password
+            was created; the only place a password goes.
+    """
+
+    settings: AdSettings
+    workers: int = 4
+    on_password: PasswordSink | None = None
+    _local: threading.local = field(default_factory=threading.local)
+    _opened: list[ldap3.Connection] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def apply(
+        self, changes: Sequence[Change], on_result: Callable[[ItemResult], None] | None = None
+    ) -> list[ItemResult]:
+        """Apply changes of one kind (the caller runs the kinds in APPLY_ORDER)."""
+        results: list[ItemResult] = []
+        sequential = any(c.kind is ObjectKind.OU for c in changes)  # parents before children
+        workers = 1 if sequential else max(1, self.workers)
+
+        def run(change: Change) -> ItemResult:
+            result = self._apply_one(change)
+            if on_result is not None:
+                on_result(result)
+            return result
+
+        if workers == 1:
+            results = [run(c) for c in changes]
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ldap") as pool:
+                results = list(pool.map(run, changes))
+        return results
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._opened:
+                with contextlib.suppress(ldap_errors.LDAPException):
+                    conn.unbind()
+            self._opened.clear()
+
+    def _conn(self) -> ldap3.Connection:
+        conn: ldap3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = connect(self.settings)
+            self._local.conn = conn
+            with self._lock:
+                self._opened.append(conn)
+        return conn
+
+    def _apply_one(self, change: Change) -> ItemResult:
+        try:
+            conn = self._conn()
+            _APPLIERS[change.kind](self, conn, change)
+        except BackendError as e:
+            self._local.conn = None
+            return ItemResult(change, False, str(e))
+        except ldap_errors.LDAPException as e:
+            self._local.conn = None  # the connection is suspect: the next item reconnects
+            return ItemResult(change, False, f"lost the connection to the DC: {e}")
+        return ItemResult(change, True)
+
+    # each applier raises BackendError with the DC's answer when an operation fails
+
+    def _ou(self, conn: ldap3.Connection, change: Change) -> None:
+        _check(conn, conn.add(change.dn, ["top", "organizationalUnit"]), change)
+
+    def _group(self, conn: ldap3.Connection, change: Change) -> None:
+        description = change.after.get("description") or []
+        if change.action is Action.CREATE:
+            name = change.key
+            attributes = {"sAMAccountName": name, "groupType": GLOBAL_SECURITY_GROUP,
+                          "description": description}
+            _check(conn, conn.add(change.dn, ["top", "group"], attributes), change)
+        else:
+            _check(conn, conn.modify(change.dn, {"description": [(ldap3.MODIFY_REPLACE,
+                                                                  description)]}), change)
+
+    def _members(self, conn: ldap3.Connection, change: Change) -> None:
+        operations: dict[str, list[tuple[str, list[str]]]] = {"member": []}
+        if change.after.get("add"):
+            operations["member"].append((ldap3.MODIFY_ADD, list(change.after["add"])))
+        if change.after.get("remove"):
+            operations["member"].append((ldap3.MODIFY_DELETE, list(change.after["remove"])))
+        _check(conn, conn.modify(change.dn, operations), change)
+
+    def _account(self, conn: ldap3.Connection, change: Change) -> None:
+        if change.action is Action.CREATE:
+            self._create_account(conn, change)
+            return
+        dn = change.dn
+        if "dn" in change.after:
+            target = str(change.after["dn"])
+            _check(conn, conn.modify_dn(dn, rdn(target), new_superior=parent_dn(target)), change)
+            dn = target
+        attributes = {k: v for k, v in change.after.items() if k not in ("dn", "enabled")}
+        if attributes:
+            modification = {k: [(ldap3.MODIFY_REPLACE, [v] if v else [])]
+                            for k, v in attributes.items()}
+            _check(conn, conn.modify(dn, modification), change)
+        if "enabled" in change.after:
+            uac = int(change.before.get("uac", UAC_NORMAL_ACCOUNT))
+            uac = uac & ~UAC_ACCOUNTDISABLE if change.after["enabled"] else (
+                uac | UAC_ACCOUNTDISABLE)
+            _check(conn, conn.modify(dn, {"userAccountControl": [(ldap3.MODIFY_REPLACE,
+                                                                  [str(uac)])]}), change)
+
+    def _create_account(self, conn: ldap3.Connection, change: Change) -> None:
+        after = dict(change.after)
+        enabled = bool(after.pop("enabled", False))
+        after.pop("cn", None)
+        password = new_password()
+        attributes: dict[str, Any] = {k: v for k, v in after.items() if v}
+        attributes["unicodePwd"] = f'"{password}"'.encode("utf-16-le")
+        attributes["userAccountControl"] = str(
+            UAC_NORMAL_ACCOUNT | (0 if enabled else UAC_ACCOUNTDISABLE))
+        attributes["pwdLastSet"] = "0"  # must change the password at first logon
+        ok = conn.add(change.dn, ["top", "person", "organizationalPerson", "user"], attributes)
+        _check(conn, ok, change)
+        if self.on_password is not None:
+            self.on_password(change, password)
+
+
+_APPLIERS: dict[ObjectKind, Callable[[AdWriter, ldap3.Connection, Change], None]] = {
+    ObjectKind.OU: AdWriter._ou,
+    ObjectKind.GROUP: AdWriter._group,
+    ObjectKind.MEMBERS: AdWriter._members,
+    ObjectKind.ACCOUNT: AdWriter._account,
+}
+
+
+def _check(conn: ldap3.Connection, ok: bool, change: Change) -> None:
+    if ok:
+        return
+    result = conn.result or {}
+    raise BackendError(explain_ldap_result(result, change.dn))
+
+
+_DSID_HINTS = {
+    "0000052D": "the DC rejected the password (complexity, length or history policy)",
+    "00002071": "the name is already taken in the domain",
+    "0000202F": "a UPN or sAMAccountName is already taken or has characters AD refuses",
+}
+
+
+def explain_ldap_result(result: Mapping[str, Any], dn: str) -> str:
+    """The DC's answer in words: what failed, on which DN, and a likely reason."""
+    code = str(result.get("description", "unknown"))
+    message = str(result.get("message", "")).strip()
+    hint = next((text for dsid, text in _DSID_HINTS.items() if dsid in message), "")
+    if not hint and code == "insufficientAccessRights":
+        hint = "the bind account lacks the rights for this; delegate them on the partner OU"
+    if not hint and code == "noSuchObject":
+        hint = "the parent or the object itself is missing: run plan again"
+    text = f"{code} on {dn}"
+    if hint:
+        text += f": {hint}"
+    if message:
+        text += f" [{message}]"
+    return text
+
+
+__all__ = [
+    "AdSettings",
+    "AdWriter",
+    "ItemResult",
+    "Scope",
+    "Secret",
+    "connect",
+    "escape_rdn",
+    "explain_ldap_result",
+    "new_password",
+    "parse_account",
+    "parse_group",
+    "partner_ous",
+    "read_directory",
+    "split_dn",
+]

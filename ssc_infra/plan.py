@@ -1,0 +1,532 @@
+"""Plan: the changes that take the directory from its actual state to the desired state.
+
+Everything here is pure. `diff_directory` compares a DesiredState with a DirectoryState and
+returns Changes; `apply_guards` holds back the partners whose plan disables too much;
+`Plan` is what `plan` prints and saves and what `apply` executes.
+
+Identity is the key (partner, employee id), never a name. Accounts without an employee id in
+a partner's OU are unmanaged: reported, never changed. Accounts are never deleted: a leaver is
+disabled and moved to the partner's leavers OU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from ssc_infra.actual import DirectoryAccount, DirectoryState
+from ssc_infra.desired import AccountState, DesiredAccount, DesiredPartner, DesiredState
+from ssc_infra.dn import dn_key, escape_rdn, rdn_value
+from ssc_infra.model import Guards, Identity, Person, PersonKey, Region
+from ssc_infra.naming import ExistingName
+
+GLOBAL_SECURITY_GROUP = -2147483646  # groupType: global scope, security enabled
+
+
+class ObjectKind(StrEnum):
+    OU = "ou"
+    GROUP = "group"
+    ACCOUNT = "account"
+    MEMBERS = "members"
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    MOVE = "move"  # a new DN: renamed, or moved to another partner's OU
+    ENABLE = "enable"  # a returning person, or a pre-start account on the start date
+    DISABLE = "disable"  # a leaver: disabled and moved to the leavers OU, never deleted
+
+
+APPLY_ORDER = (ObjectKind.OU, ObjectKind.GROUP, ObjectKind.ACCOUNT, ObjectKind.MEMBERS)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One object to change, with only the attributes that differ.
+
+    `before` holds those attributes as read, `after` as they will be; the pseudo attributes
+    "dn" and "enabled" stand for a move and for the account's disabled bit. For a MEMBERS
+    change, `after` has "add" and "remove": lists of member DNs as they will be after the
+    accounts are applied, and `before` the member keys the plan relied on.
+    """
+
+    kind: ObjectKind
+    action: Action
+    partner: str
+    key: str
+    dn: str
+    before: Mapping[str, Any] = field(default_factory=dict)
+    after: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def destructive(self) -> bool:
+        return self.action is Action.DISABLE
+
+    @property
+    def ident(self) -> tuple[str, str, str]:
+        """What a change is about, to match a saved plan item with a fresh one."""
+        return (self.kind.value, self.partner, self.key)
+
+
+@dataclass(frozen=True, slots=True)
+class Unmanaged:
+    """An object in a managed scope that the tool reports but never touches."""
+
+    partner: str
+    dn: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A partner whose changes are held back by a guard."""
+
+    partner: str
+    disables: int
+    accounts: int
+    limit: int
+    override: str
+
+    def message(self) -> str:
+        return (
+            f"partner {self.partner!r}: the plan disables {self.disables} of {self.accounts} "
+            f"accounts, more than the guard allows ({self.limit}); none of its changes are "
+            f"applied. If this is right, re-run with {self.override}"
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...]
+    held: tuple[Held, ...] = ()
+    held_changes: tuple[Change, ...] = ()
+    unmanaged: tuple[Unmanaged, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes and not self.held_changes
+
+    def counts(self) -> Counter[str]:
+        return Counter(c.action.value for c in self.changes)
+
+    def for_partners(self, partners: Collection[str]) -> Plan:
+        keep = set(partners)
+        return Plan(
+            tuple(c for c in self.changes if c.partner in keep or (not c.partner and keep)),
+            tuple(h for h in self.held if h.partner in keep),
+            tuple(c for c in self.held_changes if c.partner in keep),
+            tuple(u for u in self.unmanaged if u.partner in keep),
+        )
+
+
+def account_attributes(account: DesiredAccount) -> dict[str, str]:
+    """The LDAP attributes the tool manages on a user object (besides its DN and state)."""
+    name = account.name
+    return {
+        "sAMAccountName": name.sam,
+        "userPrincipalName": name.upn,
+        "employeeID": account.employee_id,
+        "givenName": name.given_name,
+        "sn": name.surname,
+        "displayName": name.display_name,
+        "department": account.department,
+        "title": account.title,
+        "company": account.company,
+    }
+
+
+def _actual_attributes(account: DirectoryAccount) -> dict[str, str]:
+    return {
+        "sAMAccountName": account.sam,
+        "userPrincipalName": account.upn or "",
+        "employeeID": account.employee_id or "",
+        "givenName": account.given_name,
+        "sn": account.surname,
+        "displayName": account.display_name,
+        "department": account.department,
+        "title": account.title,
+        "company": account.company,
+    }
+
+
+def hybrid_partners(desired: DesiredState) -> list[DesiredPartner]:
+    """The partners whose identities live in AD (cloud partners are Microsoft Graph's)."""
+    return [p for p in desired.partners if p.identity is Identity.HYBRID]
+
+
+# -- names the directory already holds --------------------------------------------------
+
+
+def directory_names(
+    region: Region, actual: DirectoryState
+) -> tuple[dict[PersonKey, ExistingName], frozenset[str], dict[PersonKey, DirectoryAccount]]:
+    """What the naming policy must respect, read from the directory.
+
+    Returns:
+        existing: the names of managed accounts, kept as they are (a moved person keeps the
+            sAMAccountName; the UPN is made anew for the new partner's suffix).
+        reserved: every other sAMAccountName in the domain.
+        moves: people who changed partner: new key -> the account under the old partner.
+    """
+    managed = actual.managed()
+    moves = match_moves(region, managed)
+    existing = {key: ExistingName(a.sam, a.upn) for key, a in managed.items()}
+    for new_key, account in moves.items():
+        existing[new_key] = ExistingName(account.sam, None)
+        existing.pop(account.key or ("", ""), None)
+    ours = {name.sam.lower() for name in existing.values()}
+    return existing, frozenset(n for n in actual.taken_names if n not in ours), moves
+
+
+def match_moves(
+    region: Region, managed: Mapping[PersonKey, DirectoryAccount]
+) -> dict[PersonKey, DirectoryAccount]:
+    """People who moved to another partner: the same employee id and the same name.
+
+    An account whose key no longer appears in any HR export, and a person with no account
+    yet who has that employee id and name at another partner, are one person who moved.
+    Anything less certain is treated as a leaver plus a new joiner, which loses nothing.
+    """
+    people = {p.key: p for partner in region.partners for p in partner.people}
+    orphans: dict[tuple[str, str, str], list[DirectoryAccount]] = {}
+    for key, account in managed.items():
+        if key not in people:
+            ident = (key[1], account.given_name.lower(), account.surname.lower())
+            orphans.setdefault(ident, []).append(account)
+    if not orphans:
+        return {}
+    moves: dict[PersonKey, DirectoryAccount] = {}
+    for key, person in people.items():
+        if key in managed:
+            continue
+        found = orphans.get((person.employee_id, *_name_pair(person)), [])
+        if len(found) == 1:
+            moves[key] = found.pop()
+    return moves
+
+
+def _name_pair(person: Person) -> tuple[str, str]:
+    surname = f"{person.infix} {person.surname}".strip() if person.infix else person.surname
+    return person.given_name.lower(), " ".join(surname.split()).lower()
+
+
+# -- the diff ---------------------------------------------------------------------------
+
+
+def diff_directory(
+    desired: DesiredState,
+    actual: DirectoryState,
+    moves: Mapping[PersonKey, DirectoryAccount] | None = None,
+    partners: Collection[str] = (),
+) -> Plan:
+    """Every change that makes the directory match the desired state (guards not applied).
+
+    Args:
+        desired: derived from the inventory.
+        actual: read from the directory.
+        moves: people who changed partner (see `directory_names`).
+        partners: limit the plan to these partner codes; empty means all.
+    """
+    moves = moves or {}
+    scope = [p for p in hybrid_partners(desired) if not partners or p.code in partners]
+    managed = actual.managed()
+    moved_away = {a.key for a in moves.values()}
+    changes: list[Change] = list(_ou_changes(desired, scope, actual, managed, partners))
+    final_dn: dict[PersonKey, str] = {key: a.dn for key, a in managed.items()}
+    for partner in scope:
+        for account in partner.accounts:
+            current = managed.get(account.key) or moves.get(account.key)
+            change = _account_change(account, current)
+            if change is not None:
+                changes.append(change)
+            if current is not None or account.state is not AccountState.LEAVER:
+                final_dn[account.key] = account.dn
+    wanted = {a.key for p in desired.partners for a in p.accounts}
+    leavers_ou = {p.code: p.leavers_ou for p in desired.partners}
+    for key, gone in sorted(managed.items()):
+        if key in wanted or key in moved_away or (partners and key[0] not in partners):
+            continue
+        if any(p.code == key[0] and p.identity is not Identity.HYBRID for p in desired.partners):
+            continue
+        target_ou = leavers_ou.get(key[0], f"OU={escape_rdn(key[0])},{desired.leavers_ou}")
+        change = _gone_change(gone, target_ou)
+        if change is not None:
+            changes.append(change)
+            final_dn[key] = str(change.after.get("dn", gone.dn))
+    member_keys = {dn_key(a.dn): key for key, a in managed.items()}
+    groups = {dn_key(g.dn): g for g in actual.groups}
+    for partner in scope:
+        for group in partner.groups:
+            current_group = groups.get(dn_key(group.dn))
+            if current_group is None:
+                changes.append(Change(ObjectKind.GROUP, Action.CREATE, partner.code, group.name,
+                                      group.dn, {}, {"description": group.description}))
+            elif current_group.description != group.description:
+                changes.append(Change(ObjectKind.GROUP, Action.UPDATE, partner.code, group.name,
+                                      group.dn, {"description": current_group.description},
+                                      {"description": group.description}))
+            have = {member_keys[m] for m in (current_group.members if current_group else ())
+                    if m in member_keys}
+            add = sorted(group.members - have)
+            remove = sorted(k for k in have - group.members)
+            if add or remove:
+                changes.append(Change(
+                    ObjectKind.MEMBERS, Action.UPDATE, partner.code, group.name, group.dn,
+                    {"members": sorted(f"{p}/{e}" for p, e in have)},
+                    {"add": [final_dn[k] for k in add], "remove": [final_dn[k] for k in remove],
+                     "add_keys": [f"{p}/{e}" for p, e in add],
+                     "remove_keys": [f"{p}/{e}" for p, e in remove]},
+                ))
+    return Plan(tuple(_ordered(changes)), unmanaged=tuple(_unmanaged(desired, actual, scope)))
+
+
+def _ou_changes(
+    desired: DesiredState,
+    scope: list[DesiredPartner],
+    actual: DirectoryState,
+    managed: Mapping[PersonKey, DirectoryAccount],
+    partners: Collection[str],
+) -> Iterable[Change]:
+    wanted = [desired.partners_ou, desired.leavers_ou]
+    for partner in scope:
+        wanted.extend(partner.ous)
+    # A partner no longer in the inventory still needs a leavers OU for its accounts.
+    known = {p.code for p in desired.partners}
+    for code in sorted({k[0] for k in managed} - known):
+        if not partners or code in partners:
+            wanted.append(f"OU={escape_rdn(code)},{desired.leavers_ou}")
+    seen: set[str] = set()
+    for dn in wanted:
+        key = dn_key(dn)
+        if key in actual.ous or key in seen:
+            continue
+        seen.add(key)
+        owner = next((p.code for p in scope if dn in p.ous), "")
+        yield Change(ObjectKind.OU, Action.CREATE, owner, dn, dn, {}, {"ou": rdn_value(dn)})
+
+
+def _account_change(wanted: DesiredAccount, current: DirectoryAccount | None) -> Change | None:
+    key = f"{wanted.partner}/{wanted.employee_id}"
+    after_attrs = account_attributes(wanted)
+    if current is None:
+        if wanted.state is AccountState.LEAVER:
+            return None  # nobody to disable: a leaver who never had an account gets none
+        return Change(ObjectKind.ACCOUNT, Action.CREATE, wanted.partner, key, wanted.dn, {},
+                      {**after_attrs, "cn": wanted.cn, "enabled": wanted.enabled})
+    before_attrs = _actual_attributes(current)
+    # The sAMAccountName is never changed by a plan: the naming policy keeps it.
+    after_attrs["sAMAccountName"] = current.sam
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for name, value in after_attrs.items():
+        if before_attrs[name] != value:
+            before[name], after[name] = before_attrs[name], value
+    if dn_key(current.dn) != dn_key(wanted.dn):
+        before["dn"], after["dn"] = current.dn, wanted.dn
+    if current.enabled != wanted.enabled:
+        before["enabled"], after["enabled"] = current.enabled, wanted.enabled
+        before["uac"] = current.uac  # the other flags of userAccountControl stay as they are
+    if not after:
+        return None
+    if after.get("enabled") is False:
+        action = Action.DISABLE
+    elif after.get("enabled") is True:
+        action = Action.ENABLE
+    elif "dn" in after:
+        action = Action.MOVE
+    else:
+        action = Action.UPDATE
+    return Change(ObjectKind.ACCOUNT, action, wanted.partner, key, current.dn, before, after)
+
+
+def _gone_change(account: DirectoryAccount, leavers_ou: str) -> Change | None:
+    """A managed account whose person is gone from the HR export: disable it and park it."""
+    target = f"CN={escape_rdn(account.full_name or account.sam)},{leavers_ou}"
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    if account.enabled:
+        before["enabled"], after["enabled"] = True, False
+        before["uac"] = account.uac
+    if dn_key(account.ou) != dn_key(leavers_ou):
+        before["dn"], after["dn"] = account.dn, target
+    if not after:
+        return None
+    key = f"{account.partner}/{account.employee_id}"
+    action = Action.DISABLE if account.enabled else Action.MOVE
+    return Change(ObjectKind.ACCOUNT, action, account.partner, key, account.dn, before, after)
+
+
+def _unmanaged(
+    desired: DesiredState, actual: DirectoryState, scope: list[DesiredPartner]
+) -> Iterable[Unmanaged]:
+    codes = {p.code for p in scope}
+    for account in actual.unmanaged():
+        if account.partner in codes:
+            yield Unmanaged(account.partner, account.dn, "no employeeID: not managed by the tool")
+    wanted_groups = {dn_key(g.dn) for p in scope for g in p.groups}
+    for group in actual.groups:
+        if group.partner in codes and dn_key(group.dn) not in wanted_groups:
+            yield Unmanaged(group.partner, group.dn,
+                            "group not in the desired state: check it and delete it by hand")
+
+
+def _ordered(changes: list[Change]) -> list[Change]:
+    rank = {kind: index for index, kind in enumerate(APPLY_ORDER)}
+    # OUs: parents before children (shorter DNs first); the rest by partner and key.
+    return sorted(changes, key=lambda c: (rank[c.kind], c.dn.count(",") if c.kind is
+                                          ObjectKind.OU else 0, c.partner, c.key))
+
+
+# -- saved plans ------------------------------------------------------------------------
+
+
+def stale_reason(change: Change, actual: DirectoryState) -> str | None:
+    """Why a saved change no longer fits the directory, or None when it can be applied.
+
+    A saved plan is applied exactly as reviewed: an object that changed since the plan was
+    made is refused, never forced. Run plan again to see the new difference.
+    """
+    if change.kind is ObjectKind.OU:
+        return "the OU exists now" if dn_key(change.dn) in actual.ous else None
+    groups = {dn_key(g.dn): g for g in actual.groups}
+    if change.kind is ObjectKind.GROUP:
+        group = groups.get(dn_key(change.dn))
+        if change.action is Action.CREATE:
+            return "the group exists now" if group is not None else None
+        if group is None:
+            return "the group is gone"
+        return None if group.description == change.before.get("description") else (
+            "the description changed since the plan was made")
+    if change.kind is ObjectKind.MEMBERS:
+        group = groups.get(dn_key(change.dn))
+        keys = {dn_key(a.dn): f"{a.partner}/{a.employee_id}" for a in actual.accounts if a.key}
+        have = sorted(keys[m] for m in (group.members if group else ()) if m in keys)
+        if have != list(change.before.get("members", [])):
+            return "the group's members changed since the plan was made"
+        return None
+    by_dn = {dn_key(a.dn): a for a in actual.accounts}
+    current = by_dn.get(dn_key(change.dn))
+    if change.action is Action.CREATE:
+        partner, _, employee_id = change.key.partition("/")
+        if current is not None or (partner, employee_id) in actual.managed():
+            return "the account exists now"
+        return None
+    if current is None:
+        return "the account is not where the plan found it"
+    now = {**_actual_attributes(current), "dn": current.dn, "enabled": current.enabled,
+           "uac": current.uac}
+    for name, value in change.before.items():
+        if (dn_key(current.dn) != dn_key(value)) if name == "dn" else now[name] != value:
+            return f"{name} changed since the plan was made"
+    return None
+
+
+# -- guards -----------------------------------------------------------------------------
+
+
+def disable_limit(guards: Guards, accounts: int) -> int:
+    """The most accounts a run may disable for a partner with this many enabled accounts."""
+    return min(guards.max_disable, math.floor(guards.max_disable_fraction * accounts))
+
+
+def apply_guards(
+    plan: Plan,
+    actual: DirectoryState,
+    guards: Guards,
+    allow_disable: Mapping[str, int] | None = None,
+) -> Plan:
+    """Hold back every change of a partner whose plan disables more than the guard allows.
+
+    Args:
+        plan: the full plan.
+        actual: the directory, to count each partner's enabled managed accounts.
+        guards: the region's limits.
+        allow_disable: explicit overrides, partner -> the number of disables allowed.
+    """
+    allow_disable = allow_disable or {}
+    disables = Counter(c.partner for c in plan.changes if c.destructive)
+    enabled = Counter(a.partner for a in actual.accounts if a.key and a.enabled)
+    held: list[Held] = []
+    for partner, count in sorted(disables.items()):
+        limit = allow_disable.get(partner, disable_limit(guards, enabled[partner]))
+        if count > limit:
+            held.append(Held(partner, count, enabled[partner], limit,
+                             f"--allow-disable {partner}={count}"))
+    codes = {h.partner for h in held}
+    return Plan(
+        tuple(c for c in plan.changes if c.partner not in codes),
+        (*plan.held, *held),
+        (*plan.held_changes, *(c for c in plan.changes if c.partner in codes)),
+        plan.unmanaged,
+    )
+
+
+def parse_allow_disable(values: Iterable[str]) -> dict[str, int]:
+    """`--allow-disable PARTNER=N` values into a mapping; ValueError says what is wrong."""
+    result: dict[str, int] = {}
+    for value in values:
+        partner, sep, number = value.partition("=")
+        if not sep or not partner or not number.isdigit():
+            raise ValueError(f"--allow-disable {value!r}: write PARTNER=N, e.g. ameland=12")
+        result[partner] = int(number)
+    return result
+
+
+
+
+# -- plan files -------------------------------------------------------------------------
+
+PLAN_FORMAT = 1
+
+
+def plan_to_dict(plan: Plan, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """A plan as JSON data: what `plan --out` writes and `apply PLAN` reads back."""
+    return {
+        "format": PLAN_FORMAT,
+        **meta,
+        "changes": [_change_dict(c) for c in plan.changes],
+        "held": [
+            {"partner": h.partner, "disables": h.disables, "accounts": h.accounts,
+             "limit": h.limit, "override": h.override, "message": h.message()}
+            for h in plan.held
+        ],
+        "held_changes": [_change_dict(c) for c in plan.held_changes],
+        "unmanaged": [{"partner": u.partner, "dn": u.dn, "reason": u.reason}
+                      for u in plan.unmanaged],
+    }
+
+
+def _change_dict(change: Change) -> dict[str, Any]:
+    return {"kind": change.kind.value, "action": change.action.value,
+            "partner": change.partner, "key": change.key, "dn": change.dn,
+            "destructive": change.destructive, "before": dict(change.before),
+            "after": dict(change.after)}
+
+
+def plan_from_dict(data: Mapping[str, Any]) -> tuple[Plan, dict[str, Any]]:
+    """Read back a saved plan; ValueError says what is wrong with the file."""
+    if data.get("format") != PLAN_FORMAT:
+        raise ValueError(f"not a plan file of format {PLAN_FORMAT} (format: "
+                         f"{data.get('format')!r}); make a new one with `ssc-infra plan --out`")
+    try:
+        changes = tuple(_change_from(c) for c in data["changes"])
+        held_changes = tuple(_change_from(c) for c in data.get("held_changes", []))
+        held = tuple(Held(h["partner"], h["disables"], h["accounts"], h["limit"],
+                          h["override"]) for h in data.get("held", []))
+        unmanaged = tuple(Unmanaged(u["partner"], u["dn"], u["reason"])
+                          for u in data.get("unmanaged", []))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"the plan file is damaged ({e!r}); make a new one") from e
+    meta = {k: v for k, v in data.items()
+            if k not in ("changes", "held", "held_changes", "unmanaged")}
+    return Plan(changes, held, held_changes, unmanaged), meta
+
+
+def _change_from(data: Mapping[str, Any]) -> Change:
+    return Change(ObjectKind(data["kind"]), Action(data["action"]), data["partner"],
+                  data["key"], data["dn"], dict(data["before"]), dict(data["after"]))

@@ -1,0 +1,115 @@
+"""Targets: where the tool connects (lab, acceptance, production), separate from the inventory.
+
+`targets.yaml` names environments; secrets are never in it, only the name of an environment
+variable or a file that holds them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ssc_infra.backends.ad import AdSettings, Secret
+from ssc_infra.errors import SscError
+
+DEFAULT_TARGETS = Path("targets.yaml")
+
+
+class TargetError(SscError):
+    """The targets file is missing, malformed, or names a secret that is not there."""
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AdTarget(_Entry):
+    url: str
+    bind_user: str
+    base_dn: str
+    ca_file: str | None = None
+    tls_names: list[str] = Field(default_factory=list)
+    starttls: bool = False
+    insecure: bool = Field(False, description="allow a plain-text bind: a lab only")
+    bind_password_env: str | None = None
+    bind_password_file: str | None = None
+    workers: int = Field(4, ge=1, le=32, description="parallel LDAP connections on apply")
+    timeout: float = Field(30.0, gt=0)
+
+
+class Target(_Entry):
+    ad: AdTarget | None = None
+    ansible: dict[str, Any] | None = None
+    netbox: dict[str, Any] | None = None
+    graph: dict[str, Any] | None = None
+
+
+def load_target(path: Path, name: str) -> Target:
+    """The target `name` from the targets file; TargetError says what to do when it fails."""
+    if not path.exists():
+        raise TargetError(
+            f"no targets file at {path}: run `ssc-infra lab up` for a local lab target, or "
+            "write one (see README: 'Pointing it at a real AD')"
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise TargetError(f"{path}: not valid YAML: {e}") from e
+    if name not in data:
+        known = ", ".join(sorted(data)) or "none"
+        raise TargetError(f"{path}: no target {name!r} (known: {known}); pass --target NAME")
+    try:
+        return Target.model_validate(data[name])
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise TargetError(f"{path}: target {name!r}: {where}: {first['msg']}") from e
+
+
+def ad_settings(target: Target, name: str) -> AdSettings:
+    """Connection settings with the password read from its environment variable or file."""
+    ad = target.ad
+    if ad is None:
+        raise TargetError(f"target {name!r} has no `ad:` section")
+    return AdSettings(
+        url=ad.url, bind_user=ad.bind_user, password=_secret(ad, name), base_dn=ad.base_dn,
+        ca_file=ad.ca_file, tls_names=tuple(ad.tls_names), starttls=ad.starttls,
+        insecure=ad.insecure, timeout=ad.timeout,
+    )
+
+
+def _secret(ad: AdTarget, name: str) -> Secret:
+    if ad.bind_password_env:
+        value = os.environ.get(ad.bind_password_env)
+        if not value:
+            raise TargetError(
+                f"target {name!r}: the environment variable {ad.bind_password_env} (named by "
+                "bind_password_env) is not set"
+            )
+        return Secret(value)
+    if ad.bind_password_file:
+        path = Path(ad.bind_password_file).expanduser()
+        try:
+            return Secret(path.read_text(encoding="utf-8").strip())
+        except OSError as e:
+            raise TargetError(
+                f"target {name!r}: cannot read bind_password_file {path}: {e.strerror}"
+            ) from e
+    raise TargetError(f"target {name!r}: set bind_password_env or bind_password_file under ad:")
+
+
+def write_target(path: Path, name: str, entry: dict[str, Any]) -> None:
+    """Add or replace one target, keeping the others (used by `lab up`)."""
+    data: dict[str, Any] = {}
+    if path.exists():
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data[name] = entry
+    path.write_text(
+        "# Where ssc-infra connects. Secrets are never here: only where to find them.\n"
+        + yaml.safe_dump(data, sort_keys=True),
+        encoding="utf-8",
+    )

@@ -1,0 +1,62 @@
+"""The diff as data cases: a directory in sync with the mini inventory, then edits."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ssc_infra.plan import Change, ObjectKind
+from tests.conftest import MINI, TODAY, data_cases
+from tests.support import desired_for, directory_as_desired, edit_directory, plan_for
+from tests.unit.test_inventory import apply_edits
+
+
+def _matches(change: Change, expected: dict[str, Any]) -> bool:
+    if (change.kind.value, change.action.value, change.key) != (
+        expected.get("kind", "account"), expected.get("action", change.action.value),
+        expected["key"],
+    ):
+        return False
+    if "dn" in expected and change.dn != expected["dn"]:
+        return False
+    for side in ("before", "after"):
+        values = getattr(change, side)
+        for name, value in expected.get(side, {}).items():
+            if values.get(name) != value:
+                return False
+    return True
+
+
+def _plan(mini: Path, case: dict[str, Any]) -> Any:
+    actual = directory_as_desired(desired_for(MINI, TODAY))
+    actual = edit_directory(actual, case.get("directory", []))
+    if case.get("taken"):
+        actual = dataclasses.replace(actual, taken_names=actual.taken_names | set(case["taken"]))
+    apply_edits(mini, case.get("edits", []))
+    return plan_for(mini, TODAY, actual)
+
+
+@pytest.mark.parametrize("case", data_cases("diff"))
+def test_plan_holds_exactly_the_expected_changes(mini: Path, case: dict[str, Any]) -> None:
+    plan = _plan(mini, case)
+    if "expect_account" in case:
+        changes = [c for c in plan.changes if c.kind is ObjectKind.ACCOUNT]
+        expected = [{"kind": "account", **e} for e in case["expect_account"]]
+    else:
+        changes, expected = list(plan.changes), case["expect"]
+    missing = [e for e in expected if not any(_matches(c, e) for c in changes)]
+    extra = [c for c in changes if not any(_matches(c, e) for e in expected)]
+    shown = [(c.kind.value, c.action.value, c.key, dict(c.after)) for c in changes]
+    assert not missing, f"missing {missing}\nplan: {shown}"
+    assert not extra, f"unexpected {[(c.kind.value, c.action.value, c.key) for c in extra]}"
+    assert [u.dn for u in plan.unmanaged] == case.get("unmanaged", [])
+
+
+def test_a_second_plan_after_applying_finds_nothing(mini: Path) -> None:
+    apply_edits(mini, [{"file": "people/alpha.csv",
+                        "append": "1006,Sytse,,Hiemstra,Ruimte,Adviseur,alp-hq,vdi,2026-10-01,\n"}])
+    applied = directory_as_desired(desired_for(mini, TODAY))
+    assert plan_for(mini, TODAY, applied).empty

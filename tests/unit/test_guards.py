@@ -1,0 +1,73 @@
+"""Guards: a partner whose plan disables too much is held back; the others go on."""
+
+from __future__ import annotations
+
+import pytest
+
+from ssc_infra.actual import DirectoryAccount, DirectoryState
+from ssc_infra.model import Guards
+from ssc_infra.plan import (
+    Action,
+    Change,
+    ObjectKind,
+    Plan,
+    apply_guards,
+    disable_limit,
+    parse_allow_disable,
+)
+
+
+def _disable(partner: str, n: int) -> Change:
+    return Change(ObjectKind.ACCOUNT, Action.DISABLE, partner, f"{partner}/{n}", f"CN={n}")
+
+
+def _state(**enabled: int) -> DirectoryState:
+    accounts = tuple(
+        DirectoryAccount(f"CN={p}{i}", f"{p}{i}", p, str(i))
+        for p, count in enabled.items() for i in range(count)
+    )
+    return DirectoryState(frozenset(), accounts, ())
+
+
+@pytest.mark.parametrize(
+    ("accounts", "limit"),
+    [(0, 0), (19, 0), (20, 1), (40, 2), (650, 32), (2300, 50), (100_000, 50)],
+)
+def test_disable_limit_is_the_lower_of_count_and_fraction(accounts: int, limit: int) -> None:
+    assert disable_limit(Guards(50, 0.05), accounts) == limit
+
+
+def test_a_truncated_export_holds_that_partner_back_and_lets_the_others_go_on() -> None:
+    leeuwarden = [_disable("leeuwarden", i) for i in range(1150)]  # half the municipality
+    ameland = [_disable("ameland", 1)]
+    create = Change(ObjectKind.ACCOUNT, Action.CREATE, "leeuwarden", "leeuwarden/9", "CN=9")
+    plan = Plan((*leeuwarden, *ameland, create))
+    guarded = apply_guards(plan, _state(leeuwarden=2300, ameland=120), Guards(50, 0.05))
+    assert [h.partner for h in guarded.held] == ["leeuwarden"]
+    assert guarded.held[0].disables == 1150
+    assert "--allow-disable leeuwarden=1150" in guarded.held[0].message()
+    assert list(guarded.changes) == ameland
+    assert create in guarded.held_changes  # nothing of the held partner is applied
+
+
+def test_an_override_lets_the_named_partner_through() -> None:
+    plan = Plan(tuple(_disable("vlieland", i) for i in range(5)))
+    held = apply_guards(plan, _state(vlieland=40), Guards(50, 0.05))
+    assert held.held and not held.changes
+    allowed = apply_guards(plan, _state(vlieland=40), Guards(50, 0.05), {"vlieland": 5})
+    assert not allowed.held and len(allowed.changes) == 5
+
+
+def test_an_override_below_the_count_still_holds() -> None:
+    plan = Plan(tuple(_disable("vlieland", i) for i in range(5)))
+    assert apply_guards(plan, _state(vlieland=40), Guards(50, 0.05), {"vlieland": 4}).held
+
+
+@pytest.mark.parametrize("bad", ["ameland", "ameland=", "=3", "ameland=x", "ameland=-1"])
+def test_allow_disable_needs_partner_equals_number(bad: str) -> None:
+    with pytest.raises(ValueError, match="PARTNER=N"):
+        parse_allow_disable([bad])
+
+
+def test_allow_disable_parses_several() -> None:
+    assert parse_allow_disable(["ameland=3", "fumo=12"]) == {"ameland": 3, "fumo": 12}
