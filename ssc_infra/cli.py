@@ -1,0 +1,550 @@
+"""The `ssc-infra` command: parse, call, print. The only place that exits.
+
+Exit codes (as `terraform plan -detailed-exitcode`): 0 nothing to do or success, 2 changes
+pending or drift found, 1 error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ssc_infra import __version__
+from ssc_infra.actual import DirectoryState
+from ssc_infra.apply import ApplyReport, apply_changes
+from ssc_infra.backends.ad import AdSettings, AdWriter, ItemResult, Scope, connect, read_directory
+from ssc_infra.desired import DesiredState, derive
+from ssc_infra.errors import InventoryError, Problem, SscError
+from ssc_infra.inventory.files import load
+from ssc_infra.model import Region
+from ssc_infra.plan import (
+    Change,
+    Plan,
+    apply_guards,
+    diff_directory,
+    directory_names,
+    parse_allow_disable,
+    plan_from_dict,
+    plan_to_dict,
+    stale_reason,
+)
+from ssc_infra.report import (
+    jsonable,
+    partner_table,
+    plan_lines,
+    plan_summary,
+    problems_json,
+    summarise,
+)
+from ssc_infra.state import StateDir, now, run_id
+from ssc_infra.targets import DEFAULT_TARGETS, ad_settings, load_target
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Wide enough for the partner table when the output goes to a file or a pipe.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+
+
+def _parse_today(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date:
+    if value is None:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date; write YYYY-MM-DD") from None
+
+
+def inventory_options(command: F) -> F:
+    """--inventory and --today, which every command that reads the inventory takes."""
+
+    @click.option("--inventory", "inventory", type=click.Path(path_type=Path, file_okay=False),
+                  default=Path("inventory"), show_default=True,
+                  help="The inventory folder (region.yaml, partners/, people/, devices/).")
+    @click.option("--today", callback=_parse_today, metavar="YYYY-MM-DD",
+                  help="Run as if it were this day (reproducible runs). Default: today.")
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return command(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="Output for people (text) or scripts (json).",
+)
+
+
+def _load(inventory: Path, today: date) -> Region:
+    return load(inventory, today)
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    err.print(f"[bold red]The inventory has {len(problems)} "
+              f"problem{'s' if len(problems) != 1 else ''}:[/]")
+    for p in problems:
+        err.print(f"  [bold]{p.where()}[/]: {p.message}", markup=True, soft_wrap=True)
+        if p.hint:
+            err.print(f"      [dim]hint: {p.hint}[/]", soft_wrap=True)
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+class _Group(click.Group):
+    """Turns our errors into messages and exit codes, in one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InventoryError as e:
+            _print_problems(e.problems)
+            ctx.exit(EXIT_ERROR)
+        except SscError as e:
+            err.print(f"[bold red]error:[/] {e}", soft_wrap=True)
+            ctx.exit(EXIT_ERROR)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ssc-infra")
+def main() -> None:
+    """Identities and workplaces of a Shared Service Center: inventory, plan, apply, drift.
+
+    \b
+    Start with:
+      ssc-infra validate                 check the inventory in ./inventory
+      ssc-infra show                     a table per partner
+      ssc-infra desired --partner ameland --format json
+    """
+
+
+@main.command()
+@inventory_options
+@format_option
+def validate(inventory: Path, today: date, fmt: str) -> None:
+    """Check the inventory and list every problem with file, line and a hint.
+
+    \b
+    Examples:
+      ssc-infra validate
+      ssc-infra validate --inventory /srv/ssc/inventory --format json
+    Exit code 0 when valid, 1 when there are problems.
+    """
+    try:
+        region = _load(inventory, today)
+    except InventoryError as e:
+        if fmt == "json":
+            _print_json({"valid": False, "problems": problems_json(e.problems)})
+            sys.exit(EXIT_ERROR)
+        raise
+    people = region.people_count
+    devices = sum(len(p.devices) for p in region.partners)
+    sites = sum(len(p.sites) for p in region.partners)
+    if fmt == "json":
+        _print_json({"valid": True, "region": region.code, "partners": len(region.partners),
+                     "people": people, "devices": devices, "sites": sites})
+        return
+    out.print(f"[green]✓[/] {inventory}: valid — {region.name} ({region.code}): "
+              f"{len(region.partners)} partners, {people:,} people, {devices:,} devices, "
+              f"{sites} sites, {len(region.hosts)} hosts")
+
+
+@main.command()
+@inventory_options
+@format_option
+def show(inventory: Path, today: date, fmt: str) -> None:
+    """A table per partner: people, accounts, leavers, workplaces by type, services.
+
+    \b
+    Examples:
+      ssc-infra show
+      ssc-infra show --today 2027-01-01 --format json
+    """
+    region = _load(inventory, today)
+    rows = summarise(region, derive(region, today))
+    if fmt == "json":
+        _print_json({"region": region.code, "today": today.isoformat(), "partners": jsonable(rows)})
+        return
+    out.print(partner_table(f"{region.name} on {today.isoformat()}", rows))
+
+
+@main.command()
+@inventory_options
+@format_option
+@click.option("--partner", "partners", multiple=True, metavar="CODE",
+              help="Only this partner (repeatable). Default: all.")
+def desired(inventory: Path, today: date, fmt: str, partners: tuple[str, ...]) -> None:
+    """The desired state derived from the inventory: OUs, accounts, groups, workplaces.
+
+    \b
+    Examples:
+      ssc-infra desired --partner vlieland
+      ssc-infra desired --partner ameland --format json > ameland.json
+    """
+    region = _load(inventory, today)
+    _check_partners(region, partners)
+    state = derive(region, today)
+    chosen = [p for p in state.partners if not partners or p.code in partners]
+    if fmt == "json":
+        _print_json({"region": state.region, "today": today.isoformat(),
+                     "base_dn": state.base_dn, "partners": jsonable(chosen)})
+        return
+    _print_desired_text(state, chosen)
+
+
+def _print_desired_text(state: DesiredState, chosen: list[Any]) -> None:
+    for p in chosen:
+        out.print(f"[bold]{p.code}[/] — {p.name} ({p.identity.value})")
+        out.print(f"  OUs: {', '.join(p.ous)}")
+        counts: dict[str, int] = {}
+        for a in p.accounts:
+            counts[a.state.value] = counts.get(a.state.value, 0) + 1
+        out.print("  accounts: " + ", ".join(f"{n:,} {s}" for s, n in sorted(counts.items())))
+        for g in p.groups:
+            out.print(f"  group {g.name}: {len(g.members):,} members")
+        out.print(f"  workplaces: {len(p.workplaces):,}")
+
+
+def _check_partners(region: Region, partners: tuple[str, ...]) -> None:
+    known = {p.code for p in region.partners}
+    unknown = [c for c in partners if c not in known]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown partner {', '.join(unknown)}; known: {', '.join(sorted(known))}",
+            param_hint="--partner",
+        )
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Write region.schema.json and partner.schema.json into this folder.")
+def schema(out_dir: Path | None) -> None:
+    """JSON Schema of region.yaml and partners/*.yaml, for editors to complete and check.
+
+    \b
+    Examples:
+      ssc-infra schema --out .schemas
+    then put this first line in a partner file (VS Code with the YAML extension):
+      # yaml-language-server: $schema=../.schemas/partner.schema.json
+    """
+    from ssc_infra.inventory.schema import json_schemas
+
+    schemas = json_schemas()
+    if out_dir is None:
+        _print_json(schemas)
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = {"region.yaml": "region.schema.json", "partners/*.yaml": "partner.schema.json"}
+    for key, data in schemas.items():
+        target = out_dir / names[key]
+        target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        out.print(f"wrote {target}")
+
+
+@main.command()
+@click.option("--people", type=click.IntRange(min=1), default=4500, show_default=True,
+              help="How many people in the region.")
+@click.option("--seed", type=int, default=2026, show_default=True,
+              help="Random seed: the same seed gives the same files.")
+@click.option("--partners", type=click.IntRange(min=1), default=None,
+              help="Number of partners (default: the 11 of SSC Leeuwarden; more are generated).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              required=True, help="Folder to write the inventory into.")
+@click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
+def sample(people: int, seed: int, partners: int | None, out_dir: Path, force: bool) -> None:
+    """Generate a fictional sample region (deterministic), e.g. for tests and benchmarks.
+
+    \b
+    Examples:
+      ssc-infra sample --out /tmp/region                   # the bundled sample
+      ssc-infra sample --people 200000 --partners 300 --seed 7 --out /tmp/big
+    """
+    from ssc_infra.sample import write_sample
+
+    with err.status(f"generating {people:,} people..."):
+        summary = write_sample(out_dir, people=people, seed=seed, partners=partners, force=force)
+    out.print(f"wrote {out_dir}: {summary}")
+
+
+# -- plan, apply, drift -------------------------------------------------------------------
+
+
+def target_options(command: F) -> F:
+    """--targets, --target and --state-dir: where to connect and where to keep state."""
+
+    @click.option("--targets", "targets_file", type=click.Path(path_type=Path, dir_okay=False),
+                  default=DEFAULT_TARGETS, show_default=True, help="The targets file.")
+    @click.option("--target", "target_name", envvar="SSC_TARGET", default="lab",
+                  show_default=True, help="Which target in it (or $SSC_TARGET).")
+    @click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+                  default=Path(".ssc"), show_default=True,
+                  help="Lab, audit log, run lock, credentials files, reports.")
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return command(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+partner_option = click.option("--partner", "partners", multiple=True, metavar="CODE",
+                              help="Only this partner (repeatable). Default: all.")
+allow_option = click.option(
+    "--allow-disable", "allow_disable", multiple=True, metavar="PARTNER=N",
+    help="Let PARTNER's plan disable up to N accounts despite the guard (repeatable).")
+
+
+@dataclasses.dataclass
+class _Session:
+    """Everything one plan/apply/drift run works with."""
+
+    region: Region
+    target: str
+    settings: AdSettings
+    workers: int
+    actual: DirectoryState
+    plan: Plan
+
+
+def _plan_session(inventory: Path, today: date, targets_file: Path, target_name: str,
+                  partners: tuple[str, ...], allow_disable: tuple[str, ...]) -> _Session:
+    region = _load(inventory, today)
+    _check_partners(region, partners)
+    try:
+        overrides = parse_allow_disable(allow_disable)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--allow-disable") from None
+    target = load_target(targets_file, target_name)
+    settings = ad_settings(target, target_name)
+    _check_base_dn(settings, region)
+    with err.status(f"reading the directory of target {target_name!r}..."):
+        conn = connect(settings)
+        try:
+            actual = read_directory(conn, _scope(region, partners))
+        finally:
+            conn.unbind()
+    existing, reserved, moves = directory_names(region, actual)
+    desired = derive(region, today, existing, reserved)
+    full = diff_directory(desired, actual, moves, partners)
+    plan = apply_guards(full, actual, region.guards, overrides)
+    workers = target.ad.workers if target.ad else 4
+    return _Session(region, target_name, settings, workers, actual, plan)
+
+
+def _scope(region: Region, partners: tuple[str, ...]) -> Scope:
+    d = region.directory
+    return Scope(d.base_dn, f"{d.partners_ou},{d.base_dn}", f"{d.leavers_ou},{d.base_dn}",
+                 partners)
+
+
+def _check_base_dn(settings: AdSettings, region: Region) -> None:
+    if settings.base_dn.lower() != region.directory.base_dn.lower():
+        raise SscError(
+            f"the target's base_dn {settings.base_dn!r} does not match region.yaml's domain "
+            f"{region.directory.domain!r} ({region.directory.base_dn}): wrong target?"
+        )
+
+
+def _show_plan(session: _Session, fmt: str, meta: dict[str, Any]) -> None:
+    plan = session.plan
+    if fmt == "json":
+        _print_json(plan_to_dict(plan, meta))
+        return
+    names = {p.code: p.name for p in session.region.partners}
+    for line in plan_lines(plan, names):
+        out.print(line, soft_wrap=True)
+    out.print(plan_summary(plan))
+
+
+def _meta(session: _Session, today: date, partners: tuple[str, ...]) -> dict[str, Any]:
+    return {"region": session.region.code, "target": session.target,
+            "base_dn": session.settings.base_dn, "today": today.isoformat(),
+            "partners": list(partners), "created": now()}
+
+
+@main.command()
+@inventory_options
+@target_options
+@format_option
+@partner_option
+@allow_option
+@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Save the plan; `ssc-infra apply FILE` applies exactly this plan.")
+def plan(inventory: Path, today: date, targets_file: Path, target_name: str, state_dir: Path,
+         fmt: str, partners: tuple[str, ...], allow_disable: tuple[str, ...],
+         out_file: Path | None) -> None:
+    """Show what apply would change: per partner, + create, ~ update, > move, - disable.
+
+    \b
+    Examples:
+      ssc-infra plan
+      ssc-infra plan --partner waadhoeke --out waadhoeke.plan.json
+      ssc-infra plan --format json | jq '.changes | length'
+    Exit code 0 when there is nothing to do, 2 when changes are pending, 1 on error.
+    """
+    session = _plan_session(inventory, today, targets_file, target_name, partners,
+                            allow_disable)
+    meta = _meta(session, today, partners)
+    _show_plan(session, fmt, meta)
+    if out_file is not None:
+        out_file.write_text(json.dumps(plan_to_dict(session.plan, meta), indent=1) + "\n",
+                            encoding="utf-8")
+        err.print(f"saved the plan to {out_file}; apply it with `ssc-infra apply {out_file}`")
+    sys.exit(EXIT_OK if session.plan.empty else EXIT_CHANGES)
+
+
+@main.command()
+@inventory_options
+@target_options
+@format_option
+@partner_option
+def drift(inventory: Path, today: date, targets_file: Path, target_name: str, state_dir: Path,
+          fmt: str, partners: tuple[str, ...]) -> None:
+    """Read-only check: does the directory match the inventory? For the nightly scheduler.
+
+    \b
+    Examples:
+      ssc-infra drift --target production
+      ssc-infra drift --format json > drift.json
+    Exit code 0 no drift, 2 drift found, 1 error. A JSON report is kept in the state dir.
+    """
+    session = _plan_session(inventory, today, targets_file, target_name, partners, ())
+    meta = _meta(session, today, partners)
+    _show_plan(session, fmt, meta)
+    reports = StateDir(state_dir).ensure() / "reports"
+    reports.mkdir(exist_ok=True)
+    report_file = reports / f"drift-{run_id()}.json"
+    report_file.write_text(json.dumps(plan_to_dict(session.plan, meta), indent=1) + "\n",
+                           encoding="utf-8")
+    drifted = not session.plan.empty
+    if fmt == "text":
+        out.print(("[yellow]drift found[/]" if drifted else "[green]no drift[/]")
+                  + f" — report: {report_file}")
+    sys.exit(EXIT_CHANGES if drifted else EXIT_OK)
+
+
+@main.command()
+@inventory_options
+@target_options
+@partner_option
+@allow_option
+@click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts, CI).")
+def apply(inventory: Path, today: date, targets_file: Path, target_name: str, state_dir: Path,
+          partners: tuple[str, ...], allow_disable: tuple[str, ...], plan_file: Path | None,
+          yes: bool) -> None:
+    """Apply the plan: a saved plan file exactly as reviewed, or a fresh plan after a prompt.
+
+    \b
+    Examples:
+      ssc-infra plan --out today.plan.json && ssc-infra apply today.plan.json
+      ssc-infra apply --partner vlieland --yes
+      ssc-infra apply --allow-disable ameland=12
+    Initial passwords go only to a 0600 credentials file in the state dir.
+    Exit code 0 all applied, 2 a partner was held back by a guard, 1 items failed.
+    """
+    state = StateDir(state_dir)
+    with state.run_lock(f"ssc-infra apply {plan_file or ''}".strip()):
+        session = _plan_session(inventory, today, targets_file, target_name, partners,
+                                allow_disable)
+        to_apply = session.plan
+        refused: list[tuple[Change, str]] = []
+        if plan_file is not None:
+            to_apply, refused = _saved_plan(plan_file, session)
+        names = {p.code: p.name for p in session.region.partners}
+        for line in plan_lines(to_apply, names):
+            out.print(line, soft_wrap=True)
+        out.print(plan_summary(to_apply))
+        for change, reason in refused:
+            err.print(f"[red]refused[/] {change.kind.value} {change.key}: {reason}")
+        if not to_apply.changes:
+            out.print("nothing to apply.")
+            sys.exit(EXIT_CHANGES if refused or to_apply.held else EXIT_OK)
+        if not yes and not click.confirm("Apply these changes?", default=False, err=True):
+            err.print("nothing applied.")
+            sys.exit(EXIT_CHANGES)
+        report, credentials = _run_apply(state, session, to_apply)
+    _print_apply_result(report, credentials, state, to_apply, refused)
+
+
+def _saved_plan(path: Path, session: _Session) -> tuple[Plan, list[tuple[Change, str]]]:
+    try:
+        saved, meta = plan_from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, json.JSONDecodeError, ValueError) as e:
+        raise SscError(f"cannot use the plan file {path}: {e}") from e
+    if meta.get("target") != session.target or meta.get("base_dn") != session.settings.base_dn:
+        raise SscError(f"{path} was made for target {meta.get('target')!r} "
+                       f"({meta.get('base_dn')}); this run is for {session.target!r}")
+    refused = [(c, r) for c in saved.changes
+               if (r := stale_reason(c, session.actual)) is not None]
+    stale = {c.ident for c, _ in refused}
+    keep = tuple(c for c in saved.changes if c.ident not in stale)
+    return Plan(keep, saved.held, saved.held_changes, saved.unmanaged), refused
+
+
+def _run_apply(state: StateDir, session: _Session, plan: Plan) -> tuple[ApplyReport, Path | None]:
+    rid = run_id()
+    with state.credentials(rid) as credentials, Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), console=err,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("applying", total=len(plan.changes), failed=0)
+        failed = 0
+
+        def on_password(change: Change, password: str) -> None:
+            after = change.after
+            partner, _, employee_id = change.key.partition("/")
+            credentials.add(partner, employee_id, str(after.get("sAMAccountName")),
+                            str(after.get("userPrincipalName")), password)
+
+        def on_result(result: ItemResult) -> None:
+            nonlocal failed
+            c = result.change
+            state.audit({"run": rid, "command": "apply", "target": session.target,
+                         "partner": c.partner, "kind": c.kind.value, "action": c.action.value,
+                         "key": c.key, "dn": c.dn, "result": "ok" if result.ok else "failed",
+                         "message": result.message})
+            failed += 0 if result.ok else 1
+            progress.update(task, advance=1, failed=failed,
+                            description=f"applying {c.kind.value}s")
+
+        writer = AdWriter(session.settings, workers=session.workers, on_password=on_password)
+        try:
+            report = apply_changes(plan.changes, writer, on_result)
+        finally:
+            writer.close()
+        path = credentials.path if credentials.count else None
+    return report, path
+
+
+def _print_apply_result(report: ApplyReport, credentials: Path | None, state: StateDir,
+                        plan: Plan, refused: list[tuple[Change, str]]) -> None:
+    for result in report.failed:
+        c = result.change
+        err.print(f"[red]failed[/] {c.partner} {c.kind.value} {c.key}: {result.message}",
+                  soft_wrap=True)
+    out.print(f"applied {report.succeeded:,} of {len(report.results):,} changes"
+              + (f", [red]{len(report.failed):,} failed[/]" if report.failed else "")
+              + (f", {len(refused)} refused as stale" if refused else ""))
+    for held in plan.held:
+        err.print(f"[yellow]held back:[/] {held.message()}", soft_wrap=True)
+    if credentials is not None:
+        out.print(f"initial passwords: {credentials} (mode 0600; hand them over, then delete it)")
+    out.print(f"audit log: {state.audit_log}")
+    if report.failed:
+        err.print("run `ssc-infra plan` to see what is left; a re-run of apply converges.")
+        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_CHANGES if plan.held or refused else EXIT_OK)

@@ -1,0 +1,172 @@
+"""Turn results into what people and scripts read: JSON-ready data and rich tables."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from datetime import date
+from enum import Enum
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+from rich.table import Table
+
+from ssc_infra.desired import AccountState, DesiredState
+from ssc_infra.errors import Problem
+from ssc_infra.model import Region, Workplace
+from ssc_infra.plan import Action, Change, ObjectKind, Plan, Unmanaged
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON data from our frozen dataclasses, enums, dates, sets and addresses."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: jsonable(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not f.name.startswith("_")
+        }
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, IPv4Address | IPv4Network):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, frozenset | set):
+        return sorted(jsonable(v) for v in value)
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def problems_json(problems: list[Problem]) -> list[dict[str, Any]]:
+    return [jsonable(p) for p in problems]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartnerSummary:
+    code: str
+    name: str
+    people: int
+    active: int
+    prestart: int
+    leavers: int
+    not_yet: int
+    workplaces: dict[str, int]
+    services: tuple[str, ...]
+
+
+def summarise(region: Region, desired: DesiredState) -> list[PartnerSummary]:
+    """One line of figures per partner, as `ssc-infra show` prints it."""
+    rows = []
+    for partner in region.partners:
+        wanted = desired.partner(partner.code)
+        states = Counter(a.state for a in wanted.accounts)
+        kinds = Counter(w.workplace for w in wanted.workplaces)
+        rows.append(
+            PartnerSummary(
+                partner.code, partner.name, len(partner.people), states[AccountState.ACTIVE],
+                states[AccountState.PRESTART], states[AccountState.LEAVER], wanted.not_yet,
+                {w.value: kinds[w] for w in Workplace}, partner.services,
+            )
+        )
+    return rows
+
+
+def partner_table(title: str, rows: list[PartnerSummary]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("partner", no_wrap=True)
+    table.add_column("name", max_width=34, overflow="ellipsis", no_wrap=True)
+    for heading in ("people", "active", "pre-start", "leavers", "not yet", "vdi", "laptop",
+                    "thin client"):
+        table.add_column(heading, justify="right")
+    table.add_column("services", overflow="fold")
+    for r in rows:
+        w = r.workplaces
+        table.add_row(r.code, r.name, f"{r.people:,}", f"{r.active:,}", str(r.prestart),
+                      str(r.leavers), str(r.not_yet), f"{w['vdi']:,}", f"{w['laptop']:,}",
+                      f"{w['thin_client']:,}", ", ".join(r.services))
+    total = {k: sum(r.workplaces[k] for r in rows) for k in ("vdi", "laptop", "thin_client")}
+    table.add_section()
+    table.add_row("total", f"{len(rows)} partners", f"{sum(r.people for r in rows):,}",
+                  f"{sum(r.active for r in rows):,}", str(sum(r.prestart for r in rows)),
+                  str(sum(r.leavers for r in rows)), str(sum(r.not_yet for r in rows)),
+                  f"{total['vdi']:,}", f"{total['laptop']:,}", f"{total['thin_client']:,}", "")
+    return table
+
+
+# -- plans ------------------------------------------------------------------------------
+
+_SYMBOL = {
+    Action.CREATE: "[green]+[/]",
+    Action.UPDATE: "[yellow]~[/]",
+    Action.MOVE: "[yellow]>[/]",
+    Action.ENABLE: "[cyan]^[/]",
+    Action.DISABLE: "[red]-[/]",
+}
+_HIDDEN = {"uac", "add_keys", "remove_keys"}  # details for the apply, not for the reader
+
+
+def plan_lines(plan: Plan, names: Mapping[str, str]) -> Iterator[str]:
+    """The plan as a reader wants it: per partner, one line per object, changed attributes.
+
+    Args:
+        plan: the plan to show.
+        names: partner code -> name, for the headings.
+    """
+    by_partner: dict[str, list[Change]] = {}
+    for change in plan.changes:
+        by_partner.setdefault(change.partner, []).append(change)
+    unmanaged: dict[str, list[Unmanaged]] = {}
+    for item in plan.unmanaged:
+        unmanaged.setdefault(item.partner, []).append(item)
+    for partner in sorted(set(by_partner) | set(unmanaged)):
+        title = names.get(partner, "") if partner else "region"
+        yield f"[bold]{partner or 'region'}[/]" + (f" — {title}" if partner and title else "")
+        for change in by_partner.get(partner, []):
+            yield from _change_lines(change)
+        for item in unmanaged.get(partner, []):
+            yield f"  [magenta]?[/] unmanaged {item.dn}: {item.reason}"
+    if plan.held:
+        yield "[bold red]Held back by guards[/] (nothing of these partners is applied):"
+        for held in plan.held:
+            yield f"  [red]![/] {held.message()}"
+
+
+def _change_lines(change: Change) -> Iterator[str]:
+    symbol = _SYMBOL[change.action]
+    label = f"{change.kind.value:<8}"
+    if change.kind is ObjectKind.MEMBERS:
+        add, remove = change.after.get("add", []), change.after.get("remove", [])
+        yield f"  {symbol} {label} {change.key}: +{len(add)} -{len(remove)}"
+        return
+    if change.kind is ObjectKind.OU:
+        yield f"  {symbol} {label} {change.dn}"
+        return
+    if change.action is Action.CREATE:
+        after = change.after
+        if change.kind is ObjectKind.ACCOUNT:
+            state = "enabled" if after.get("enabled") else "disabled until the start date"
+            yield (f"  {symbol} {label} {change.key} {after.get('sAMAccountName')} "
+                   f"\"{after.get('displayName')}\" ({state})")
+        else:
+            yield f"  {symbol} {label} {change.key}"
+        return
+    yield f"  {symbol} {label} {change.key} ({change.action.value})"
+    for name, value in change.after.items():
+        if name not in _HIDDEN:
+            yield f"        {name}: {change.before.get(name)!r} -> {value!r}"
+
+
+def plan_summary(plan: Plan) -> str:
+    counts = plan.counts()
+    parts = [f"{counts[a.value]:,} to {a.value}" for a in Action if counts[a.value]]
+    text = "Plan: " + (", ".join(parts) if parts else "no changes") + "."
+    if plan.held:
+        text += (f" {len(plan.held)} partner{'s' if len(plan.held) != 1 else ''} held back "
+                 f"({len(plan.held_changes):,} changes).")
+    if plan.unmanaged:
+        text += f" {len(plan.unmanaged)} unmanaged objects reported."
+    return text
