@@ -47,7 +47,7 @@ from ssc_infra.report import (
     summarise,
 )
 from ssc_infra.state import StateDir, now, run_id
-from ssc_infra.targets import DEFAULT_TARGETS, ad_settings, load_target
+from ssc_infra.targets import DEFAULT_TARGETS, ad_settings, load_target, write_target
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
@@ -494,6 +494,9 @@ def _saved_plan(path: Path, session: _Session) -> tuple[Plan, list[tuple[Change,
     return Plan(keep, saved.held, saved.held_changes, saved.unmanaged), refused
 
 
+_PLURAL = {"ou": "OUs", "group": "groups", "account": "accounts", "members": "memberships"}
+
+
 def _run_apply(state: StateDir, session: _Session, plan: Plan) -> tuple[ApplyReport, Path | None]:
     rid = run_id()
     with state.credentials(rid) as credentials, Progress(
@@ -519,7 +522,7 @@ def _run_apply(state: StateDir, session: _Session, plan: Plan) -> tuple[ApplyRep
                          "message": result.message})
             failed += 0 if result.ok else 1
             progress.update(task, advance=1, failed=failed,
-                            description=f"applying {c.kind.value}s")
+                            description=f"applying {_PLURAL[c.kind.value]}")
 
         writer = AdWriter(session.settings, workers=session.workers, on_password=on_password)
         try:
@@ -548,3 +551,76 @@ def _print_apply_result(report: ApplyReport, credentials: Path | None, state: St
         err.print("run `ssc-infra plan` to see what is left; a re-run of apply converges.")
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_CHANGES if plan.held or refused else EXIT_OK)
+
+
+# -- the local lab ------------------------------------------------------------------------
+
+
+@main.group()
+def lab() -> None:
+    """A throwaway Samba AD DC on loopback, for trying the tool and for the demo.
+
+    \b
+    Examples:
+      ssc-infra lab up          # installs Samba if needed, starts the DC, writes target `lab`
+      ssc-infra plan            # the lab is the default target
+      ssc-infra lab down
+    """
+
+
+def _lab_dir(state_dir: Path) -> Path:
+    return state_dir.resolve() / "lab" / "dc"
+
+
+@lab.command("up")
+@inventory_options
+@click.option("--targets", "targets_file", type=click.Path(path_type=Path, dir_okay=False),
+              default=DEFAULT_TARGETS, show_default=True, help="Where to write the lab target.")
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path(".ssc"), show_default=True, help="The lab lives in STATE_DIR/lab.")
+@click.option("--address", default="127.0.0.1", show_default=True,
+              help="Loopback address for the DC (ports 389 and 636).")
+def lab_up(inventory: Path, today: date, targets_file: Path, state_dir: Path,
+           address: str) -> None:
+    """Start the lab DC for the inventory's domain and write the `lab` target."""
+    from ssc_infra.lab import start_dc
+
+    region = _load(inventory, today)
+    with err.status("starting the lab DC (the first time provisions a domain: ~10 s)..."):
+        dc = start_dc(_lab_dir(state_dir), region.directory.domain, address)
+    write_target(targets_file, "lab", {"ad": {
+        "url": dc.url, "bind_user": dc.bind_user, "base_dn": dc.base_dn,
+        "ca_file": str(dc.ca_file), "tls_names": [dc.tls_name],
+        "bind_password_file": str(dc.password_file), "workers": 4,
+    }})
+    out.print(f"lab DC for {dc.domain} runs at {dc.url} (pid {dc.pid}); target `lab` written "
+              f"to {targets_file}")
+
+
+@lab.command("down")
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path(".ssc"), show_default=True)
+def lab_down(state_dir: Path) -> None:
+    """Stop the lab DC (its data stays in STATE_DIR/lab until the next `lab up`)."""
+    from ssc_infra.lab import dc_status, stop_dc
+
+    dc = dc_status(_lab_dir(state_dir))
+    if dc is None:
+        out.print("the lab DC is not running")
+        return
+    stop_dc(dc)
+    out.print(f"stopped the lab DC (pid {dc.pid})")
+
+
+@lab.command("status")
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path(".ssc"), show_default=True)
+def lab_status(state_dir: Path) -> None:
+    """Is the lab DC running? Exit 0 when it is, 1 when not."""
+    from ssc_infra.lab import dc_status
+
+    dc = dc_status(_lab_dir(state_dir))
+    if dc is None:
+        out.print("the lab DC is not running; start it with `ssc-infra lab up`")
+        sys.exit(EXIT_ERROR)
+    out.print(f"the lab DC for {dc.domain} runs at {dc.url} (pid {dc.pid})")

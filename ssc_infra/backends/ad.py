@@ -109,10 +109,10 @@ def connect(settings: AdSettings) -> ldap3.Connection:
         )
     port = parsed.port or (636 if use_ssl else 389)
     server = ldap3.Server(parsed.hostname, port=port, use_ssl=use_ssl, tls=tls,
-                          get_info=ldap3.NONE, connect_timeout=settings.timeout)
+                          get_info=ldap3.NONE, connect_timeout=int(settings.timeout))
     conn = ldap3.Connection(
         server, user=settings.bind_user, password=settings.password.reveal(),
-        authentication=ldap3.SIMPLE, receive_timeout=settings.timeout, raise_exceptions=False,
+        authentication=ldap3.SIMPLE, receive_timeout=int(settings.timeout), raise_exceptions=False,
         return_empty_attributes=False,
     )
     where = f"{settings.url} as {settings.bind_user}"
