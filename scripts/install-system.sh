@@ -15,11 +15,16 @@ case "${1:-all}" in
     ;;
   all)
     python3 -c 'import ensurepip' 2>/dev/null || want+=(python3-venv python3-pip)
+    # Active Directory: Samba AD DC; samba-ad-provision is only a Recommends, but
+    # provisioning fails without it.
+    need samba-tool samba-ad-dc samba-ad-provision
+    dpkg -s samba-ad-provision >/dev/null 2>&1 || want+=(samba-ad-provision)
     ;;
   *) echo "usage: $0 python|all" >&2; exit 2 ;;
 esac
 
 [ ${#want[@]} -eq 0 ] && exit 0
+mapfile -t want < <(printf '%s\n' "${want[@]}" | sort -u)
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages: ${want[*]}; run as root: apt-get install -y ${want[*]}" >&2
   exit 1

@@ -463,9 +463,10 @@ def apply(inventory: Path, today: date, targets_file: Path, target_name: str, st
         refused: list[tuple[Change, str]] = []
         if plan_file is not None:
             to_apply, refused = _saved_plan(plan_file, session)
-        names = {p.code: p.name for p in session.region.partners}
-        for line in plan_lines(to_apply, names):
-            out.print(line, soft_wrap=True)
+        if plan_file is None:  # a saved plan was reviewed already: its summary is enough
+            names = {p.code: p.name for p in session.region.partners}
+            for line in plan_lines(to_apply, names):
+                out.print(line, soft_wrap=True)
         out.print(plan_summary(to_apply))
         for change, reason in refused:
             err.print(f"[red]refused[/] {change.kind.value} {change.key}: {reason}")
@@ -580,14 +581,18 @@ def _lab_dir(state_dir: Path) -> Path:
               default=Path(".ssc"), show_default=True, help="The lab lives in STATE_DIR/lab.")
 @click.option("--address", default="127.0.0.1", show_default=True,
               help="Loopback address for the DC (ports 389 and 636).")
+@click.option("--fresh", is_flag=True, help="Start from an empty domain (drops the lab's data).")
 def lab_up(inventory: Path, today: date, targets_file: Path, state_dir: Path,
-           address: str) -> None:
-    """Start the lab DC for the inventory's domain and write the `lab` target."""
+           address: str, fresh: bool) -> None:
+    """Start the lab DC for the inventory's domain and write the `lab` target.
+
+    The lab keeps its data between `lab down` and `lab up`; `--fresh` starts it empty.
+    """
     from ssc_infra.lab import start_dc
 
     region = _load(inventory, today)
     with err.status("starting the lab DC (the first time provisions a domain: ~10 s)..."):
-        dc = start_dc(_lab_dir(state_dir), region.directory.domain, address)
+        dc = start_dc(_lab_dir(state_dir), region.directory.domain, address, fresh=fresh)
     write_target(targets_file, "lab", {"ad": {
         "url": dc.url, "bind_user": dc.bind_user, "base_dn": dc.base_dn,
         "ca_file": str(dc.ca_file), "tls_names": [dc.tls_name],

@@ -162,18 +162,35 @@ class DomainController:
 
 
 def start_dc(directory: Path, domain: str = "ssc.frl", address: str = "127.0.0.1",
-             timeout: float = 90.0) -> DomainController:
-    """Unpack the template into `directory` and start a DC there; waits until LDAPS answers.
+             timeout: float = 90.0, fresh: bool = False) -> DomainController:
+    """Start a DC from `directory`; waits until LDAPS answers.
 
-    The process runs in a session of its own, so it outlives the command that started it
-    (`lab up`); `stop_dc` ends it.
+    A new directory (or `fresh`) is unpacked from the template first; an existing one keeps
+    its data, so a DC that was stopped comes back as it was. The process runs in a session
+    of its own, so it outlives the command that started it (`lab up`); `stop_dc` ends it.
     """
-    existing = dc_status(directory)
-    if existing is not None:
-        return existing
+    running = dc_status(directory)
+    if running is not None and not fresh:
+        return running
+    if running is not None:
+        stop_dc(running)
     if _port_open(address, 636):
         raise BackendError(f"something already listens on {address}:636; run `ssc-infra lab "
                            "down`, or pick another loopback address")
+    if fresh or not (directory / "etc" / "smb.conf").exists():
+        _unpack(directory, domain)
+    elif _domain_of(directory) not in ("", domain):
+        raise BackendError(f"the lab in {directory} is for {_domain_of(directory)}, not "
+                           f"{domain}: start it with --fresh to replace it")
+    return _run(directory, domain, address, timeout)
+
+
+def _domain_of(directory: Path) -> str:
+    marker = directory / "domain"
+    return marker.read_text(encoding="utf-8").strip() if marker.exists() else ""
+
+
+def _unpack(directory: Path, domain: str) -> None:
     made = template(domain)
     if directory.exists():
         shutil.rmtree(directory)
@@ -187,6 +204,11 @@ def start_dc(directory: Path, domain: str = "ssc.frl", address: str = "127.0.0.1
                     encoding="utf-8")
     shutil.copy(made.password_file, directory / "admin.pass")
     (directory / "admin.pass").chmod(0o600)
+    (directory / "domain").write_text(domain + "\n", encoding="utf-8")
+
+
+def _run(directory: Path, domain: str, address: str, timeout: float) -> DomainController:
+    conf = directory / "etc" / "smb.conf"
     run = directory / "run"
     run.mkdir(exist_ok=True)
     command = [

@@ -246,6 +246,8 @@ def diff_directory(
                 changes.append(change)
             if current is not None or account.state is not AccountState.LEAVER:
                 final_dn[account.key] = account.dn
+            if current is not None and current.key is not None and current.key != account.key:
+                final_dn[current.key] = account.dn  # moved: the old key's DN changes too
     wanted = {a.key for p in desired.partners for a in p.accounts}
     leavers_ou = {p.code: p.leavers_ou for p in desired.partners}
     for key, gone in sorted(managed.items()):

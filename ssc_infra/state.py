@@ -12,6 +12,7 @@ import fcntl
 import getpass
 import json
 import os
+import secrets
 import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -118,5 +119,5 @@ class CredentialsFile:
 
 
 def run_id() -> str:
-    """A sortable id for one run: UTC time plus the pid."""
-    return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{os.getpid()}"
+    """A sortable, unique id for one run: UTC time, pid, and a little randomness."""
+    return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{os.getpid()}-{secrets.token_hex(2)}"

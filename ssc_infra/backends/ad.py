@@ -136,9 +136,24 @@ def connect(settings: AdSettings) -> ldap3.Connection:
     return conn
 
 
+# The "data" code AD puts in an invalidCredentials answer tells why the bind was refused.
+_BIND_DATA = {
+    "773": "the password must be changed first (initial password, pwdLastSet=0)",
+    "532": "the password has expired",
+    "533": "the account is disabled",
+    "701": "the account has expired",
+    "775": "the account is locked out",
+}
+
+
 def _bind_failure(where: str, result: Mapping[str, Any]) -> str:
     code = result.get("description", "")
     if code == "invalidCredentials":
+        message = str(result.get("message", ""))
+        reason = next((text for data, text in _BIND_DATA.items() if f"data {data}" in message),
+                      None)
+        if reason:
+            return f"bind to {where} refused: {reason}"
         return f"bind to {where} refused: wrong user or password (check the password source " \
                "named in the targets file)"
     if code == "strongerAuthRequired":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,11 @@ def _matches(change: Change, expected: dict[str, Any]) -> bool:
 
 
 def _plan(mini: Path, case: dict[str, Any]) -> Any:
-    actual = directory_as_desired(desired_for(MINI, TODAY))
+    # The directory is built from the mini inventory, optionally edited first.
+    source = mini.parent / "before"
+    shutil.copytree(MINI, source)
+    apply_edits(source, case.get("directory_edits_before", []))
+    actual = directory_as_desired(desired_for(source, TODAY))
     actual = edit_directory(actual, case.get("directory", []))
     if case.get("taken"):
         actual = dataclasses.replace(actual, taken_names=actual.taken_names | set(case["taken"]))
