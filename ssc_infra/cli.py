@@ -22,17 +22,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ssc_infra import __version__
 from ssc_infra.actual import DirectoryState
 from ssc_infra.apply import ApplyReport, apply_changes
-from ssc_infra.backends.ad import AdSettings, AdWriter, ItemResult, Scope, connect, read_directory
+from ssc_infra.backends.ad import AdSettings, AdWriter, ItemResult
 from ssc_infra.desired import DesiredState, derive
+from ssc_infra.directory import plan_directory
 from ssc_infra.errors import InventoryError, Problem, SscError
 from ssc_infra.inventory.files import load
 from ssc_infra.model import Region
 from ssc_infra.plan import (
     Change,
     Plan,
-    apply_guards,
-    diff_directory,
-    directory_names,
     parse_allow_disable,
     plan_from_dict,
     plan_to_dict,
@@ -329,24 +327,10 @@ def _plan_session(inventory: Path, today: date, targets_file: Path, target_name:
     target = load_target(targets_file, target_name)
     settings = ad_settings(target, target_name)
     _check_base_dn(settings, region)
-    with err.status(f"reading the directory of target {target_name!r}..."):
-        conn = connect(settings)
-        try:
-            actual = read_directory(conn, _scope(region, partners))
-        finally:
-            conn.unbind()
-    existing, reserved, moves = directory_names(region, actual)
-    desired = derive(region, today, existing, reserved)
-    full = diff_directory(desired, actual, moves, partners)
-    plan = apply_guards(full, actual, region.guards, overrides)
     workers = target.ad.workers if target.ad else 4
-    return _Session(region, target_name, settings, workers, actual, plan)
-
-
-def _scope(region: Region, partners: tuple[str, ...]) -> Scope:
-    d = region.directory
-    return Scope(d.base_dn, f"{d.partners_ou},{d.base_dn}", f"{d.leavers_ou},{d.base_dn}",
-                 partners)
+    with err.status(f"reading the directory of target {target_name!r}..."):
+        run = plan_directory(region, today, settings, partners, overrides, workers)
+    return _Session(region, target_name, settings, workers, run.actual, run.plan)
 
 
 def _check_base_dn(settings: AdSettings, region: Region) -> None:

@@ -166,6 +166,7 @@ def derive(
     today: date,
     existing: Mapping[PersonKey, ExistingName] | None = None,
     reserved: Iterable[str] = (),
+    reserved_upns: Iterable[str] = (),
 ) -> DesiredState:
     """Derive the desired state of the whole region.
 
@@ -174,6 +175,7 @@ def derive(
         today: the day the state is for (who is active, who has left).
         existing: names the directory already holds for managed accounts; they are kept.
         reserved: sAMAccountNames taken by objects the tool does not manage.
+        reserved_upns: UPNs taken by objects the tool does not manage.
     """
     d = region.directory
     base = d.base_dn
@@ -186,7 +188,7 @@ def derive(
     }
     suffixes = {p.code: p.upn_suffix for p in region.partners}
     due_people = (p for partner in region.partners for p in partner.people if p.key in due)
-    names = assign_names(due_people, region.naming, suffixes, existing, reserved)
+    names = assign_names(due_people, region.naming, suffixes, existing, reserved, reserved_upns)
     partners = tuple(
         _derive_partner(region, partner, due, names, partners_ou, f"{d.leavers_ou},{base}")
         for partner in region.partners

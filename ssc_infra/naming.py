@@ -179,6 +179,7 @@ def assign_names(
     upn_suffixes: Mapping[str, str],
     existing: Mapping[PersonKey, ExistingName] | None = None,
     reserved: Iterable[str] = (),
+    reserved_upns: Iterable[str] = (),
 ) -> dict[PersonKey, AccountName]:
     """Names for everyone, unique across the region, stable from run to run.
 
@@ -188,6 +189,7 @@ def assign_names(
         upn_suffixes: partner code -> UPN suffix.
         existing: names the directory holds for managed accounts; kept unchanged.
         reserved: sAMAccountNames of objects the tool does not manage; avoided.
+        reserved_upns: UPNs of objects the tool does not manage; avoided.
 
     Raises:
         NamingError: an unknown placeholder, or a name without usable letters.
@@ -197,9 +199,10 @@ def assign_names(
     existing = existing or {}
     sams = _Names([*reserved, *(e.sam for e in existing.values())], policy.max_len)
     upns: dict[str, _Names] = {}
-    for name in existing.values():
-        if name.upn and "@" in name.upn:
-            local, suffix = name.upn.lower().rsplit("@", 1)
+    kept_upns = [name.upn for name in existing.values() if name.upn]
+    for taken in (*kept_upns, *reserved_upns):
+        if "@" in taken:
+            local, suffix = taken.lower().rsplit("@", 1)
             upns.setdefault(suffix, _Names((), UPN_LOCAL_MAX)).taken.add(local)
     result: dict[PersonKey, AccountName] = {}
     # Kept names first (their UPNs claim their local parts), then newcomers by start date.

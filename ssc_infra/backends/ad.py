@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 import ldap3
 from ldap3.core import exceptions as ldap_errors
+from ldap3.utils.conv import escape_filter_chars
 
 from ssc_infra.actual import (
     UAC_ACCOUNTDISABLE,
@@ -41,7 +42,7 @@ USER_ATTRIBUTES = (
 )
 GROUP_ATTRIBUTES = ("cn", "sAMAccountName", "description", "member")
 PAGE_SIZE = 1000
-_USERS = "(&(objectCategory=person)(objectClass=user))"
+_USERS = "(sAMAccountType=805306368)"  # normal user accounts: cheap, indexed in AD
 
 
 class Secret:
@@ -174,25 +175,80 @@ class Scope:
     partners: tuple[str, ...] = ()  # limit the read to these partners; empty: all found
 
 
-def read_directory(conn: ldap3.Connection, scope: Scope) -> DirectoryState:
-    """Read OUs, accounts, groups and taken names in bulk (a few requests per partner)."""
-    reader = _Reader(conn)
-    ous = reader.search(scope.base_dn, "(objectClass=organizationalUnit)", ())
+def read_directory(
+    open_connection: Callable[[], ldap3.Connection], scope: Scope, workers: int = 4
+) -> DirectoryState:
+    """Read OUs, then each partner's accounts and groups, in bulk and in parallel.
+
+    One search for the OUs, then per partner one paged search for users and one for groups
+    (members included); partners are read on `workers` connections at once.
+    """
+    conn = open_connection()
+    try:
+        reader = _Reader(conn)
+        ous = reader.search(scope.base_dn, "(objectClass=organizationalUnit)", ())
+    finally:
+        conn.unbind()
     ou_dns = frozenset(dn_key(e["dn"]) for e in ous)
-    found = sorted(partner_ous(ou_dns, scope))
-    wanted = [p for p in found if not scope.partners or p[0] in scope.partners]
+    wanted = [p for p in sorted(partner_ous(ou_dns, scope))
+              if not scope.partners or p[0] in scope.partners]
+    local = threading.local()
+    opened: list[ldap3.Connection] = []
+    trips = [reader.round_trips]
+
+    def read_one(item: tuple[str, str, bool]) -> tuple[list[DirectoryAccount],
+                                                        list[DirectoryGroup], int]:
+        partner, base, in_leavers = item
+        if getattr(local, "reader", None) is None:
+            local.reader = _Reader(open_connection())
+            opened.append(local.reader.conn)
+        part = local.reader
+        before = part.round_trips
+        accounts = [parse_account(e, partner, in_leavers)
+                    for e in part.search(base, _USERS, USER_ATTRIBUTES)]
+        groups = [] if in_leavers else [
+            parse_group(e, partner)
+            for e in part.search(base, "(objectClass=group)", GROUP_ATTRIBUTES)]
+        return accounts, groups, part.round_trips - before
+
     accounts: list[DirectoryAccount] = []
     groups: list[DirectoryGroup] = []
-    for partner, base, in_leavers in wanted:
-        for entry in reader.search(base, _USERS, USER_ATTRIBUTES):
-            accounts.append(parse_account(entry, partner, in_leavers))
-        if not in_leavers:
-            for entry in reader.search(base, "(objectClass=group)", GROUP_ATTRIBUTES):
-                groups.append(parse_group(entry, partner))
-    names = reader.search(scope.base_dn, "(sAMAccountName=*)", ("sAMAccountName",))
-    taken = frozenset(_first(e, "sAMAccountName").lower() for e in names)
-    return DirectoryState(ou_dns, tuple(accounts), tuple(groups), taken, reader.round_trips,
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="read") as pool:
+            for found_accounts, found_groups, used in pool.map(read_one, wanted):
+                accounts.extend(found_accounts)
+                groups.extend(found_groups)
+                trips.append(used)
+    finally:
+        for opened_conn in opened:
+            with contextlib.suppress(ldap_errors.LDAPException):
+                opened_conn.unbind()
+    taken = frozenset(a.sam.lower() for a in accounts) | frozenset(g.name.lower() for g in groups)
+    return DirectoryState(ou_dns, tuple(accounts), tuple(groups), taken, sum(trips),
                           tuple(sorted({p for p, _, _ in wanted})))
+
+
+def taken_names(
+    conn: ldap3.Connection, base_dn: str, sams: Iterable[str], upns: Iterable[str],
+    batch: int = 200,
+) -> tuple[set[str], set[str]]:
+    """Which of these logon names and UPNs any object in the domain already has (lowercase).
+
+    Only the candidates are asked for, a few hundred per request, so a plan with nothing new
+    asks nothing and the domain's names are never read in full.
+    """
+    terms = [f"(sAMAccountName={escape_filter_chars(n)})" for n in sorted(set(sams))]
+    terms += [f"(userPrincipalName={escape_filter_chars(u)})" for u in sorted(set(upns))]
+    reader = _Reader(conn)
+    found_sams: set[str] = set()
+    found_upns: set[str] = set()
+    for start in range(0, len(terms), batch):
+        query = "(|" + "".join(terms[start:start + batch]) + ")"
+        for entry in reader.search(base_dn, query, ("sAMAccountName", "userPrincipalName")):
+            found_sams.add(_first(entry, "sAMAccountName").lower())
+            if upn := _first(entry, "userPrincipalName"):
+                found_upns.add(upn.lower())
+    return found_sams, found_upns
 
 
 def partner_ous(ous: Iterable[str], scope: Scope) -> Iterator[tuple[str, str, bool]]:

@@ -294,20 +294,11 @@ def _hire_many(lab: Lab, count: int) -> None:
 def _plan(lab: Lab) -> Any:
     from datetime import date
 
-    from ssc_infra.backends.ad import Scope, read_directory
-    from ssc_infra.desired import derive
+    from ssc_infra.directory import plan_directory
     from ssc_infra.inventory.files import load
-    from ssc_infra.plan import diff_directory, directory_names
 
     today = date.fromisoformat(TODAY)
-    region = load(lab.inventory, today)
-    d = region.directory
-    conn = connect(settings_for(lab.dc))
-    actual = read_directory(conn, Scope(d.base_dn, f"{d.partners_ou},{d.base_dn}",
-                                        f"{d.leavers_ou},{d.base_dn}"))
-    conn.unbind()
-    existing, reserved, moves = directory_names(region, actual)
-    return diff_directory(derive(region, today, existing, reserved), actual, moves)
+    return plan_directory(load(lab.inventory, today), today, settings_for(lab.dc)).plan
 
 
 @pytest.fixture

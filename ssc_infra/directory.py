@@ -1,0 +1,92 @@
+"""Plan the directory: read it, derive with the names it holds, diff, apply the guards.
+
+The one place that strings the steps together for AD, so that `plan`, `apply`, `drift`, the
+benchmark and the tests all plan the same way. The I/O is the backend's; the steps are pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from ssc_infra.actual import DirectoryState
+from ssc_infra.backends.ad import AdSettings, Scope, connect, read_directory, taken_names
+from ssc_infra.desired import DesiredState, derive
+from ssc_infra.model import Region
+from ssc_infra.plan import Action, ObjectKind, Plan, apply_guards, diff_directory, directory_names
+
+MAX_NAME_ROUNDS = 5
+
+
+@dataclass(frozen=True)
+class DirectoryRun:
+    actual: DirectoryState
+    desired: DesiredState
+    plan: Plan
+    round_trips: int
+
+
+def scope_of(region: Region, partners: Collection[str] = ()) -> Scope:
+    d = region.directory
+    return Scope(d.base_dn, f"{d.partners_ou},{d.base_dn}", f"{d.leavers_ou},{d.base_dn}",
+                 tuple(partners))
+
+
+def plan_directory(
+    region: Region,
+    today: date,
+    settings: AdSettings,
+    partners: Collection[str] = (),
+    allow_disable: Mapping[str, int] | None = None,
+    workers: int = 4,
+) -> DirectoryRun:
+    """Read the directory and make the guarded plan for the region (or some partners)."""
+    actual = read_directory(lambda: connect(settings), scope_of(region, partners), workers)
+    conn = connect(settings)
+    try:
+        desired, asked = derive_with_free_names(
+            region, today, actual,
+            lambda sams, upns: taken_names(conn, settings.base_dn, sams, upns))
+    finally:
+        conn.unbind()
+    _, _, moves = directory_names(region, actual)
+    plan = diff_directory(desired, actual, moves, partners)
+    guarded = apply_guards(plan, actual, region.guards, allow_disable)
+    return DirectoryRun(actual, desired, guarded, actual.round_trips + asked)
+
+
+Lookup = Callable[[set[str], set[str]], tuple[set[str], set[str]]]
+
+
+def derive_with_free_names(
+    region: Region, today: date, actual: DirectoryState, lookup: Lookup,
+    partners: Collection[str] = (),
+) -> tuple[DesiredState, int]:
+    """Derive, then make sure every new account's names are free in the whole domain.
+
+    The names of the managed scopes are known from the read; a name held elsewhere in the
+    domain (an account made by hand in CN=Users) is only found by asking. Only the names of
+    accounts to be created are asked for; when one is taken, it is reserved and the names are
+    made again, until none collides. Returns the desired state and the lookups made.
+    """
+    existing, reserved, moves = directory_names(region, actual)
+    reserved_sams: set[str] = set(reserved)
+    reserved_upns: set[str] = set()
+    asked = 0
+    for _ in range(MAX_NAME_ROUNDS):
+        desired = derive(region, today, existing, reserved_sams, reserved_upns)
+        plan = diff_directory(desired, actual, moves, partners)
+        new = [c.after for c in plan.changes
+               if c.kind is ObjectKind.ACCOUNT and c.action is Action.CREATE]
+        sams = {str(a["sAMAccountName"]).lower() for a in new} - reserved_sams
+        upns = {str(a["userPrincipalName"]).lower() for a in new} - reserved_upns
+        if not sams and not upns:
+            return desired, asked
+        found_sams, found_upns = lookup(sams, upns)
+        asked += 1
+        if not found_sams and not found_upns:
+            return desired, asked
+        reserved_sams |= found_sams
+        reserved_upns |= found_upns
+    return desired, asked
