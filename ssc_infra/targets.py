@@ -65,9 +65,12 @@ def load_target(path: Path, name: str) -> Target:
     try:
         return Target.model_validate(data[name])
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise TargetError(f"{path}: target {name!r}: {where}: {first['msg']}") from e
+        problems = []
+        for error in e.errors():
+            where = ".".join(str(p) for p in error["loc"])
+            what = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+            problems.append(f"{where}: {what}")
+        raise TargetError(f"{path}: target {name!r}: " + "; ".join(problems)) from e
 
 
 def ad_settings(target: Target, name: str) -> AdSettings:

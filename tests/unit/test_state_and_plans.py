@@ -1,0 +1,133 @@
+"""State dir (lock, audit, credentials), saved plans and stale items, targets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ssc_infra.actual import DirectoryAccount, DirectoryGroup, DirectoryState
+from ssc_infra.plan import (
+    Action,
+    Change,
+    Held,
+    ObjectKind,
+    Plan,
+    Unmanaged,
+    plan_from_dict,
+    plan_to_dict,
+    stale_reason,
+)
+from ssc_infra.state import LockedError, StateDir
+from ssc_infra.targets import TargetError, ad_settings, load_target
+
+DN = "CN=Jan de Vries,OU=Users,OU=alpha,OU=Partners,DC=ssc,DC=test"
+
+
+def test_a_second_apply_fails_at_once_naming_the_holder(tmp_path: Path) -> None:
+    state = StateDir(tmp_path / "state")
+    with state.run_lock("ssc-infra apply first.plan"):
+        with pytest.raises(LockedError) as raised, state.run_lock("ssc-infra apply"):
+            pass
+        assert "ssc-infra apply first.plan" in str(raised.value)
+        assert "pid" in str(raised.value)
+    with state.run_lock("again"):  # released when the holder ends
+        pass
+
+
+def test_credentials_file_is_private_and_gone_when_empty(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    with state.credentials("run1") as credentials:
+        credentials.add("alpha", "1", "jvries", "jan.devries@alpha.example", "S3cret!pw")
+    assert credentials.path.stat().st_mode & 0o777 == 0o600
+    assert "S3cret!pw" in credentials.path.read_text()
+    with state.credentials("run2") as empty:
+        pass
+    assert not empty.path.exists()
+
+
+def test_audit_log_is_json_lines(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    state.audit({"command": "apply", "key": "alpha/1", "result": "ok"})
+    state.audit({"command": "apply", "key": "alpha/2", "result": "failed"})
+    lines = [json.loads(x) for x in state.audit_log.read_text().splitlines()]
+    assert [x["key"] for x in lines] == ["alpha/1", "alpha/2"]
+    assert all("time" in x and "operator" in x for x in lines)
+
+
+def _plan() -> Plan:
+    update = Change(ObjectKind.ACCOUNT, Action.UPDATE, "alpha", "alpha/1", DN,
+                    {"title": "Adviseur"}, {"title": "Teamleider"})
+    create = Change(ObjectKind.ACCOUNT, Action.CREATE, "alpha", "alpha/2", "CN=New,OU=x",
+                    {}, {"sAMAccountName": "new", "enabled": True})
+    held = Change(ObjectKind.ACCOUNT, Action.DISABLE, "beta", "beta/1", "CN=b", {"enabled": True},
+                  {"enabled": False})
+    return Plan((update, create), (Held("beta", 1, 10, 0, "--allow-disable beta=1"),), (held,),
+                (Unmanaged("alpha", "CN=Scanner", "no employeeID"),))
+
+
+def test_a_saved_plan_reads_back_exactly() -> None:
+    plan = _plan()
+    data = json.loads(json.dumps(plan_to_dict(plan, {"target": "lab"})))
+    again, meta = plan_from_dict(data)
+    assert again == plan
+    assert meta["target"] == "lab"
+
+
+def test_a_plan_file_of_another_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="make a new one"):
+        plan_from_dict({"format": 99, "changes": []})
+
+
+def _state(title: str, groups: tuple[DirectoryGroup, ...] = ()) -> DirectoryState:
+    account = DirectoryAccount(DN, "jvries", "alpha", "1", title=title)
+    return DirectoryState(frozenset(), (account,), groups)
+
+
+def test_an_item_whose_object_changed_since_the_plan_is_refused() -> None:
+    update, create = _plan().changes
+    assert stale_reason(update, _state("Adviseur")) is None
+    assert stale_reason(update, _state("Directeur")) == "title changed since the plan was made"
+    assert stale_reason(create, _state("Adviseur")) is None
+    taken = DirectoryState(frozenset(), (DirectoryAccount("CN=New,OU=x", "new", "alpha", "2"),),
+                           ())
+    assert stale_reason(create, taken) == "the account exists now"
+    gone = DirectoryState(frozenset(), (), ())
+    assert stale_reason(update, gone) == "the account is not where the plan found it"
+
+
+def test_membership_items_are_refused_when_the_members_changed() -> None:
+    group_dn = "CN=alpha-all,OU=Groups,OU=alpha,OU=Partners,DC=ssc,DC=test"
+    change = Change(ObjectKind.MEMBERS, Action.UPDATE, "alpha", "alpha-all", group_dn,
+                    {"members": ["alpha/1"]}, {"add": [], "remove": [DN]})
+    with_member = DirectoryGroup(group_dn, "alpha-all", "alpha", "", frozenset({DN.lower()}))
+    without = DirectoryGroup(group_dn, "alpha-all", "alpha", "", frozenset())
+    assert stale_reason(change, _state("x", (with_member,))) is None
+    assert "members changed" in str(stale_reason(change, _state("x", (without,))))
+
+
+def test_targets_name_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(TargetError, match="lab up"):
+        load_target(tmp_path / "targets.yaml", "lab")
+    path = tmp_path / "targets.yaml"
+    path.write_text("acceptance:\n  ad:\n    url: ldaps://dc01.ssc.frl:636\n"
+                    "    bind_user: svc@ssc.frl\n    base_dn: DC=ssc,DC=frl\n"
+                    "    bind_password_env: SSC_AD_PASSWORD\n")
+    with pytest.raises(TargetError, match="known: acceptance"):
+        load_target(path, "production")
+    target = load_target(path, "acceptance")
+    monkeypatch.delenv("SSC_AD_PASSWORD", raising=False)
+    with pytest.raises(TargetError, match="SSC_AD_PASSWORD"):
+        ad_settings(target, "acceptance")
+    monkeypatch.setenv("SSC_AD_PASSWORD", "pw-from-env")
+    settings = ad_settings(target, "acceptance")
+    assert settings.password.reveal() == "pw-from-env"
+    assert "pw-from-env" not in repr(settings)
+
+
+def test_a_typo_in_the_targets_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "targets.yaml"
+    path.write_text("lab:\n  ad:\n    url: ldaps://x\n    bind_usr: a\n    base_dn: DC=x\n")
+    with pytest.raises(TargetError, match="bind_usr"):
+        load_target(path, "lab")
