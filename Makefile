@@ -52,8 +52,9 @@ unit: $(STAMP)
 test: $(STAMP) system lint
 	$(BIN)/pytest -q tests
 
-bench: $(STAMP)
+bench: $(STAMP) system
 	$(BIN)/python bench/inventory.py
+	$(BIN)/python -W ignore bench/ad_apply.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

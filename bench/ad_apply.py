@@ -102,9 +102,10 @@ def main() -> None:
             ceiling = (before + after) / 2
             print(f"apply / raw ceiling: {rate / ceiling:5.0%} (target >= 80%)")
             noop, trips, noop_time = plan_for(dc, args.inventory)
+            partners = len({c.partner for c in plan.changes} - {""})
             print(f"plan with nothing to do: {len(noop.changes)} changes, {noop_time:.2f} s wall "
                   f"(load + read + derive + diff), {trips} LDAP round trips for "
-                  f"{accounts:,} accounts in {len({c.partner for c in plan.changes})} partners")
+                  f"{accounts:,} accounts in {partners} partners")
         finally:
             stop_dc(dc)
 
