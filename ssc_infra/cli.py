@@ -23,9 +23,18 @@ from ssc_infra import __version__
 from ssc_infra.actual import DirectoryState
 from ssc_infra.apply import ApplyReport, apply_changes
 from ssc_infra.backends.ad import AdSettings, AdWriter, ItemResult
+from ssc_infra.backends.ansible import AnsibleSettings, RunResult, TaskEvent
 from ssc_infra.desired import DesiredState, derive
 from ssc_infra.directory import plan_directory
 from ssc_infra.errors import InventoryError, Problem, SscError
+from ssc_infra.hostplan import (
+    Bundle,
+    HostPlan,
+    host_plan_to_dict,
+    make_bundle,
+    run_hosts,
+    use_bundle,
+)
 from ssc_infra.inventory.files import load
 from ssc_infra.model import Region
 from ssc_infra.plan import (
@@ -37,6 +46,8 @@ from ssc_infra.plan import (
     stale_reason,
 )
 from ssc_infra.report import (
+    host_lines,
+    host_summary,
     jsonable,
     partner_table,
     plan_lines,
@@ -45,7 +56,13 @@ from ssc_infra.report import (
     summarise,
 )
 from ssc_infra.state import StateDir, now, run_id
-from ssc_infra.targets import DEFAULT_TARGETS, ad_settings, load_target, write_target
+from ssc_infra.targets import (
+    DEFAULT_TARGETS,
+    ad_settings,
+    ansible_settings,
+    load_target,
+    write_target,
+)
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
@@ -280,6 +297,46 @@ def sample(people: int, seed: int, partners: int | None, out_dir: Path, force: b
 # -- plan, apply, drift -------------------------------------------------------------------
 
 
+@main.command()
+@inventory_options
+@click.option("--partner", "partners", multiple=True, metavar="CODE",
+              help="Only this partner's part (repeatable). Default: all.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              required=True, help="Folder for the files: one subfolder per host.")
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path(".ssc"), show_default=True,
+              help="Where the addresses handed out by earlier applies are kept.")
+def render(inventory: Path, today: date, partners: tuple[str, ...], out_dir: Path,
+           state_dir: Path) -> None:
+    """Write every workplace host's files, to read or diff them before a plan.
+
+    \b
+    Examples:
+      ssc-infra render --out /tmp/hosts && less /tmp/hosts/fs01/etc/samba/smb.conf
+      ssc-infra render --partner vlieland --out /tmp/vlieland
+    Account names come from the inventory alone here; plan and apply use the names the
+    directory holds. With --partner, the files hold only that partner's part.
+    """
+    from ssc_infra.hostplan import load_allocations
+    from ssc_infra.render import render_bundle, write_bundle
+    from ssc_infra.workplaces import derive_workplaces
+
+    region = _load(inventory, today)
+    _check_partners(region, partners)
+    if partners:
+        region = dataclasses.replace(
+            region, partners=tuple(p for p in region.partners if p.code in partners))
+    state = derive(region, today)
+    workplaces = derive_workplaces(region, state, load_allocations(state_dir))
+    bundle = render_bundle(region, workplaces)
+    write_bundle(bundle, out_dir)
+    for host, files in sorted(bundle.files.items()):
+        for path in sorted(files):
+            out.print(f"{out_dir / host / path}")
+    err.print(f"wrote {sum(len(f) for f in bundle.files.values())} files for "
+              f"{len(bundle.files)} hosts to {out_dir}")
+
+
 def target_options(command: F) -> F:
     """--targets, --target and --state-dir: where to connect and where to keep state."""
 
@@ -314,10 +371,20 @@ class _Session:
     workers: int
     actual: DirectoryState
     plan: Plan
+    desired: DesiredState
+    ansible: AnsibleSettings | None
+    state: StateDir
+    partners: tuple[str, ...]
+    hosts: HostPlan | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.plan.empty and (self.hosts is None or self.hosts.empty)
 
 
 def _plan_session(inventory: Path, today: date, targets_file: Path, target_name: str,
-                  partners: tuple[str, ...], allow_disable: tuple[str, ...]) -> _Session:
+                  partners: tuple[str, ...], allow_disable: tuple[str, ...],
+                  state_dir: Path, check_hosts: bool = True) -> _Session:
     region = _load(inventory, today)
     _check_partners(region, partners)
     try:
@@ -330,7 +397,25 @@ def _plan_session(inventory: Path, today: date, targets_file: Path, target_name:
     workers = target.ad.workers if target.ad else 4
     with err.status(f"reading the directory of target {target_name!r}..."):
         run = plan_directory(region, today, settings, partners, overrides, workers)
-    return _Session(region, target_name, settings, workers, run.actual, run.plan)
+    session = _Session(region, target_name, settings, workers, run.actual, run.plan,
+                       run.desired, ansible_settings(target), StateDir(state_dir), partners)
+    if check_hosts and session.ansible is not None and region.hosts:
+        bundle = make_bundle(region, run.desired, session.state.ensure())
+        session.hosts = HostPlan(bundle, _run_hosts(session, bundle, check=True))
+    return session
+
+
+def _run_hosts(session: _Session, bundle: Bundle, check: bool) -> RunResult:
+    """The playbook over every host, with a live line per host and task."""
+    assert session.ansible is not None
+    verb = "checking" if check else "applying"
+    with err.status(f"{verb} the workplace hosts...") as status:
+        def on_event(event: TaskEvent) -> None:
+            status.update(f"{verb} the workplace hosts: {event.host} — {event.task} "
+                          f"({event.status})")
+
+        return run_hosts(session.region, bundle, session.ansible, session.state.path,
+                         check=check, partners=session.partners, on_event=on_event)
 
 
 def _check_base_dn(settings: AdSettings, region: Region) -> None:
@@ -344,12 +429,32 @@ def _check_base_dn(settings: AdSettings, region: Region) -> None:
 def _show_plan(session: _Session, fmt: str, meta: dict[str, Any]) -> None:
     plan = session.plan
     if fmt == "json":
-        _print_json(plan_to_dict(plan, meta))
+        _print_json(_plan_dict(session, meta))
         return
     names = {p.code: p.name for p in session.region.partners}
     for line in plan_lines(plan, names):
         out.print(line, soft_wrap=True)
+    if session.hosts is not None:
+        changes = session.hosts.changes_for(session.partners)
+        failed = session.hosts.result.failed_hosts
+        for line in host_lines(changes, failed):
+            out.print(line, soft_wrap=True)
     out.print(plan_summary(plan))
+    if session.hosts is not None:
+        out.print(host_summary(changes, failed))
+
+
+def _plan_dict(session: _Session, meta: dict[str, Any]) -> dict[str, Any]:
+    data = plan_to_dict(session.plan, meta)
+    if session.hosts is not None:
+        data["workplaces"] = host_plan_to_dict(session.hosts, session.partners)
+    return data
+
+
+def _exit_code(session: _Session) -> int:
+    if session.hosts is not None and session.hosts.result.failed_hosts:
+        return EXIT_ERROR
+    return EXIT_OK if session.empty else EXIT_CHANGES
 
 
 def _meta(session: _Session, today: date, partners: tuple[str, ...]) -> dict[str, Any]:
@@ -379,14 +484,14 @@ def plan(inventory: Path, today: date, targets_file: Path, target_name: str, sta
     Exit code 0 when there is nothing to do, 2 when changes are pending, 1 on error.
     """
     session = _plan_session(inventory, today, targets_file, target_name, partners,
-                            allow_disable)
+                            allow_disable, state_dir)
     meta = _meta(session, today, partners)
     _show_plan(session, fmt, meta)
     if out_file is not None:
-        out_file.write_text(json.dumps(plan_to_dict(session.plan, meta), indent=1) + "\n",
+        out_file.write_text(json.dumps(_plan_dict(session, meta), indent=1) + "\n",
                             encoding="utf-8")
         err.print(f"saved the plan to {out_file}; apply it with `ssc-infra apply {out_file}`")
-    sys.exit(EXIT_OK if session.plan.empty else EXIT_CHANGES)
+    sys.exit(_exit_code(session))
 
 
 @main.command()
@@ -404,19 +509,21 @@ def drift(inventory: Path, today: date, targets_file: Path, target_name: str, st
       ssc-infra drift --format json > drift.json
     Exit code 0 no drift, 2 drift found, 1 error. A JSON report is kept in the state dir.
     """
-    session = _plan_session(inventory, today, targets_file, target_name, partners, ())
+    session = _plan_session(inventory, today, targets_file, target_name, partners, (),
+                            state_dir)
     meta = _meta(session, today, partners)
     _show_plan(session, fmt, meta)
     reports = StateDir(state_dir).ensure() / "reports"
     reports.mkdir(exist_ok=True)
     report_file = reports / f"drift-{run_id()}.json"
-    report_file.write_text(json.dumps(plan_to_dict(session.plan, meta), indent=1) + "\n",
+    report_file.write_text(json.dumps(_plan_dict(session, meta), indent=1) + "\n",
                            encoding="utf-8")
-    drifted = not session.plan.empty
+    code = _exit_code(session)
     if fmt == "text":
-        out.print(("[yellow]drift found[/]" if drifted else "[green]no drift[/]")
-                  + f" — report: {report_file}")
-    sys.exit(EXIT_CHANGES if drifted else EXIT_OK)
+        verdict = {EXIT_OK: "[green]no drift[/]", EXIT_CHANGES: "[yellow]drift found[/]",
+                   EXIT_ERROR: "[red]drift check incomplete: hosts failed[/]"}[code]
+        out.print(f"{verdict} — report: {report_file}")
+    sys.exit(code)
 
 
 @main.command()
@@ -442,29 +549,63 @@ def apply(inventory: Path, today: date, targets_file: Path, target_name: str, st
     state = StateDir(state_dir)
     with state.run_lock(f"ssc-infra apply {plan_file or ''}".strip()):
         session = _plan_session(inventory, today, targets_file, target_name, partners,
-                                allow_disable)
+                                allow_disable, state_dir, check_hosts=plan_file is None)
         to_apply = session.plan
         refused: list[tuple[Change, str]] = []
+        bundle, host_changes = (session.hosts.bundle, len(session.hosts.result.changes)) \
+            if session.hosts else (None, 0)
         if plan_file is not None:
-            to_apply, refused = _saved_plan(plan_file, session)
+            to_apply, refused, meta = _saved_plan(plan_file, session)
+            bundle, host_changes = _saved_bundle(meta, session)
         if plan_file is None:  # a saved plan was reviewed already: its summary is enough
-            names = {p.code: p.name for p in session.region.partners}
-            for line in plan_lines(to_apply, names):
-                out.print(line, soft_wrap=True)
-        out.print(plan_summary(to_apply))
+            _show_plan(session, "text", {})
+        else:
+            out.print(plan_summary(to_apply))
+            if bundle is not None:
+                out.print(f"Hosts: {host_changes} changes from the saved plan.")
         for change, reason in refused:
             err.print(f"[red]refused[/] {change.kind.value} {change.key}: {reason}")
-        if not to_apply.changes:
+        if not to_apply.changes and not host_changes:
             out.print("nothing to apply.")
             sys.exit(EXIT_CHANGES if refused or to_apply.held else EXIT_OK)
         if not yes and not click.confirm("Apply these changes?", default=False, err=True):
             err.print("nothing applied.")
             sys.exit(EXIT_CHANGES)
-        report, credentials = _run_apply(state, session, to_apply)
-    _print_apply_result(report, credentials, state, to_apply, refused)
+        report, credentials = (_run_apply(state, session, to_apply) if to_apply.changes
+                               else (ApplyReport(), None))
+        hosts = None
+        if bundle is not None and host_changes:
+            # After the directory: a new home's owner must exist before the home is made.
+            hosts = _run_hosts(session, bundle, check=False)
+            _audit_hosts(state, session, hosts)
+    _print_apply_result(report, credentials, state, to_apply, refused, hosts)
 
 
-def _saved_plan(path: Path, session: _Session) -> tuple[Plan, list[tuple[Change, str]]]:
+def _saved_bundle(meta: dict[str, Any], session: _Session) -> tuple[Bundle | None, int]:
+    """The host files of a saved plan, exactly as reviewed; None when it has no host part."""
+    saved = meta.get("workplaces")
+    if not saved or session.ansible is None:
+        return None, 0
+    bundle = use_bundle(Path(saved["bundle"]), str(saved["digest"]), session.region,
+                        session.desired, session.state.path)
+    return bundle, len(saved.get("changes", []))
+
+
+def _audit_hosts(state: StateDir, session: _Session, result: RunResult) -> None:
+    rid = run_id()
+    for c in result.changes:
+        state.audit({"run": rid, "command": "apply", "target": session.target,
+                     "partner": ",".join(c.partners), "kind": "host", "action": "update",
+                     "key": f"{c.host}:{c.path}", "result": "ok",
+                     "message": f"+{c.added} -{c.removed}"})
+    for h in result.failed_hosts:
+        state.audit({"run": rid, "command": "apply", "target": session.target, "partner": "",
+                     "kind": "host", "action": "update", "key": h.host, "result": "failed",
+                     "message": "; ".join(h.messages)})
+
+
+def _saved_plan(path: Path, session: _Session
+                ) -> tuple[Plan, list[tuple[Change, str]], dict[str, Any]]:
     try:
         saved, meta = plan_from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, json.JSONDecodeError, ValueError) as e:
@@ -476,7 +617,7 @@ def _saved_plan(path: Path, session: _Session) -> tuple[Plan, list[tuple[Change,
                if (r := stale_reason(c, session.actual)) is not None]
     stale = {c.ident for c, _ in refused}
     keep = tuple(c for c in saved.changes if c.ident not in stale)
-    return Plan(keep, saved.held, saved.held_changes, saved.unmanaged), refused
+    return Plan(keep, saved.held, saved.held_changes, saved.unmanaged), refused, meta
 
 
 _PLURAL = {"ou": "OUs", "group": "groups", "account": "accounts", "members": "memberships"}
@@ -519,7 +660,8 @@ def _run_apply(state: StateDir, session: _Session, plan: Plan) -> tuple[ApplyRep
 
 
 def _print_apply_result(report: ApplyReport, credentials: Path | None, state: StateDir,
-                        plan: Plan, refused: list[tuple[Change, str]]) -> None:
+                        plan: Plan, refused: list[tuple[Change, str]],
+                        hosts: RunResult | None) -> None:
     for result in report.failed:
         c = result.change
         err.print(f"[red]failed[/] {c.partner} {c.kind.value} {c.key}: {result.message}",
@@ -529,10 +671,17 @@ def _print_apply_result(report: ApplyReport, credentials: Path | None, state: St
               + (f", {len(refused)} refused as stale" if refused else ""))
     for held in plan.held:
         err.print(f"[yellow]held back:[/] {held.message()}", soft_wrap=True)
+    if hosts is not None:
+        for line in host_lines([], hosts.failed_hosts):
+            err.print(line, soft_wrap=True)
+        changed = {c.host for c in hosts.changes}
+        out.print(f"hosts: {len(hosts.changes)} changes on {len(changed)} hosts"
+                  + (f", [red]{len(hosts.failed_hosts)} hosts failed[/]"
+                     if hosts.failed_hosts else ""))
     if credentials is not None:
         out.print(f"initial passwords: {credentials} (mode 0600; hand them over, then delete it)")
     out.print(f"audit log: {state.audit_log}")
-    if report.failed:
+    if report.failed or (hosts is not None and hosts.failed_hosts):
         err.print("run `ssc-infra plan` to see what is left; a re-run of apply converges.")
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_CHANGES if plan.held or refused else EXIT_OK)
@@ -581,9 +730,13 @@ def lab_up(inventory: Path, today: date, targets_file: Path, state_dir: Path,
         "url": dc.url, "bind_user": dc.bind_user, "base_dn": dc.base_dn,
         "ca_file": str(dc.ca_file), "tls_names": [dc.tls_name],
         "bind_password_file": str(dc.password_file), "workers": 4,
+    }, "ansible": {
+        # The workplace hosts of the lab are folders: every managed path is below ROOT/<host>.
+        "connection": "local", "root": str(state_dir.resolve() / "lab" / "hosts"),
+        "reload": False, "unknown_owner": "keep",
     }})
-    out.print(f"lab DC for {dc.domain} runs at {dc.url} (pid {dc.pid}); target `lab` written "
-              f"to {targets_file}")
+    out.print(f"lab DC for {dc.domain} runs at {dc.url} (pid {dc.pid}); workplace hosts are "
+              f"folders in {state_dir / 'lab' / 'hosts'}; target `lab` written to {targets_file}")
 
 
 @lab.command("down")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from enum import Enum
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
+from ssc_infra.backends.ansible import HostChange, HostOutcome
 from ssc_infra.desired import AccountState, DesiredState
 from ssc_infra.errors import Problem
 from ssc_infra.model import Region, Workplace
@@ -170,3 +172,53 @@ def plan_summary(plan: Plan) -> str:
     if plan.unmanaged:
         text += f" {len(plan.unmanaged)} unmanaged objects reported."
     return text
+
+
+# -- workplace hosts ----------------------------------------------------------------------
+
+DIFF_LINES = 12  # of each file's diff in the text plan; --format json has all of it
+
+
+def host_lines(changes: Sequence[HostChange], failed: Sequence[HostOutcome],
+               full: bool = False) -> Iterator[str]:
+    """The host part of a plan: per host, the files and homes that change, with their diff."""
+    if not changes and not failed:
+        return
+    yield "[bold]workplace hosts[/]"
+    for change in changes:
+        if change.path == "homes":
+            lines = change.diff.splitlines()
+            counts = Counter(line.split()[0] + (" (from the archive)" in line) * "r"
+                             for line in lines if " home " in line)
+            shares = sum(1 for line in lines if line.startswith("+ share "))
+            parts = [f"{shares:,} shares to create"] if shares else []
+            parts += [f"{counts['+']:,} to create"] if counts["+"] else []
+            parts += [f"{counts['+r']:,} to restore"] if counts["+r"] else []
+            parts += [f"{counts['-']:,} to archive"] if counts["-"] else []
+            parts += [f"{counts['~']:,} to fix"] if counts["~"] else []
+            partners = ", ".join(change.partners)
+            yield f"  [yellow]~[/] {change.host:<8} homes: {', '.join(parts)} ({partners})"
+            continue
+        yield (f"  [yellow]~[/] {change.host:<8} {change.path} "
+               f"(+{change.added:,} -{change.removed:,} lines)")
+        body = change.diff.splitlines()[2:]
+        for line in body if full else body[:DIFF_LINES]:
+            colour = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+            yield f"        [{colour}]{escape(line)}[/]"
+        if not full and len(body) > DIFF_LINES:
+            yield f"        [dim]... {len(body) - DIFF_LINES:,} more diff lines[/]"
+    for host in failed:
+        state = "unreachable" if host.unreachable else "failed"
+        for message in host.messages[:3] or [state]:
+            yield f"  [red]![/] {host.host:<8} {state}: {escape(message)}"
+
+
+def host_summary(changes: Sequence[HostChange], failed: Sequence[HostOutcome]) -> str:
+    hosts = {c.host for c in changes}
+    text = "Hosts: no changes"
+    if changes:
+        text = (f"Hosts: {len(changes)} change{'s' if len(changes) != 1 else ''} on "
+                f"{len(hosts)} host{'s' if len(hosts) != 1 else ''}")
+    if failed:
+        text += f", [red]{len(failed)} host{'s' if len(failed) != 1 else ''} failed[/]"
+    return text + "."

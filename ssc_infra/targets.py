@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ssc_infra.backends.ad import AdSettings, Secret
+from ssc_infra.backends.ansible import AnsibleSettings
 from ssc_infra.errors import SscError
 
 DEFAULT_TARGETS = Path("targets.yaml")
@@ -41,9 +42,22 @@ class AdTarget(_Entry):
     timeout: float = Field(30.0, gt=0)
 
 
+class AnsibleTarget(_Entry):
+    connection: str = Field("ssh", description="ssh for real hosts; local for a lab")
+    root: str | None = Field(None, description="lab: every host's files under ROOT/<host>")
+    user: str | None = None
+    private_key_file: str | None = None
+    port: int | None = None
+    forks: int = Field(5, ge=1, le=50)
+    reload: bool = Field(True, description="reload the daemons after a change")
+    unknown_owner: str = Field("fail", pattern="^(fail|keep)$",
+                               description="a home's owner that does not resolve: fail or keep")
+    host_vars: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
 class Target(_Entry):
     ad: AdTarget | None = None
-    ansible: dict[str, Any] | None = None
+    ansible: AnsibleTarget | None = None
     netbox: dict[str, Any] | None = None
     graph: dict[str, Any] | None = None
 
@@ -82,6 +96,18 @@ def ad_settings(target: Target, name: str) -> AdSettings:
         url=ad.url, bind_user=ad.bind_user, password=_secret(ad, name), base_dn=ad.base_dn,
         ca_file=ad.ca_file, tls_names=tuple(ad.tls_names), starttls=ad.starttls,
         insecure=ad.insecure, timeout=ad.timeout,
+    )
+
+
+def ansible_settings(target: Target) -> AnsibleSettings | None:
+    """How to reach the workplace hosts; None when the target has no `ansible:` section."""
+    a = target.ansible
+    if a is None:
+        return None
+    return AnsibleSettings(
+        connection=a.connection, root=Path(a.root).expanduser() if a.root else None,
+        user=a.user, private_key_file=a.private_key_file, port=a.port, forks=a.forks,
+        reload=a.reload, unknown_owner=a.unknown_owner, host_vars=dict(a.host_vars),
     )
 
 

@@ -1,0 +1,203 @@
+#!/usr/bin/python
+"""Ansible module: every partner's home directories in one call, for thousands of people.
+
+A task per person costs a quarter of a second each; this module takes the whole list, makes
+what is missing, fixes mode and owner, moves the homes of people who are gone to the archive
+(never deletes them) and brings an archived home back when its owner returns.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ssc_homes
+short_description: Home directories of all partners, kept in one call
+description:
+  - Creates a home directory per person below I(homes_dir)/<partner>, with the given owner and
+    mode; moves directories of people no longer listed to I(archive_dir)/<partner> (never
+    deletes); restores an archived home when its owner is listed again.
+  - A partner whose list would archive more than I(max_archive) homes is held back (a truncated
+    HR export must not archive a municipality); the other partners still converge.
+options:
+  spec:
+    description:
+      - What `ssc-infra render` writes to <host>/.ssc/homes.json - homes_dir, archive_dir,
+        partners (whose homes this module manages), shares (partner, path) and homes (dicts
+        with partner, name, owner).
+    type: dict
+    required: true
+  only_partners:
+    description: Limit this run to these partners (default all of I(partners)).
+    type: list
+    elements: str
+    default: []
+  root: {description: Prefix of every path (a lab's per-host root)., type: str, default: ""}
+  mode: {description: Mode of a home directory., type: str, default: "0700"}
+  unknown_owner:
+    description: What to do when an owner does not resolve on the host (fail, or keep root).
+    type: str
+    choices: [fail, keep]
+    default: fail
+  max_archive: {description: Most homes one partner may have archived in one run., type: int,
+                default: 50}
+author: ssc-infra
+"""
+
+EXAMPLES = r"""
+- name: Home directories
+  ssc_homes:
+    spec:
+      homes_dir: /srv/homes
+      archive_dir: /srv/archive/homes
+      partners: [leeuwarden, waadhoeke]
+      homes:
+        - {partner: leeuwarden, name: wbuma, owner: 'SSC\wbuma'}
+"""
+
+RETURN = r"""
+shares: {description: share folders made, type: list, returned: always}
+created: {description: partner/name of homes made, type: list, returned: always}
+restored:
+  {description: partner/name of homes brought back from the archive, type: list, returned: always}
+archived: {description: partner/name of homes moved to the archive, type: list, returned: always}
+fixed:
+  {description: partner/name of homes whose mode or owner was fixed, type: list, returned: always}
+held: {description: per partner, why its homes were not archived, type: dict, returned: always}
+"""
+
+import os
+import pwd
+import shutil
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def _owner(owner, name, policy):
+    """(uid, gid) of the owner, trying WORKGROUP\\name then name; None when unresolvable."""
+    for candidate in (owner, name):
+        try:
+            entry = pwd.getpwnam(candidate)
+            return entry.pw_uid, entry.pw_gid
+        except KeyError:
+            continue
+    if policy == "keep":
+        return None
+    raise LookupError(f"owner {owner!r} does not resolve on this host (is winbind running?)")
+
+
+def _free_name(folder, name):
+    """The archive name: the name itself, or name.2, name.3... when an earlier one is there."""
+    candidate, n = name, 1
+    while os.path.lexists(os.path.join(folder, candidate)):
+        n += 1
+        candidate = f"{name}.{n}"
+    return candidate
+
+
+def run(params, check_mode):
+    spec = params["spec"]
+    params = dict(params, homes=spec["homes"], partners=spec["partners"],
+                  homes_dir=spec.get("homes_dir", "/srv/homes"),
+                  archive_dir=spec.get("archive_dir", "/srv/archive/homes"))
+    root = params["root"].rstrip("/")
+    mode = int(params["mode"], 8)
+    only = set(params["only_partners"] or params["partners"])
+    result = {"created": [], "restored": [], "archived": [], "fixed": [], "held": {},
+              "errors": [], "shares": []}
+    for share in spec.get("shares", []):
+        if share["partner"] in only and not os.path.isdir(root + share["path"]):
+            result["shares"].append(share["path"])
+            if not check_mode:
+                os.makedirs(root + share["path"], mode=0o2770)
+    wanted = {}
+    for home in params["homes"]:
+        wanted.setdefault(home["partner"], {})[home["name"]] = home
+    for partner in sorted(set(params["partners"]) & only):
+        base = f"{root}{params['homes_dir']}/{partner}"
+        archive = f"{root}{params['archive_dir']}/{partner}"
+        homes = wanted.get(partner, {})
+        present = set()
+        if os.path.isdir(base):
+            present = {e.name for e in os.scandir(base) if e.is_dir(follow_symlinks=False)}
+        elif not check_mode:
+            os.makedirs(base, mode=0o755)
+        gone = sorted(present - set(homes))
+        if len(gone) > params["max_archive"]:
+            result["held"][partner] = (
+                f"would archive {len(gone)} homes of {partner} (limit {params['max_archive']}): "
+                "is the HR export complete? Raise max_archive for this run if it is."
+            )
+            gone = []
+        for name in gone:
+            result["archived"].append(f"{partner}/{name}")
+            if not check_mode:
+                os.makedirs(archive, mode=0o750, exist_ok=True)
+                target = os.path.join(archive, _free_name(archive, name))
+                shutil.move(os.path.join(base, name), target)
+        for name in sorted(homes):
+            path = os.path.join(base, name)
+            try:
+                ids = _owner(homes[name]["owner"], name, params["unknown_owner"])
+            except LookupError as e:
+                result["errors"].append(f"{partner}/{name}: {e}")
+                continue
+            if name not in present:
+                archived = os.path.join(archive, name)
+                if os.path.isdir(archived):
+                    result["restored"].append(f"{partner}/{name}")
+                    if not check_mode:
+                        shutil.move(archived, path)
+                else:
+                    result["created"].append(f"{partner}/{name}")
+                    if not check_mode:
+                        os.mkdir(path, mode)
+                if check_mode:
+                    continue
+            st = os.lstat(path)
+            wrong_mode = (st.st_mode & 0o7777) != mode
+            wrong_owner = ids is not None and (st.st_uid, st.st_gid) != ids
+            if wrong_mode or wrong_owner:
+                if name in present:
+                    result["fixed"].append(f"{partner}/{name}")
+                if not check_mode:
+                    os.chmod(path, mode)
+                    if wrong_owner:
+                        os.chown(path, *ids)
+    return result
+
+
+def _diff(result):
+    lines = [f"+ share {path}" for path in result["shares"]]
+    lines += [f"+ home {h}" for h in result["created"]]
+    lines += [f"+ home {h} (from the archive)" for h in result["restored"]]
+    lines += [f"- home {h} (to the archive)" for h in result["archived"]]
+    lines += [f"~ home {h} (mode or owner)" for h in result["fixed"]]
+    return {"prepared": "\n".join(lines)} if lines else {}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "spec": {"type": "dict", "required": True},
+            "only_partners": {"type": "list", "elements": "str", "default": []},
+            "root": {"type": "str", "default": ""},
+            "mode": {"type": "str", "default": "0700"},
+            "unknown_owner": {"type": "str", "choices": ["fail", "keep"], "default": "fail"},
+            "max_archive": {"type": "int", "default": 50},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        result = run(module.params, module.check_mode)
+    except OSError as e:
+        module.fail_json(msg=f"home directories: {e}")
+    changed = any(result[k] for k in ("shares", "created", "restored", "archived", "fixed"))
+    counts = {k: len(result[k]) for k in ("created", "restored", "archived", "fixed")}
+    problems = list(result["held"].values()) + result["errors"][:10]
+    if problems:
+        module.fail_json(msg="; ".join(problems), changed=changed, diff=_diff(result),
+                         counts=counts, **result)
+    module.exit_json(changed=changed, diff=_diff(result), counts=counts, **result)
+
+
+if __name__ == "__main__":
+    main()

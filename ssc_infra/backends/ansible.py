@@ -1,0 +1,279 @@
+"""Ansible: one typed function around `ansible_runner.run`, and the inventory it runs against.
+
+Job events are the vocabulary: each becomes a `TaskEvent` for the progress display, and the
+events of changed tasks become `HostChange`s (which file or which homes, with the diff) for
+plan, drift and apply. A failed or unreachable host is a result, never an exception: the other
+hosts go on and converge.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+
+from ssc_infra.errors import BackendError
+from ssc_infra.model import Region
+
+PLAYBOOKS = Path(__file__).resolve().parent.parent.parent / "playbooks"
+
+
+@dataclass(frozen=True, slots=True)
+class AnsibleSettings:
+    """How to reach the workplace hosts (the `ansible:` section of a target)."""
+
+    connection: str = "ssh"
+    root: Path | None = None  # lab: each host's files live under root/<host>
+    user: str | None = None
+    private_key_file: str | None = None
+    port: int | None = None
+    forks: int = 5
+    reload: bool = True  # reload daemons after a change; off in a lab without daemons
+    unknown_owner: str = "fail"
+    host_vars: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def host_inventory(region: Region, settings: AnsibleSettings) -> dict[str, Any]:
+    """The region's hosts as an Ansible inventory: one group per role, address as ansible_host.
+
+    Also what `inventory/ansible_hosts.py` prints, so `ansible-inventory` and AWX see the same.
+    """
+    hosts: dict[str, dict[str, Any]] = {}
+    for host in region.hosts:
+        hv: dict[str, Any] = {"ansible_host": str(host.address),
+                              "ssc_roles": [r.value for r in host.roles],
+                              "ansible_connection": settings.connection}
+        if settings.connection == "local":
+            hv["ansible_python_interpreter"] = sys.executable
+        if settings.root is not None:
+            hv["ssc_root"] = str(settings.root / host.name)
+        if settings.user:
+            hv["ansible_user"] = settings.user
+        if settings.private_key_file:
+            hv["ansible_ssh_private_key_file"] = settings.private_key_file
+        if settings.port:
+            hv["ansible_port"] = settings.port
+        hv.update(settings.host_vars.get(host.name, {}))
+        hosts[host.name] = hv
+    groups: dict[str, Any] = {}
+    for host in region.hosts:
+        for role in host.roles:
+            groups.setdefault(role.value, {"hosts": {}})["hosts"][host.name] = {}
+    return {"all": {"hosts": hosts, "children": groups,
+                    "vars": {"ssc_region": region.code}}}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEvent:
+    """One host finished one task: what the progress display shows."""
+
+    host: str
+    task: str
+    status: str  # ok, changed, failed, unreachable, skipped
+
+
+@dataclass(frozen=True, slots=True)
+class HostChange:
+    """A task that changed (or in check mode would change) something on a host."""
+
+    host: str
+    task: str
+    path: str
+    diff: str  # unified diff of a file, or the module's own summary lines
+    added: int
+    removed: int
+
+    @property
+    def partners(self) -> tuple[str, ...]:
+        """Partners this change concerns, when the diff names them (home directories)."""
+        found = {line.split()[2].split("/")[0] for line in self.diff.splitlines()
+                 if line.startswith(("+ home ", "- home ", "~ home "))}
+        return tuple(sorted(found))
+
+
+@dataclass
+class HostOutcome:
+    host: str
+    ok: int = 0
+    changed: int = 0
+    failed: bool = False
+    unreachable: bool = False
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    status: str
+    rc: int
+    hosts: dict[str, HostOutcome]
+    changes: tuple[HostChange, ...]
+
+    @property
+    def failed_hosts(self) -> list[HostOutcome]:
+        return [h for h in self.hosts.values() if h.failed or h.unreachable]
+
+
+def run_playbook(
+    *,
+    private_data_dir: Path,
+    inventory: dict[str, Any],
+    extravars: dict[str, Any],
+    check: bool,
+    limit: str | None = None,
+    forks: int = 5,
+    playbook: str = "site.yml",
+    project: Path = PLAYBOOKS,
+    on_event: Callable[[TaskEvent], None] | None = None,
+) -> RunResult:
+    """Run a playbook and turn its job events into results; never raises for a host's failure.
+
+    Args:
+        private_data_dir: ansible-runner's working folder (artifacts, the inventory it writes).
+        inventory: as made by `host_inventory`.
+        extravars: variables for every host (ssc_bundle, ssc_reload...).
+        check: check + diff mode: report what would change, change nothing.
+        limit: a host pattern to restrict the run to.
+        forks: hosts worked on at once.
+        playbook: the playbook, relative to `project`.
+        project: the folder with the playbooks, roles and library.
+        on_event: called for every finished task on every host.
+
+    Raises:
+        BackendError: when Ansible itself cannot start (not installed, bad playbook).
+    """
+    hosts: dict[str, HostOutcome] = {}
+    changes: list[HostChange] = []
+
+    def handle(event: dict[str, Any]) -> bool:
+        kind = event.get("event", "")
+        data = event.get("event_data", {})
+        host = data.get("host")
+        if not host or not kind.startswith("runner_on_") or kind == "runner_on_start":
+            return True
+        outcome = hosts.setdefault(host, HostOutcome(host))
+        res = data.get("res", {}) or {}
+        task = str(data.get("task", ""))
+        status = _status(kind, res)
+        if status == "failed" and not data.get("ignore_errors"):
+            outcome.failed = True
+            outcome.messages.append(f"{task}: {_message(res)}")
+        elif status == "unreachable":
+            outcome.unreachable = True
+            outcome.messages.append(f"unreachable: {_message(res)}")
+        elif status in ("ok", "changed"):
+            outcome.ok += 1
+        if res.get("changed") and status != "skipped":
+            outcome.changed += 1
+            changes.extend(_changes(host, task, res))
+        if on_event is not None:
+            on_event(TaskEvent(host, task, status))
+        return True
+
+    private_data_dir.mkdir(parents=True, exist_ok=True)
+    cmdline = "--check --diff" if check else "--diff"
+    try:
+        runner = ansible_runner.run(
+            private_data_dir=str(private_data_dir),
+            project_dir=str(project),
+            playbook=playbook,
+            inventory=inventory,
+            extravars=extravars,
+            cmdline=cmdline,
+            limit=limit,
+            forks=forks,
+            envvars=_environment(),
+            event_handler=handle,
+            quiet=True,
+            rotate_artifacts=3,
+        )
+    except Exception as e:  # ansible-runner raises bare exceptions for a broken setup
+        raise BackendError(f"Ansible could not start: {e} (is ansible-core installed? "
+                           "run `make test` or `pip install ansible-core ansible-runner`)") from e
+    if runner.status in ("error", "timeout") and not hosts:
+        tail = (runner.stdout.read()[-800:] if runner.stdout else "").strip()
+        raise BackendError(f"ansible-playbook failed before any host was reached (rc "
+                           f"{runner.rc}): {tail}")
+    return RunResult(str(runner.status), int(runner.rc or 0), hosts, tuple(changes))
+
+
+def _environment() -> dict[str, str]:
+    # ansible-runner starts `ansible-playbook` from PATH: put this Python's bin/ first, so the
+    # Ansible installed next to ssc-infra (the venv) runs even when the venv is not activated.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return {"PATH": path, "ANSIBLE_MAX_DIFF_SIZE": "50000000", "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_PIPELINING": "1"}
+
+
+def _status(kind: str, res: dict[str, Any]) -> str:
+    if kind == "runner_on_unreachable":
+        return "unreachable"
+    if kind == "runner_on_failed":
+        return "failed"
+    if kind == "runner_on_skipped":
+        return "skipped"
+    return "changed" if res.get("changed") else "ok"
+
+
+def _message(res: dict[str, Any]) -> str:
+    text = str(res.get("msg") or res.get("stderr") or res.get("module_stderr") or "failed")
+    return text.strip().splitlines()[0][:500] if text.strip() else "failed"
+
+
+def _changes(host: str, task: str, res: dict[str, Any]) -> list[HostChange]:
+    diffs = res.get("diff") or []
+    if isinstance(diffs, dict):
+        diffs = [diffs]
+    found: list[HostChange] = []
+    for d in diffs:
+        if "prepared" in d:
+            text = str(d["prepared"])
+            lines = text.splitlines()
+            found.append(HostChange(host, task, "homes", text,
+                                    sum(1 for x in lines if x.startswith("+")),
+                                    sum(1 for x in lines if x.startswith("-"))))
+        elif "before" in d or "after" in d:
+            source = str(d.get("after_header") or "")
+            if f"/{host}/" not in source:  # not a rendered file: the tool's own checker
+                found.append(HostChange(host, task, Path(source).name or task, "", 0, 0))
+                continue
+            path = "/" + source.split(f"/{host}/", 1)[1]
+            before = d.get("before", "")
+            after = d.get("after", "")
+            if not isinstance(before, str) or not isinstance(after, str):
+                continue  # a file attribute change (mode, state); not a content diff
+            diff = list(difflib.unified_diff(before.splitlines(), after.splitlines(),
+                                             path, path, lineterm="", n=1))
+            if not diff:
+                continue
+            found.append(HostChange(host, task, path, "\n".join(diff),
+                                    sum(1 for x in diff[2:] if x.startswith("+")),
+                                    sum(1 for x in diff[2:] if x.startswith("-"))))
+    if not found and res.get("changed"):
+        path = str(res.get("dest") or res.get("path") or task)
+        found.append(HostChange(host, task, path, "", 0, 0))
+    return found
+
+
+def script_inventory(inventory: Path, today: date) -> dict[str, Any]:
+    """What `inventory/ansible_hosts.py --list` prints: the dynamic-inventory JSON format."""
+    from ssc_infra.inventory.files import load
+    from ssc_infra.targets import ansible_settings, load_target
+
+    region = load(inventory, today)
+    settings = AnsibleSettings()
+    targets = Path(os.environ.get("SSC_TARGETS", "targets.yaml"))
+    if targets.exists():
+        found = ansible_settings(load_target(targets, os.environ.get("SSC_TARGET", "lab")))
+        settings = found or settings
+    tree = host_inventory(region, settings)["all"]
+    groups: dict[str, Any] = {role: {"hosts": sorted(members["hosts"])}
+                              for role, members in tree["children"].items()}
+    groups["all"] = {"children": sorted(tree["children"]), "vars": tree["vars"]}
+    return {**groups, "_meta": {"hostvars": tree["hosts"]}}

@@ -1,0 +1,161 @@
+"""Plan and apply the workplace hosts: render the bundle, run the playbook in check or normal mode.
+
+The one place that strings the steps together for the hosts, as `directory.py` does for AD:
+derive -> render (a bundle in the state dir, named by its digest) -> Ansible in check + diff
+mode for plan and drift, or normal mode for apply. Addresses handed out are kept in the state
+dir, so a laptop or thin client keeps its address across runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+from ssc_infra.backends.ansible import (
+    AnsibleSettings,
+    HostChange,
+    RunResult,
+    TaskEvent,
+    host_inventory,
+    run_playbook,
+)
+from ssc_infra.desired import DesiredState
+from ssc_infra.errors import SscError
+from ssc_infra.model import Region
+from ssc_infra.render import bundle_digest, render_bundle, write_bundle
+from ssc_infra.workplaces import Allocations, Workplaces, derive_workplaces
+
+ALLOCATIONS = "addresses.json"
+# What a daemon's package makes on a real host; a lab host root gets the same folders.
+LAB_FOLDERS = ("etc/samba", "etc/wireguard", "etc/kea", "etc/freeradius/3.0/mods-config/files",
+               "usr/local/sbin", "srv")
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    path: Path
+    digest: str
+    workplaces: Workplaces
+
+
+@dataclass(frozen=True, slots=True)
+class HostPlan:
+    bundle: Bundle
+    result: RunResult
+
+    @property
+    def empty(self) -> bool:
+        return not self.result.changes
+
+    def changes_for(self, partners: Collection[str]) -> list[HostChange]:
+        """The changes to show for these partners: their homes and every shared file."""
+        if not partners:
+            return list(self.result.changes)
+        return [c for c in self.result.changes
+                if not c.partners or set(c.partners) & set(partners)]
+
+
+def load_allocations(state: Path) -> Allocations:
+    """Addresses handed out by earlier applies; empty on a first run."""
+    path = state / ALLOCATIONS
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        raise SscError(f"{path}: cannot read the kept addresses ({e}); restore it from a "
+                       "backup, or remove it to hand out addresses afresh") from e
+    return {kind: {tag: IPv4Address(a) for tag, a in by_tag.items()}
+            for kind, by_tag in data.items()}
+
+
+def save_allocations(state: Path, workplaces: Workplaces) -> None:
+    path = state / ALLOCATIONS
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(workplaces.allocations(), indent=1, sort_keys=True) + "\n",
+                   encoding="utf-8")
+    tmp.replace(path)
+
+
+def make_bundle(region: Region, desired: DesiredState, state: Path) -> Bundle:
+    """Derive and render every host's files into STATE/bundles/<digest>; reused when there."""
+    workplaces = derive_workplaces(region, desired, load_allocations(state))
+    rendered = render_bundle(region, workplaces)
+    digest = rendered.digest()
+    path = state / "bundles" / digest[:16]
+    if bundle_digest(path) != digest:
+        shutil.rmtree(path, ignore_errors=True)
+        write_bundle(rendered, path)
+    _prune(state / "bundles", keep=path)
+    return Bundle(path, digest, workplaces)
+
+
+def _prune(folder: Path, keep: Path, count: int = 10) -> None:
+    """Keep the newest bundles only (saved plans older than that cannot be applied)."""
+    bundles = sorted((p for p in folder.iterdir() if p.is_dir() and p != keep),
+                     key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in bundles[count:]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def use_bundle(path: Path, digest: str, region: Region, desired: DesiredState,
+               state: Path) -> Bundle:
+    """A saved plan's bundle, exactly as it was reviewed; refused when it changed or is gone."""
+    if bundle_digest(path) != digest:
+        raise SscError(f"the plan's host files in {path} are gone or changed since the plan "
+                       "was made; make a new plan")
+    workplaces = derive_workplaces(region, desired, load_allocations(state))
+    return Bundle(path, digest, workplaces)
+
+
+def run_hosts(
+    region: Region,
+    bundle: Bundle,
+    settings: AnsibleSettings,
+    state: Path,
+    *,
+    check: bool,
+    partners: Collection[str] = (),
+    on_event: Callable[[TaskEvent], None] | None = None,
+) -> RunResult:
+    """Run the playbook for every host with the bundle: check mode for plan/drift, else apply.
+
+    Args:
+        partners: limit the home directories touched to these partners (shared files are
+            whole files: they always carry every partner).
+    """
+    if settings.root is not None:
+        for host in region.hosts:
+            for folder in LAB_FOLDERS:
+                (settings.root / host.name / folder).mkdir(parents=True, exist_ok=True)
+    extravars: dict[str, Any] = {
+        "ssc_bundle": str(bundle.path.resolve()),
+        "ssc_reload": settings.reload,
+        "ssc_unknown_owner": settings.unknown_owner,
+        "ssc_only_partners": list(partners),
+        "ssc_max_archive": region.guards.max_disable,
+    }
+    result = run_playbook(
+        private_data_dir=state / "ansible", inventory=host_inventory(region, settings),
+        extravars=extravars, check=check, forks=settings.forks, on_event=on_event,
+    )
+    if not check:
+        save_allocations(state, bundle.workplaces)
+    return result
+
+
+def host_plan_to_dict(plan: HostPlan, partners: Collection[str] = ()) -> dict[str, Any]:
+    return {
+        "bundle": str(plan.bundle.path),
+        "digest": plan.bundle.digest,
+        "changes": [{"host": c.host, "task": c.task, "path": c.path, "added": c.added,
+                     "removed": c.removed, "partners": list(c.partners), "diff": c.diff}
+                    for c in plan.changes_for(partners)],
+        "failed": [{"host": h.host, "unreachable": h.unreachable, "messages": h.messages}
+                   for h in plan.result.failed_hosts],
+    }

@@ -1,0 +1,176 @@
+"""Workplaces -> the files of every host: Jinja2 with StrictUndefined, templates in templates/.
+
+A bundle is a folder with one subfolder per host, holding each file at the path it gets on the
+host (`fs01/etc/samba/smb.conf`), plus `fs01/.ssc/homes.json`: the home directories the
+fileserver role makes in one module call. Ansible pushes exactly these files; `ssc-infra render`
+writes them so that an engineer can read or diff them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from ssc_infra.errors import SscError
+from ssc_infra.model import HostRole, Region
+from ssc_infra.workplaces import ARCHIVE_DIR, HOMES_DIR, IDMAP_RANGE, Workplaces
+
+TEMPLATES = Path(os.environ.get("SSC_TEMPLATES", Path(__file__).parent.parent / "templates"))
+HOMES_DATA = ".ssc/homes.json"
+MANIFEST = "manifest.json"
+
+
+class RenderError(SscError):
+    """A template failed: names the template, its line and what was missing or wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoleFile:
+    template: str
+    path: str  # on the host, without the lab's root prefix
+
+
+ROLE_FILES: dict[HostRole, tuple[RoleFile, ...]] = {
+    HostRole.FILESERVER: (RoleFile("smb.conf.j2", "etc/samba/smb.conf"),),
+    HostRole.VPN_GATEWAY: (RoleFile("wg0.conf.j2", "etc/wireguard/wg0.conf"),),
+    HostRole.DHCP: (RoleFile("kea-dhcp4.conf.j2", "etc/kea/kea-dhcp4.conf"),),
+    HostRole.RADIUS: (RoleFile("radius-authorize.j2",
+                               "etc/freeradius/3.0/mods-config/files/authorize"),),
+    HostRole.VDI_BROKER: (RoleFile("vdi-assignments.json.j2", "etc/ssc-vdi/assignments.json"),),
+}
+
+
+def environment(templates: Path = TEMPLATES) -> jinja2.Environment:
+    """The one Jinja2 environment: a missing variable is an error, never an empty string."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # config files, not HTML
+    )
+
+
+def context(region: Region, workplaces: Workplaces) -> dict[str, Any]:
+    """The variables every template sees."""
+    return {
+        "region": {"code": region.code, "name": region.name},
+        "fs": workplaces.fileserver,
+        "vpn": workplaces.vpn,
+        "dhcp": workplaces.dhcp,
+        "radius": workplaces.radius,
+        "vdi": workplaces.vdi,
+        "homes_dir": HOMES_DIR,
+        "idmap_range": IDMAP_RANGE,
+    }
+
+
+def render_template(env: jinja2.Environment, name: str, variables: dict[str, Any]) -> str:
+    """One template rendered; RenderError names template:line and the cause."""
+    try:
+        return env.get_template(name).render(variables)
+    except jinja2.TemplateSyntaxError as e:
+        raise RenderError(f"templates/{e.name or name}:{e.lineno}: {e.message}") from e
+    except jinja2.TemplateNotFound as e:
+        raise RenderError(f"template {e.name} not found in {env.loader.searchpath}"  # type: ignore[union-attr]
+                          ) from e
+    except jinja2.UndefinedError as e:
+        line = _template_line(name)
+        raise RenderError(
+            f"templates/{name}:{line}: {e.message} (a variable the template uses is not "
+            "provided: check its spelling in the template)"
+        ) from e
+
+
+def _template_line(name: str) -> int | str:
+    """The template line of the error being handled; Jinja2 rewrites the frames for it."""
+    for frame in reversed(traceback.extract_tb(sys.exc_info()[2])):
+        if frame.filename.endswith(name) and frame.lineno is not None:
+            return frame.lineno
+    return "?"
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """Per host name, per path on the host: the file's text."""
+
+    files: dict[str, dict[str, str]]
+
+    def digest(self) -> str:
+        """A fingerprint of every file: a saved plan applies only the bundle it was made with."""
+        h = hashlib.sha256()
+        for host in sorted(self.files):
+            for path in sorted(self.files[host]):
+                h.update(f"{host}/{path}\0".encode())
+                h.update(self.files[host][path].encode())
+        return h.hexdigest()
+
+
+def render_bundle(region: Region, workplaces: Workplaces, env: jinja2.Environment | None = None,
+                  hosts: tuple[str, ...] = ()) -> Bundle:
+    """Every file of every host (or of `hosts` only)."""
+    env = env or environment()
+    variables = context(region, workplaces)
+    rendered: dict[str, str] = {}  # a template renders once, however many hosts need it
+    files: dict[str, dict[str, str]] = {}
+    for host in region.hosts:
+        if hosts and host.name not in hosts:
+            continue
+        host_files: dict[str, str] = {}
+        for role in host.roles:
+            for f in ROLE_FILES[role]:
+                if f.template not in rendered:
+                    rendered[f.template] = render_template(env, f.template, variables)
+                host_files[f.path] = rendered[f.template]
+            if role is HostRole.FILESERVER:
+                host_files[HOMES_DATA] = homes_data(workplaces)
+        files[host.name] = host_files
+    return Bundle(files)
+
+
+def homes_data(workplaces: Workplaces) -> str:
+    """The input of the `ssc_homes` module: which homes exist, for whom, and where."""
+    fs = workplaces.fileserver
+    return json.dumps({
+        "homes_dir": HOMES_DIR,
+        "archive_dir": ARCHIVE_DIR,
+        "partners": list(fs.partners),
+        "shares": [{"partner": s.partner, "path": s.path} for s in fs.shares],
+        "homes": [asdict(h) for h in fs.homes],
+    }, indent=0) + "\n"
+
+
+def write_bundle(bundle: Bundle, out: Path) -> Path:
+    """Write the bundle under `out` (one folder per host) with a manifest; returns `out`.
+
+    Files are written next to their final place and renamed over it, so a reader never sees
+    half a file.
+    """
+    for host, host_files in bundle.files.items():
+        for path, text in host_files.items():
+            target = out / host / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(target)
+    manifest = {"digest": bundle.digest(),
+                "hosts": {h: sorted(f) for h, f in bundle.files.items()}}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return out
+
+
+def bundle_digest(out: Path) -> str | None:
+    """The digest a written bundle's manifest records; None when there is none."""
+    try:
+        return str(json.loads((out / MANIFEST).read_text(encoding="utf-8"))["digest"])
+    except (OSError, ValueError, KeyError):
+        return None
