@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 .PHONY: demo test lint unit integration system bench clean help
 
 help:
-	@echo "make demo   the sample region into a local lab DC: validate, plan, apply, drift"
+	@echo "make demo   the sample region into a local lab (DC + host folders): validate, plan, apply, drift"
 	@echo "make test   install everything, lint, run all tests"
 	@echo "make bench  print the benchmark figures"
 
@@ -40,11 +40,13 @@ demo: $(STAMP) system
 	$(BIN)/ssc-infra apply --yes .ssc/demo.plan.json
 	$(BIN)/ssc-infra drift
 	@echo "initial passwords: .ssc/credentials/ (0600); audit log: .ssc/audit.jsonl;" \
-	  "drift reports: .ssc/reports/; stop the lab with: $(BIN)/ssc-infra lab down"
+	  "drift reports: .ssc/reports/; the workplace hosts' files: .ssc/lab/hosts/;" \
+	  "stop the lab with: $(BIN)/ssc-infra lab down"
 
 lint: $(STAMP)
-	$(BIN)/ruff check ssc_infra tests bench
+	$(BIN)/ruff check ssc_infra tests bench inventory playbooks/library playbooks/files/ssc-check
 	$(BIN)/mypy
+	$(BIN)/ansible-lint -q playbooks/
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
@@ -55,6 +57,7 @@ test: $(STAMP) system lint
 bench: $(STAMP) system
 	$(BIN)/python bench/inventory.py
 	$(BIN)/python -W ignore bench/ad_apply.py
+	$(BIN)/python bench/hosts_apply.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

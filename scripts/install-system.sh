@@ -19,6 +19,14 @@ case "${1:-all}" in
     # provisioning fails without it.
     need samba-tool samba-ad-dc samba-ad-provision
     dpkg -s samba-ad-provision >/dev/null 2>&1 || want+=(samba-ad-provision)
+    # The workplace hosts' config checkers (testparm comes with samba-common-bin), and sshd
+    # for the test that runs a playbook over SSH.
+    need testparm samba-common-bin
+    need kea-dhcp4 kea-dhcp4-server
+    need freeradius freeradius
+    need wg wireguard-tools
+    [ -x /usr/sbin/sshd ] || want+=(openssh-server)
+    command -v ssh >/dev/null 2>&1 || want+=(openssh-client)
     ;;
   *) echo "usage: $0 python|all" >&2; exit 2 ;;
 esac

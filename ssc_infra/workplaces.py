@@ -156,6 +156,11 @@ class Workplaces:
                      for r in s.reservations},
         }
 
+    def allocations_typed(self) -> dict[str, dict[str, IPv4Address]]:
+        """The same as `allocations`, as addresses: what `derive_workplaces` takes back."""
+        return {kind: {tag: IPv4Address(a) for tag, a in by_tag.items()}
+                for kind, by_tag in self.allocations().items()}
+
 
 Allocations = Mapping[str, Mapping[str, IPv4Address]]
 

@@ -222,8 +222,11 @@ def _status(kind: str, res: dict[str, Any]) -> str:
 
 
 def _message(res: dict[str, Any]) -> str:
-    text = str(res.get("msg") or res.get("stderr") or res.get("module_stderr") or "failed")
-    return text.strip().splitlines()[0][:500] if text.strip() else "failed"
+    """The first line of the message, and the checker's own words when a `validate:` failed."""
+    parts = [str(res.get(k) or "").strip() for k in ("msg", "stderr", "module_stderr")]
+    lines = [p.splitlines()[-1] if k else p.splitlines()[0]
+             for k, p in enumerate(parts) if p]
+    return ": ".join(dict.fromkeys(lines))[:800] or "failed"
 
 
 def _changes(host: str, task: str, res: dict[str, Any]) -> list[HostChange]:

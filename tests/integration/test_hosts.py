@@ -1,0 +1,224 @@
+"""Workplace hosts with real Ansible and the daemons' real checkers.
+
+The hosts are folders (connection local, a root per host); one test goes over SSH to a private
+sshd on a loopback port. Files and folders are checked on disk, not in our own results.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from ssc_infra.backends.ansible import AnsibleSettings, RunResult
+from ssc_infra.desired import derive
+from ssc_infra.hostplan import Bundle, make_bundle, run_hosts
+from ssc_infra.inventory.files import load
+from ssc_infra.model import Region
+from tests.conftest import MINI, TODAY
+from tests.integration.conftest import unavailable
+
+pytestmark = pytest.mark.integration
+CHECKERS = ("testparm", "kea-dhcp4", "freeradius", "wg", "wg-quick")
+INSTALL = ("make test (or: apt-get install -y --no-install-recommends kea-dhcp4-server "
+           "wireguard-tools freeradius openssh-server samba-common-bin)")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def validators() -> None:
+    missing = [c for c in CHECKERS if shutil.which(c) is None]
+    if missing:
+        unavailable("the config checkers", f"{', '.join(missing)} not found", INSTALL)
+
+
+@dataclass
+class Lab:
+    region: Region
+    state: Path
+    roots: Path
+    settings: AnsibleSettings
+
+    def bundle(self, today: date = TODAY, region: Region | None = None) -> Bundle:
+        region = region or self.region
+        return make_bundle(region, derive(region, today), self.state)
+
+    def run(self, bundle: Bundle, check: bool = False, region: Region | None = None,
+            settings: AnsibleSettings | None = None) -> RunResult:
+        return run_hosts(region or self.region, bundle, settings or self.settings, self.state,
+                         check=check)
+
+    def file(self, host: str, path: str) -> Path:
+        return self.roots / host / path
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Lab:
+    roots = tmp_path / "hosts"
+    settings = AnsibleSettings(connection="local", root=roots, reload=False,
+                               unknown_owner="keep")
+    state = tmp_path / "state"
+    state.mkdir()
+    return Lab(load(MINI, TODAY), state, roots, settings)
+
+
+def changed(result: RunResult) -> dict[str, int]:
+    return {h.host: h.changed for h in result.hosts.values() if h.changed}
+
+
+def test_apply_installs_every_hosts_files_and_the_homes(lab: Lab) -> None:
+    bundle = lab.bundle()
+    result = lab.run(bundle)
+    assert not result.failed_hosts, result.failed_hosts
+    for host, files in json.loads((bundle.path / "manifest.json").read_text())["hosts"].items():
+        for path in files:
+            if not path.startswith(".ssc/"):
+                assert lab.file(host, path).read_text() == (bundle.path / host / path).read_text()
+    homes = lab.file("fs01", "srv/homes/alpha")
+    names = sorted(p.name for p in homes.iterdir())
+    assert len(names) == 4 and "wbuma" in names
+    assert all((homes / n).stat().st_mode & 0o777 == 0o700 for n in names)
+    assert lab.file("fs01", "srv/shares/alpha").is_dir()
+    assert not lab.file("fs01", "srv/homes/beta").exists()  # cloud-only partner
+    key = lab.file("vpn01", "etc/wireguard/private.key")
+    assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_text().strip()) == 44
+    kea = subprocess.run(["kea-dhcp4", "-t", str(lab.file("dhcp01", "etc/kea/kea-dhcp4.conf"))],
+                         capture_output=True, text=True, check=False)
+    assert kea.returncode == 0, kea.stdout
+
+
+def test_second_run_changes_nothing_and_check_mode_agrees(lab: Lab) -> None:
+    bundle = lab.bundle()
+    lab.run(bundle)
+    assert changed(lab.run(bundle, check=True)) == {}
+    again = lab.run(bundle)
+    assert changed(again) == {} and not again.changes
+
+
+def test_check_mode_shows_the_diff_and_changes_nothing(lab: Lab) -> None:
+    result = lab.run(lab.bundle(), check=True)
+    paths = {(c.host, c.path) for c in result.changes}
+    assert ("fs01", "/etc/samba/smb.conf") in paths
+    assert ("dhcp01", "/etc/kea/kea-dhcp4.conf") in paths
+    homes = next(c for c in result.changes if c.path == "homes")
+    assert "+ home alpha/wbuma" in homes.diff and homes.partners == ("alpha",)
+    assert not lab.file("fs01", "etc/samba/smb.conf").exists()
+    assert not lab.file("fs01", "srv/homes").exists()
+
+
+def test_a_leavers_home_goes_to_the_archive_never_away(lab: Lab) -> None:
+    lab.run(lab.bundle())
+    (lab.file("fs01", "srv/homes/alpha/wbuma") / "report.docx").write_text("work")
+    # Wâtse Bûmâ (1001) leaves at the end of the year; a month later the home is archived.
+    alpha = lab.region.partner("alpha")
+    leaving = tuple(replace(p, end_date=date(2026, 12, 31)) if p.employee_id == "1001" else p
+                    for p in alpha.people)
+    region = replace(lab.region, partners=(replace(alpha, people=leaving),
+                                           lab.region.partner("beta")))
+    later = date(2027, 2, 1)
+    result = lab.run(lab.bundle(later, region), region=region)
+    assert not result.failed_hosts, result.failed_hosts
+    assert not lab.file("fs01", "srv/homes/alpha/wbuma").exists()
+    assert lab.file("fs01", "srv/archive/homes/alpha/wbuma/report.docx").read_text() == "work"
+    wg = lab.file("vpn01", "etc/wireguard/wg0.conf").read_text()
+    assert "ALP-L-0001" not in wg  # the leaver's laptop lost its VPN access
+
+
+def test_bad_value_is_rejected_by_the_checker_and_the_old_config_kept(lab: Lab) -> None:
+    good = lab.bundle()
+    lab.run(good)
+    before = lab.file("fs01", "etc/samba/smb.conf").read_text()
+    authorize = "etc/freeradius/3.0/mods-config/files/authorize"
+    radius_before = lab.file("rad01", authorize).read_text()
+    bad = lab.state / "bad-bundle"
+    shutil.copytree(good.path, bad)
+    smb = bad / "fs01" / "etc/samba/smb.conf"
+    smb.write_text(smb.read_text().replace("read only = no", "read only = maybe", 1))
+    auth = bad / "rad01" / authorize
+    auth.write_text(auth.read_text().replace("Tunnel-Type := VLAN", "Tunnel-Type := VLANX", 1))
+    wg = bad / "vpn01" / "etc/wireguard/wg0.conf"
+    wg.write_text(wg.read_text()
+                  + "\n[Peer]\nPublicKey = bm90IGEga2V5\nAllowedIPs = 10.250.9.9/32\n")
+    result = lab.run(replace(good, path=bad))
+    failed = {h.host: h.messages for h in result.failed_hosts}
+    assert set(failed) == {"fs01", "rad01", "vpn01"}
+    assert "testparm rejects" in " ".join(failed["fs01"])
+    assert "VLANX" in " ".join(failed["rad01"])
+    assert "not a WireGuard key" in " ".join(failed["vpn01"])
+    assert lab.file("fs01", "etc/samba/smb.conf").read_text() == before
+    assert lab.file("rad01", authorize).read_text() == radius_before
+    assert result.hosts["dhcp01"].failed is False
+
+
+def test_an_unreachable_host_is_reported_while_the_others_converge(lab: Lab) -> None:
+    settings = replace(lab.settings, host_vars={"vpn01": {
+        "ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": free_port(),
+        "ansible_ssh_common_args": "-o ConnectTimeout=3 -o StrictHostKeyChecking=no"}})
+    result = lab.run(lab.bundle(), settings=settings)
+    assert [h.host for h in result.failed_hosts] == ["vpn01"]
+    assert result.hosts["vpn01"].unreachable
+    assert lab.file("fs01", "etc/samba/smb.conf").exists()
+    assert lab.file("dhcp01", "etc/kea/kea-dhcp4.conf").exists()
+    assert not lab.file("vpn01", "etc/wireguard/wg0.conf").exists()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A private sshd on a loopback port that lets root in with a key made for the test."""
+    if shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists():
+        unavailable("sshd", "openssh-server is not installed", INSTALL)
+    d = tmp_path / "ssh"
+    d.mkdir(mode=0o700)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host")],
+                   check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "client")],
+                   check=True)
+    shutil.copy(d / "client.pub", d / "authorized_keys")
+    Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation folder, as the package makes
+    port = free_port()
+    config = d / "sshd_config"
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\n"
+        f"AuthorizedKeysFile {d / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
+        f"PasswordAuthentication no\nStrictModes no\nPidFile {d / 'sshd.pid'}\n"
+        "UsePAM no\nSubsystem sftp internal-sftp\n")
+    proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
+                            stderr=subprocess.PIPE, text=True)
+    for _ in range(50):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                unavailable("sshd", proc.stderr.read() if proc.stderr else "exited", INSTALL)
+            time.sleep(0.1)
+    yield port, d / "client"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_playbook_runs_over_ssh(lab: Lab, sshd: tuple[int, Path]) -> None:
+    port, key = sshd
+    ssh = {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": port,
+           "ansible_user": "root", "ansible_ssh_private_key_file": str(key),
+           "ansible_python_interpreter": "/usr/bin/python3",
+           "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"}
+    settings = replace(lab.settings, host_vars={"dhcp01": ssh, "vdi01": ssh})
+    result = lab.run(lab.bundle(), settings=settings)
+    assert not result.failed_hosts, [h.messages for h in result.failed_hosts]
+    assert result.hosts["dhcp01"].changed >= 1
+    assert json.loads(lab.file("vdi01", "etc/ssc-vdi/assignments.json").read_text())["pools"]
+    assert changed(lab.run(lab.bundle(), settings=settings)) == {}

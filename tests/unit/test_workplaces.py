@@ -1,0 +1,153 @@
+"""Workplaces: stable addresses, what each host gets, rendering and its errors. No servers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ssc_infra.addresses import AddressError, allocate
+from ssc_infra.desired import derive
+from ssc_infra.inventory.files import load
+from ssc_infra.model import Device, DeviceKind, Region
+from ssc_infra.render import (
+    HOMES_DATA,
+    RenderError,
+    bundle_digest,
+    environment,
+    render_bundle,
+    render_template,
+    write_bundle,
+)
+from ssc_infra.workplaces import Workplaces, derive_workplaces
+from tests.conftest import MINI, TODAY, data_cases
+
+
+@pytest.mark.parametrize("case", data_cases("addresses"))
+def test_allocate(case: dict[str, Any]) -> None:
+    network = IPv4Network(case["network"])
+    existing = {k: IPv4Address(v) for k, v in case["existing"].items()}
+    if "error" in case:
+        with pytest.raises(AddressError, match=case["error"]):
+            allocate(case["keys"], network, case["first"], case["last"], existing)
+        return
+    got = allocate(case["keys"], network, case["first"], case["last"], existing)
+    assert sorted(got) == sorted(set(case["keys"]))
+    assert len(set(got.values())) == len(got)
+    base = int(network.network_address)
+    assert all(case["first"] <= int(a) - base <= case["last"] for a in got.values())
+    for key, address in case.get("expect", {}).items():
+        assert got[key] == IPv4Address(address)
+    if "expect_count" in case:
+        assert len(got) == case["expect_count"]
+
+
+def test_adding_a_device_moves_no_other_even_without_kept_addresses() -> None:
+    network = IPv4Network("10.250.0.0/16")
+    keys = [f"LWD-L-{n:05d}" for n in range(2000)]
+    before = allocate(keys, network, 16, 65533)
+    after = allocate([*keys, "LWD-L-99999"], network, 16, 65533, before)
+    assert {k: after[k] for k in keys} == before
+
+
+def region() -> Region:
+    return load(MINI, TODAY)
+
+
+def workplaces(r: Region | None = None) -> Workplaces:
+    r = r or region()
+    return derive_workplaces(r, derive(r, TODAY))
+
+
+def test_homes_are_for_current_people_of_ad_partners_only() -> None:
+    fs = workplaces().fileserver
+    homes = {(h.partner, h.name) for h in fs.homes}
+    assert fs.partners == ("alpha",)  # beta is cloud-only: no AD account, no home share
+    assert {p for p, _ in homes} == {"alpha"}
+    assert len(homes) == 4  # 1004 has left; 1005 is in the pre-start window
+    assert all(h.owner == f"SSC\\{h.name}" for h in fs.homes)
+    assert [s.name for s in fs.shares] == ["alpha"]
+
+
+def test_vpn_peers_are_laptops_of_current_people_with_stable_addresses() -> None:
+    r = region()
+    w = workplaces(r)
+    assert [p.asset_tag for p in w.vpn.peers] == ["ALP-L-0001", "BET-L-0001"]  # not the leaver's
+    assert all(p.address in w.vpn.network for p in w.vpn.peers)
+    # A new laptop for a colleague moves nobody.
+    alpha = r.partner("alpha")
+    laptop = Device("alpha", "ALP-L-0009", DeviceKind.LAPTOP, "1002",
+                    wg_public_key="UE5xV2bRcKr8CU5VZzqV2WZ6sA6Hjs3ppw7ZxbIUhUo=")
+    grown = replace(r, partners=(replace(alpha, devices=(*alpha.devices, laptop)),
+                                 r.partner("beta")))
+    again = derive_workplaces(grown, derive(grown, TODAY), w.allocations_typed())
+    kept = {p.asset_tag: p.address for p in again.vpn.peers}
+    assert all(kept[p.asset_tag] == p.address for p in w.vpn.peers)
+    assert "ALP-L-0009" in kept
+
+
+def test_thin_client_reserved_in_its_site_subnet_and_on_its_own_partners_vlan() -> None:
+    w = workplaces()
+    werf = next(s for s in w.dhcp.subnets if s.site == "alp-werf")
+    (reservation,) = werf.reservations
+    assert reservation.asset_tag == "ALP-T-0001"
+    assert reservation.address in werf.subnet
+    assert not (werf.pool_start <= reservation.address <= werf.pool_end)
+    # Beta's thin client stands at alpha's shared site, yet gets beta's VLAN.
+    beta_client = next(d for d in w.radius.devices if d.asset_tag == "BET-T-0001")
+    assert beta_client.vlan == 210
+    assert beta_client.mac == "020000000202"
+    hq = next(s for s in w.dhcp.subnets if s.site == "alp-hq")
+    assert [r.asset_tag for r in hq.reservations] == ["BET-T-0001"]
+
+
+def test_vdi_pools_per_partner_with_its_applications() -> None:
+    vdi = workplaces().vdi
+    pools = {p.name: p for p in vdi.pools}
+    assert pools["alpha-desktop"].apps == ("zaaksysteem-rex",)
+    assert pools["beta-desktop"].apps == ()
+    users = {a.sam: a.pool for a in vdi.assignments}
+    assert set(users.values()) == {"alpha-desktop"}
+    assert len(users) == 2  # Jan de Vries and the pre-start Anna de Boer-van der Wal
+
+
+def test_bundle_holds_each_hosts_files_and_the_homes_list(tmp_path: Path) -> None:
+    r = region()
+    bundle = render_bundle(r, workplaces(r))
+    assert set(bundle.files) == {"fs01", "vpn01", "dhcp01", "rad01", "vdi01"}
+    assert set(bundle.files["fs01"]) == {"etc/samba/smb.conf", HOMES_DATA}
+    homes = json.loads(bundle.files["fs01"][HOMES_DATA])
+    assert len(homes["homes"]) == 4
+    kea = json.loads(bundle.files["dhcp01"]["etc/kea/kea-dhcp4.conf"])
+    assert len(kea["Dhcp4"]["subnet4"]) == 3
+    vdi = json.loads(bundle.files["vdi01"]["etc/ssc-vdi/assignments.json"])
+    assert vdi["format"] == "ssc-infra/vdi-assignments/v1"
+    assert "PrivateKey" not in bundle.files["vpn01"]["etc/wireguard/wg0.conf"]
+    write_bundle(bundle, tmp_path / "b")
+    assert bundle_digest(tmp_path / "b") == bundle.digest()
+    assert (tmp_path / "b" / "fs01" / "etc/samba/smb.conf").read_text() == \
+        bundle.files["fs01"]["etc/samba/smb.conf"]
+
+
+def test_same_inventory_renders_the_same_bundle() -> None:
+    r = region()
+    assert render_bundle(r, workplaces(r)).digest() == render_bundle(r, workplaces(r)).digest()
+
+
+@pytest.mark.parametrize(("template", "expected"), [
+    ("line one\n{{ fs.workgroup }}\n{{ fs.no_such_thing }}\n", "bad.j2:3: .*no_such_thing"),
+    ("line one\n{% for x in %}\n", "bad.j2:2: "),
+    ("{{ missing_variable }}\n", "bad.j2:1: 'missing_variable' is undefined"),
+])
+def test_template_error_names_template_line_and_variable(
+        tmp_path: Path, template: str, expected: str) -> None:
+    (tmp_path / "bad.j2").write_text(template, encoding="utf-8")
+    r = region()
+    from ssc_infra.render import context
+
+    with pytest.raises(RenderError, match=expected):
+        render_template(environment(tmp_path), "bad.j2", context(r, workplaces(r)))
