@@ -13,7 +13,8 @@ def test_the_committed_sample_is_what_the_generator_makes() -> None:
     sample = generate(people=4500, seed=2026)
     committed = {
         str(p.relative_to(ROOT / "inventory")): p.read_text(encoding="utf-8")
-        for p in sorted((ROOT / "inventory").rglob("*")) if p.is_file()
+        for p in sorted((ROOT / "inventory").rglob("*"))
+        if p.is_file() and p.name != "ansible_hosts.py"  # the Ansible entry point, not data
     }
     assert committed.keys() == sample.files.keys()
     changed = [rel for rel, text in sample.files.items() if committed[rel] != text]
