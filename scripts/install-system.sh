@@ -24,6 +24,7 @@ case "${1:-all}" in
     need testparm samba-common-bin
     need kea-dhcp4 kea-dhcp4-server
     need freeradius freeradius
+    need radclient freeradius-utils
     need wg wireguard-tools
     [ -x /usr/sbin/sshd ] || want+=(openssh-server)
     command -v ssh >/dev/null 2>&1 || want+=(openssh-client)

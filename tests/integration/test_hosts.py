@@ -10,6 +10,7 @@ import json
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -222,3 +223,82 @@ def test_playbook_runs_over_ssh(lab: Lab, sshd: tuple[int, Path]) -> None:
     assert result.hosts["dhcp01"].changed >= 1
     assert json.loads(lab.file("vdi01", "etc/ssc-vdi/assignments.json").read_text())["pools"]
     assert changed(lab.run(lab.bundle(), settings=settings)) == {}
+
+
+RADIUS_SITE = """server default {
+\tlisten {
+\t\ttype = auth
+\t\tipaddr = 127.0.0.1
+\t\tport = %d
+\t}
+\tauthorize {
+\t\tfiles
+\t\tpap
+\t}
+\tauthenticate {
+\t\tAuth-Type PAP {
+\t\t\tpap
+\t\t}
+\t}
+\tpost-auth {
+\t}
+}
+"""
+
+
+def radius_reply(port: int, user: str, password: str) -> str:
+    done = subprocess.run(["radclient", "-x", "-r", "1", "-t", "3", f"127.0.0.1:{port}", "auth",
+                           "testing123"], input=f"User-Name={user},User-Password={password}\n",
+                          capture_output=True, text=True, check=False)
+    return done.stdout
+
+
+def test_radius_puts_a_device_on_its_own_partners_vlan_at_a_shared_site(lab: Lab) -> None:
+    """The rendered users file in a real FreeRADIUS, asked by radclient as a switch would."""
+    if shutil.which("radclient") is None:
+        unavailable("radclient", "freeradius-utils is not installed", INSTALL)
+    lab.run(lab.bundle())
+    # freeradius reads its configuration as the freerad user: a folder it can reach.
+    with tempfile.TemporaryDirectory(prefix="ssc-radius-") as tmp:
+        Path(tmp).chmod(0o755)
+        conf = Path(tmp) / "raddb"
+        subprocess.run(["cp", "-a", "/etc/freeradius/3.0", str(conf)], check=True)
+        ask_radius(lab, conf)
+
+
+def ask_radius(lab: Lab, conf: Path) -> None:
+    for site in (conf / "sites-enabled").iterdir():
+        site.unlink()
+    (conf / "mods-enabled" / "eap").unlink()
+    port = free_port()
+    (conf / "sites-enabled" / "test").write_text(RADIUS_SITE % port)
+    # Two people with a test password (the directory checks passwords in production), then the
+    # rendered file exactly as the role installed it.
+    people = ('"jildou.hoekstra@beta.example"\tCleartext-Password := "pw-beta"\n'
+              '\tFall-Through = Yes\n\n'
+              '"watse.buma@alpha.example"\tCleartext-Password := "pw-alpha"\n'
+              '\tFall-Through = Yes\n\n')
+    installed = lab.file("rad01", "etc/freeradius/3.0/mods-config/files/authorize").read_text()
+    users = conf / "mods-config" / "files" / "authorize"
+    users.write_text(people + installed)
+    users.chmod(0o644)
+    proc = subprocess.Popen(["freeradius", "-X", "-d", str(conf)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(100):
+            if "VLAN" in radius_reply(port, "020000000202", "020000000202"):
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"freeradius did not start: {proc.stdout.read()[-2000:]}")  # type: ignore[union-attr]
+            time.sleep(0.1)
+        # Beta's thin client stands at alpha's shared site hq: it gets beta's VLAN.
+        assert 'Tunnel-Private-Group-Id:0 = "210"' in radius_reply(port, "020000000202",
+                                                                   "020000000202")
+        assert 'Tunnel-Private-Group-Id:0 = "110"' in radius_reply(
+            port, "watse.buma@alpha.example", "pw-alpha")
+        assert 'Tunnel-Private-Group-Id:0 = "210"' in radius_reply(
+            port, "jildou.hoekstra@beta.example", "pw-beta")
+        assert "Access-Reject" in radius_reply(port, "watse.buma@alpha.example", "wrong")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
