@@ -119,12 +119,20 @@ def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
+class _UsageError(click.UsageError):
+    """A typo in an option is an error (1), never "changes pending" (2) to a script."""
+
+    exit_code = EXIT_ERROR
+
+
 class _Group(click.Group):
     """Turns our errors into messages and exit codes, in one place."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as e:
+            raise _UsageError(e.format_message(), e.ctx) from e
         except InventoryError as e:
             _print_problems(e.problems)
             ctx.exit(EXIT_ERROR)
@@ -415,7 +423,8 @@ def _run_hosts(session: _Session, bundle: Bundle, check: bool) -> RunResult:
                           f"({event.status})")
 
         return run_hosts(session.region, bundle, session.ansible, session.state.path,
-                         check=check, partners=session.partners, on_event=on_event)
+                         check=check, partners=session.partners,
+                         held=[h.partner for h in session.plan.held], on_event=on_event)
 
 
 def _check_base_dn(settings: AdSettings, region: Region) -> None:

@@ -121,6 +121,7 @@ def run_hosts(
     *,
     check: bool,
     partners: Collection[str] = (),
+    held: Collection[str] = (),
     on_event: Callable[[TaskEvent], None] | None = None,
 ) -> RunResult:
     """Run the playbook for every host with the bundle: check mode for plan/drift, else apply.
@@ -128,6 +129,7 @@ def run_hosts(
     Args:
         partners: limit the home directories touched to these partners (shared files are
             whole files: they always carry every partner).
+        held: partners a guard held back: their leavers' homes are not archived in this run.
     """
     if settings.root is not None:
         for host in region.hosts:
@@ -139,6 +141,7 @@ def run_hosts(
         "ssc_unknown_owner": settings.unknown_owner,
         "ssc_only_partners": list(partners),
         "ssc_max_archive": region.guards.max_disable,
+        "ssc_hold_archive": sorted(held),
     }
     result = run_playbook(
         private_data_dir=state / "ansible", inventory=host_inventory(region, settings),

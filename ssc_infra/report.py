@@ -199,6 +199,9 @@ def host_lines(changes: Sequence[HostChange], failed: Sequence[HostOutcome],
             partners = ", ".join(change.partners)
             yield f"  [yellow]~[/] {change.host:<8} homes: {', '.join(parts)} ({partners})"
             continue
+        if not change.diff:
+            yield f"  [yellow]~[/] {change.host:<8} {change.path} (installed or updated)"
+            continue
         yield (f"  [yellow]~[/] {change.host:<8} {change.path} "
                f"(+{change.added:,} -{change.removed:,} lines)")
         body = change.diff.splitlines()[2:]

@@ -39,6 +39,11 @@ options:
     default: fail
   max_archive: {description: Most homes one partner may have archived in one run., type: int,
                 default: 50}
+  hold_archive:
+    description: Partners whose plan a guard held back - their homes are not archived now.
+    type: list
+    elements: str
+    default: []
 author: ssc-infra
 """
 
@@ -121,7 +126,9 @@ def run(params, check_mode):
         elif not check_mode:
             os.makedirs(base, mode=0o755)
         gone = sorted(present - set(homes))
-        if len(gone) > params["max_archive"]:
+        if partner in params["hold_archive"]:
+            gone = []  # the account guard held this partner: its leavers stay as they are
+        elif len(gone) > params["max_archive"]:
             result["held"][partner] = (
                 f"would archive {len(gone)} homes of {partner} (limit {params['max_archive']}): "
                 "is the HR export complete? Raise max_archive for this run if it is."
@@ -183,6 +190,7 @@ def main():
             "mode": {"type": "str", "default": "0700"},
             "unknown_owner": {"type": "str", "choices": ["fail", "keep"], "default": "fail"},
             "max_archive": {"type": "int", "default": 50},
+            "hold_archive": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )

@@ -223,6 +223,9 @@ def _status(kind: str, res: dict[str, Any]) -> str:
 
 def _message(res: dict[str, Any]) -> str:
     """The first line of the message, and the checker's own words when a `validate:` failed."""
+    failed_items = [r for r in res.get("results", []) if isinstance(r, dict) and r.get("failed")]
+    if failed_items:  # a loop: the first item that failed says more than "items failed"
+        res = failed_items[0]
     parts = [str(res.get(k) or "").strip() for k in ("msg", "stderr", "module_stderr")]
     lines = [p.splitlines()[-1] if k else p.splitlines()[0]
              for k, p in enumerate(parts) if p]

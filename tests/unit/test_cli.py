@@ -73,7 +73,7 @@ def test_desired_json_for_one_partner() -> None:
 
 def test_desired_refuses_an_unknown_partner() -> None:
     code, _, err = run("desired", "--inventory", SAMPLE, *TODAY, "--partner", "harlingen")
-    assert code == 2  # click's usage error
+    assert code == 1  # a usage error is an error, never "changes pending"
     assert "unknown partner harlingen" in err and "vlieland" in err
 
 
@@ -96,4 +96,4 @@ def test_sample_writes_a_valid_region_and_refuses_to_overwrite(tmp_path: Path) -
 
 def test_a_bad_today_is_a_usage_error() -> None:
     code, _, err = run("validate", "--inventory", SAMPLE, "--today", "23-11-2026")
-    assert code == 2 and "YYYY-MM-DD" in err
+    assert code == 1 and "YYYY-MM-DD" in err

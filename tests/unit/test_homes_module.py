@@ -36,7 +36,7 @@ def params(root: Path, names: list[str], **extra: Any) -> dict[str, Any]:
                  "homes": [{"partner": "alpha", "name": n, "owner": f"SSC\\{n}"}
                            for n in names]},
         "root": str(root), "only_partners": [], "mode": "0700", "unknown_owner": "keep",
-        "max_archive": 50,
+        "max_archive": 50, "hold_archive": [],
     }
     values.update(extra)
     return values
@@ -78,6 +78,14 @@ def test_too_many_homes_to_archive_holds_that_partner_back(tmp_path: Path) -> No
     assert result["archived"] == []
     assert "would archive 8 homes of alpha (limit 3)" in result["held"]["alpha"]
     assert len(list((tmp_path / "srv/homes/alpha").iterdir())) == 10
+
+
+def test_a_partner_held_by_the_account_guard_keeps_its_homes(tmp_path: Path) -> None:
+    homes_module.run(params(tmp_path, ["jdevries", "wbuma"]), check_mode=False)
+    result = homes_module.run(params(tmp_path, ["jdevries"], hold_archive=["alpha"]),
+                              check_mode=False)
+    assert result["archived"] == [] and result["held"] == {}
+    assert (tmp_path / "srv/homes/alpha/wbuma").is_dir()
 
 
 def test_only_partners_leaves_the_others_alone(tmp_path: Path) -> None:

@@ -1,0 +1,68 @@
+"""One plan for everything: accounts in a real Samba DC and the workplace hosts with real
+Ansible, through the CLI as an engineer runs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import ldap3
+import pytest
+import yaml
+
+from ssc_infra.lab import DomainController
+from tests.integration.test_ad import GONE_JELLE, Lab
+from tests.integration.test_hosts import validators  # noqa: F401  (skips without checkers)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def lab(tmp_path: Path, samba_dc: DomainController, directory: ldap3.Connection) -> Lab:
+    lab = Lab(tmp_path, samba_dc, directory)
+    targets = yaml.safe_load(lab.targets.read_text())
+    targets["test"]["ansible"] = {"connection": "local", "root": str(tmp_path / "hosts"),
+                                  "reload": False, "unknown_owner": "keep"}
+    lab.targets.write_text(yaml.safe_dump(targets))
+    return lab
+
+
+def test_plan_apply_drift_cover_accounts_and_hosts(lab: Lab, tmp_path: Path) -> None:
+    plan_file = tmp_path / "plan.json"
+    planned = lab.cli("plan", "--out", str(plan_file))
+    assert planned.code == 2, planned.err
+    assert "workplace hosts" in planned.out and "/etc/samba/smb.conf" in planned.out
+    saved = json.loads(plan_file.read_text())
+    paths = {(c["host"], c["path"]) for c in saved["workplaces"]["changes"]}
+    assert ("rad01", "/etc/freeradius/3.0/mods-config/files/authorize") in paths
+    assert not (tmp_path / "hosts" / "fs01" / "etc/samba/smb.conf").exists()  # plan changes nothing
+
+    applied = lab.apply(str(plan_file))
+    assert applied.code == 0, applied.out + applied.err
+    homes = tmp_path / "hosts" / "fs01" / "srv/homes/alpha"
+    names = {p.name for p in homes.iterdir()}
+    assert len(names) == 4 and names <= set(lab.users())  # a home per account, named after it
+
+    drift = lab.cli("drift")
+    assert drift.code == 0, drift.out + drift.err
+    assert "no drift" in drift.out
+
+    # Jelle leaves alpha: one plan disables the account and archives the home, for alpha only.
+    lab.edit(*GONE_JELLE)
+    # Alpha is tiny: one disable trips its 5% guard, which holds the archive back as well.
+    planned = lab.cli("plan", "--partner", "alpha", "--format", "json")
+    assert planned.code == 2
+    data = json.loads(planned.out)
+    assert data["held"] and not [c for c in data["workplaces"]["changes"] if c["path"] == "homes"]
+    planned = lab.cli("plan", "--partner", "alpha", "--allow-disable", "alpha=1", "--format",
+                      "json")
+    data = json.loads(planned.out)
+    homes_change = next(c for c in data["workplaces"]["changes"] if c["path"] == "homes")
+    assert homes_change["partners"] == ["alpha"] and "- home alpha/" in homes_change["diff"]
+    held = lab.apply("--partner", "alpha")
+    assert held.code == 2 and "--allow-disable alpha=1" in held.out
+    assert not (tmp_path / "hosts" / "fs01" / "srv/archive/homes/alpha").exists()
+    assert lab.apply("--partner", "alpha", "--allow-disable", "alpha=1").code == 0
+    archive = tmp_path / "hosts" / "fs01" / "srv/archive/homes/alpha"
+    assert len(list(archive.iterdir())) == 1
+    assert lab.cli("drift").code == 0

@@ -1,0 +1,130 @@
+"""The host side of a plan without running Ansible: events -> changes, inventory, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from ssc_infra.backends.ansible import (
+    AnsibleSettings,
+    HostChange,
+    HostOutcome,
+    RunResult,
+    _changes,
+    _message,
+    host_inventory,
+)
+from ssc_infra.cli import main
+from ssc_infra.hostplan import Bundle, HostPlan
+from ssc_infra.inventory.files import load
+from ssc_infra.report import host_lines, host_summary
+from ssc_infra.workplaces import derive_workplaces
+from tests.conftest import MINI, TODAY
+
+COPY_NEW = {"changed": True, "diff": [{"before": "", "after": "[global]\nworkgroup = SSC\n",
+                                        "after_header": "/s/bundles/ab12/fs01/etc/samba/smb.conf"}]}
+COPY_EDIT = {"changed": True, "diff": [{
+    "before": "a\nb\n", "after": "a\nc\n", "before_header": "/h/fs01/etc/samba/smb.conf",
+    "after_header": "/s/bundles/ab12/fs01/etc/samba/smb.conf"}]}
+CHECKER = {"changed": True, "diff": [{"before": "", "after": "#!/usr/bin/env python3\n",
+                                      "after_header": "/repo/playbooks/files/ssc-check"}]}
+HOMES = {"changed": True, "diff": {"prepared": "+ share /srv/shares/alpha\n+ home alpha/wbuma\n"
+                                               "- home alpha/yvdmeer (to the archive)"}}
+MODE_ONLY = {"changed": True, "diff": {"before": {"mode": "0755"}, "after": {"mode": "0700"},
+                                       "before_header": "/h/fs01/srv"}}
+
+
+@pytest.mark.parametrize(("res", "path", "added", "removed"), [
+    (COPY_NEW, "/etc/samba/smb.conf", 2, 0),
+    (COPY_EDIT, "/etc/samba/smb.conf", 1, 1),
+    (CHECKER, "ssc-check", 0, 0),
+    (HOMES, "homes", 2, 1),
+    (MODE_ONLY, "task", 0, 0),
+])
+def test_a_changed_task_becomes_a_host_change(res: dict[str, Any], path: str, added: int,
+                                              removed: int) -> None:
+    (change,) = _changes("fs01", "task", res)
+    assert (change.path, change.added, change.removed) == (path, added, removed)
+
+
+def test_homes_change_names_its_partners() -> None:
+    (change,) = _changes("fs01", "homes", HOMES)
+    assert change.partners == ("alpha",)
+    (shared,) = _changes("fs01", "smb", COPY_EDIT)
+    assert shared.partners == ()
+
+
+def test_a_failed_check_says_what_the_checker_said() -> None:
+    res = {"msg": "failed to validate", "stderr": "warning\nssc-check: testparm rejects x"}
+    assert _message(res) == "failed to validate: ssc-check: testparm rejects x"
+    loop = {"msg": "One or more items failed",
+            "results": [{"failed": False}, {"failed": True, "msg": "Permission denied"}]}
+    assert _message(loop) == "Permission denied"
+
+
+def test_inventory_groups_hosts_by_role_with_a_root_each_in_a_lab(tmp_path: Path) -> None:
+    region = load(MINI, TODAY)
+    inv = host_inventory(region, AnsibleSettings(connection="local", root=tmp_path))
+    assert inv["all"]["children"]["radius"]["hosts"] == {"rad01": {}}
+    assert inv["all"]["hosts"]["fs01"]["ssc_root"] == str(tmp_path / "fs01")
+    real = host_inventory(region, AnsibleSettings(user="ansible",
+                                                  host_vars={"vpn01": {"ansible_port": 2222}}))
+    assert real["all"]["hosts"]["vpn01"]["ansible_host"] == "10.1.0.20"
+    assert real["all"]["hosts"]["vpn01"]["ansible_port"] == 2222
+    assert "ssc_root" not in real["all"]["hosts"]["fs01"]
+
+
+def _plan(changes: tuple[HostChange, ...]) -> HostPlan:
+    region = load(MINI, TODAY)
+    from ssc_infra.desired import derive
+
+    workplaces = derive_workplaces(region, derive(region, TODAY))
+    result = RunResult("failed", 2, {"vpn01": HostOutcome("vpn01", unreachable=True,
+                                                          messages=["unreachable: timed out"])},
+                       changes)
+    return HostPlan(Bundle(Path("/b"), "d", workplaces), result)
+
+
+def test_partner_filter_keeps_that_partners_homes_and_every_shared_file() -> None:
+    homes_beta = HostChange("fs01", "homes", "homes", "+ home beta/jhoekstra", 1, 0)
+    plan = _plan((*_changes("fs01", "homes", HOMES), *_changes("fs01", "smb", COPY_EDIT),
+                  homes_beta))
+    shown = plan.changes_for(["alpha"])
+    assert [c.path for c in shown] == ["homes", "/etc/samba/smb.conf"]
+    assert len(plan.changes_for([])) == 3
+
+
+def test_text_plan_lists_files_with_diff_homes_counts_and_failed_hosts() -> None:
+    plan = _plan((*_changes("fs01", "homes", HOMES), *_changes("fs01", "smb", COPY_EDIT)))
+    lines = list(host_lines(plan.result.changes, plan.result.failed_hosts))
+    text = "\n".join(lines)
+    assert "homes: 1 shares to create, 1 to create, 1 to archive (alpha)" in text
+    assert "/etc/samba/smb.conf (+1 -1 lines)" in text
+    assert "vpn01" in text and "unreachable" in text
+    assert host_summary(plan.result.changes, plan.result.failed_hosts) == \
+        "Hosts: 2 changes on 1 host, [red]1 host failed[/]."
+
+
+def test_render_writes_every_hosts_files(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["render", "--inventory", str(MINI), "--today",
+                                       "2026-11-23", "--out", str(tmp_path / "out"),
+                                       "--state-dir", str(tmp_path / "state")])
+    assert result.exit_code == 0, result.output
+    smb = (tmp_path / "out" / "fs01" / "etc/samba/smb.conf").read_text()
+    assert "[alpha]" in smb and "[beta]" not in smb  # beta is cloud-only
+    assert (tmp_path / "out" / "dhcp01" / "etc/kea/kea-dhcp4.conf").exists()
+    only_beta = CliRunner().invoke(main, ["render", "--inventory", str(MINI), "--partner",
+                                          "beta", "--out", str(tmp_path / "beta")])
+    assert only_beta.exit_code == 0, only_beta.output
+    wg = (tmp_path / "beta" / "vpn01" / "etc/wireguard/wg0.conf").read_text()
+    assert "BET-L-0001" in wg and "ALP-L-0001" not in wg
+
+
+def test_render_of_an_unknown_partner_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["render", "--inventory", str(MINI), "--partner",
+                                       "gamma", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1
+    assert "gamma" in result.output
