@@ -46,7 +46,7 @@ demo: $(STAMP) system
 lint: $(STAMP)
 	$(BIN)/ruff check ssc_infra tests bench inventory playbooks/library playbooks/files/ssc-check
 	$(BIN)/mypy
-	$(BIN)/ansible-lint -q playbooks/
+	$(BIN)/ansible-lint -q --offline playbooks/
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
