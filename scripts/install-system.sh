@@ -20,7 +20,7 @@ case "${1:-all}" in
     need samba-tool samba-ad-dc samba-ad-provision
     dpkg -s samba-ad-provision >/dev/null 2>&1 || want+=(samba-ad-provision)
     # The workplace hosts' config checkers (testparm comes with samba-common-bin), and sshd
-    # for the test that runs a playbook over SSH.
+    # for the test that runs a playbook over SSH (into a network namespace: iproute2).
     need testparm samba-common-bin
     need kea-dhcp4 kea-dhcp4-server
     need freeradius freeradius
@@ -28,6 +28,7 @@ case "${1:-all}" in
     need wg wireguard-tools
     [ -x /usr/sbin/sshd ] || want+=(openssh-server)
     command -v ssh >/dev/null 2>&1 || want+=(openssh-client)
+    need ip iproute2
     ;;
   *) echo "usage: $0 python|all" >&2; exit 2 ;;
 esac

@@ -1,12 +1,14 @@
 """Workplace hosts with real Ansible and the daemons' real checkers.
 
 The hosts are folders (connection local, a root per host); one test goes over SSH to a private
-sshd on a loopback port. Files and folders are checked on disk, not in our own results.
+sshd in a network namespace of its own (on a loopback port where namespaces cannot be made).
+Files and folders are checked on disk, not in our own results.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -15,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date
+from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
@@ -176,45 +179,90 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass
+class Sshd:
+    address: str
+    port: int
+    key: Path
+    namespace: str | None  # the network namespace it runs in, None: the host's loopback
+
+
+def network_namespace(name: str, host_end: str, ns_end: str) -> bool:
+    """A namespace of its own joined to ours by one veth pair; False where this one may not."""
+    if shutil.which("ip") is None:
+        return False
+    steps = [["ip", "netns", "add", name],
+             ["ip", "link", "add", f"{name}a", "type", "veth", "peer", "name", f"{name}b"],
+             ["ip", "link", "set", f"{name}b", "netns", name],
+             ["ip", "addr", "add", f"{host_end}/30", "dev", f"{name}a"],
+             ["ip", "link", "set", f"{name}a", "up"],
+             ["ip", "netns", "exec", name, "ip", "addr", "add", f"{ns_end}/30", "dev", f"{name}b"],
+             ["ip", "netns", "exec", name, "ip", "link", "set", f"{name}b", "up"],
+             ["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"]]
+    for step in steps:
+        if subprocess.run(step, capture_output=True, check=False).returncode != 0:
+            drop_namespace(name)
+            return False
+    return True
+
+
+def drop_namespace(name: str) -> None:
+    subprocess.run(["ip", "link", "del", f"{name}a"], capture_output=True, check=False)
+    subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
+
 @pytest.fixture
-def sshd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    """A private sshd on a loopback port that lets root in with a key made for the test."""
+def sshd(tmp_path: Path) -> Iterator[Sshd]:
+    """A private sshd that lets root in with a key made for the test.
+
+    It runs in a network namespace of its own, reached over a veth pair, so the playbook
+    really crosses a network; where namespaces cannot be made it listens on a loopback port.
+    """
     if shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists():
         unavailable("sshd", "openssh-server is not installed", INSTALL)
     d = tmp_path / "ssh"
     d.mkdir(mode=0o700)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host")],
-                   check=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "client")],
-                   check=True)
+    for name in ("host", "client"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)],
+                       check=True)
     shutil.copy(d / "client.pub", d / "authorized_keys")
     Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation folder, as the package makes
-    port = free_port()
+    net = os.getpid() % 16000  # a /30 in 10.254.0.0/16 and a name of this run's own
+    link = ip_network("10.254.0.0/16")[net * 4]
+    host_end, ns_end = str(link + 1), str(link + 2)
+    namespace: str | None = f"sscns{net}"
+    if network_namespace(f"sscns{net}", host_end, ns_end):
+        address, port, prefix = ns_end, 22, ["ip", "netns", "exec", f"sscns{net}"]
+    else:
+        namespace, address, port, prefix = None, "127.0.0.1", free_port(), []
     config = d / "sshd_config"
     config.write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\n"
+        f"Port {port}\nListenAddress {address}\nHostKey {d / 'host'}\n"
         f"AuthorizedKeysFile {d / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
         f"PasswordAuthentication no\nStrictModes no\nPidFile {d / 'sshd.pid'}\n"
         "UsePAM no\nSubsystem sftp internal-sftp\n")
-    proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
+    proc = subprocess.Popen([*prefix, "/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
                             stderr=subprocess.PIPE, text=True)
-    for _ in range(50):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                unavailable("sshd", proc.stderr.read() if proc.stderr else "exited", INSTALL)
-            time.sleep(0.1)
-    yield port, d / "client"
-    proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        for _ in range(50):
+            try:
+                socket.create_connection((address, port), timeout=0.2).close()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    unavailable("sshd", proc.stderr.read() if proc.stderr else "exited", INSTALL)
+                time.sleep(0.1)
+        yield Sshd(address, port, d / "client", namespace)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if namespace:
+            drop_namespace(namespace)
 
 
-def test_playbook_runs_over_ssh(lab: Lab, sshd: tuple[int, Path]) -> None:
-    port, key = sshd
-    ssh = {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": port,
-           "ansible_user": "root", "ansible_ssh_private_key_file": str(key),
+def test_playbook_runs_over_ssh(lab: Lab, sshd: Sshd) -> None:
+    ssh = {"ansible_connection": "ssh", "ansible_host": sshd.address, "ansible_port": sshd.port,
+           "ansible_user": "root", "ansible_ssh_private_key_file": str(sshd.key),
            "ansible_python_interpreter": "/usr/bin/python3",
            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"}
     settings = replace(lab.settings, host_vars={"dhcp01": ssh, "vdi01": ssh})
