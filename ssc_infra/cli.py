@@ -314,14 +314,18 @@ def sample(people: int, seed: int, partners: int | None, out_dir: Path, force: b
 @click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
               default=Path(".ssc"), show_default=True,
               help="Where the addresses handed out by earlier applies are kept.")
+@click.option("--check", "run_checks", is_flag=True,
+              help="Also run the daemons' own checkers on the files, as the roles do "
+                   "before installing them (exit 1 if one refuses a file).")
 def render(inventory: Path, today: date, partners: tuple[str, ...], out_dir: Path,
-           state_dir: Path) -> None:
+           state_dir: Path, run_checks: bool) -> None:
     """Write every workplace host's files, to read or diff them before a plan.
 
     \b
     Examples:
       ssc-infra render --out /tmp/hosts && less /tmp/hosts/fs01/etc/samba/smb.conf
       ssc-infra render --partner vlieland --out /tmp/vlieland
+      ssc-infra render --check --out /tmp/hosts     # testparm, kea-dhcp4 -t, freeradius -C...
     Account names come from the inventory alone here; plan and apply use the names the
     directory holds. With --partner, the files hold only that partner's part.
     """
@@ -343,6 +347,25 @@ def render(inventory: Path, today: date, partners: tuple[str, ...], out_dir: Pat
             out.print(f"{out_dir / host / path}")
     err.print(f"wrote {sum(len(f) for f in bundle.files.values())} files for "
               f"{len(bundle.files)} hosts to {out_dir}")
+    if run_checks:
+        _check_rendered(region, out_dir)
+
+
+def _check_rendered(region: Region, out_dir: Path) -> None:
+    from ssc_infra.checks import check_bundle
+
+    style = {"ok": "[green]ok[/]", "failed": "[red]refused[/]", "skipped": "[yellow]skipped[/]"}
+    failed = 0
+    with err.status("checking the files with the daemons' checkers..."):
+        results = list(check_bundle(region, out_dir))
+    for r in results:
+        reason = f": {r.message}" if r.message else ""
+        err.print(f"  {style[r.status]} {r.host}:/{r.path}{reason}", highlight=False)
+        failed += r.status == "failed"
+    if failed:
+        raise SscError(f"{failed} of {len(results)} files refused by their checker; "
+                       "fix the inventory value it names and render again")
+    err.print(f"{len(results)} files checked")
 
 
 def target_options(command: F) -> F:

@@ -36,15 +36,20 @@ class RenderError(SscError):
 class RoleFile:
     template: str
     path: str  # on the host, without the lab's root prefix
+    check: tuple[str, ...]  # the role's `validate:` command before the file; ssc-check is ours
 
 
 ROLE_FILES: dict[HostRole, tuple[RoleFile, ...]] = {
-    HostRole.FILESERVER: (RoleFile("smb.conf.j2", "etc/samba/smb.conf"),),
-    HostRole.VPN_GATEWAY: (RoleFile("wg0.conf.j2", "etc/wireguard/wg0.conf"),),
-    HostRole.DHCP: (RoleFile("kea-dhcp4.conf.j2", "etc/kea/kea-dhcp4.conf"),),
+    HostRole.FILESERVER: (RoleFile("smb.conf.j2", "etc/samba/smb.conf", ("ssc-check", "samba")),),
+    HostRole.VPN_GATEWAY: (RoleFile("wg0.conf.j2", "etc/wireguard/wg0.conf",
+                                    ("ssc-check", "wireguard")),),
+    HostRole.DHCP: (RoleFile("kea-dhcp4.conf.j2", "etc/kea/kea-dhcp4.conf",
+                             ("kea-dhcp4", "-t")),),
     HostRole.RADIUS: (RoleFile("radius-authorize.j2",
-                               "etc/freeradius/3.0/mods-config/files/authorize"),),
-    HostRole.VDI_BROKER: (RoleFile("vdi-assignments.json.j2", "etc/ssc-vdi/assignments.json"),),
+                               "etc/freeradius/3.0/mods-config/files/authorize",
+                               ("ssc-check", "radius")),),
+    HostRole.VDI_BROKER: (RoleFile("vdi-assignments.json.j2", "etc/ssc-vdi/assignments.json",
+                                   ("ssc-check", "vdi")),),
 }
 
 

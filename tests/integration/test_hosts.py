@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,12 +22,16 @@ from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from ssc_infra.backends.ansible import AnsibleSettings, RunResult
+from ssc_infra.checks import check_bundle
+from ssc_infra.cli import main
 from ssc_infra.desired import derive
 from ssc_infra.hostplan import Bundle, make_bundle, run_hosts
 from ssc_infra.inventory.files import load
 from ssc_infra.model import Region
+from ssc_infra.render import TEMPLATES
 from tests.conftest import MINI, TODAY
 from tests.integration.conftest import unavailable
 
@@ -159,6 +164,32 @@ def test_bad_value_is_rejected_by_the_checker_and_the_old_config_kept(lab: Lab) 
     assert lab.file("fs01", "etc/samba/smb.conf").read_text() == before
     assert lab.file("rad01", authorize).read_text() == radius_before
     assert result.hosts["dhcp01"].failed is False
+
+
+def test_render_check_runs_the_same_checkers_before_any_host_sees_the_files(
+        tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["render", "--inventory", str(MINI), "--today", TODAY.isoformat(), "--out", str(out),
+            "--state-dir", str(tmp_path / "state"), "--check"]
+    good = CliRunner().invoke(main, args)
+    assert good.exit_code == 0, good.output
+    assert "5 files checked" in good.output
+    kea = out / "dhcp01" / "etc/kea/kea-dhcp4.conf"
+    kea.write_text(kea.read_text().replace('"valid-lifetime"', '"valid-lifetimex"', 1))
+    results = {r.host: r for r in check_bundle(load(MINI, TODAY), out)}
+    assert results["dhcp01"].status == "failed" and "valid-lifetimex" in results["dhcp01"].message
+    assert {r.status for h, r in results.items() if h != "dhcp01"} == {"ok"}
+    templates = tmp_path / "templates"  # an engineer's slip in a template
+    shutil.copytree(TEMPLATES, templates)
+    smb = templates / "smb.conf.j2"
+    smb.write_text(smb.read_text().replace("read only = no", "read only = maybe", 1))
+    cli = Path(sys.executable).parent / "ssc-infra"
+    bad = subprocess.run([str(cli), *[str(tmp_path / "bad") if a == str(out) else a for a in args]],
+                         env={**os.environ, "SSC_TEMPLATES": str(templates)},
+                         capture_output=True, text=True, check=False)
+    assert bad.returncode == 1, bad.stderr
+    assert "refused fs01:/etc/samba/smb.conf" in bad.stderr and "not boolean" in bad.stderr
+    assert "1 of 5 files refused" in bad.stderr
 
 
 def test_an_unreachable_host_is_reported_while_the_others_converge(lab: Lab) -> None:
