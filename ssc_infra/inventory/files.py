@@ -3,6 +3,11 @@
 Every problem is collected, not only the first, each with file, line and a hint; the Region is
 built only when there are none. Single-file shape checks come from `schema`; this module adds
 what spans files: references, duplicates, overlaps and quotas.
+
+`load_holding` is the lenient form for plan, apply and drift: a problem in one partner's HR
+export or device list holds that partner back (it is left out of the Region, so nothing of it is
+read or changed) while the other partners go on. A problem in the files the SSC itself edits
+(region.yaml, partners/*.yaml) still stops the run: it may touch every partner.
 """
 
 from __future__ import annotations
@@ -64,7 +69,27 @@ def load(directory: Path, today: date | None = None) -> Region:
     Raises:
         InventoryError: with every problem found, each located by file and line.
     """
-    return _Loader(directory, today or date.today()).load()
+    region, _ = _Loader(directory, today or date.today()).load(hold=False)
+    return region
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A Region without the partners whose own data has problems, and those problems."""
+
+    region: Region
+    held: dict[str, tuple[Problem, ...]]  # partner code -> the problems in its CSV files
+
+
+def load_holding(directory: Path, today: date | None = None) -> Loaded:
+    """Load the inventory, holding back the partners whose HR export or device list is bad.
+
+    Raises:
+        InventoryError: for problems in region.yaml or partners/*.yaml, or when every partner
+            would be held.
+    """
+    region, held = _Loader(directory, today or date.today()).load(hold=True)
+    return Loaded(region, held)
 
 
 @dataclass(frozen=True)
@@ -90,7 +115,7 @@ class _Loader:
     ) -> None:
         self.problems.append(Problem(file, line, message, hint, partner))
 
-    def load(self) -> Region:
+    def load(self, hold: bool) -> tuple[Region, dict[str, tuple[Problem, ...]]]:
         if not self.root.is_dir():
             raise InventoryError(
                 [Problem(str(self.root), 0, "no such inventory folder", "pass --inventory DIR")]
@@ -101,6 +126,7 @@ class _Loader:
             self._check_service_refs(region, partner_docs)
         self._check_partner_uniqueness(partner_docs)
         sites = self._collect_sites(partner_docs)
+        shared_files = len(self.problems)  # so far: region.yaml and the partner files
         read = {p.spec.code: self._read_people(p, sites) for p in partner_docs}
         people = {code: found or [] for code, found in read.items()}
         devices = {
@@ -110,9 +136,16 @@ class _Loader:
         }
         for p in partner_docs:
             self._check_quota(p, people[p.spec.code])
-        if self.problems or region is None:
+        held: dict[str, list[Problem]] = defaultdict(list)
+        for problem in self.problems[shared_files:]:
+            held[problem.partner].append(problem)
+        if region is None or (self.problems and (
+                not hold or self.problems[:shared_files] or "" in held
+                or len(held) == len(partner_docs))):
             raise InventoryError(self.problems)
-        return _build_region(region, partner_docs, sites, people, devices)
+        going_on = [p for p in partner_docs if p.spec.code not in held]
+        return (_build_region(region, going_on, sites, people, devices),
+                {code: tuple(found) for code, found in sorted(held.items())})
 
     # -- YAML files -------------------------------------------------------------------------
 

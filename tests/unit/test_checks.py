@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from ssc_infra import checks
 from ssc_infra.checks import NEEDS, check_file
 from ssc_infra.model import HostRole
 from ssc_infra.render import ROLE_FILES
@@ -19,7 +18,7 @@ def test_every_role_file_has_a_known_check() -> None:
 
 def test_a_missing_checker_is_skipped_with_the_package_that_brings_it(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(checks.shutil, "which", lambda _: None)
+    monkeypatch.setattr("ssc_infra.checks.shutil.which", lambda _: None)
     result = check_file("dhcp01", "etc/kea/kea-dhcp4.conf", ("kea-dhcp4", "-t"), tmp_path / "x")
     assert result.status == "skipped"
     assert "apt-get install kea-dhcp4-server" in result.message
@@ -27,7 +26,7 @@ def test_a_missing_checker_is_skipped_with_the_package_that_brings_it(
 
 def test_our_own_check_needs_nothing_installed(monkeypatch: pytest.MonkeyPatch,
                                                tmp_path: Path) -> None:
-    monkeypatch.setattr(checks.shutil, "which", lambda _: None)
+    monkeypatch.setattr("ssc_infra.checks.shutil.which", lambda _: None)
     bad = tmp_path / "assignments.json"
     bad.write_text('{"format": "something/else"}')
     result = check_file("vdi01", "etc/ssc-vdi/assignments.json", ("ssc-check", "vdi"), bad)

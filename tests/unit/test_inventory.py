@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from ssc_infra.errors import InventoryError, Problem
-from ssc_infra.inventory.files import load
+from ssc_infra.inventory.files import load, load_holding
 from ssc_infra.model import DeviceKind, Identity, Workplace
 from tests.conftest import MINI, TODAY, data_cases
 
@@ -86,3 +86,39 @@ def test_unknown_partner_names_the_known_ones() -> None:
     region = load(MINI, TODAY)
     with pytest.raises(KeyError, match="known: alpha, beta"):
         region.partner("gamma")
+
+
+BAD_ROW = ("2002,Johan,de,Vries,Handhaving,Inspecteur,alp-hq,thin_client,2021-04-01,",
+           "2002,Johan,de,Vries,Handhaving,Inspecteur,alp-hq,thin_client,2021-04-31,")
+
+
+def test_a_bad_hr_export_holds_only_its_own_partner(mini: Path) -> None:
+    apply_edits(mini, [{"file": "people/beta.csv", "replace": list(BAD_ROW)}])
+    with pytest.raises(InventoryError):
+        load(mini, TODAY)  # validate, show, render: strict
+    loaded = load_holding(mini, TODAY)
+    assert [p.code for p in loaded.region.partners] == ["alpha"]
+    assert list(loaded.held) == ["beta"]
+    (problem,) = loaded.held["beta"]
+    assert (problem.file, problem.line) == ("people/beta.csv", 3)
+    assert "2021-04-31" in problem.message
+
+
+def test_a_clean_inventory_holds_nobody(mini: Path) -> None:
+    loaded = load_holding(mini, TODAY)
+    assert loaded.held == {}
+    assert loaded.region == load(mini, TODAY)
+
+
+@pytest.mark.parametrize("edits", [
+    # a partner file the SSC edits may touch every partner: it stops the run
+    [{"file": "people/beta.csv", "replace": list(BAD_ROW)},
+     {"file": "partners/alpha.yaml", "replace": ["kind: municipality", "kind: village"]}],
+    # with every partner held there is nothing left to run
+    [{"file": "people/beta.csv", "replace": list(BAD_ROW)},
+     {"file": "people/alpha.csv", "replace": ["2015-03-01", "2015-13-01"]}],
+], ids=["partner-file", "every-partner"])
+def test_what_cannot_be_held_stops_the_run(mini: Path, edits: list[dict[str, Any]]) -> None:
+    apply_edits(mini, edits)
+    with pytest.raises(InventoryError):
+        load_holding(mini, TODAY)
