@@ -35,7 +35,7 @@ from ssc_infra.hostplan import (
     run_hosts,
     use_bundle,
 )
-from ssc_infra.inventory.files import load
+from ssc_infra.inventory.files import load, load_holding
 from ssc_infra.model import Region
 from ssc_infra.plan import (
     Change,
@@ -65,6 +65,7 @@ from ssc_infra.targets import (
 )
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+HELD_SHOWN = 10  # problems shown per held-back partner; `validate` lists them all
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Wide enough for the partner table when the output goes to a file or a pipe.
@@ -407,17 +408,62 @@ class _Session:
     state: StateDir
     partners: tuple[str, ...]
     hosts: HostPlan | None = None
+    # Partners left out for problems in their own HR export or device list, with the problems.
+    held_inventory: dict[str, tuple[Problem, ...]] = dataclasses.field(default_factory=dict)
+    hosts_held: bool = False  # the host files hold every partner: one held partner holds them
 
     @property
     def empty(self) -> bool:
         return self.plan.empty and (self.hosts is None or self.hosts.empty)
 
+    @property
+    def incomplete(self) -> list[str]:
+        """Why this run did not cover everything it was asked to (an error for scripts)."""
+        why = [f"partner {code} held back (inventory problems)" for code in self.held_inventory]
+        if self.hosts_held:
+            why.append("workplace hosts held back")
+        if self.hosts is not None and self.hosts.result.failed_hosts:
+            why.append("hosts failed")
+        return why
+
+
+def _load_holding(inventory: Path, today: date, partners: tuple[str, ...]
+                  ) -> tuple[Region, tuple[str, ...], dict[str, tuple[Problem, ...]], bool]:
+    """The inventory for plan/apply/drift: a partner whose own data is bad is held, not all.
+
+    Returns the region, the partners to work on (empty: all), the held partners this run was
+    asked for with their problems, and whether the host files are held.
+    """
+    loaded = load_holding(inventory, today)
+    wanted = {code: found for code, found in loaded.held.items()
+              if not partners or code in partners}
+    if partners and all(code in loaded.held for code in partners):
+        raise InventoryError([p for found in wanted.values() for p in found])
+    going_on = tuple(code for code in partners if code not in loaded.held)
+    _check_partners(loaded.region, going_on)
+    if loaded.held and not going_on:
+        going_on = tuple(p.code for p in loaded.region.partners)
+    for code, found in wanted.items():
+        err.print(f"[yellow]held back:[/] partner {code} — {len(found)} problem"
+                  f"{'s' if len(found) != 1 else ''} in its HR export or device list; nothing "
+                  f"of {code} is read or changed in this run:", soft_wrap=True)
+        for problem in found[:HELD_SHOWN]:
+            err.print(f"  {problem}", soft_wrap=True, highlight=False, markup=False)
+        if len(found) > HELD_SHOWN:
+            err.print(f"  ... and {len(found) - HELD_SHOWN} more: `ssc-infra validate` lists "
+                      "them all")
+    hosts_held = bool(loaded.held) and bool(loaded.region.hosts)
+    if hosts_held:
+        err.print(f"[yellow]held back:[/] the workplace hosts — their files hold every partner, "
+                  f"and {', '.join(loaded.held)} cannot be rendered; fix "
+                  f"{'that' if len(loaded.held) == 1 else 'those'} and run again", soft_wrap=True)
+    return loaded.region, going_on, wanted, hosts_held
+
 
 def _plan_session(inventory: Path, today: date, targets_file: Path, target_name: str,
                   partners: tuple[str, ...], allow_disable: tuple[str, ...],
                   state_dir: Path, check_hosts: bool = True) -> _Session:
-    region = _load(inventory, today)
-    _check_partners(region, partners)
+    region, partners, held_inventory, hosts_held = _load_holding(inventory, today, partners)
     try:
         overrides = parse_allow_disable(allow_disable)
     except ValueError as e:
@@ -429,8 +475,9 @@ def _plan_session(inventory: Path, today: date, targets_file: Path, target_name:
     with err.status(f"reading the directory of target {target_name!r}..."):
         run = plan_directory(region, today, settings, partners, overrides, workers)
     session = _Session(region, target_name, settings, workers, run.actual, run.plan,
-                       run.desired, ansible_settings(target), StateDir(state_dir), partners)
-    if check_hosts and session.ansible is not None and region.hosts:
+                       run.desired, ansible_settings(target), StateDir(state_dir), partners,
+                       held_inventory=held_inventory, hosts_held=hosts_held)
+    if check_hosts and session.ansible is not None and region.hosts and not hosts_held:
         bundle = make_bundle(region, run.desired, session.state.ensure())
         session.hosts = HostPlan(bundle, _run_hosts(session, bundle, check=True))
     return session
@@ -480,11 +527,16 @@ def _plan_dict(session: _Session, meta: dict[str, Any]) -> dict[str, Any]:
     data = plan_to_dict(session.plan, meta)
     if session.hosts is not None:
         data["workplaces"] = host_plan_to_dict(session.hosts, session.partners)
+    if session.held_inventory or session.hosts_held:
+        data["held_inventory"] = [
+            {"partner": code, "problems": [dataclasses.asdict(p) for p in found]}
+            for code, found in session.held_inventory.items()]
+        data["hosts_held"] = session.hosts_held
     return data
 
 
 def _exit_code(session: _Session) -> int:
-    if session.hosts is not None and session.hosts.result.failed_hosts:
+    if session.incomplete:
         return EXIT_ERROR
     return EXIT_OK if session.empty else EXIT_CHANGES
 
@@ -553,7 +605,8 @@ def drift(inventory: Path, today: date, targets_file: Path, target_name: str, st
     code = _exit_code(session)
     if fmt == "text":
         verdict = {EXIT_OK: "[green]no drift[/]", EXIT_CHANGES: "[yellow]drift found[/]",
-                   EXIT_ERROR: "[red]drift check incomplete: hosts failed[/]"}[code]
+                   EXIT_ERROR: f"[red]drift check incomplete: {'; '.join(session.incomplete)}[/]"
+                   }[code]
         out.print(f"{verdict} — report: {report_file}")
     sys.exit(code)
 
@@ -599,7 +652,8 @@ def apply(inventory: Path, today: date, targets_file: Path, target_name: str, st
             err.print(f"[red]refused[/] {change.kind.value} {change.key}: {reason}")
         if not to_apply.changes and not host_changes:
             out.print("nothing to apply.")
-            sys.exit(EXIT_CHANGES if refused or to_apply.held else EXIT_OK)
+            sys.exit(EXIT_ERROR if session.incomplete else
+                     EXIT_CHANGES if refused or to_apply.held else EXIT_OK)
         if not yes and not click.confirm("Apply these changes?", default=False, err=True):
             err.print("nothing applied.")
             sys.exit(EXIT_CHANGES)
@@ -610,13 +664,18 @@ def apply(inventory: Path, today: date, targets_file: Path, target_name: str, st
             # After the directory: a new home's owner must exist before the home is made.
             hosts = _run_hosts(session, bundle, check=False)
             _audit_hosts(state, session, hosts)
-    _print_apply_result(report, credentials, state, to_apply, refused, hosts)
+    _print_apply_result(report, credentials, state, to_apply, refused, hosts,
+                        bool(session.held_inventory or session.hosts_held))
 
 
 def _saved_bundle(meta: dict[str, Any], session: _Session) -> tuple[Bundle | None, int]:
     """The host files of a saved plan, exactly as reviewed; None when it has no host part."""
     saved = meta.get("workplaces")
     if not saved or session.ansible is None:
+        return None, 0
+    if session.hosts_held:  # the held partner's part of the files cannot be derived now
+        err.print(f"[yellow]not applied:[/] the plan's {len(saved.get('changes', []))} host "
+                  "changes (the workplace hosts are held back, see above)")
         return None, 0
     bundle = use_bundle(Path(saved["bundle"]), str(saved["digest"]), session.region,
                         session.desired, session.state.path)
@@ -693,7 +752,7 @@ def _run_apply(state: StateDir, session: _Session, plan: Plan) -> tuple[ApplyRep
 
 def _print_apply_result(report: ApplyReport, credentials: Path | None, state: StateDir,
                         plan: Plan, refused: list[tuple[Change, str]],
-                        hosts: RunResult | None) -> None:
+                        hosts: RunResult | None, inventory_held: bool) -> None:
     for result in report.failed:
         c = result.change
         err.print(f"[red]failed[/] {c.partner} {c.kind.value} {c.key}: {result.message}",
@@ -715,6 +774,10 @@ def _print_apply_result(report: ApplyReport, credentials: Path | None, state: St
     out.print(f"audit log: {state.audit_log}")
     if report.failed or (hosts is not None and hosts.failed_hosts):
         err.print("run `ssc-infra plan` to see what is left; a re-run of apply converges.")
+        sys.exit(EXIT_ERROR)
+    if inventory_held:
+        err.print("[yellow]not everything was applied:[/] fix the held-back inventory "
+                  "(`ssc-infra validate`) and apply again.")
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_CHANGES if plan.held or refused else EXIT_OK)
 

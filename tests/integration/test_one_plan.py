@@ -66,3 +66,41 @@ def test_plan_apply_drift_cover_accounts_and_hosts(lab: Lab, tmp_path: Path) -> 
     archive = tmp_path / "hosts" / "fs01" / "srv/archive/homes/alpha"
     assert len(list(archive.iterdir())) == 1
     assert lab.cli("drift").code == 0
+
+
+BETA_HYBRID = {"file": "partners/beta.yaml", "replace": ["identity: cloud", "identity: hybrid"]}
+BETA_BAD_DATE = {"file": "people/beta.csv", "replace": ["2021-04-01", "2021-04-31"]}
+NEW_IN_ALPHA = {"file": "people/alpha.csv",
+                "append": "1099,Sytske,,Wiersma,Burgerzaken,Medewerker,alp-hq,vdi,2020-01-01,\n"}
+
+
+def test_a_bad_hr_export_holds_its_partner_while_the_others_go_on(lab: Lab) -> None:
+    lab.edit(BETA_HYBRID)
+    assert lab.apply().code == 0
+    beta_before = {sam: u["dn"] for sam, u in lab.users().items() if "OU=beta" in u["dn"]}
+    assert len(beta_before) == 2
+
+    # Beta's next HR export has a bad row, and alpha hires someone the same day.
+    lab.edit(BETA_BAD_DATE, NEW_IN_ALPHA)
+    planned = lab.cli("plan", "--format", "json")
+    assert planned.code == 1  # incomplete: a script must notice
+    assert "held back: partner beta" in planned.err and "people/beta.csv:3" in planned.err
+    data = json.loads(planned.out)
+    assert {c["partner"] for c in data["changes"]} == {"alpha"}  # beta: nothing, not "disable"
+    assert data["held_inventory"][0]["partner"] == "beta" and data["hosts_held"] is True
+    assert "workplaces" not in data
+
+    applied = lab.apply()
+    assert applied.code == 1 and "not everything was applied" in applied.err
+    users = lab.users()
+    assert "swiersma" in users  # alpha's new hire is there on day one
+    assert {sam: u["dn"] for sam, u in users.items() if "OU=beta" in u["dn"]} == beta_before
+    assert all(int(u["userAccountControl"]) & 2 == 0 for u in users.values()
+               if "OU=beta" in u["dn"])  # beta's people can still log on
+    drift = lab.cli("drift")
+    assert drift.code == 1 and "incomplete: partner beta held back" in drift.out
+
+    lab.edit({"file": "people/beta.csv", "replace": ["2021-04-31", "2021-04-01"]})
+    assert lab.apply().code == 0  # the hosts catch up: the new hire's home among them
+    assert (lab.state.parent / "hosts" / "fs01" / "srv/homes/alpha/swiersma").is_dir()
+    assert lab.cli("drift").code == 0
