@@ -521,6 +521,8 @@ def _show_plan(session: _Session, fmt: str, meta: dict[str, Any]) -> None:
     out.print(plan_summary(plan))
     if session.hosts is not None:
         out.print(host_summary(changes, failed))
+    elif session.hosts_held:
+        out.print("Hosts: [yellow]held back[/] (see above).")
 
 
 def _plan_dict(session: _Session, meta: dict[str, Any]) -> dict[str, Any]:
