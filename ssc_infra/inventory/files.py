@@ -109,6 +109,10 @@ class _Loader:
         self._unchecked_sites: set[str] = set()
         # Every employee id in each partner's HR export, bad rows included, for device checks.
         self._employee_ids: dict[str, set[str]] = {}
+        # Device values that must be unique in the whole region (one shared DHCP, RADIUS and
+        # VPN configuration): value -> where it was first seen, "devices/x.csv:3".
+        self._device_values: dict[str, dict[str, str]] = {
+            "asset_tag": {}, "mac": {}, "wg_public_key": {}}
 
     def problem(
         self, file: str, line: int, message: str, hint: str = "", partner: str = ""
@@ -398,6 +402,9 @@ class _Loader:
                         "site of this partner or a shared flex site")
             if bad.count or kind is None:
                 continue
+            self._check_unique_device(bad, rel, line, v)
+            if bad.count:
+                continue
             devices.append(Device(
                 code, v["asset_tag"], kind, v["employee_id"], v["site"] or None,
                 v["mac"].lower() or None, v["wg_public_key"] or None,
@@ -417,6 +424,20 @@ class _Loader:
                 "raise quota.users after the partner agreed, or check the HR export for "
                 "duplicates", p.spec.code,
             )
+
+
+    def _check_unique_device(self, bad: _RowProblems, rel: str, line: int,
+                             values: dict[str, str]) -> None:
+        what = {"asset_tag": "asset tag", "mac": "MAC address", "wg_public_key": "WireGuard key"}
+        for column, seen in self._device_values.items():
+            value = values[column].lower() if column == "mac" else values[column]
+            if not value:
+                continue
+            first = seen.setdefault(value, f"{rel}:{line}")
+            if first != f"{rel}:{line}":
+                bad(f"duplicate {what[column]} {values[column]!r}, also at {first}",
+                    "every device is listed once in the region: one shared DHCP, RADIUS and "
+                    "VPN configuration serves all partners")
 
 
 class _Rows:
