@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,15 +45,18 @@ def command(check: tuple[str, ...], file: Path) -> list[str]:
     return [program, *args, str(file)]
 
 
-def check_bundle(region: Region, folder: Path, hosts: set[str] | None = None,
-                 ) -> Iterator[CheckResult]:
-    """Every checked file of every host in `folder` (as `render` wrote it), one result each."""
+def check_bundle(region: Region, folder: Path,
+                 only: Collection[tuple[str, str]] | None = None) -> Iterator[CheckResult]:
+    """Every checked file of every host in `folder` (as `render` wrote it), one result each.
+
+    Args:
+        only: (host, path) pairs to check, e.g. the files a plan would change; None: all.
+    """
     for host in region.hosts:
-        if hosts is not None and host.name not in hosts:
-            continue
         for role in host.roles:
             for f in ROLE_FILES[role]:
-                yield check_file(host.name, f.path, f.check, folder / host.name / f.path)
+                if only is None or (host.name, f.path) in only:
+                    yield check_file(host.name, f.path, f.check, folder / host.name / f.path)
 
 
 def check_file(host: str, path: str, check: tuple[str, ...], file: Path) -> CheckResult:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ssc_infra import __version__
@@ -32,6 +33,7 @@ from ssc_infra.hostplan import (
     HostPlan,
     host_plan_to_dict,
     make_bundle,
+    refused_files,
     run_hosts,
     use_bundle,
 )
@@ -360,7 +362,7 @@ def _check_rendered(region: Region, out_dir: Path) -> None:
     with err.status("checking the files with the daemons' checkers..."):
         results = list(check_bundle(region, out_dir))
     for r in results:
-        reason = f": {r.message}" if r.message else ""
+        reason = f": {escape(r.message)}" if r.message else ""
         err.print(f"  {style[r.status]} {r.host}:/{r.path}{reason}", highlight=False)
         failed += r.status == "failed"
     if failed:
@@ -424,6 +426,8 @@ class _Session:
             why.append("workplace hosts held back")
         if self.hosts is not None and self.hosts.result.failed_hosts:
             why.append("hosts failed")
+        if self.hosts is not None and self.hosts.refused:
+            why.append(f"{len(self.hosts.refused)} host files refused by their checker")
         return why
 
 
@@ -479,7 +483,9 @@ def _plan_session(inventory: Path, today: date, targets_file: Path, target_name:
                        held_inventory=held_inventory, hosts_held=hosts_held)
     if check_hosts and session.ansible is not None and region.hosts and not hosts_held:
         bundle = make_bundle(region, run.desired, session.state.ensure())
-        session.hosts = HostPlan(bundle, _run_hosts(session, bundle, check=True))
+        result = _run_hosts(session, bundle, check=True)
+        with err.status("checking the changed host files with the daemons' checkers..."):
+            session.hosts = HostPlan(bundle, result, refused_files(region, bundle, result))
     return session
 
 
@@ -518,6 +524,10 @@ def _show_plan(session: _Session, fmt: str, meta: dict[str, Any]) -> None:
         failed = session.hosts.result.failed_hosts
         for line in host_lines(changes, failed):
             out.print(line, soft_wrap=True)
+        for r in session.hosts.refused:
+            out.print(f"  [red]refused[/] {r.host}:/{r.path} by its checker: "
+                      f"{escape(r.message)}; apply would keep the old file — fix the value "
+                      "or template it names", soft_wrap=True, highlight=False)
     out.print(plan_summary(plan))
     if session.hosts is not None:
         out.print(host_summary(changes, failed))

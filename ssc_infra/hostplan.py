@@ -24,6 +24,7 @@ from ssc_infra.backends.ansible import (
     host_inventory,
     run_playbook,
 )
+from ssc_infra.checks import CheckResult, check_bundle
 from ssc_infra.desired import DesiredState
 from ssc_infra.errors import SscError
 from ssc_infra.model import Region
@@ -47,6 +48,7 @@ class Bundle:
 class HostPlan:
     bundle: Bundle
     result: RunResult
+    refused: tuple[CheckResult, ...] = ()  # changed files that their daemon's checker refuses
 
     @property
     def empty(self) -> bool:
@@ -93,6 +95,19 @@ def make_bundle(region: Region, desired: DesiredState, state: Path) -> Bundle:
         write_bundle(rendered, path)
     _prune(state / "bundles", keep=path)
     return Bundle(path, digest, workplaces)
+
+
+def refused_files(region: Region, bundle: Bundle, result: RunResult) -> tuple[CheckResult, ...]:
+    """The files a check run would change that their daemon's checker refuses, where it runs.
+
+    Check mode cannot run Ansible's `validate:`; this runs the same checkers on the control
+    machine, so a plan shows what apply would refuse (and keep the old file for). A checker
+    not installed here is passed over: apply still checks on the host.
+    """
+    changed = {(c.host, c.path.lstrip("/")) for c in result.changes}
+    if not changed:
+        return ()
+    return tuple(r for r in check_bundle(region, bundle.path, changed) if r.status == "failed")
 
 
 def _prune(folder: Path, keep: Path, count: int = 10) -> None:
@@ -161,4 +176,6 @@ def host_plan_to_dict(plan: HostPlan, partners: Collection[str] = ()) -> dict[st
                     for c in plan.changes_for(partners)],
         "failed": [{"host": h.host, "unreachable": h.unreachable, "messages": h.messages}
                    for h in plan.result.failed_hosts],
+        "refused": [{"host": r.host, "path": f"/{r.path}", "message": r.message}
+                    for r in plan.refused],
     }

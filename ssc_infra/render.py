@@ -53,10 +53,10 @@ ROLE_FILES: dict[HostRole, tuple[RoleFile, ...]] = {
 }
 
 
-def environment(templates: Path = TEMPLATES) -> jinja2.Environment:
+def environment(templates: Path | None = None) -> jinja2.Environment:
     """The one Jinja2 environment: a missing variable is an error, never an empty string."""
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates),
+        loader=jinja2.FileSystemLoader(templates or TEMPLATES),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -28,7 +28,7 @@ from ssc_infra.backends.ansible import AnsibleSettings, RunResult
 from ssc_infra.checks import check_bundle
 from ssc_infra.cli import main
 from ssc_infra.desired import derive
-from ssc_infra.hostplan import Bundle, make_bundle, run_hosts
+from ssc_infra.hostplan import Bundle, make_bundle, refused_files, run_hosts
 from ssc_infra.inventory.files import load
 from ssc_infra.model import Region
 from ssc_infra.render import TEMPLATES
@@ -155,6 +155,12 @@ def test_bad_value_is_rejected_by_the_checker_and_the_old_config_kept(lab: Lab) 
     wg = bad / "vpn01" / "etc/wireguard/wg0.conf"
     wg.write_text(wg.read_text()
                   + "\n[Peer]\nPublicKey = bm90IGEga2V5\nAllowedIPs = 10.250.9.9/32\n")
+    # A plan (check mode) already says which files apply would refuse, and why.
+    checked = lab.run(replace(good, path=bad), check=True)
+    refused = {r.host: r.message for r in refused_files(lab.region, replace(good, path=bad),
+                                                         checked)}
+    assert set(refused) == {"fs01", "rad01", "vpn01"}
+    assert "not boolean" in refused["fs01"] and "VLANX" in refused["rad01"]
     result = lab.run(replace(good, path=bad))
     failed = {h.host: h.messages for h in result.failed_hosts}
     assert set(failed) == {"fs01", "rad01", "vpn01"}

@@ -4,6 +4,7 @@ Ansible, through the CLI as an engineer runs it."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import ldap3
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from ssc_infra.lab import DomainController
+from ssc_infra.render import TEMPLATES
 from tests.integration.test_ad import GONE_JELLE, Lab
 from tests.integration.test_hosts import validators  # noqa: F401  (skips without checkers)
 
@@ -104,3 +106,18 @@ def test_a_bad_hr_export_holds_its_partner_while_the_others_go_on(lab: Lab) -> N
     assert lab.apply().code == 0  # the hosts catch up: the new hire's home among them
     assert (lab.state.parent / "hosts" / "fs01" / "srv/homes/alpha/swiersma").is_dir()
     assert lab.cli("drift").code == 0
+
+
+def test_plan_shows_a_host_file_its_checker_would_refuse(lab: Lab, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    templates = tmp_path / "templates"  # an engineer's slip in a template
+    shutil.copytree(TEMPLATES, templates)
+    smb = templates / "smb.conf.j2"
+    smb.write_text(smb.read_text().replace("read only = no", "read only = maybe", 1))
+    monkeypatch.setattr("ssc_infra.render.TEMPLATES", templates)
+    planned = lab.cli("plan")
+    assert planned.code == 1, planned.out + planned.err
+    assert "refused fs01:/etc/samba/smb.conf by its checker" in planned.out
+    assert "not boolean" in planned.out
+    data = json.loads(lab.cli("plan", "--format", "json").out)
+    assert [r["path"] for r in data["workplaces"]["refused"]] == ["/etc/samba/smb.conf"]
