@@ -27,10 +27,9 @@ class DirectoryRun:
     round_trips: int
 
 
-def scope_of(region: Region, partners: Collection[str] = ()) -> Scope:
+def scope_of(region: Region) -> Scope:
     d = region.directory
-    return Scope(d.base_dn, f"{d.partners_ou},{d.base_dn}", f"{d.leavers_ou},{d.base_dn}",
-                 tuple(partners))
+    return Scope(d.base_dn, f"{d.partners_ou},{d.base_dn}", f"{d.leavers_ou},{d.base_dn}")
 
 
 def plan_directory(
@@ -41,8 +40,13 @@ def plan_directory(
     allow_disable: Mapping[str, int] | None = None,
     workers: int = 4,
 ) -> DirectoryRun:
-    """Read the directory and make the guarded plan for the region (or some partners)."""
-    actual = read_directory(lambda: connect(settings), scope_of(region, partners), workers)
+    """Read the directory and make the guarded plan for the region (or some partners).
+
+    The whole directory is read even for some partners: every partner's names must be the
+    ones its accounts have (the host files hold every partner, and a new account's name must
+    not be made from names that only look free), and a partner's plan alone is made from it.
+    """
+    actual = read_directory(lambda: connect(settings), scope_of(region), workers)
     conn = connect(settings)
     try:
         desired, asked = derive_with_free_names(

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date
 from pathlib import Path
 
 import ldap3
 import pytest
 import yaml
 
+from ssc_infra.directory import plan_directory
+from ssc_infra.inventory.files import load
 from ssc_infra.lab import DomainController
 from ssc_infra.render import TEMPLATES
-from tests.integration.test_ad import GONE_JELLE, Lab
+from tests.integration.conftest import settings_for
+from tests.integration.test_ad import GONE_JELLE, TODAY, Lab
 from tests.integration.test_hosts import validators  # noqa: F401  (skips without checkers)
 
 pytestmark = pytest.mark.integration
@@ -121,3 +125,17 @@ def test_plan_shows_a_host_file_its_checker_would_refuse(lab: Lab, tmp_path: Pat
     assert "not boolean" in planned.out
     data = json.loads(lab.cli("plan", "--format", "json").out)
     assert [r["path"] for r in data["workplaces"]["refused"]] == ["/etc/samba/smb.conf"]
+
+
+def test_a_plan_for_one_partner_knows_every_partners_real_names(lab: Lab) -> None:
+    """The host files hold every partner: a plan for alpha must not rename beta's people there."""
+    lab.edit(BETA_HYBRID)  # beta's Johan de Vries shares a name with two of alpha's people
+    assert lab.apply().code == 0
+    today = date.fromisoformat(TODAY)
+    run = plan_directory(load(lab.inventory, today), today, settings_for(lab.dc), ["alpha"])
+    assert run.plan.empty
+    in_directory = {u["sAMAccountName"]: u["userPrincipalName"] for u in lab.users().values()}
+    derived = {a.name.sam: a.name.upn for p in run.desired.partners for a in p.accounts}
+    assert {sam: derived.get(sam) for sam in in_directory} == in_directory  # nobody renamed
+    planned = lab.cli("plan", "--partner", "alpha", "--format", "json")
+    assert planned.code == 0 and not json.loads(planned.out)["workplaces"]["changes"]
