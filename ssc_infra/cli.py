@@ -37,6 +37,7 @@ from ssc_infra.hostplan import (
     run_hosts,
     use_bundle,
 )
+from ssc_infra.inventory.applied import kept_since, remember, with_applied
 from ssc_infra.inventory.files import load, load_holding
 from ssc_infra.model import Region
 from ssc_infra.plan import (
@@ -410,9 +411,16 @@ class _Session:
     state: StateDir
     partners: tuple[str, ...]
     hosts: HostPlan | None = None
-    # Partners left out for problems in their own HR export or device list, with the problems.
-    held_inventory: dict[str, tuple[Problem, ...]] = dataclasses.field(default_factory=dict)
-    hosts_held: bool = False  # the host files hold every partner: one held partner holds them
+    source: _Inventory | None = None
+
+    @property
+    def held_inventory(self) -> dict[str, tuple[Problem, ...]]:
+        """Partners left out for problems in their own data (those this run was asked for)."""
+        return self.source.shown if self.source else {}
+
+    @property
+    def hosts_held(self) -> bool:
+        return bool(self.source and self.source.hosts_held)
 
     @property
     def empty(self) -> bool:
@@ -431,23 +439,32 @@ class _Session:
         return why
 
 
-def _load_holding(inventory: Path, today: date, partners: tuple[str, ...]
-                  ) -> tuple[Region, tuple[str, ...], dict[str, tuple[Problem, ...]], bool]:
-    """The inventory for plan/apply/drift: a partner whose own data is bad is held, not all.
+@dataclasses.dataclass(frozen=True)
+class _Inventory:
+    """The inventory as plan/apply/drift use it: a partner whose own data is bad is held."""
 
-    Returns the region, the partners to work on (empty: all), the held partners this run was
-    asked for with their problems, and whether the host files are held.
-    """
+    path: Path
+    region: Region  # held partners included with their data as last applied, where kept
+    partners: tuple[str, ...]  # the partners to work on; empty: all
+    held: dict[str, tuple[Problem, ...]]  # every held partner, with its problems
+    shown: dict[str, tuple[Problem, ...]]  # the held partners this run was asked for
+    hosts_held: bool  # no kept copy for a held partner: the host files wait for the fix
+    data_files: dict[str, tuple[str, ...]]
+
+
+def _load_holding(inventory: Path, today: date, partners: tuple[str, ...],
+                  state_dir: Path) -> _Inventory:
     loaded = load_holding(inventory, today)
-    wanted = {code: found for code, found in loaded.held.items()
-              if not partners or code in partners}
+    shown = {code: found for code, found in loaded.held.items()
+             if not partners or code in partners}
     if partners and all(code in loaded.held for code in partners):
-        raise InventoryError([p for found in wanted.values() for p in found])
+        raise InventoryError([p for found in shown.values() for p in found])
     going_on = tuple(code for code in partners if code not in loaded.held)
     _check_partners(loaded.region, going_on)
-    if loaded.held and not going_on:
-        going_on = tuple(p.code for p in loaded.region.partners)
-    for code, found in wanted.items():
+    if not loaded.held:
+        return _Inventory(inventory, loaded.region, going_on, {}, {}, False, loaded.data_files)
+    going_on = going_on or tuple(p.code for p in loaded.region.partners)
+    for code, found in shown.items():
         err.print(f"[yellow]held back:[/] partner {code} — {len(found)} problem"
                   f"{'s' if len(found) != 1 else ''} in its HR export or device list; nothing "
                   f"of {code} is read or changed in this run:", soft_wrap=True)
@@ -456,18 +473,29 @@ def _load_holding(inventory: Path, today: date, partners: tuple[str, ...]
         if len(found) > HELD_SHOWN:
             err.print(f"  ... and {len(found) - HELD_SHOWN} more: `ssc-infra validate` lists "
                       "them all")
-    hosts_held = bool(loaded.held) and bool(loaded.region.hosts)
-    if hosts_held:
+    codes = ", ".join(loaded.held)
+    if not loaded.region.hosts:
+        return _Inventory(inventory, loaded.region, going_on, loaded.held, shown, False,
+                          loaded.data_files)
+    region = with_applied(inventory, loaded.data_files, loaded.held, state_dir, today)
+    if region is None:
         err.print(f"[yellow]held back:[/] the workplace hosts — their files hold every partner, "
-                  f"and {', '.join(loaded.held)} cannot be rendered; fix "
-                  f"{'that' if len(loaded.held) == 1 else 'those'} and run again", soft_wrap=True)
-    return loaded.region, going_on, wanted, hosts_held
+                  f"and {codes} has no clean copy from an earlier apply to keep its part as "
+                  "it is; fix the problems and run again", soft_wrap=True)
+        return _Inventory(inventory, loaded.region, going_on, loaded.held, shown, True,
+                          loaded.data_files)
+    since = kept_since(loaded.data_files, loaded.held, state_dir)
+    assert since is not None  # with_applied found the copies
+    err.print(f"the workplace hosts go on: {codes}'s part of their files stays as applied "
+              f"{since:%Y-%m-%d %H:%M} UTC", soft_wrap=True)
+    return _Inventory(inventory, region, going_on, loaded.held, shown, False, loaded.data_files)
 
 
 def _plan_session(inventory: Path, today: date, targets_file: Path, target_name: str,
                   partners: tuple[str, ...], allow_disable: tuple[str, ...],
                   state_dir: Path, check_hosts: bool = True) -> _Session:
-    region, partners, held_inventory, hosts_held = _load_holding(inventory, today, partners)
+    source = _load_holding(inventory, today, partners, state_dir)
+    region, partners = source.region, source.partners
     try:
         overrides = parse_allow_disable(allow_disable)
     except ValueError as e:
@@ -480,8 +508,8 @@ def _plan_session(inventory: Path, today: date, targets_file: Path, target_name:
         run = plan_directory(region, today, settings, partners, overrides, workers)
     session = _Session(region, target_name, settings, workers, run.actual, run.plan,
                        run.desired, ansible_settings(target), StateDir(state_dir), partners,
-                       held_inventory=held_inventory, hosts_held=hosts_held)
-    if check_hosts and session.ansible is not None and region.hosts and not hosts_held:
+                       source=source)
+    if check_hosts and session.ansible is not None and region.hosts and not source.hosts_held:
         bundle = make_bundle(region, run.desired, session.state.ensure())
         result = _run_hosts(session, bundle, check=True)
         with err.status("checking the changed host files with the daemons' checkers..."):
@@ -662,6 +690,9 @@ def apply(inventory: Path, today: date, targets_file: Path, target_name: str, st
                 out.print(f"Hosts: {host_changes} changes from the saved plan.")
         for change, reason in refused:
             err.print(f"[red]refused[/] {change.kind.value} {change.key}: {reason}")
+        if session.hosts is not None and session.hosts.empty and \
+                not session.hosts.result.failed_hosts:
+            _remember_applied(session, session.hosts.bundle)  # the hosts hold exactly this
         if not to_apply.changes and not host_changes:
             out.print("nothing to apply.")
             sys.exit(EXIT_ERROR if session.incomplete else
@@ -676,8 +707,27 @@ def apply(inventory: Path, today: date, targets_file: Path, target_name: str, st
             # After the directory: a new home's owner must exist before the home is made.
             hosts = _run_hosts(session, bundle, check=False)
             _audit_hosts(state, session, hosts)
+            if not hosts.failed_hosts:
+                _remember_applied(session, bundle)
     _print_apply_result(report, credentials, state, to_apply, refused, hosts,
                         bool(session.held_inventory or session.hosts_held))
+
+
+def _remember_applied(session: _Session, bundle: Bundle) -> None:
+    """Keep the CSV files the hosts now hold, for when a partner's next export is bad.
+
+    Only when the applied files are what this inventory renders: a saved plan made before
+    the last edit of the inventory holds other data than the files on disk now.
+    """
+    from ssc_infra.render import render_bundle
+
+    source = session.source
+    if source is None or render_bundle(session.region, bundle.workplaces).digest() != \
+            bundle.digest:
+        return
+    remember(source.path, source.data_files,
+             [code for code in source.data_files if code not in source.held],
+             session.state.ensure())
 
 
 def _saved_bundle(meta: dict[str, Any], session: _Session) -> tuple[Bundle | None, int]:

@@ -79,6 +79,7 @@ class Loaded:
 
     region: Region
     held: dict[str, tuple[Problem, ...]]  # partner code -> the problems in its CSV files
+    data_files: dict[str, tuple[str, ...]]  # partner code -> its CSV files, relative paths
 
 
 def load_holding(directory: Path, today: date | None = None) -> Loaded:
@@ -88,8 +89,9 @@ def load_holding(directory: Path, today: date | None = None) -> Loaded:
         InventoryError: for problems in region.yaml or partners/*.yaml, or when every partner
             would be held.
     """
-    region, held = _Loader(directory, today or date.today()).load(hold=True)
-    return Loaded(region, held)
+    loader = _Loader(directory, today or date.today())
+    region, held = loader.load(hold=True)
+    return Loaded(region, held, loader.data_files)
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ class _Loader:
         # VPN configuration): value -> where it was first seen, "devices/x.csv:3".
         self._device_values: dict[str, dict[str, str]] = {
             "asset_tag": {}, "mac": {}, "wg_public_key": {}}
+        self.data_files: dict[str, tuple[str, ...]] = {}
 
     def problem(
         self, file: str, line: int, message: str, hint: str = "", partner: str = ""
@@ -147,6 +150,8 @@ class _Loader:
                 not hold or self.problems[:shared_files] or "" in held
                 or len(held) == len(partner_docs))):
             raise InventoryError(self.problems)
+        self.data_files = {p.spec.code: tuple(f for f in (p.spec.people, p.spec.devices) if f)
+                           for p in partner_docs}
         going_on = [p for p in partner_docs if p.spec.code not in held]
         return (_build_region(region, going_on, sites, people, devices),
                 {code: tuple(found) for code, found in sorted(held.items())})

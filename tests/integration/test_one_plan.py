@@ -85,30 +85,42 @@ def test_a_bad_hr_export_holds_its_partner_while_the_others_go_on(lab: Lab) -> N
     assert lab.apply().code == 0
     beta_before = {sam: u["dn"] for sam, u in lab.users().items() if "OU=beta" in u["dn"]}
     assert len(beta_before) == 2
+    hosts = lab.state.parent / "hosts"
+    wg_before = (hosts / "vpn01" / "etc/wireguard/wg0.conf").read_text()
 
     # Beta's next HR export has a bad row, and alpha hires someone the same day.
     lab.edit(BETA_BAD_DATE, NEW_IN_ALPHA)
     planned = lab.cli("plan", "--format", "json")
     assert planned.code == 1  # incomplete: a script must notice
     assert "held back: partner beta" in planned.err and "people/beta.csv:3" in planned.err
+    assert "beta's part of their files stays as applied" in planned.err
     data = json.loads(planned.out)
     assert {c["partner"] for c in data["changes"]} == {"alpha"}  # beta: nothing, not "disable"
-    assert data["held_inventory"][0]["partner"] == "beta" and data["hosts_held"] is True
-    assert "workplaces" not in data
+    assert data["held_inventory"][0]["partner"] == "beta" and data["hosts_held"] is False
+    changed = {(c["host"], c["path"]) for c in data["workplaces"]["changes"]}
+    assert changed == {("fs01", "homes"), ("vdi01", "/etc/ssc-vdi/assignments.json")}
 
     applied = lab.apply()
     assert applied.code == 1 and "not everything was applied" in applied.err
     users = lab.users()
-    assert "swiersma" in users  # alpha's new hire is there on day one
+    assert "swiersma" in users  # alpha's new hire has an account and a home on day one
+    assert (hosts / "fs01" / "srv/homes/alpha/swiersma").is_dir()
     assert {sam: u["dn"] for sam, u in users.items() if "OU=beta" in u["dn"]} == beta_before
     assert all(int(u["userAccountControl"]) & 2 == 0 for u in users.values()
                if "OU=beta" in u["dn"])  # beta's people can still log on
+    assert (hosts / "vpn01" / "etc/wireguard/wg0.conf").read_text() == wg_before
     drift = lab.cli("drift")
     assert drift.code == 1 and "incomplete: partner beta held back" in drift.out
+    assert "Hosts: no changes" in drift.out
+
+    # Without a kept copy of beta's files the hosts wait; the accounts still go on.
+    shutil.rmtree(lab.state / "applied-inventory")
+    waiting = lab.cli("plan", "--format", "json")
+    assert waiting.code == 1 and json.loads(waiting.out)["hosts_held"] is True
+    assert "held back: the workplace hosts" in waiting.err
 
     lab.edit({"file": "people/beta.csv", "replace": ["2021-04-31", "2021-04-01"]})
-    assert lab.apply().code == 0  # the hosts catch up: the new hire's home among them
-    assert (lab.state.parent / "hosts" / "fs01" / "srv/homes/alpha/swiersma").is_dir()
+    assert lab.apply().code == 0
     assert lab.cli("drift").code == 0
 
 

@@ -1,0 +1,42 @@
+"""The partners' CSV files as last applied: kept whole, used for a held partner's host files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ssc_infra.inventory.applied import FOLDER, kept_since, remember, with_applied
+from ssc_infra.inventory.files import load_holding
+from tests.conftest import TODAY
+from tests.unit.test_inventory import BAD_ROW, apply_edits
+
+
+def test_a_held_partner_is_rendered_from_its_files_as_last_applied(mini: Path,
+                                                                     tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    clean = load_holding(mini, TODAY)
+    remember(mini, clean.data_files, ["alpha", "beta"], state)
+    assert (state / FOLDER / "people/beta.csv").read_text() == \
+        (mini / "people/beta.csv").read_text()
+
+    apply_edits(mini, [{"file": "people/beta.csv", "replace": list(BAD_ROW)}])
+    held = load_holding(mini, TODAY)
+    assert kept_since(held.data_files, held.held, state) is not None
+    region = with_applied(mini, held.data_files, held.held, state, TODAY)
+    assert region is not None
+    assert region.partner("beta") == clean.region.partner("beta")
+    assert region.partner("alpha") == held.region.partner("alpha")
+    assert (mini / "people/beta.csv").read_text().count("2021-04-31") == 1  # left as it was
+
+
+def test_without_a_kept_copy_there_is_no_region(mini: Path, tmp_path: Path) -> None:
+    apply_edits(mini, [{"file": "people/beta.csv", "replace": list(BAD_ROW)}])
+    held = load_holding(mini, TODAY)
+    assert kept_since(held.data_files, held.held, tmp_path) is None
+    assert with_applied(mini, held.data_files, held.held, tmp_path, TODAY) is None
+
+
+def test_a_path_outside_the_inventory_is_never_copied(mini: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    remember(mini, {"alpha": ("../outside.csv", "/etc/passwd")}, ["alpha"], state)
+    assert not (state / FOLDER).exists() or not any((state / FOLDER).rglob("*"))
+    assert kept_since({"alpha": ("../outside.csv",)}, ["alpha"], state) is None
