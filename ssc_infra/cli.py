@@ -158,6 +158,14 @@ def main() -> None:
     """
 
 
+def _would_hold(inventory: Path, today: date) -> list[str]:
+    """The partners plan/apply/drift would hold back; empty when the problems stop the run."""
+    try:
+        return sorted(load_holding(inventory, today).held)
+    except InventoryError:
+        return []
+
+
 @main.command()
 @inventory_options
 @format_option
@@ -173,10 +181,18 @@ def validate(inventory: Path, today: date, fmt: str) -> None:
     try:
         region = _load(inventory, today)
     except InventoryError as e:
+        held = _would_hold(inventory, today)
         if fmt == "json":
-            _print_json({"valid": False, "problems": problems_json(e.problems)})
+            _print_json({"valid": False, "problems": problems_json(e.problems),
+                         "held_partners": held})
             sys.exit(EXIT_ERROR)
-        raise
+        _print_problems(e.problems)
+        if held:
+            err.print(f"plan, apply and drift would hold back {', '.join(held)} (problems in "
+                      "their own HR export or device list) and go on with the other partners.")
+        else:
+            err.print("these problems stop plan, apply and drift for every partner.")
+        sys.exit(EXIT_ERROR)
     people = region.people_count
     devices = sum(len(p.devices) for p in region.partners)
     sites = sum(len(p.sites) for p in region.partners)

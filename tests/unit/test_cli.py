@@ -42,6 +42,15 @@ def test_validate_lists_every_problem_with_file_line_and_hint(mini: Path) -> Non
     assert "partners/alpha.yaml:6: unknown key 'servces'" in err
     assert "hint: did you mean 'services'?" in err
     assert "people/beta.csv:2: invalid start_date '2019-02-31'" in err
+    assert "stop plan, apply and drift for every partner" in err  # alpha.yaml is the SSC's
+
+
+def test_validate_says_which_partner_a_run_would_hold_back(mini: Path) -> None:
+    people = mini / "people" / "beta.csv"
+    people.write_text(people.read_text().replace("2019-02-01", "2019-02-31"))
+    code, _, err = run("validate", "--inventory", str(mini), *TODAY)
+    assert code == 1
+    assert "would hold back beta" in err and "go on with the other partners" in err
 
 
 def test_validate_json_lists_problems(mini: Path) -> None:
@@ -50,6 +59,7 @@ def test_validate_json_lists_problems(mini: Path) -> None:
     data = json.loads(out)
     assert code == 1 and not data["valid"]
     assert {p["file"] for p in data["problems"]} >= {"people/beta.csv"}
+    assert data["held_partners"] == ["beta"]
 
 
 def test_show_prints_a_row_per_partner() -> None:
