@@ -37,7 +37,7 @@ from ssc_infra.hostplan import (
     run_hosts,
     use_bundle,
 )
-from ssc_infra.inventory.applied import kept_since, remember, with_applied
+from ssc_infra.inventory.applied import RunInventory, load_for_run, remember
 from ssc_infra.inventory.files import load, load_holding
 from ssc_infra.model import Region
 from ssc_infra.plan import (
@@ -427,7 +427,7 @@ class _Session:
     state: StateDir
     partners: tuple[str, ...]
     hosts: HostPlan | None = None
-    source: _Inventory | None = None
+    source: RunInventory | None = None
 
     @property
     def held_inventory(self) -> dict[str, tuple[Problem, ...]]:
@@ -455,32 +455,12 @@ class _Session:
         return why
 
 
-@dataclasses.dataclass(frozen=True)
-class _Inventory:
-    """The inventory as plan/apply/drift use it: a partner whose own data is bad is held."""
-
-    path: Path
-    region: Region  # held partners included with their data as last applied, where kept
-    partners: tuple[str, ...]  # the partners to work on; empty: all
-    held: dict[str, tuple[Problem, ...]]  # every held partner, with its problems
-    shown: dict[str, tuple[Problem, ...]]  # the held partners this run was asked for
-    hosts_held: bool  # no kept copy for a held partner: the host files wait for the fix
-    data_files: dict[str, tuple[str, ...]]
-
-
-def _load_holding(inventory: Path, today: date, partners: tuple[str, ...],
-                  state_dir: Path) -> _Inventory:
-    loaded = load_holding(inventory, today)
-    shown = {code: found for code, found in loaded.held.items()
-             if not partners or code in partners}
-    if partners and all(code in loaded.held for code in partners):
-        raise InventoryError([p for found in shown.values() for p in found])
-    going_on = tuple(code for code in partners if code not in loaded.held)
-    _check_partners(loaded.region, going_on)
-    if not loaded.held:
-        return _Inventory(inventory, loaded.region, going_on, {}, {}, False, loaded.data_files)
-    going_on = going_on or tuple(p.code for p in loaded.region.partners)
-    for code, found in shown.items():
+def _load_for_run(inventory: Path, today: date, partners: tuple[str, ...],
+                  state_dir: Path) -> RunInventory:
+    """The inventory for plan/apply/drift, saying which partners are held back and why."""
+    source = load_for_run(inventory, today, partners, state_dir)
+    _check_partners(source.region, tuple(code for code in partners if code not in source.held))
+    for code, found in source.shown.items():
         err.print(f"[yellow]held back:[/] partner {code} — {len(found)} problem"
                   f"{'s' if len(found) != 1 else ''} in its HR export or device list; nothing "
                   f"of {code} is read or changed in this run:", soft_wrap=True)
@@ -489,28 +469,21 @@ def _load_holding(inventory: Path, today: date, partners: tuple[str, ...],
         if len(found) > HELD_SHOWN:
             err.print(f"  ... and {len(found) - HELD_SHOWN} more: `ssc-infra validate` lists "
                       "them all")
-    codes = ", ".join(loaded.held)
-    if not loaded.region.hosts:
-        return _Inventory(inventory, loaded.region, going_on, loaded.held, shown, False,
-                          loaded.data_files)
-    region = with_applied(inventory, loaded.data_files, loaded.held, state_dir, today)
-    if region is None:
+    codes = ", ".join(source.held)
+    if source.hosts_held:
         err.print(f"[yellow]held back:[/] the workplace hosts — their files hold every partner, "
                   f"and {codes} has no clean copy from an earlier apply to keep its part as "
                   "it is; fix the problems and run again", soft_wrap=True)
-        return _Inventory(inventory, loaded.region, going_on, loaded.held, shown, True,
-                          loaded.data_files)
-    since = kept_since(loaded.data_files, loaded.held, state_dir)
-    assert since is not None  # with_applied found the copies
-    err.print(f"the workplace hosts go on: {codes}'s part of their files stays as applied "
-              f"{since:%Y-%m-%d %H:%M} UTC", soft_wrap=True)
-    return _Inventory(inventory, region, going_on, loaded.held, shown, False, loaded.data_files)
+    elif source.held and source.kept is not None and source.region.hosts:
+        err.print(f"the workplace hosts go on: {codes}'s part of their files stays as applied "
+                  f"{source.kept:%Y-%m-%d %H:%M} UTC", soft_wrap=True)
+    return source
 
 
 def _plan_session(inventory: Path, today: date, targets_file: Path, target_name: str,
                   partners: tuple[str, ...], allow_disable: tuple[str, ...],
                   state_dir: Path, check_hosts: bool = True) -> _Session:
-    source = _load_holding(inventory, today, partners, state_dir)
+    source = _load_for_run(inventory, today, partners, state_dir)
     region, partners = source.region, source.partners
     try:
         overrides = parse_allow_disable(allow_disable)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ssc_infra.inventory.applied import FOLDER, kept_since, remember, with_applied
+import pytest
+
+from ssc_infra.errors import InventoryError
+from ssc_infra.inventory.applied import (
+    FOLDER,
+    kept_since,
+    load_for_run,
+    remember,
+    with_applied,
+)
 from ssc_infra.inventory.files import load_holding
 from tests.conftest import TODAY
 from tests.unit.test_inventory import BAD_ROW, apply_edits
@@ -40,3 +49,15 @@ def test_a_path_outside_the_inventory_is_never_copied(mini: Path, tmp_path: Path
     remember(mini, {"alpha": ("../outside.csv", "/etc/passwd")}, ["alpha"], state)
     assert not (state / FOLDER).exists() or not any((state / FOLDER).rglob("*"))
     assert kept_since({"alpha": ("../outside.csv",)}, ["alpha"], state) is None
+
+
+def test_a_run_for_some_partners_holds_only_those_it_was_asked_for(mini: Path,
+                                                                   tmp_path: Path) -> None:
+    apply_edits(mini, [{"file": "people/beta.csv", "replace": list(BAD_ROW)}])
+    everyone = load_for_run(mini, TODAY, (), tmp_path)
+    assert everyone.partners == ("alpha",) and list(everyone.shown) == ["beta"]
+    assert everyone.hosts_held  # no kept copy of beta's files
+    just_alpha = load_for_run(mini, TODAY, ("alpha",), tmp_path)
+    assert just_alpha.partners == ("alpha",) and just_alpha.shown == {}
+    with pytest.raises(InventoryError):
+        load_for_run(mini, TODAY, ("beta",), tmp_path)
