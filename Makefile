@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The lab DC's loopback address; auto picks a free one (two checkouts never collide).
+LAB_ADDRESS ?= auto
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: demo test lint unit integration system bench clean help
@@ -33,7 +35,7 @@ system:
 demo: $(STAMP) system
 	$(BIN)/ssc-infra validate
 	$(BIN)/ssc-infra show
-	$(BIN)/ssc-infra lab up
+	$(BIN)/ssc-infra lab up --address $(LAB_ADDRESS)
 	@mkdir -p .ssc
 	$(BIN)/ssc-infra plan --out .ssc/demo.plan.json > .ssc/demo.plan.txt || [ $$? -eq 2 ]
 	@echo "the full plan is in .ssc/demo.plan.txt; its last line:"; tail -n 1 .ssc/demo.plan.txt

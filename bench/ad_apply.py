@@ -1,6 +1,6 @@
 """Apply the 4,500-person sample to an empty Samba DC, against the raw ldap3 ceiling.
 
-In one run, against one DC (started fresh on 127.0.0.4):
+In one run, against one DC (started fresh on a free loopback address):
   1. the raw rate: a minimal ldap3 loop adding equivalent users with a password, one connection;
   2. the tool's apply of the sample region: accounts per second in the account phase;
   3. the raw loop again (the directory is bigger now), so the ceiling brackets the apply;
@@ -27,7 +27,7 @@ from ssc_infra.backends.ad import (
 )
 from ssc_infra.directory import plan_directory
 from ssc_infra.inventory.files import load
-from ssc_infra.lab import DomainController, start_dc, stop_dc
+from ssc_infra.lab import DomainController, free_loopback_address, start_dc, stop_dc
 from ssc_infra.plan import ObjectKind, Plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--inventory", type=Path, default=ROOT / "inventory")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ssc-bench-ad-") as tmp:
-        dc = start_dc(Path(tmp) / "dc", "ssc.frl", "127.0.0.4", fresh=True)
+        dc = start_dc(Path(tmp) / "dc", "ssc.frl", free_loopback_address(), fresh=True)
         try:
             before = raw_rate(dc, args.raw, "Before")
             print(f"raw ldap3 loop (1 connection, empty DC):   {before:6.1f} users/s")

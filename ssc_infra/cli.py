@@ -858,8 +858,9 @@ def _lab_dir(state_dir: Path) -> Path:
               default=DEFAULT_TARGETS, show_default=True, help="Where to write the lab target.")
 @click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
               default=Path(".ssc"), show_default=True, help="The lab lives in STATE_DIR/lab.")
-@click.option("--address", default="127.0.0.1", show_default=True,
-              help="Loopback address for the DC (ports 389 and 636).")
+@click.option("--address", default="auto", show_default=True,
+              help="Loopback address for the DC (ports 389 and 636); `auto` keeps the lab's "
+                   "last address while it is free, else picks a free one in 127.0.0.0/8.")
 @click.option("--fresh", is_flag=True, help="Start from an empty domain (drops the lab's data).")
 def lab_up(inventory: Path, today: date, targets_file: Path, state_dir: Path,
            address: str, fresh: bool) -> None:
@@ -867,9 +868,10 @@ def lab_up(inventory: Path, today: date, targets_file: Path, state_dir: Path,
 
     The lab keeps its data between `lab down` and `lab up`; `--fresh` starts it empty.
     """
-    from ssc_infra.lab import start_dc
+    from ssc_infra.lab import lab_address, start_dc
 
     region = _load(inventory, today)
+    address = lab_address(_lab_dir(state_dir), address)
     with err.status("starting the lab DC (the first time provisions a domain: ~10 s)..."):
         dc = start_dc(_lab_dir(state_dir), region.directory.domain, address, fresh=fresh)
     write_target(targets_file, "lab", {"ad": {

@@ -225,9 +225,50 @@ def _run(directory: Path, domain: str, address: str, timeout: float) -> DomainCo
                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=directory)
     log.close()
     (directory / "dc.pid").write_text(f"{process.pid}\n{address}\n{domain}\n", encoding="utf-8")
+    (directory / "address").write_text(address + "\n", encoding="utf-8")
     dc = DomainController(directory, address, process.pid, domain)
     _wait_ready(dc, process, timeout)
     return dc
+
+
+def free_loopback_address(ports: tuple[int, ...] = (389, 636), tries: int = 200) -> str:
+    """A loopback address whose LDAP ports nobody uses, picked at random in 127.0.0.0/8.
+
+    Two checkouts on one machine (or two test runs) then never collide on a fixed address.
+    """
+    for _ in range(tries):
+        address = f"127.{secrets.randbelow(254) + 1}.{secrets.randbelow(256)}." \
+                  f"{secrets.randbelow(253) + 2}"
+        if all(_port_free(address, port) for port in ports):
+            return address
+    raise BackendError("no free loopback address found for the lab DC; pass --address")
+
+
+def lab_address(directory: Path, wanted: str) -> str:
+    """The address for a lab DC: `wanted`, or for "auto" the lab's last one while it is free,
+    else a free one."""
+    if wanted != "auto":
+        return wanted
+    running = dc_status(directory)
+    if running is not None:
+        return running.address
+    try:
+        last = (directory / "address").read_text(encoding="utf-8").strip()
+    except OSError:
+        last = ""
+    if last and all(_port_free(last, port) for port in (389, 636)):
+        return last
+    return free_loopback_address()
+
+
+def _port_free(address: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError:
+            return False
+    return not _port_open(address, port)
 
 
 def _port_open(address: str, port: int) -> bool:

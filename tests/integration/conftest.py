@@ -16,7 +16,13 @@ import yaml
 
 from ssc_infra.backends.ad import AdSettings, Secret, connect
 from ssc_infra.errors import BackendError
-from ssc_infra.lab import DomainController, ensure_samba_installed, start_dc, stop_dc
+from ssc_infra.lab import (
+    DomainController,
+    ensure_samba_installed,
+    free_loopback_address,
+    start_dc,
+    stop_dc,
+)
 
 IN_CI = os.environ.get("CI") == "true"
 TREE_DELETE = "1.2.840.113556.1.4.805"
@@ -30,10 +36,11 @@ def unavailable(what: str, reason: str, install: str) -> None:
     pytest.skip(message)
 
 
-def start_or_give_up(directory: Path, domain: str, address: str) -> DomainController:
+def start_or_give_up(directory: Path, domain: str) -> DomainController:
+    """A fresh DC on a free loopback address (two test runs on one machine never collide)."""
     try:
         ensure_samba_installed()
-        return start_dc(directory, domain, address, fresh=True)
+        return start_dc(directory, domain, free_loopback_address(), fresh=True)
     except BackendError as e:
         unavailable("Samba AD DC", str(e), "make test (or: apt-get install -y "
                     "--no-install-recommends samba-ad-dc samba-ad-provision)")
@@ -42,8 +49,8 @@ def start_or_give_up(directory: Path, domain: str, address: str) -> DomainContro
 
 @pytest.fixture(scope="session")
 def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DomainController]:
-    """One DC for the session, for the mini inventory's domain, on 127.0.0.2."""
-    dc = start_or_give_up(tmp_path_factory.mktemp("samba") / "dc", "ssc.test", "127.0.0.2")
+    """One DC for the session, for the mini inventory's domain, on a free loopback address."""
+    dc = start_or_give_up(tmp_path_factory.mktemp("samba") / "dc", "ssc.test")
     yield dc
     stop_dc(dc)
 

@@ -303,11 +303,11 @@ def _plan(lab: Lab) -> Any:
 
 @pytest.fixture
 def lonely_dc(tmp_path: Path) -> Any:
-    """A DC of its own on 127.0.0.3, which a test may stop."""
+    """A DC of its own on a free loopback address, which a test may stop."""
     from ssc_infra.lab import dc_status, stop_dc
     from tests.integration.conftest import start_or_give_up
 
-    dc = start_or_give_up(tmp_path / "dc", "ssc.test", "127.0.0.3")
+    dc = start_or_give_up(tmp_path / "dc", "ssc.test")
     yield dc
     running = dc_status(dc.directory)
     if running is not None:
@@ -342,7 +342,7 @@ def test_the_dc_stopping_mid_apply_loses_nothing_and_a_rerun_converges(
     assert any("lost the connection" in r.message or "cannot reach" in r.message
                for r in report.failed)
     # The DC comes back with everything that was acknowledged before it went.
-    dc = start_dc(lonely_dc.directory, "ssc.test", "127.0.0.3")
+    dc = start_dc(lonely_dc.directory, "ssc.test", lonely_dc.address)
     lab.conn = connect(settings_for(dc))
     users = lab.users()
     created = {u["employeeID"] for u in users.values()}
