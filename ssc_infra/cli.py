@@ -6,11 +6,12 @@ pending or drift found, 1 error.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,33 +22,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ssc_infra import __version__
-from ssc_infra.actual import DirectoryState
-from ssc_infra.apply import ApplyReport, apply_changes
-from ssc_infra.backends.ad import AdSettings, AdWriter, ItemResult
-from ssc_infra.backends.ansible import AnsibleSettings, RunResult, TaskEvent
+from ssc_infra.backends.ad import ItemResult
 from ssc_infra.desired import DesiredState, derive
-from ssc_infra.directory import plan_directory
 from ssc_infra.errors import InventoryError, Problem, SscError
-from ssc_infra.hostplan import (
-    Bundle,
-    HostPlan,
-    host_plan_to_dict,
-    make_bundle,
-    refused_files,
-    run_hosts,
-    use_bundle,
-)
-from ssc_infra.inventory.applied import RunInventory, load_for_run, remember
+from ssc_infra.inventory.applied import RunInventory, load_for_run
 from ssc_infra.inventory.files import load, load_holding
 from ssc_infra.model import Region
-from ssc_infra.plan import (
-    Change,
-    Plan,
-    parse_allow_disable,
-    plan_from_dict,
-    plan_to_dict,
-    stale_reason,
-)
+from ssc_infra.plan import parse_allow_disable
 from ssc_infra.report import (
     host_lines,
     host_summary,
@@ -58,14 +39,21 @@ from ssc_infra.report import (
     problems_json,
     summarise,
 )
-from ssc_infra.state import StateDir, now, run_id
-from ssc_infra.targets import (
-    DEFAULT_TARGETS,
-    ad_settings,
-    ansible_settings,
-    load_target,
-    write_target,
+from ssc_infra.run import (
+    Hooks,
+    Outcome,
+    PlannedRun,
+    Prepared,
+    RunRequest,
+    execute_apply,
+    locked,
+    plan_run,
+    prepare_apply,
+    save_plan,
+    settle,
+    write_drift_report,
 )
+from ssc_infra.targets import DEFAULT_TARGETS, write_target
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 HELD_SHOWN = 10  # problems shown per held-back partner; `validate` lists them all
@@ -412,168 +400,84 @@ allow_option = click.option(
     help="Let PARTNER's plan disable up to N accounts despite the guard (repeatable).")
 
 
-@dataclasses.dataclass
-class _Session:
-    """Everything one plan/apply/drift run works with."""
-
-    region: Region
-    target: str
-    settings: AdSettings
-    workers: int
-    actual: DirectoryState
-    plan: Plan
-    desired: DesiredState
-    ansible: AnsibleSettings | None
-    state: StateDir
-    partners: tuple[str, ...]
-    hosts: HostPlan | None = None
-    source: RunInventory | None = None
-
-    @property
-    def held_inventory(self) -> dict[str, tuple[Problem, ...]]:
-        """Partners left out for problems in their own data (those this run was asked for)."""
-        return self.source.shown if self.source else {}
-
-    @property
-    def hosts_held(self) -> bool:
-        return bool(self.source and self.source.hosts_held)
-
-    @property
-    def empty(self) -> bool:
-        return self.plan.empty and (self.hosts is None or self.hosts.empty)
-
-    @property
-    def incomplete(self) -> list[str]:
-        """Why this run did not cover everything it was asked to (an error for scripts)."""
-        why = [f"partner {code} held back (inventory problems)" for code in self.held_inventory]
-        if self.hosts_held:
-            why.append("workplace hosts held back")
-        if self.hosts is not None and self.hosts.result.failed_hosts:
-            why.append("hosts failed")
-        if self.hosts is not None and self.hosts.refused:
-            why.append(f"{len(self.hosts.refused)} host files refused by their checker")
-        return why
+def _request(inventory: Path, today: date, targets_file: Path, target_name: str,
+             state_dir: Path, partners: tuple[str, ...], allow_disable: tuple[str, ...],
+             command: str) -> RunRequest:
+    try:
+        overrides = parse_allow_disable(allow_disable)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--allow-disable") from None
+    return RunRequest(inventory, today, targets_file, target_name, state_dir, partners,
+                      overrides, command)
 
 
-def _load_for_run(inventory: Path, today: date, partners: tuple[str, ...],
-                  state_dir: Path) -> RunInventory:
-    """The inventory for plan/apply/drift, saying which partners are held back and why."""
-    source = load_for_run(inventory, today, partners, state_dir)
-    _check_partners(source.region, tuple(code for code in partners if code not in source.held))
+def _status(text: str) -> Any:
+    return err.status(escape(text))
+
+
+HOOKS = Hooks(status=_status)
+
+
+def _planned(request: RunRequest, check_hosts: bool = True) -> PlannedRun:
+    """The plan of a run, saying first which partners are held back and why."""
+    source = load_for_run(request.inventory, request.today, request.partners,
+                          request.state_dir, request.allow_disable)
+    _check_partners(source.region, tuple(c for c in request.partners if c not in source.held))
+    _print_held_inventory(source)
+    planned = plan_run(request, HOOKS, check_hosts, source)
+    scope = planned.scope
+    if scope is not None and scope.waiting:
+        err.print(f"[yellow]held back:[/] the workplace hosts — {escape(scope.waiting)}",
+                  soft_wrap=True)
+    elif scope is not None and scope.kept:
+        kept = "; ".join(f"{escape(code)}'s part of their files stays as applied "
+                         f"{k.time:%Y-%m-%d %H:%M} UTC" for code, k in sorted(scope.kept.items()))
+        err.print(f"the workplace hosts go on: {kept}", soft_wrap=True)
+    return planned
+
+
+def _print_held_inventory(source: RunInventory) -> None:
     for code, found in source.shown.items():
-        err.print(f"[yellow]held back:[/] partner {code} — {len(found)} problem"
+        err.print(f"[yellow]held back:[/] partner {escape(code)} — {len(found)} problem"
                   f"{'s' if len(found) != 1 else ''} in its HR export or device list; nothing "
-                  f"of {code} is read or changed in this run:", soft_wrap=True)
+                  f"of {escape(code)} is read or changed in this run:", soft_wrap=True)
         for problem in found[:HELD_SHOWN]:
             err.print(f"  {problem}", soft_wrap=True, highlight=False, markup=False)
         if len(found) > HELD_SHOWN:
             err.print(f"  ... and {len(found) - HELD_SHOWN} more: `ssc-infra validate` lists "
                       "them all")
-    codes = ", ".join(source.held)
-    if source.hosts_held:
-        err.print(f"[yellow]held back:[/] the workplace hosts — their files hold every partner, "
-                  f"and {codes} has no clean copy from an earlier apply to keep its part as "
-                  "it is; fix the problems and run again", soft_wrap=True)
-    elif source.held and source.kept is not None and source.region.hosts:
-        err.print(f"the workplace hosts go on: {codes}'s part of their files stays as applied "
-                  f"{source.kept:%Y-%m-%d %H:%M} UTC", soft_wrap=True)
-    return source
 
 
-def _plan_session(inventory: Path, today: date, targets_file: Path, target_name: str,
-                  partners: tuple[str, ...], allow_disable: tuple[str, ...],
-                  state_dir: Path, check_hosts: bool = True) -> _Session:
-    source = _load_for_run(inventory, today, partners, state_dir)
-    region, partners = source.region, source.partners
-    try:
-        overrides = parse_allow_disable(allow_disable)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--allow-disable") from None
-    target = load_target(targets_file, target_name)
-    settings = ad_settings(target, target_name)
-    _check_base_dn(settings, region)
-    workers = target.ad.workers if target.ad else 4
-    with err.status(f"reading the directory of target {target_name!r}..."):
-        run = plan_directory(region, today, settings, partners, overrides, workers)
-    session = _Session(region, target_name, settings, workers, run.actual, run.plan,
-                       run.desired, ansible_settings(target), StateDir(state_dir), partners,
-                       source=source)
-    if check_hosts and session.ansible is not None and region.hosts and not source.hosts_held:
-        bundle = make_bundle(region, run.desired, session.state.ensure())
-        result = _run_hosts(session, bundle, check=True)
-        with err.status("checking the changed host files with the daemons' checkers..."):
-            session.hosts = HostPlan(bundle, result, refused_files(region, bundle, result))
-    return session
-
-
-def _run_hosts(session: _Session, bundle: Bundle, check: bool) -> RunResult:
-    """The playbook over every host, with a live line per host and task."""
-    assert session.ansible is not None
-    verb = "checking" if check else "applying"
-    with err.status(f"{verb} the workplace hosts...") as status:
-        def on_event(event: TaskEvent) -> None:
-            status.update(f"{verb} the workplace hosts: {event.host} — {event.task} "
-                          f"({event.status})")
-
-        return run_hosts(session.region, bundle, session.ansible, session.state.path,
-                         check=check, partners=session.partners,
-                         held=[h.partner for h in session.plan.held], on_event=on_event)
-
-
-def _check_base_dn(settings: AdSettings, region: Region) -> None:
-    if settings.base_dn.lower() != region.directory.base_dn.lower():
-        raise SscError(
-            f"the target's base_dn {settings.base_dn!r} does not match region.yaml's domain "
-            f"{region.directory.domain!r} ({region.directory.base_dn}): wrong target?"
-        )
-
-
-def _show_plan(session: _Session, fmt: str, meta: dict[str, Any]) -> None:
-    plan = session.plan
+def _show_plan(planned: PlannedRun, fmt: str, meta: dict[str, Any]) -> None:
+    plan = planned.plan
     if fmt == "json":
-        _print_json(_plan_dict(session, meta))
+        _print_json(planned.to_dict(meta))
         return
-    names = {p.code: p.name for p in session.region.partners}
+    names = {p.code: p.name for p in planned.region.partners}
     for line in plan_lines(plan, names):
         out.print(line, soft_wrap=True)
-    if session.hosts is not None:
-        changes = session.hosts.changes_for(session.partners)
-        failed = session.hosts.result.failed_hosts
+    changes: list[Any] = []
+    failed: list[Any] = []
+    if planned.hosts is not None:
+        changes = planned.hosts.changes_for(planned.partners)
+        failed = planned.hosts.result.failed_hosts
         for line in host_lines(changes, failed):
             out.print(line, soft_wrap=True)
-        for r in session.hosts.refused:
-            out.print(f"  [red]refused[/] {r.host}:/{r.path} by its checker: "
+        for r in planned.hosts.refused:
+            out.print(f"  [red]refused[/] {escape(r.host)}:/{escape(r.path)} by its checker: "
                       f"{escape(r.message)}; apply would keep the old file — fix the value "
                       "or template it names", soft_wrap=True, highlight=False)
     out.print(plan_summary(plan))
-    if session.hosts is not None:
+    if planned.hosts is not None:
         out.print(host_summary(changes, failed))
-    elif session.hosts_held:
+    elif planned.hosts_held:
         out.print("Hosts: [yellow]held back[/] (see above).")
 
 
-def _plan_dict(session: _Session, meta: dict[str, Any]) -> dict[str, Any]:
-    data = plan_to_dict(session.plan, meta)
-    if session.hosts is not None:
-        data["workplaces"] = host_plan_to_dict(session.hosts, session.partners)
-    if session.held_inventory or session.hosts_held:
-        data["held_inventory"] = [
-            {"partner": code, "problems": [dataclasses.asdict(p) for p in found]}
-            for code, found in session.held_inventory.items()]
-        data["hosts_held"] = session.hosts_held
-    return data
-
-
-def _exit_code(session: _Session) -> int:
-    if session.incomplete:
+def _exit_code(planned: PlannedRun) -> int:
+    if planned.incomplete:
         return EXIT_ERROR
-    return EXIT_OK if session.empty else EXIT_CHANGES
-
-
-def _meta(session: _Session, today: date, partners: tuple[str, ...]) -> dict[str, Any]:
-    return {"region": session.region.code, "target": session.target,
-            "base_dn": session.settings.base_dn, "today": today.isoformat(),
-            "partners": list(partners), "created": now()}
+    return EXIT_OK if planned.empty else EXIT_CHANGES
 
 
 @main.command()
@@ -583,7 +487,7 @@ def _meta(session: _Session, today: date, partners: tuple[str, ...]) -> dict[str
 @partner_option
 @allow_option
 @click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Save the plan; `ssc-infra apply FILE` applies exactly this plan.")
+              help="Save the sealed plan; `ssc-infra apply FILE` applies exactly this plan.")
 def plan(inventory: Path, today: date, targets_file: Path, target_name: str, state_dir: Path,
          fmt: str, partners: tuple[str, ...], allow_disable: tuple[str, ...],
          out_file: Path | None) -> None:
@@ -595,16 +499,17 @@ def plan(inventory: Path, today: date, targets_file: Path, target_name: str, sta
       ssc-infra plan --partner waadhoeke --out waadhoeke.plan.json
       ssc-infra plan --format json | jq '.changes | length'
     Exit code 0 when there is nothing to do, 2 when changes are pending, 1 on error.
+    A saved plan is sealed with a key in the state dir: an edited plan file is refused whole.
     """
-    session = _plan_session(inventory, today, targets_file, target_name, partners,
-                            allow_disable, state_dir)
-    meta = _meta(session, today, partners)
-    _show_plan(session, fmt, meta)
+    request = _request(inventory, today, targets_file, target_name, state_dir, partners,
+                       allow_disable, "plan")
+    planned = _planned(request)
+    _show_plan(planned, fmt, planned.meta())
     if out_file is not None:
-        out_file.write_text(json.dumps(_plan_dict(session, meta), indent=1) + "\n",
-                            encoding="utf-8")
-        err.print(f"saved the plan to {out_file}; apply it with `ssc-infra apply {out_file}`")
-    sys.exit(_exit_code(session))
+        save_plan(planned, out_file)
+        err.print(f"saved the plan to {escape(str(out_file))}; apply it with "
+                  f"`ssc-infra apply {escape(str(out_file))}`")
+    sys.exit(_exit_code(planned))
 
 
 @main.command()
@@ -622,21 +527,18 @@ def drift(inventory: Path, today: date, targets_file: Path, target_name: str, st
       ssc-infra drift --format json > drift.json
     Exit code 0 no drift, 2 drift found, 1 error. A JSON report is kept in the state dir.
     """
-    session = _plan_session(inventory, today, targets_file, target_name, partners, (),
-                            state_dir)
-    meta = _meta(session, today, partners)
-    _show_plan(session, fmt, meta)
-    reports = StateDir(state_dir).ensure() / "reports"
-    reports.mkdir(exist_ok=True)
-    report_file = reports / f"drift-{run_id()}.json"
-    report_file.write_text(json.dumps(_plan_dict(session, meta), indent=1) + "\n",
-                           encoding="utf-8")
-    code = _exit_code(session)
+    request = _request(inventory, today, targets_file, target_name, state_dir, partners, (),
+                       "drift")
+    planned = _planned(request)
+    meta = planned.meta()
+    _show_plan(planned, fmt, meta)
+    report_file = write_drift_report(planned, meta)
+    code = _exit_code(planned)
     if fmt == "text":
         verdict = {EXIT_OK: "[green]no drift[/]", EXIT_CHANGES: "[yellow]drift found[/]",
-                   EXIT_ERROR: f"[red]drift check incomplete: {'; '.join(session.incomplete)}[/]"
-                   }[code]
-        out.print(f"{verdict} — report: {report_file}")
+                   EXIT_ERROR: "[red]drift check incomplete: "
+                               f"{escape('; '.join(planned.incomplete))}[/]"}[code]
+        out.print(f"{verdict} — report: {escape(str(report_file))}")
     sys.exit(code)
 
 
@@ -660,159 +562,68 @@ def apply(inventory: Path, today: date, targets_file: Path, target_name: str, st
     Initial passwords go only to a 0600 credentials file in the state dir.
     Exit code 0 all applied, 2 a partner was held back by a guard, 1 items failed.
     """
-    state = StateDir(state_dir)
-    with state.run_lock(f"ssc-infra apply {plan_file or ''}".strip()):
-        session = _plan_session(inventory, today, targets_file, target_name, partners,
-                                allow_disable, state_dir, check_hosts=plan_file is None)
-        to_apply = session.plan
-        refused: list[tuple[Change, str]] = []
-        bundle, host_changes = (session.hosts.bundle, len(session.hosts.result.changes)) \
-            if session.hosts else (None, 0)
-        if plan_file is not None:
-            to_apply, refused, meta = _saved_plan(plan_file, session)
-            bundle, host_changes = _saved_bundle(meta, session)
-        if plan_file is None:  # a saved plan was reviewed already: its summary is enough
-            _show_plan(session, "text", {})
-        else:
-            out.print(plan_summary(to_apply))
-            if bundle is not None:
-                out.print(f"Hosts: {host_changes} changes from the saved plan.")
-        for change, reason in refused:
-            err.print(f"[red]refused[/] {change.kind.value} {change.key}: {reason}")
-        if session.hosts is not None and session.hosts.empty and \
-                not session.hosts.result.failed_hosts:
-            _remember_applied(session, session.hosts.bundle)  # the hosts hold exactly this
-        if not to_apply.changes and not host_changes:
+    request = _request(inventory, today, targets_file, target_name, state_dir, partners,
+                       allow_disable, "apply")
+    with locked(request, f"ssc-infra apply {plan_file or ''}".strip()):
+        planned = _planned(request, check_hosts=plan_file is None)
+        prepared = prepare_apply(planned, plan_file)
+        if plan_file is None:
+            _show_plan(planned, "text", {})
+        else:  # a saved plan was reviewed already: its summary is enough
+            out.print(plan_summary(prepared.plan))
+            if prepared.bundle is not None:
+                out.print(f"Hosts: {prepared.host_changes} changes from the saved plan.")
+        if prepared.hosts_not_applied:
+            err.print(f"[yellow]not applied:[/] the plan's {prepared.hosts_not_applied} host "
+                      "changes (the workplace hosts are held back, see above)")
+        for change, reason in prepared.refused:
+            err.print(f"[red]refused[/] {change.kind.value} {escape(change.key)}: "
+                      f"{escape(reason)}", soft_wrap=True)
+        if not prepared.plan.changes and not prepared.host_changes:
+            settle(planned, prepared)  # the hosts hold exactly this already
             out.print("nothing to apply.")
-            sys.exit(EXIT_ERROR if session.incomplete else
-                     EXIT_CHANGES if refused or to_apply.held else EXIT_OK)
+            sys.exit(EXIT_ERROR if planned.incomplete else
+                     EXIT_CHANGES if prepared.refused or prepared.plan.held else EXIT_OK)
         if not yes and not click.confirm("Apply these changes?", default=False, err=True):
             err.print("nothing applied.")
             sys.exit(EXIT_CHANGES)
-        report, credentials = (_run_apply(state, session, to_apply) if to_apply.changes
-                               else (ApplyReport(), None))
-        hosts = None
-        if bundle is not None and host_changes:
-            # After the directory: a new home's owner must exist before the home is made.
-            hosts = _run_hosts(session, bundle, check=False)
-            _audit_hosts(state, session, hosts)
-            if not hosts.failed_hosts:
-                _remember_applied(session, bundle)
-    _print_apply_result(report, credentials, state, to_apply, refused, hosts,
-                        bool(session.held_inventory or session.hosts_held))
-
-
-def _remember_applied(session: _Session, bundle: Bundle) -> None:
-    """Keep the CSV files the hosts now hold, for when a partner's next export is bad.
-
-    Only when the applied files are what this inventory renders: a saved plan made before
-    the last edit of the inventory holds other data than the files on disk now.
-    """
-    from ssc_infra.render import render_bundle
-
-    source = session.source
-    if source is None or render_bundle(session.region, bundle.workplaces).digest() != \
-            bundle.digest:
-        return
-    remember(source.path, source.data_files,
-             [code for code in source.data_files if code not in source.held],
-             session.state.ensure())
-
-
-def _saved_bundle(meta: dict[str, Any], session: _Session) -> tuple[Bundle | None, int]:
-    """The host files of a saved plan, exactly as reviewed; None when it has no host part."""
-    saved = meta.get("workplaces")
-    if not saved or session.ansible is None:
-        return None, 0
-    if session.hosts_held:  # the held partner's part of the files cannot be derived now
-        err.print(f"[yellow]not applied:[/] the plan's {len(saved.get('changes', []))} host "
-                  "changes (the workplace hosts are held back, see above)")
-        return None, 0
-    bundle = use_bundle(Path(saved["bundle"]), str(saved["digest"]), session.region,
-                        session.desired, session.state.path)
-    return bundle, len(saved.get("changes", []))
-
-
-def _audit_hosts(state: StateDir, session: _Session, result: RunResult) -> None:
-    rid = run_id()
-    for c in result.changes:
-        state.audit({"run": rid, "command": "apply", "target": session.target,
-                     "partner": ",".join(c.partners), "kind": "host", "action": "update",
-                     "key": f"{c.host}:{c.path}", "result": "ok",
-                     "message": f"+{c.added} -{c.removed}"})
-    for h in result.failed_hosts:
-        state.audit({"run": rid, "command": "apply", "target": session.target, "partner": "",
-                     "kind": "host", "action": "update", "key": h.host, "result": "failed",
-                     "message": "; ".join(h.messages)})
-
-
-def _saved_plan(path: Path, session: _Session
-                ) -> tuple[Plan, list[tuple[Change, str]], dict[str, Any]]:
-    try:
-        saved, meta = plan_from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, json.JSONDecodeError, ValueError) as e:
-        raise SscError(f"cannot use the plan file {path}: {e}") from e
-    if meta.get("target") != session.target or meta.get("base_dn") != session.settings.base_dn:
-        raise SscError(f"{path} was made for target {meta.get('target')!r} "
-                       f"({meta.get('base_dn')}); this run is for {session.target!r}")
-    refused = [(c, r) for c in saved.changes
-               if (r := stale_reason(c, session.actual)) is not None]
-    stale = {c.ident for c, _ in refused}
-    keep = tuple(c for c in saved.changes if c.ident not in stale)
-    return Plan(keep, saved.held, saved.held_changes, saved.unmanaged), refused, meta
+        with _item_progress() as hooks:
+            outcome = execute_apply(planned, prepared, hooks)
+    _print_apply_result(outcome, planned, prepared)
 
 
 _PLURAL = {"ou": "OUs", "group": "groups", "account": "accounts", "members": "memberships"}
 
 
-def _run_apply(state: StateDir, session: _Session, plan: Plan) -> tuple[ApplyReport, Path | None]:
-    rid = run_id()
-    with state.credentials(rid) as credentials, Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), console=err,
-        transient=False,
-    ) as progress:
-        task = progress.add_task("applying", total=len(plan.changes), failed=0)
-        failed = 0
+@contextlib.contextmanager
+def _item_progress() -> Iterator[Hooks]:
+    """A progress bar over the directory's items, and spinners for the hosts."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
+                  console=err, transient=False) as progress:
+        task: list[Any] = []
 
-        def on_password(change: Change, password: str) -> None:
-            after = change.after
-            partner, _, employee_id = change.key.partition("/")
-            credentials.add(partner, employee_id, str(after.get("sAMAccountName")),
-                            str(after.get("userPrincipalName")), password)
+        def on_item(result: ItemResult, failed: int, total: int) -> None:
+            if not task:
+                task.append(progress.add_task("applying", total=total, failed=0))
+            progress.update(task[0], advance=1, failed=failed,
+                            description=f"applying {_PLURAL.get(result.change.kind.value, '')}")
 
-        def on_result(result: ItemResult) -> None:
-            nonlocal failed
-            c = result.change
-            state.audit({"run": rid, "command": "apply", "target": session.target,
-                         "partner": c.partner, "kind": c.kind.value, "action": c.action.value,
-                         "key": c.key, "dn": c.dn, "result": "ok" if result.ok else "failed",
-                         "message": result.message})
-            failed += 0 if result.ok else 1
-            progress.update(task, advance=1, failed=failed,
-                            description=f"applying {_PLURAL[c.kind.value]}")
-
-        writer = AdWriter(session.settings, workers=session.workers, on_password=on_password)
-        try:
-            report = apply_changes(plan.changes, writer, on_result)
-        finally:
-            writer.close()
-        path = credentials.path if credentials.count else None
-    return report, path
+        yield Hooks(status=_status, on_item=on_item)
 
 
-def _print_apply_result(report: ApplyReport, credentials: Path | None, state: StateDir,
-                        plan: Plan, refused: list[tuple[Change, str]],
-                        hosts: RunResult | None, inventory_held: bool) -> None:
+def _print_apply_result(outcome: Outcome, planned: PlannedRun, prepared: Prepared) -> None:
+    report, hosts, state = outcome.report, outcome.hosts, planned.state
     for result in report.failed:
         c = result.change
-        err.print(f"[red]failed[/] {c.partner} {c.kind.value} {c.key}: {result.message}",
-                  soft_wrap=True)
+        err.print(f"[red]failed[/] {escape(c.partner)} {c.kind.value} {escape(c.key)}: "
+                  f"{escape(result.message)}", soft_wrap=True)
+    refused = prepared.refused
     out.print(f"applied {report.succeeded:,} of {len(report.results):,} changes"
               + (f", [red]{len(report.failed):,} failed[/]" if report.failed else "")
               + (f", {len(refused)} refused as stale" if refused else ""))
-    for held in plan.held:
-        err.print(f"[yellow]held back:[/] {held.message()}", soft_wrap=True)
+    for held in prepared.plan.held:
+        err.print(f"[yellow]held back:[/] {escape(held.message())}", soft_wrap=True)
     if hosts is not None:
         for line in host_lines([], hosts.failed_hosts):
             err.print(line, soft_wrap=True)
@@ -820,17 +631,18 @@ def _print_apply_result(report: ApplyReport, credentials: Path | None, state: St
         out.print(f"hosts: {len(hosts.changes)} changes on {len(changed)} hosts"
                   + (f", [red]{len(hosts.failed_hosts)} hosts failed[/]"
                      if hosts.failed_hosts else ""))
-    if credentials is not None:
-        out.print(f"initial passwords: {credentials} (mode 0600; hand them over, then delete it)")
-    out.print(f"audit log: {state.audit_log}")
+    if outcome.credentials is not None:
+        out.print(f"initial passwords: {escape(str(outcome.credentials))} (mode 0600; hand "
+                  "them over, then delete it)")
+    out.print(f"audit log: {escape(str(state.audit_log))}")
     if report.failed or (hosts is not None and hosts.failed_hosts):
         err.print("run `ssc-infra plan` to see what is left; a re-run of apply converges.")
         sys.exit(EXIT_ERROR)
-    if inventory_held:
+    if planned.held_inventory or planned.hosts_held:
         err.print("[yellow]not everything was applied:[/] fix the held-back inventory "
                   "(`ssc-infra validate`) and apply again.")
         sys.exit(EXIT_ERROR)
-    sys.exit(EXIT_CHANGES if plan.held or refused else EXIT_OK)
+    sys.exit(EXIT_CHANGES if prepared.plan.held or refused else EXIT_OK)
 
 
 # -- the local lab ------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -28,7 +28,8 @@ from ssc_infra.checks import CheckResult, check_bundle
 from ssc_infra.desired import DesiredState
 from ssc_infra.errors import SscError
 from ssc_infra.model import Region
-from ssc_infra.render import bundle_digest, render_bundle, write_bundle
+from ssc_infra.render import MANIFEST, bundle_digest, render_bundle, write_bundle
+from ssc_infra.render import Bundle as RenderedBundle
 from ssc_infra.workplaces import Allocations, Workplaces, derive_workplaces
 
 ALLOCATIONS = "addresses.json"
@@ -118,10 +119,28 @@ def _prune(folder: Path, keep: Path, count: int = 10) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def files_digest(path: Path) -> str | None:
+    """The digest of a written bundle's files as they are on disk (not as its manifest says);
+    None when the manifest is missing, names a path outside the bundle, or a file is gone."""
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        files: dict[str, dict[str, str]] = {}
+        for host, names in manifest["hosts"].items():
+            files[str(host)] = {}
+            for name in names:
+                target = (path / str(host) / str(name)).resolve()
+                if not target.is_relative_to(path.resolve()):
+                    return None
+                files[str(host)][str(name)] = target.read_text(encoding="utf-8")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return RenderedBundle(files).digest()
+
+
 def use_bundle(path: Path, digest: str, region: Region, desired: DesiredState,
                state: Path) -> Bundle:
     """A saved plan's bundle, exactly as it was reviewed; refused when it changed or is gone."""
-    if bundle_digest(path) != digest:
+    if bundle_digest(path) != digest or files_digest(path) != digest:
         raise SscError(f"the plan's host files in {path} are gone or changed since the plan "
                        "was made; make a new plan")
     workplaces = derive_workplaces(region, desired, load_allocations(state))
@@ -135,16 +154,19 @@ def run_hosts(
     state: Path,
     *,
     check: bool,
-    partners: Collection[str] = (),
+    partners: Collection[str] | None = None,
     held: Collection[str] = (),
     on_event: Callable[[TaskEvent], None] | None = None,
+    expect: Mapping[str, Mapping[str, str]] | None = None,
 ) -> RunResult:
     """Run the playbook for every host with the bundle: check mode for plan/drift, else apply.
 
     Args:
-        partners: limit the home directories touched to these partners (shared files are
-            whole files: they always carry every partner).
+        partners: limit the home directories touched to these partners; None: every partner
+            (shared files are whole files: they always carry every partner).
         held: partners a guard held back: their leavers' homes are not archived in this run.
+        expect: what the reviewed plan saw on each host (host -> path or "homes" -> digest):
+            a file or the homes that changed since are refused, the rest goes on.
     """
     if settings.root is not None:
         for host in region.hosts:
@@ -154,10 +176,12 @@ def run_hosts(
         "ssc_bundle": str(bundle.path.resolve()),
         "ssc_reload": settings.reload,
         "ssc_unknown_owner": settings.unknown_owner,
-        "ssc_only_partners": list(partners),
+        "ssc_expect": {host: dict(found) for host, found in (expect or {}).items()},
         "ssc_max_archive": region.guards.max_disable,
         "ssc_hold_archive": sorted(held),
     }
+    if partners is not None:
+        extravars["ssc_only_partners"] = sorted(partners)
     result = run_playbook(
         private_data_dir=state / "ansible", inventory=host_inventory(region, settings),
         extravars=extravars, check=check, forks=settings.forks, on_event=on_event,

@@ -26,10 +26,11 @@ options:
     type: dict
     required: true
   only_partners:
-    description: Limit this run to these partners (default all of I(partners)).
+    description:
+      - Limit this run to these partners; an empty list touches no partner's homes. Default
+        (null) all of I(partners).
     type: list
     elements: str
-    default: []
   root: {description: Prefix of every path (a lab's per-host root)., type: str, default: ""}
   mode: {description: Mode of a home directory., type: str, default: "0700"}
   unknown_owner:
@@ -44,6 +45,11 @@ options:
     type: list
     elements: str
     default: []
+  expect_digest:
+    description:
+      - The C(digest) the reviewed plan saw; when the homes and archives are no longer as they
+        were then, nothing is changed and the task fails (an old plan never rolls homes back).
+    type: str
 author: ssc-infra
 """
 
@@ -69,6 +75,7 @@ fixed:
 held: {description: per partner, why its homes were not archived, type: dict, returned: always}
 """
 
+import hashlib
 import os
 import pwd
 import shutil
@@ -98,6 +105,23 @@ def _free_name(folder, name):
     return candidate
 
 
+def state_digest(root, homes_dir, archive_dir, partners):
+    """A fingerprint of every managed home and archived home: name, mode and owner."""
+    h = hashlib.sha256()
+    for partner in sorted(partners):
+        for kind, folder in (("home", homes_dir), ("archive", archive_dir)):
+            base = f"{root}{folder}/{partner}"
+            try:
+                entries = sorted(os.scandir(base), key=lambda e: e.name)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                st = entry.stat(follow_symlinks=False)
+                h.update(f"{kind}\0{partner}\0{entry.name}\0{st.st_mode:o}\0{st.st_uid}\0"
+                         f"{st.st_gid}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
 def run(params, check_mode):
     spec = params["spec"]
     params = dict(params, homes=spec["homes"], partners=spec["partners"],
@@ -105,9 +129,18 @@ def run(params, check_mode):
                   archive_dir=spec.get("archive_dir", "/srv/archive/homes"))
     root = params["root"].rstrip("/")
     mode = int(params["mode"], 8)
-    only = set(params["only_partners"] or params["partners"])
+    # None: every partner of the spec; a list (even empty) limits the run to those partners.
+    only = set(params["partners"] if params["only_partners"] is None
+               else params["only_partners"])
     result = {"created": [], "restored": [], "archived": [], "fixed": [], "held": {},
-              "errors": [], "shares": []}
+              "errors": [], "shares": [],
+              "digest": state_digest(root, params["homes_dir"], params["archive_dir"],
+                                     params["partners"])}
+    expect = params.get("expect_digest")
+    if expect and expect != result["digest"]:
+        result["stale"] = ("the home folders changed since the plan was made; nothing was "
+                           "changed: make a new plan")
+        return result
     for share in spec.get("shares", []):
         if share["partner"] in only and not os.path.isdir(root + share["path"]):
             result["shares"].append(share["path"])
@@ -185,12 +218,13 @@ def main():
     module = AnsibleModule(
         argument_spec={
             "spec": {"type": "dict", "required": True},
-            "only_partners": {"type": "list", "elements": "str", "default": []},
+            "only_partners": {"type": "list", "elements": "str", "default": None},
             "root": {"type": "str", "default": ""},
             "mode": {"type": "str", "default": "0700"},
             "unknown_owner": {"type": "str", "choices": ["fail", "keep"], "default": "fail"},
             "max_archive": {"type": "int", "default": 50},
             "hold_archive": {"type": "list", "elements": "str", "default": []},
+            "expect_digest": {"type": "str", "required": False},
         },
         supports_check_mode=True,
     )
@@ -200,7 +234,8 @@ def main():
         module.fail_json(msg=f"home directories: {e}")
     changed = any(result[k] for k in ("shares", "created", "restored", "archived", "fixed"))
     counts = {k: len(result[k]) for k in ("created", "restored", "archived", "fixed")}
-    problems = list(result["held"].values()) + result["errors"][:10]
+    problems = ([result["stale"]] if "stale" in result else []) + \
+        list(result["held"].values()) + result["errors"][:10]
     if problems:
         module.fail_json(msg="; ".join(problems), changed=changed, diff=_diff(result),
                          counts=counts, **result)

@@ -114,6 +114,9 @@ class RunResult:
     rc: int
     hosts: dict[str, HostOutcome]
     changes: tuple[HostChange, ...]
+    # What each host holds now, host -> path (or "homes") -> SHA-256 ("absent": no file);
+    # a saved plan carries these and apply refuses what changed since.
+    digests: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def failed_hosts(self) -> list[HostOutcome]:
@@ -150,6 +153,7 @@ def run_playbook(
     """
     hosts: dict[str, HostOutcome] = {}
     changes: list[HostChange] = []
+    digests: dict[str, dict[str, str]] = {}
 
     def handle(event: dict[str, Any]) -> bool:
         kind = event.get("event", "")
@@ -172,6 +176,7 @@ def run_playbook(
         if res.get("changed") and status != "skipped":
             outcome.changed += 1
             changes.extend(_changes(host, task, res))
+        _digests(res, digests.setdefault(host, {}))
         if on_event is not None:
             on_event(TaskEvent(host, task, status))
         return True
@@ -200,7 +205,17 @@ def run_playbook(
         tail = (runner.stdout.read()[-800:] if runner.stdout else "").strip()
         raise BackendError(f"ansible-playbook failed before any host was reached (rc "
                            f"{runner.rc}): {tail}")
-    return RunResult(str(runner.status), int(runner.rc or 0), hosts, tuple(changes))
+    return RunResult(str(runner.status), int(runner.rc or 0), hosts, tuple(changes),
+                     {host: found for host, found in digests.items() if found})
+
+
+def _digests(res: dict[str, Any], found: dict[str, str]) -> None:
+    """The digests the ssc_digest and ssc_homes modules report, into host's `found`."""
+    seen = res.get("ssc_digest")
+    if isinstance(seen, dict) and isinstance(seen.get("path"), str):
+        found[seen["path"]] = str(seen.get("sha256", ""))
+    if isinstance(res.get("digest"), str) and "archived" in res:
+        found["homes"] = res["digest"]
 
 
 def _environment() -> dict[str, str]:

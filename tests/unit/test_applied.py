@@ -23,7 +23,7 @@ def test_a_held_partner_is_rendered_from_its_files_as_last_applied(mini: Path,
                                                                      tmp_path: Path) -> None:
     state = tmp_path / "state"
     clean = load_holding(mini, TODAY)
-    remember(mini, clean.data_files, ["alpha", "beta"], state)
+    remember(mini, clean.data_files, ["alpha", "beta"], state, TODAY)
     assert (state / FOLDER / "people/beta.csv").read_text() == \
         (mini / "people/beta.csv").read_text()
 
@@ -46,8 +46,10 @@ def test_without_a_kept_copy_there_is_no_region(mini: Path, tmp_path: Path) -> N
 
 def test_a_path_outside_the_inventory_is_never_copied(mini: Path, tmp_path: Path) -> None:
     state = tmp_path / "state"
-    remember(mini, {"alpha": ("../outside.csv", "/etc/passwd")}, ["alpha"], state)
-    assert not (state / FOLDER).exists() or not any((state / FOLDER).rglob("*"))
+    remember(mini, {"alpha": ("../outside.csv", "/etc/passwd")}, ["alpha"], state, TODAY)
+    kept = {str(f.relative_to(state / FOLDER)) for f in (state / FOLDER).rglob("*")
+            if f.is_file()}
+    assert kept == {"applied.json", "partners/alpha.yaml"}  # its own partner file only
     assert kept_since({"alpha": ("../outside.csv",)}, ["alpha"], state) is None
 
 

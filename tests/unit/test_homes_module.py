@@ -35,7 +35,7 @@ def params(root: Path, names: list[str], **extra: Any) -> dict[str, Any]:
                  "shares": [{"partner": "alpha", "path": "/srv/shares/alpha"}],
                  "homes": [{"partner": "alpha", "name": n, "owner": f"SSC\\{n}"}
                            for n in names]},
-        "root": str(root), "only_partners": [], "mode": "0700", "unknown_owner": "keep",
+        "root": str(root), "only_partners": None, "mode": "0700", "unknown_owner": "keep",
         "max_archive": 50, "hold_archive": [],
     }
     values.update(extra)

@@ -1,0 +1,501 @@
+"""Plan and apply runs: load -> derive -> read -> diff -> guard -> apply, for AD and the hosts.
+
+`plan_run` makes the plan of one run (what `plan`, `apply` and `drift` show); `prepare_apply`
+turns it, or a sealed saved plan, into what will be applied; `execute_apply` applies it and
+records every item. The CLI only parses options, calls these and prints; the work and its
+rules live here.
+
+Held means held everywhere: a partner that is not applied in a run — held by a guard or by its
+own bad data, or not asked for with `--partner` — keeps its accounts, its homes and its part of
+every host file exactly as last applied. The host files are rendered from a region in which
+those partners' own files are the copies kept at their last apply, and only the partners that
+were applied are recorded as applied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Protocol
+
+from ssc_infra.actual import DirectoryState
+from ssc_infra.apply import ApplyReport, apply_changes
+from ssc_infra.audit import AuditEntry
+from ssc_infra.backends.ad import AdSettings, AdWriter, ItemResult
+from ssc_infra.backends.ansible import AnsibleSettings, RunResult, TaskEvent
+from ssc_infra.desired import DesiredState, derive
+from ssc_infra.directory import plan_directory
+from ssc_infra.errors import Problem, SscError
+from ssc_infra.hostplan import (
+    Bundle,
+    HostPlan,
+    host_plan_to_dict,
+    make_bundle,
+    refused_files,
+    run_hosts,
+    use_bundle,
+)
+from ssc_infra.inventory.applied import (
+    Kept,
+    RunInventory,
+    ever_applied,
+    kept_copies,
+    load_for_run,
+    remember,
+    with_applied,
+)
+from ssc_infra.model import Region
+from ssc_infra.naming import ExistingName
+from ssc_infra.plan import (
+    Change,
+    Plan,
+    directory_names,
+    plan_from_dict,
+    plan_to_dict,
+    stale_reason,
+)
+from ssc_infra.seal import plan_key, seal, unseal
+from ssc_infra.state import StateDir, now, run_id
+from ssc_infra.targets import ad_settings, ansible_settings, load_target
+
+
+class Status(Protocol):
+    def update(self, text: str) -> None: ...
+
+
+class _Quiet:
+    def update(self, text: str) -> None:
+        pass
+
+
+def _no_status(_text: str) -> contextlib.AbstractContextManager[Status]:
+    return contextlib.nullcontext(_Quiet())
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """How a run shows its progress; the CLI passes rich spinners, tests nothing."""
+
+    status: Callable[[str], contextlib.AbstractContextManager[Status]] = _no_status
+    on_item: Callable[[ItemResult, int, int], None] | None = None  # result, failed, total
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What one plan/apply/drift run is asked to do."""
+
+    inventory: Path
+    today: date
+    targets_file: Path
+    target_name: str
+    state_dir: Path
+    partners: tuple[str, ...] = ()
+    allow_disable: Mapping[str, int] = field(default_factory=dict)
+    command: str = "plan"
+
+
+@dataclass(frozen=True)
+class HostScope:
+    """Whose part of the host files follows the inventory in this run, and whose is kept."""
+
+    applied: tuple[str, ...]  # their part (and homes) follows the inventory now
+    kept: Mapping[str, Kept]  # rendered from their files as last applied
+    left_out: tuple[str, ...]  # never applied: not on the hosts yet, not now either
+    waiting: str = ""  # why the hosts wait for a fix ("" when they go on)
+
+
+@dataclass
+class PlannedRun:
+    """Everything one plan/apply/drift run works with."""
+
+    request: RunRequest
+    region: Region
+    settings: AdSettings
+    workers: int
+    actual: DirectoryState
+    plan: Plan
+    desired: DesiredState
+    ansible: AnsibleSettings | None
+    state: StateDir
+    partners: tuple[str, ...]
+    source: RunInventory
+    scope: HostScope | None = None
+    hosts: HostPlan | None = None
+
+    @property
+    def target(self) -> str:
+        return self.request.target_name
+
+    @property
+    def held_inventory(self) -> dict[str, tuple[Problem, ...]]:
+        """Partners left out for problems in their own data (those this run was asked for)."""
+        return self.source.shown
+
+    @property
+    def hosts_held(self) -> bool:
+        return self.scope is not None and bool(self.scope.waiting)
+
+    @property
+    def empty(self) -> bool:
+        return self.plan.empty and (self.hosts is None or self.hosts.empty)
+
+    @property
+    def incomplete(self) -> list[str]:
+        """Why this run did not cover everything it was asked to (an error for scripts)."""
+        why = [f"partner {code} held back (inventory problems)" for code in self.held_inventory]
+        if self.hosts_held:
+            why.append("workplace hosts held back")
+        if self.hosts is not None and self.hosts.result.failed_hosts:
+            why.append("hosts failed")
+        if self.hosts is not None and self.hosts.refused:
+            why.append(f"{len(self.hosts.refused)} host files refused by their checker")
+        return why
+
+    def meta(self) -> dict[str, Any]:
+        r = self.request
+        return {"region": self.region.code, "target": r.target_name,
+                "base_dn": self.settings.base_dn, "today": r.today.isoformat(),
+                "partners": list(r.partners), "created": now()}
+
+    def to_dict(self, meta: Mapping[str, Any]) -> dict[str, Any]:
+        data = plan_to_dict(self.plan, meta)
+        if self.hosts is not None:
+            data["workplaces"] = {**host_plan_to_dict(self.hosts, self.partners),
+                                  "expect": self.hosts.result.digests,
+                                  "homes_for": list(self.scope.applied) if self.scope else []}
+        if self.held_inventory or self.hosts_held:
+            data["held_inventory"] = [
+                {"partner": code, "problems": [dataclasses.asdict(p) for p in found]}
+                for code, found in self.held_inventory.items()]
+            data["hosts_held"] = self.hosts_held
+        return data
+
+
+def check_base_dn(settings: AdSettings, region: Region) -> None:
+    if settings.base_dn.lower() != region.directory.base_dn.lower():
+        raise SscError(
+            f"the target's base_dn {settings.base_dn!r} does not match region.yaml's domain "
+            f"{region.directory.domain!r} ({region.directory.base_dn}): wrong target?"
+        )
+
+
+def plan_run(request: RunRequest, hooks: Hooks = Hooks(), check_hosts: bool = True,
+             source: RunInventory | None = None) -> PlannedRun:
+    """Load, read the directory and the hosts, diff and guard: the plan of one run."""
+    source = source or load_for_run(request.inventory, request.today, request.partners,
+                                    request.state_dir, request.allow_disable)
+    region = source.region
+    target = load_target(request.targets_file, request.target_name)
+    settings = ad_settings(target, request.target_name)
+    check_base_dn(settings, region)
+    workers = target.ad.workers if target.ad else 4
+    with hooks.status(f"reading the directory of target {request.target_name!r}..."):
+        run = plan_directory(region, request.today, settings, source.partners,
+                             request.allow_disable, workers)
+    planned = PlannedRun(request, region, settings, workers, run.actual, run.plan,
+                         run.desired, ansible_settings(target), StateDir(request.state_dir),
+                         source.partners, source)
+    if planned.ansible is None or not region.hosts:
+        return planned
+    planned.scope = host_scope(planned)
+    if check_hosts and not planned.scope.waiting:
+        bundle = host_bundle(planned)
+        result = _run_hosts(planned, bundle, hooks, check=True)
+        with hooks.status("checking the changed host files with the daemons' checkers..."):
+            planned.hosts = HostPlan(bundle, result, refused_files(region, bundle, result))
+    return planned
+
+
+# -- the workplace hosts: held means held -----------------------------------------------
+
+
+def host_scope(planned: PlannedRun) -> HostScope:
+    """Which partners' part of the host files follows the inventory, and which is kept."""
+    source = planned.source
+    # Every partner of the inventory, a held one too (its data may be missing from the region).
+    everyone = sorted({p.code for p in source.region.partners} | set(source.data_files))
+    guard_held = {h.partner for h in planned.plan.held}
+    asked = source.partners or tuple(c for c in everyone if c not in source.held)
+    applied = tuple(c for c in asked if c not in guard_held and c not in source.held)
+    others = [c for c in everyone if c not in applied]
+    ever = ever_applied(planned.state.path)
+    left_out = tuple(c for c in others if ever is not None and c not in ever
+                     and c not in source.held)
+    from_copy = [c for c in others if c not in left_out]
+    kept = kept_copies(source.data_files, from_copy, planned.state.path)
+    if kept is None:
+        missing = ", ".join(from_copy)
+        return HostScope(applied, {}, left_out,
+                         f"the host files hold every partner, and there is no copy of {missing}"
+                         "'s files as last applied to keep its part as it is; fix its problems "
+                         "or apply every partner once")
+    return HostScope(applied, kept, left_out)
+
+
+def host_bundle(planned: PlannedRun) -> Bundle:
+    """Render the hosts' files: the applied partners as now, the others as last applied."""
+    scope = planned.scope
+    assert scope is not None
+    request = planned.request
+    region = planned.region
+    if scope.kept or scope.left_out:
+        combined = with_applied(request.inventory, planned.source.data_files, scope.kept,
+                                request.state_dir, request.today, scope.left_out)
+        if combined is None:
+            raise SscError("the partners' files as last applied no longer load with this "
+                           "region.yaml; fix the inventory, or apply every partner once")
+        region = combined
+    desired = _host_desired(planned, region, scope)
+    return make_bundle(region, desired, planned.state.ensure())
+
+
+def _host_desired(planned: PlannedRun, region: Region, scope: HostScope) -> DesiredState:
+    """The desired state of the hosts' region, with the names the directory plan settled.
+
+    A partner kept as last applied is derived for the day of that apply, so that nobody's
+    end date passing while the partner is held changes its part of the files.
+    """
+    names: dict[Any, ExistingName] = dict(directory_names(region, planned.actual)[0])
+    names.update({a.key: ExistingName(a.name.sam, a.name.upn)
+                  for p in planned.desired.partners for a in p.accounts})
+    _, reserved, _ = directory_names(region, planned.actual)
+    today = planned.request.today
+    desired = derive(region, today, names, reserved)
+    days = {k.today for code, k in scope.kept.items() if k.today != today}
+    if not days:
+        return desired
+    partners = {p.code: p for p in desired.partners}
+    for day in sorted(days):
+        then = derive(region, day, names, reserved)
+        for p in then.partners:
+            if p.code in scope.kept and scope.kept[p.code].today == day:
+                partners[p.code] = p
+    return dataclasses.replace(desired, partners=tuple(partners[p.code]
+                                                       for p in desired.partners))
+
+
+def _run_hosts(planned: PlannedRun, bundle: Bundle, hooks: Hooks, check: bool,
+               expect: Mapping[str, Mapping[str, str]] | None = None) -> RunResult:
+    """The playbook over every host, with a live line per host and task."""
+    assert planned.ansible is not None and planned.scope is not None
+    verb = "checking" if check else "applying"
+    everyone = {p.code for p in planned.region.partners}
+    homes_for = None if set(planned.scope.applied) >= everyone else planned.scope.applied
+    with hooks.status(f"{verb} the workplace hosts...") as status:
+        def on_event(event: TaskEvent) -> None:
+            status.update(f"{verb} the workplace hosts: {event.host} — {event.task} "
+                          f"({event.status})")
+
+        return run_hosts(planned.region, bundle, planned.ansible, planned.state.path,
+                         check=check, partners=homes_for,
+                         held=[h.partner for h in planned.plan.held], on_event=on_event,
+                         expect=expect)
+
+
+# -- saved plans ------------------------------------------------------------------------
+
+
+def save_plan(planned: PlannedRun, path: Path) -> dict[str, Any]:
+    """Write the sealed plan file; returns what was written (unsealed)."""
+    data = planned.to_dict(planned.meta())
+    sealed = seal(data, plan_key(planned.state.ensure()))
+    _write_private(path, json.dumps(sealed, indent=1, ensure_ascii=False) + "\n")
+    return data
+
+
+def _write_private(path: Path, text: str) -> None:
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class Prepared:
+    """What an apply will do: the directory changes, the host bundle, what was refused."""
+
+    plan: Plan
+    refused: list[tuple[Change, str]] = field(default_factory=list)
+    bundle: Bundle | None = None
+    host_changes: int = 0
+    expect: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    hosts_not_applied: int = 0  # host changes of a saved plan left out (hosts held)
+    from_file: bool = False
+
+
+def prepare_apply(planned: PlannedRun, plan_file: Path | None) -> Prepared:
+    """What to apply: the fresh plan, or a sealed saved plan item by item against now."""
+    if plan_file is None:
+        hosts = planned.hosts
+        if hosts is None:
+            return Prepared(planned.plan)
+        return Prepared(planned.plan, [], hosts.bundle, len(hosts.result.changes),
+                        hosts.result.digests)
+    try:
+        raw = json.loads(plan_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise SscError(f"cannot use the plan file {plan_file}: {e}") from e
+    data = unseal(raw, plan_key(planned.state.ensure()), str(plan_file))
+    try:
+        saved, meta = plan_from_dict(data)
+    except ValueError as e:
+        raise SscError(f"cannot use the plan file {plan_file}: {e}") from e
+    if meta.get("target") != planned.target or meta.get("base_dn") != planned.settings.base_dn:
+        raise SscError(f"{plan_file} was made for target {meta.get('target')!r} "
+                       f"({meta.get('base_dn')}); this run is for {planned.target!r}")
+    refused = [(c, r) for c in saved.changes
+               if (r := stale_reason(c, planned.actual)) is not None]
+    stale = {c.ident for c, _ in refused}
+    keep = tuple(c for c in saved.changes if c.ident not in stale)
+    prepared = Prepared(Plan(keep, saved.held, saved.held_changes, saved.unmanaged), refused,
+                        from_file=True)
+    hosts = meta.get("workplaces")
+    if not hosts or planned.ansible is None:
+        return prepared
+    changes = len(hosts.get("changes", []))
+    if planned.hosts_held:
+        prepared.hosts_not_applied = changes
+        return prepared
+    prepared.bundle = use_bundle(Path(hosts["bundle"]), str(hosts["digest"]), planned.region,
+                                 planned.desired, planned.state.path)
+    prepared.host_changes = changes
+    prepared.expect = hosts.get("expect") or {}
+    if planned.scope is not None:  # the homes the reviewed plan was for, no others
+        planned.scope = dataclasses.replace(planned.scope,
+                                            applied=tuple(hosts.get("homes_for") or ()))
+    return prepared
+
+
+# -- apply ------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    report: ApplyReport
+    credentials: Path | None
+    hosts: RunResult | None
+
+
+def execute_apply(planned: PlannedRun, prepared: Prepared, hooks: Hooks = Hooks()) -> Outcome:
+    """Apply the directory changes, then the hosts; record every item and what was applied."""
+    rid = run_id()
+    report, credentials = (_apply_directory(planned, prepared.plan, rid, hooks)
+                           if prepared.plan.changes else (ApplyReport(), None))
+    hosts = None
+    if prepared.bundle is not None and prepared.host_changes:
+        # After the directory: a new home's owner must exist before the home is made.
+        hosts = _run_hosts(planned, prepared.bundle, hooks, check=False,
+                           expect=prepared.expect)
+        _audit_hosts(planned, hosts, rid)
+    if prepared.bundle is not None and (hosts is None or not hosts.failed_hosts):
+        settle(planned, prepared, report)
+    return Outcome(report, credentials, hosts)
+
+
+def settle(planned: PlannedRun, prepared: Prepared, report: ApplyReport | None = None) -> None:
+    """The hosts now hold the prepared bundle: keep the applied partners' files as applied.
+
+    A saved plan made before the last edit of the inventory holds other data than the files
+    on disk now: then nothing is kept (the copies stay as they were).
+    """
+    if prepared.bundle is None or planned.scope is None or planned.scope.waiting:
+        return
+    if prepared.from_file and host_bundle(planned).digest != prepared.bundle.digest:
+        return
+    remember_applied(planned, report or ApplyReport())
+
+
+def remember_applied(planned: PlannedRun, report: ApplyReport) -> None:
+    """Keep the files of the partners this run applied (and only those) as last applied."""
+    scope = planned.scope
+    if scope is None or scope.waiting:
+        return
+    failed = {r.change.partner for r in report.failed}
+    applied = [code for code in scope.applied if code not in failed]
+    remember(planned.request.inventory, planned.source.data_files, applied,
+             planned.state.ensure(), planned.request.today)
+
+
+def _apply_directory(planned: PlannedRun, plan: Plan, rid: str,
+                     hooks: Hooks) -> tuple[ApplyReport, Path | None]:
+    state = planned.state
+    total = len(plan.changes)
+    with state.credentials(rid) as credentials:
+        failed = 0
+
+        def on_password(change: Change, password: str) -> None:
+            after = change.after
+            partner, _, employee_id = change.key.partition("/")
+            credentials.add(partner, employee_id, str(after.get("sAMAccountName")),
+                            str(after.get("userPrincipalName")), password)
+
+        def on_result(result: ItemResult) -> None:
+            nonlocal failed
+            c = result.change
+            state.audit(AuditEntry(
+                run=rid, command=planned.request.command, target=planned.target,
+                partner=c.partner, kind=c.kind.value, action=c.action.value, key=c.key,
+                dn=c.dn, result="ok" if result.ok else "failed",
+                message=result.message).as_dict())
+            failed += 0 if result.ok else 1
+            if hooks.on_item is not None:
+                hooks.on_item(result, failed, total)
+
+        writer = AdWriter(planned.settings, workers=planned.workers, on_password=on_password)
+        try:
+            report = apply_changes(plan.changes, writer, on_result)
+        finally:
+            writer.close()
+        path = credentials.path if credentials.count else None
+    return report, path
+
+
+def _audit_hosts(planned: PlannedRun, result: RunResult, rid: str) -> None:
+    for c in result.changes:
+        planned.state.audit(AuditEntry(
+            run=rid, command=planned.request.command, target=planned.target,
+            partner=",".join(c.partners), kind="host", action="update",
+            key=f"{c.host}:{c.path}", result="ok", message=f"+{c.added} -{c.removed}",
+        ).as_dict())
+    for h in result.failed_hosts:
+        planned.state.audit(AuditEntry(
+            run=rid, command=planned.request.command, target=planned.target, partner="",
+            kind="host", action="update", key=h.host, result="failed",
+            message="; ".join(h.messages)).as_dict())
+
+
+@contextlib.contextmanager
+def locked(request: RunRequest, what: str) -> Iterator[None]:
+    """Hold the state dir's run lock for an apply; a second one fails at once."""
+    with StateDir(request.state_dir).run_lock(what):
+        yield
+
+
+def partners_known(region: Region, partners: Collection[str]) -> list[str]:
+    """The codes in `partners` that are not partners of the region."""
+    known = {p.code for p in region.partners}
+    return [c for c in partners if c not in known]
+
+
+def write_drift_report(planned: PlannedRun, meta: Mapping[str, Any]) -> Path:
+    """Keep the drift check's plan as a JSON report in STATE/reports (0600)."""
+    reports = planned.state.ensure() / "reports"
+    reports.mkdir(exist_ok=True, mode=0o700)
+    path = reports / f"drift-{run_id()}.json"
+    _write_private(path, json.dumps(planned.to_dict(meta), indent=1, ensure_ascii=False) + "\n")
+    return path
