@@ -130,8 +130,8 @@ class Held:
     def message(self) -> str:
         what = f"disables {self.disables} of {self.accounts} accounts"
         if self.removals:
-            what = (f"takes {self.disables} accesses away ({self.disables - self.removals} "
-                    f"accounts disabled of {self.accounts}, {self.removals} members removed "
+            what = (f"takes access away {self.disables} times ({self.disables - self.removals} "
+                    f"of {self.accounts} accounts disabled, {self.removals} members removed "
                     f"from retired groups)")
         return (
             f"partner {self.partner!r}: the plan {what}, more than the guard allows "
