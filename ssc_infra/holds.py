@@ -116,7 +116,8 @@ def parse_holds(doc: Located, region: Region) -> tuple[Holds, list[Problem]]:
     data = doc.data
     if not isinstance(data, dict):
         problem((), "a holds file is a mapping with `holds:` and `known:` lists",
-                "see the example in the README (section holds.yaml)")
+                "write e.g. `holds: [{person: alpha/1002, reason: INC-4711, until: "
+                "2026-12-31}]` and `known: [{dn: ..., reason: ...}]`")
         return NO_HOLDS, problems
     for key in sorted(set(data) - {"holds", "known"}):
         problem((key,), f"unknown key {key!r}", "the keys are `holds` and `known`")
