@@ -33,6 +33,7 @@ class DirectoryAccount:
     company: str = ""
     uac: int = UAC_NORMAL_ACCOUNT
     in_leavers: bool = False
+    marker: str = ""  # adminDescription: the tool's mark on an account it disabled itself
 
     @property
     def key(self) -> PersonKey | None:

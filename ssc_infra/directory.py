@@ -13,7 +13,8 @@ from datetime import date
 from ssc_infra.actual import DirectoryState
 from ssc_infra.backends.ad import AdSettings, Scope, connect, read_directory, taken_names
 from ssc_infra.desired import DesiredState, derive
-from ssc_infra.model import Region
+from ssc_infra.holds import NO_HOLDS, Holds
+from ssc_infra.model import PersonKey, Region
 from ssc_infra.plan import Action, ObjectKind, Plan, apply_guards, diff_directory, directory_names
 
 MAX_NAME_ROUNDS = 5
@@ -39,6 +40,8 @@ def plan_directory(
     partners: Collection[str] = (),
     allow_disable: Mapping[str, int] | None = None,
     workers: int = 4,
+    holds: Holds = NO_HOLDS,
+    enable: Collection[PersonKey] = (),
 ) -> DirectoryRun:
     """Read the directory and make the guarded plan for the region (or some partners).
 
@@ -55,7 +58,7 @@ def plan_directory(
     finally:
         conn.unbind()
     _, _, moves = directory_names(region, actual)
-    plan = diff_directory(desired, actual, moves, partners)
+    plan = diff_directory(desired, actual, moves, partners, holds, enable)
     guarded = apply_guards(plan, actual, region.guards, allow_disable)
     return DirectoryRun(actual, desired, guarded, actual.round_trips + asked)
 

@@ -5,8 +5,17 @@ returns Changes; `apply_guards` holds back the partners whose plan disables too 
 `Plan` is what `plan` prints and saves and what `apply` executes.
 
 Identity is the key (partner, employee id), never a name. Accounts without an employee id in
-a partner's OU are unmanaged: reported, never changed. Accounts are never deleted: a leaver is
-disabled and moved to the partner's leavers OU.
+a partner's OU are unmanaged: reported as drift, never changed, unless `holds.yaml` lists them
+as known. Accounts are never deleted: a leaver is disabled and moved to the partner's leavers OU.
+
+Drift rules (what the plan does not put right by itself):
+- The tool marks every account it disables or makes disabled: `adminDescription` starts with
+  DISABLED_MARK (see `_lock_rules`). A disabled account without the mark was disabled by a
+  person, e.g. a security lock: it stays disabled and is drift until a hold acknowledges it,
+  or `--enable PARTNER/ID` releases it.
+- A group the tool made (`<p>-dep-*`, `-app-*`, `-acc-*`, `-lic-*` in the partner's Groups
+  OU) whose department or service is gone is retired: emptied and marked, never deleted
+  (see `_retire_group`).
 """
 
 from __future__ import annotations
@@ -14,17 +23,27 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from ssc_infra.actual import DirectoryAccount, DirectoryState
+from ssc_infra.actual import DirectoryAccount, DirectoryGroup, DirectoryState
 from ssc_infra.desired import AccountState, DesiredAccount, DesiredPartner, DesiredState
-from ssc_infra.dn import dn_key, escape_rdn, rdn_value
+from ssc_infra.dn import dn_key, escape_rdn, parent_dn, rdn_value
+from ssc_infra.holds import NO_HOLDS, Holds
 from ssc_infra.model import Guards, Identity, Person, PersonKey, Region
 from ssc_infra.naming import ExistingName
 
 GLOBAL_SECURITY_GROUP = -2147483646  # groupType: global scope, security enabled
+MARKER_ATTRIBUTE = "adminDescription"  # on user objects: harmless, hidden from the users
+DISABLED_MARK = "ssc-infra: disabled by the tool"
+RETIRED_MARK = "ssc-infra: retired"
+OWNED_GROUP_KINDS = {"dep": "its department is gone from the HR export",
+                     "app": "the partner no longer takes the service",
+                     "acc": "the partner no longer takes the service",
+                     "lic": "the partner no longer takes the service"}
+DESCRIPTION_MAX = 1024
 
 
 class ObjectKind(StrEnum):
@@ -65,7 +84,15 @@ class Change:
 
     @property
     def destructive(self) -> bool:
+        """A disable: of an account, or the emptying of a retired group."""
         return self.action is Action.DISABLE
+
+    @property
+    def weight(self) -> int:
+        """How many accesses a destructive change takes away, for the guards."""
+        if not self.destructive:
+            return 0
+        return len(self.after.get("remove", ())) if self.kind is ObjectKind.MEMBERS else 1
 
     @property
     def ident(self) -> tuple[str, str, str]:
@@ -75,11 +102,18 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Unmanaged:
-    """An object in a managed scope that the tool reports but never touches."""
+    """Something in a managed scope that the tool reports but does not put right: drift.
+
+    An object the tool does not manage (no employee id, a group it did not make), or an
+    account of its own that a person disabled (`key` names the person). `known` holds the
+    acknowledgement from the holds file; an acknowledged item is listed, and is not drift.
+    """
 
     partner: str
     dn: str
     reason: str
+    key: str = ""
+    known: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,16 +121,22 @@ class Held:
     """A partner whose changes are held back by a guard."""
 
     partner: str
-    disables: int
+    disables: int  # accounts disabled plus members removed from retired groups
     accounts: int
     limit: int
     override: str
+    removals: int = 0  # of `disables`: members removed from retired groups
 
     def message(self) -> str:
+        what = f"disables {self.disables} of {self.accounts} accounts"
+        if self.removals:
+            what = (f"takes access away {self.disables} times ({self.disables - self.removals} "
+                    f"of {self.accounts} accounts disabled, {self.removals} members removed "
+                    f"from retired groups)")
         return (
-            f"partner {self.partner!r}: the plan disables {self.disables} of {self.accounts} "
-            f"accounts, more than the guard allows ({self.limit}); none of its changes are "
-            f"applied. If this is right, re-run with {self.override}"
+            f"partner {self.partner!r}: the plan {what}, more than the guard allows "
+            f"({self.limit}); none of its changes are applied. If this is right, re-run "
+            f"with {self.override}"
         )
 
 
@@ -109,7 +149,18 @@ class Plan:
 
     @property
     def empty(self) -> bool:
+        """Nothing to apply (drift that the plan does not put right may remain: `drift`)."""
         return not self.changes and not self.held_changes
+
+    @property
+    def drift(self) -> tuple[Unmanaged, ...]:
+        """What differs and is not acknowledged: exit 2 for plan and drift, even when empty."""
+        return tuple(u for u in self.unmanaged if not u.known)
+
+    @property
+    def acknowledged(self) -> tuple[Unmanaged, ...]:
+        """What differs on purpose (holds.yaml): listed, not drift."""
+        return tuple(u for u in self.unmanaged if u.known)
 
     def counts(self) -> Counter[str]:
         return Counter(c.action.value for c in self.changes)
@@ -151,6 +202,7 @@ def _actual_attributes(account: DirectoryAccount) -> dict[str, str]:
         "department": account.department,
         "title": account.title,
         "company": account.company,
+        MARKER_ATTRIBUTE: account.marker,
     }
 
 
@@ -223,6 +275,8 @@ def diff_directory(
     actual: DirectoryState,
     moves: Mapping[PersonKey, DirectoryAccount] | None = None,
     partners: Collection[str] = (),
+    holds: Holds = NO_HOLDS,
+    enable: Collection[PersonKey] = (),
 ) -> Plan:
     """Every change that makes the directory match the desired state (guards not applied).
 
@@ -231,19 +285,25 @@ def diff_directory(
         actual: read from the directory.
         moves: people who changed partner (see `directory_names`).
         partners: limit the plan to these partner codes; empty means all.
+        holds: the acknowledged locks and known objects (holds.yaml).
+        enable: accounts disabled by hand that the operator releases (`--enable PARTNER/ID`).
     """
     moves = moves or {}
     scope = [p for p in hybrid_partners(desired) if not partners or p.code in partners]
     managed = actual.managed()
     moved_away = {a.key for a in moves.values()}
     changes: list[Change] = list(_ou_changes(desired, scope, actual, managed, partners))
+    findings: list[Unmanaged] = []
     final_dn: dict[PersonKey, str] = {key: a.dn for key, a in managed.items()}
     for partner in scope:
         for account in partner.accounts:
             current = managed.get(account.key) or moves.get(account.key)
-            change = _account_change(account, current)
+            change, finding = _lock_rules(_account_change(account, current), account, current,
+                                          holds, enable, desired.today)
             if change is not None:
                 changes.append(change)
+            if finding is not None:
+                findings.append(finding)
             if current is not None or account.state is not AccountState.LEAVER:
                 final_dn[account.key] = account.dn
             if current is not None and current.key is not None and current.key != account.key:
@@ -284,7 +344,13 @@ def diff_directory(
                      "add_keys": [f"{p}/{e}" for p, e in add],
                      "remove_keys": [f"{p}/{e}" for p, e in remove]},
                 ))
-    return Plan(tuple(_ordered(changes)), unmanaged=tuple(_unmanaged(desired, actual, scope)))
+    others = {dn_key(a.dn): a.dn for a in actual.accounts}
+    for partner in scope:
+        for current_group in retired_groups(partner, actual):
+            changes.extend(_retire_group(current_group, member_keys, final_dn, others,
+                                         desired.today))
+    findings.extend(_unmanaged(actual, scope, holds))
+    return Plan(tuple(_ordered(changes)), unmanaged=tuple(findings))
 
 
 def _ou_changes(
@@ -354,6 +420,7 @@ def _gone_change(account: DirectoryAccount, leavers_ou: str) -> Change | None:
     if account.enabled:
         before["enabled"], after["enabled"] = True, False
         before["uac"] = account.uac
+        after[MARKER_ATTRIBUTE] = f"{DISABLED_MARK}: gone from the HR export"
     if dn_key(account.ou) != dn_key(leavers_ou):
         before["dn"], after["dn"] = account.dn, target
     if not after:
@@ -363,18 +430,160 @@ def _gone_change(account: DirectoryAccount, leavers_ou: str) -> Change | None:
     return Change(ObjectKind.ACCOUNT, action, account.partner, key, account.dn, before, after)
 
 
+def _lock_rules(
+    change: Change | None,
+    wanted: DesiredAccount,
+    current: DirectoryAccount | None,
+    holds: Holds,
+    enable: Collection[PersonKey],
+    today: date,
+) -> tuple[Change | None, Unmanaged | None]:
+    """Tell the accounts the tool keeps disabled from those a person disabled.
+
+    The tool disables an account for its own reasons only: a pre-start account (made
+    disabled before the start date), a leaver, someone gone from the HR export. Each time it
+    writes DISABLED_MARK to `adminDescription`, an attribute every object may have, shown in
+    no user tab and read by nothing else here; when the tool enables the account, the mark
+    goes. So a disabled account without the mark was disabled by a person (a security lock,
+    a suspension): the plan keeps it disabled and reports it as drift, whatever the HR export
+    says. A hold in holds.yaml makes it an acknowledged lock until its date; `--enable
+    PARTNER/ID` (`enable`) lets the plan enable it. A lock is never released by the tool.
+
+    Returns:
+        The change as it may be applied, and the lock to report (or None).
+    """
+    after = dict(change.after) if change is not None else {}
+    if current is None:
+        if change is not None and change.action is Action.CREATE and not after.get("enabled"):
+            after[MARKER_ATTRIBUTE] = _mark(wanted)
+            return replace(change, after=after), None
+        return change, None
+    ours = current.marker.startswith(DISABLED_MARK)
+    if after.get("enabled") is True and not ours and wanted.key not in enable:
+        return _without_enable(change), _lock(wanted, current, holds, today)
+    before = dict(change.before) if change is not None else {}
+    if after.get("enabled") is False:
+        after[MARKER_ATTRIBUTE] = _mark(wanted)
+    elif ours and (current.enabled or after.get("enabled") is True):
+        # Enabled by the tool, or by a person: the mark goes, so a later lock is seen.
+        before[MARKER_ATTRIBUTE], after[MARKER_ATTRIBUTE] = current.marker, ""
+    else:
+        return change, None
+    if change is None:
+        key = f"{wanted.partner}/{wanted.employee_id}"
+        return Change(ObjectKind.ACCOUNT, Action.UPDATE, wanted.partner, key, current.dn,
+                      before, after), None
+    return replace(change, before=before, after=after), None
+
+
+def _mark(account: DesiredAccount) -> str:
+    why = "leaver" if account.state is AccountState.LEAVER else (
+        f"pre-start, starts {account.start_date.isoformat()}")
+    return f"{DISABLED_MARK}: {why}"
+
+
+def _without_enable(change: Change | None) -> Change | None:
+    if change is None:
+        return None
+    hidden = ("enabled", "uac")
+    before = {k: v for k, v in change.before.items() if k not in hidden}
+    after = {k: v for k, v in change.after.items() if k not in hidden}
+    if not after:
+        return None
+    action = Action.MOVE if "dn" in after else Action.UPDATE
+    return replace(change, action=action, before=before, after=after)
+
+
+def _lock(wanted: DesiredAccount, current: DirectoryAccount, holds: Holds,
+          today: date) -> Unmanaged:
+    key = f"{wanted.partner}/{wanted.employee_id}"
+    hold = holds.hold_for(wanted.key)
+    if hold is not None and hold.active(today):
+        return Unmanaged(wanted.partner, current.dn, "disabled outside the tool", key,
+                         f"held until {hold.until.isoformat()}: {hold.reason} ({hold.where})")
+    reason = (f"disabled outside the tool (not by ssc-infra): kept disabled. Release it with "
+              f"--enable {key}, or acknowledge it in holds.yaml")
+    if hold is not None:
+        reason += f" (the hold at {hold.where} ran out on {hold.until.isoformat()})"
+    return Unmanaged(wanted.partner, current.dn, reason, key)
+
+
+def owned_group_kind(name: str, partner: str) -> str | None:
+    """The kind of a group the tool makes ("dep", "app", "acc", "lic") by its name, or None."""
+    prefix = f"{partner}-"
+    if not name.startswith(prefix):
+        return None
+    kind = name[len(prefix):].split("-", 1)[0]
+    return kind if kind in OWNED_GROUP_KINDS and name.count("-") >= 2 else None
+
+
+def retired_groups(partner: DesiredPartner, actual: DirectoryState) -> list[DirectoryGroup]:
+    """The partner's groups that the tool made and the inventory no longer asks for."""
+    wanted = {dn_key(g.dn) for g in partner.groups}
+    groups_ou = dn_key(partner.groups_ou)
+    return [g for g in actual.groups
+            if g.partner == partner.code and dn_key(g.dn) not in wanted
+            and dn_key(parent_dn(g.dn)) == groups_ou
+            and owned_group_kind(g.name, partner.code) is not None]
+
+
+def _retire_group(
+    group: DirectoryGroup,
+    member_keys: Mapping[str, PersonKey],
+    final_dn: Mapping[PersonKey, str],
+    others: Mapping[str, str],
+    today: date,
+) -> Iterable[Change]:
+    """Retire a group whose department or service is gone: empty it, mark it, keep it.
+
+    Its members would otherwise keep the access or licence by accident. Emptying is what
+    takes the access away, so each member removed counts as a disable for the guards. The
+    group is not deleted (its SID, history and audit trail stay; a purge is a separate,
+    explicit step), not renamed (a department that comes back finds its group again by
+    name) and not moved (the drift check reads groups in the partner OUs only, so a member
+    added by hand to a retired group is seen, and removed, by the next plan).
+    """
+    kind = owned_group_kind(group.name, group.partner) or ""
+    if not group.description.startswith(RETIRED_MARK):
+        text = (f"{RETIRED_MARK} {today.isoformat()}: {OWNED_GROUP_KINDS[kind]}; kept empty, "
+                f"grants nothing (was: {group.description})")
+        yield Change(ObjectKind.GROUP, Action.UPDATE, group.partner, group.name, group.dn,
+                     {"description": group.description}, {"description": text[:DESCRIPTION_MAX]})
+    if group.members:
+        remove: list[str] = []
+        keys: list[str] = []
+        for member in sorted(group.members):
+            person = member_keys.get(member)
+            remove.append(final_dn[person] if person else others.get(member, member))
+            keys.append(f"{person[0]}/{person[1]}" if person else remove[-1])
+        have = sorted(f"{p}/{e}" for p, e in (member_keys[m] for m in group.members
+                                              if m in member_keys))
+        yield Change(ObjectKind.MEMBERS, Action.DISABLE, group.partner, group.name, group.dn,
+                     {"members": have},
+                     {"add": [], "remove": remove, "add_keys": [], "remove_keys": keys})
+
+
 def _unmanaged(
-    desired: DesiredState, actual: DirectoryState, scope: list[DesiredPartner]
+    actual: DirectoryState, scope: list[DesiredPartner], holds: Holds
 ) -> Iterable[Unmanaged]:
+    def found(partner: str, dn: str, reason: str) -> Unmanaged:
+        known = holds.known_for(dn)
+        return Unmanaged(partner, dn, reason,
+                         known=f"known: {known.reason} ({known.where})" if known else "")
+
     codes = {p.code for p in scope}
     for account in actual.unmanaged():
         if account.partner in codes:
-            yield Unmanaged(account.partner, account.dn, "no employeeID: not managed by the tool")
+            yield found(account.partner, account.dn,
+                        "no employeeID: not managed by the tool; list it under `known:` in "
+                        "holds.yaml if it belongs there")
     wanted_groups = {dn_key(g.dn) for p in scope for g in p.groups}
+    wanted_groups |= {dn_key(g.dn) for p in scope for g in retired_groups(p, actual)}
     for group in actual.groups:
         if group.partner in codes and dn_key(group.dn) not in wanted_groups:
-            yield Unmanaged(group.partner, group.dn,
-                            "group not in the desired state: check it and delete it by hand")
+            yield found(group.partner, group.dn,
+                        "group not made by the tool: check it, delete it by hand or list it "
+                        "under `known:` in holds.yaml")
 
 
 def _ordered(changes: list[Change]) -> list[Change]:
@@ -444,6 +653,9 @@ def apply_guards(
 ) -> Plan:
     """Hold back every change of a partner whose plan disables more than the guard allows.
 
+    Each account disabled counts one, and so does each member removed from a retired group:
+    both take someone's access away.
+
     Args:
         plan: the full plan.
         actual: the directory, to count each partner's enabled managed accounts.
@@ -451,14 +663,19 @@ def apply_guards(
         allow_disable: explicit overrides, partner -> the number of disables allowed.
     """
     allow_disable = allow_disable or {}
-    disables = Counter(c.partner for c in plan.changes if c.destructive)
+    disables: Counter[str] = Counter()
+    removals: Counter[str] = Counter()
+    for change in plan.changes:
+        disables[change.partner] += change.weight
+        if change.kind is ObjectKind.MEMBERS:
+            removals[change.partner] += change.weight
     enabled = Counter(a.partner for a in actual.accounts if a.key and a.enabled)
     held: list[Held] = []
     for partner, count in sorted(disables.items()):
         limit = allow_disable.get(partner, disable_limit(guards, enabled[partner]))
         if count > limit:
             held.append(Held(partner, count, enabled[partner], limit,
-                             f"--allow-disable {partner}={count}"))
+                             f"--allow-disable {partner}={count}", removals[partner]))
     codes = {h.partner for h in held}
     return Plan(
         tuple(c for c in plan.changes if c.partner not in codes),
@@ -494,12 +711,13 @@ def plan_to_dict(plan: Plan, meta: Mapping[str, Any]) -> dict[str, Any]:
         "changes": [_change_dict(c) for c in plan.changes],
         "held": [
             {"partner": h.partner, "disables": h.disables, "accounts": h.accounts,
-             "limit": h.limit, "override": h.override, "message": h.message()}
+             "limit": h.limit, "override": h.override, "removals": h.removals,
+             "message": h.message()}
             for h in plan.held
         ],
         "held_changes": [_change_dict(c) for c in plan.held_changes],
-        "unmanaged": [{"partner": u.partner, "dn": u.dn, "reason": u.reason}
-                      for u in plan.unmanaged],
+        "unmanaged": [{"partner": u.partner, "dn": u.dn, "reason": u.reason, "key": u.key,
+                       "known": u.known} for u in plan.unmanaged],
     }
 
 
@@ -519,8 +737,10 @@ def plan_from_dict(data: Mapping[str, Any]) -> tuple[Plan, dict[str, Any]]:
         changes = tuple(_change_from(c) for c in data["changes"])
         held_changes = tuple(_change_from(c) for c in data.get("held_changes", []))
         held = tuple(Held(h["partner"], h["disables"], h["accounts"], h["limit"],
-                          h["override"]) for h in data.get("held", []))
-        unmanaged = tuple(Unmanaged(u["partner"], u["dn"], u["reason"])
+                          h["override"], int(h.get("removals", 0)))
+                     for h in data.get("held", []))
+        unmanaged = tuple(Unmanaged(u["partner"], u["dn"], u["reason"], str(u.get("key", "")),
+                                    str(u.get("known", "")))
                           for u in data.get("unmanaged", []))
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"the plan file is damaged ({e!r}); make a new one") from e

@@ -19,7 +19,7 @@ from ssc_infra.desired import DesiredState, derive
 from ssc_infra.dn import dn_key
 from ssc_infra.inventory.files import load
 from ssc_infra.model import Identity
-from ssc_infra.plan import Plan, diff_directory, directory_names
+from ssc_infra.plan import DISABLED_MARK, Plan, diff_directory, directory_names
 
 
 def directory_as_desired(desired: DesiredState) -> DirectoryState:
@@ -39,6 +39,7 @@ def directory_as_desired(desired: DesiredState) -> DirectoryState:
                 company=a.company,
                 uac=UAC_NORMAL_ACCOUNT | (0 if a.enabled else UAC_ACCOUNTDISABLE),
                 in_leavers=a.ou == partner.leavers_ou,
+                marker="" if a.enabled else f"{DISABLED_MARK}: made so by the tool",
             ))
             dns[a.key] = dn_key(a.dn)
     groups = [
@@ -75,6 +76,16 @@ def edit_directory(state: DirectoryState, edits: Iterable[dict[str, Any]]) -> Di
             ous.discard(dn_key(edit["remove_ou"]))
         elif "remove_group" in edit:
             groups = [g for g in groups if g.name != edit["remove_group"]]
+        elif "add_group" in edit:
+            spec = dict(edit["add_group"])
+            spec["members"] = frozenset(dn_key(m) for m in spec.get("members", ()))
+            groups.append(DirectoryGroup(**spec))
+        elif "set_group" in edit:
+            index = next(i for i, g in enumerate(groups) if g.name == edit["set_group"])
+            attrs = dict(edit["attrs"])
+            if "members" in attrs:
+                attrs["members"] = frozenset(dn_key(m) for m in attrs["members"])
+            groups[index] = dataclasses.replace(groups[index], **attrs)
         else:
             raise ValueError(f"unknown directory edit {edit}")
     return dataclasses.replace(state, ous=frozenset(ous), accounts=tuple(accounts),

@@ -39,6 +39,7 @@ from ssc_infra.plan import GLOBAL_SECURITY_GROUP, Action, Change, ObjectKind
 USER_ATTRIBUTES = (
     "sAMAccountName", "userPrincipalName", "employeeID", "givenName", "sn", "cn",
     "displayName", "department", "title", "company", "userAccountControl",
+    "adminDescription",
 )
 GROUP_ATTRIBUTES = ("cn", "sAMAccountName", "description", "member")
 PAGE_SIZE = 1000
@@ -316,7 +317,7 @@ def parse_account(entry: Mapping[str, Any], partner: str, in_leavers: bool) -> D
         full_name=_first(entry, "cn"), display_name=_first(entry, "displayName"),
         department=_first(entry, "department"), title=_first(entry, "title"),
         company=_first(entry, "company"), uac=int(uac) if uac else UAC_NORMAL_ACCOUNT,
-        in_leavers=in_leavers,
+        in_leavers=in_leavers, marker=_first(entry, "adminDescription"),
     )
 
 

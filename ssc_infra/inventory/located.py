@@ -99,5 +99,7 @@ def _scalar(node: yaml.Node) -> Any:
     loader = _Loader("")
     try:
         return loader.construct_object(node, deep=True)
+    except ValueError:
+        return node.value  # e.g. 2026-13-01 looks like a date and is none: the checks say so
     finally:
         loader.dispose()

@@ -9,7 +9,19 @@ from typing import Any
 
 import pytest
 
-from ssc_infra.plan import Change, ObjectKind
+from ssc_infra.desired import derive
+from ssc_infra.holds import HOLDS_FILE, NO_HOLDS, load_holds, parse_enable
+from ssc_infra.inventory.files import load
+from ssc_infra.plan import (
+    Change,
+    ObjectKind,
+    Plan,
+    Unmanaged,
+    diff_directory,
+    directory_names,
+    plan_from_dict,
+    plan_to_dict,
+)
 from tests.conftest import MINI, TODAY, data_cases
 from tests.support import desired_for, directory_as_desired, edit_directory, plan_for
 from tests.unit.test_inventory import apply_edits
@@ -41,7 +53,15 @@ def _plan(mini: Path, case: dict[str, Any]) -> Any:
     if case.get("taken"):
         actual = dataclasses.replace(actual, taken_names=actual.taken_names | set(case["taken"]))
     apply_edits(mini, case.get("edits", []))
-    return plan_for(mini, TODAY, actual)
+    if "holds" not in case and "enable" not in case:
+        return plan_for(mini, TODAY, actual)
+    region = load(mini, TODAY)
+    (mini / HOLDS_FILE).write_text(case.get("holds", ""), encoding="utf-8")
+    holds = load_holds(mini / HOLDS_FILE, region) if case.get("holds") else NO_HOLDS
+    existing, reserved, moves = directory_names(region, actual)
+    desired = derive(region, TODAY, existing, reserved)
+    return diff_directory(desired, actual, moves, holds=holds,
+                          enable=parse_enable(case.get("enable", []), region))
 
 
 @pytest.mark.parametrize("case", data_cases("diff"))
@@ -58,6 +78,11 @@ def test_plan_holds_exactly_the_expected_changes(mini: Path, case: dict[str, Any
     assert not missing, f"missing {missing}\nplan: {shown}"
     assert not extra, f"unexpected {[(c.kind.value, c.action.value, c.key) for c in extra]}"
     assert [u.dn for u in plan.unmanaged] == case.get("unmanaged", [])
+    # Everything reported is drift, unless the holds file acknowledges it.
+    assert [u.dn for u in plan.acknowledged] == case.get("acknowledged", [])
+    said = [f"{u.reason} {u.known}" for u in plan.unmanaged]
+    for text in case.get("reported", []):
+        assert any(text in line for line in said), f"no report says {text!r}: {said}"
 
 
 def test_a_second_plan_after_applying_finds_nothing(mini: Path) -> None:
@@ -65,3 +90,19 @@ def test_a_second_plan_after_applying_finds_nothing(mini: Path) -> None:
                         "append": "1006,Sytse,,Hiemstra,Ruimte,Adviseur,alp-hq,vdi,2026-10-01,\n"}])
     applied = directory_as_desired(desired_for(mini, TODAY))
     assert plan_for(mini, TODAY, applied).empty
+
+
+def test_unacknowledged_findings_are_drift_even_when_nothing_is_to_apply() -> None:
+    found = Unmanaged("alpha", "CN=Scanner,OU=Users", "no employeeID")
+    known = Unmanaged("alpha", "CN=Printer,OU=Users", "no employeeID", known="known: printer")
+    assert Plan((), unmanaged=(found, known)).empty
+    assert Plan((), unmanaged=(found, known)).drift == (found,)
+    assert Plan((), unmanaged=(known,)).acknowledged == (known,)
+    assert not Plan((), unmanaged=(known,)).drift
+
+
+def test_findings_survive_a_saved_plan() -> None:
+    lock = Unmanaged("alpha", "CN=Jan", "disabled outside the tool", "alpha/1002",
+                     "held until 2026-12-31: INC-1")
+    plan, _ = plan_from_dict(plan_to_dict(Plan((), unmanaged=(lock,)), {}))
+    assert plan.unmanaged == (lock,)

@@ -71,3 +71,36 @@ def test_allow_disable_needs_partner_equals_number(bad: str) -> None:
 
 def test_allow_disable_parses_several() -> None:
     assert parse_allow_disable(["ameland=3", "fumo=12"]) == {"ameland": 3, "fumo": 12}
+
+
+def _retire(partner: str, members: int) -> Change:
+    removed = [f"CN=m{i}" for i in range(members)]
+    return Change(ObjectKind.MEMBERS, Action.DISABLE, partner, f"{partner}-dep-oud",
+                  f"CN={partner}-dep-oud", {}, {"add": [], "remove": removed,
+                                                 "add_keys": [], "remove_keys": removed})
+
+
+def test_members_removed_from_a_retired_group_count_as_disables() -> None:
+    # 40 enabled accounts allow 2 disables; one retired group of 3 takes 3 accesses away.
+    plan = Plan((_retire("vlieland", 3),))
+    guarded = apply_guards(plan, _state(vlieland=40), Guards(50, 0.05))
+    assert [h.partner for h in guarded.held] == ["vlieland"] and not guarded.changes
+    message = guarded.held[0].message()
+    assert "3 members removed from retired groups" in message
+    assert "--allow-disable vlieland=3" in message
+    allowed = apply_guards(plan, _state(vlieland=40), Guards(50, 0.05), {"vlieland": 3})
+    assert not allowed.held and len(allowed.changes) == 1
+
+
+def test_disables_and_retired_members_add_up() -> None:
+    plan = Plan((_disable("vlieland", 1), _retire("vlieland", 1)))
+    assert not apply_guards(plan, _state(vlieland=40), Guards(50, 0.05)).held
+    plan = Plan((*plan.changes, _disable("vlieland", 2)))
+    held = apply_guards(plan, _state(vlieland=40), Guards(50, 0.05)).held
+    assert held and held[0].disables == 3 and held[0].removals == 1
+
+
+def test_an_ordinary_membership_change_is_not_a_disable() -> None:
+    moved = Change(ObjectKind.MEMBERS, Action.UPDATE, "vlieland", "vlieland-dep-a",
+                   "CN=vlieland-dep-a", {}, {"add": [], "remove": ["CN=1", "CN=2", "CN=3"]})
+    assert not apply_guards(Plan((moved,)), _state(vlieland=40), Guards(50, 0.05)).held
