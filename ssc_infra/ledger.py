@@ -42,8 +42,10 @@ VERSION = 1
 MAX_BYTES = 64 * 1024 * 1024  # ~400 bytes a person: far beyond any region
 
 _CODE = re.compile(r"[a-z][a-z0-9-]{0,30}[a-z0-9]")  # as the inventory's partner codes
-_EMPLOYEE_ID = re.compile(r"[^\x00-\x20\x7f-\x9f,;]([^\x00-\x1f\x7f-\x9f,;]{0,62}"
-                          r"[^\x00-\x20\x7f-\x9f,;])?")
+# An employee id is only ever compared with the HR export's: any text without control
+# characters or surrounding blanks, as long as an HR system makes them.
+_EMPLOYEE_ID = re.compile(r"[^\x00-\x20\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,62}"
+                          r"[^\x00-\x20\x7f-\x9f])?")
 _SAM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,19}")
 _UPN_LOCAL = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{UPN_LOCAL_MAX - 1}}}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -341,7 +343,8 @@ def forget_names(state_dir: Path, keys: Collection[PersonKey]) -> Ledger:
         LedgerError: the ledger cannot be read or written.
     """
     ledger = load_ledger(state_dir)
-    kept = Ledger(ledger.path, tuple(e for e in ledger.entries if e.key not in set(keys)))
+    purged = set(keys)
+    kept = Ledger(ledger.path, tuple(e for e in ledger.entries if e.key not in purged))
     if len(kept) != len(ledger):
         _write(state_dir, kept)
     return kept
