@@ -14,6 +14,7 @@ from ssc_infra.actual import DirectoryState
 from ssc_infra.backends.ad import AdSettings, Scope, connect, read_directory, taken_names
 from ssc_infra.desired import DesiredState, derive
 from ssc_infra.holds import NO_HOLDS, Holds
+from ssc_infra.ledger import Ledger, MergedNames, NameConflict, merge_names
 from ssc_infra.model import PersonKey, Region
 from ssc_infra.plan import Action, ObjectKind, Plan, apply_guards, diff_directory, directory_names
 
@@ -26,6 +27,7 @@ class DirectoryRun:
     desired: DesiredState
     plan: Plan
     round_trips: int
+    name_conflicts: tuple[NameConflict, ...] = ()  # the ledger contradicted: the directory won
 
 
 def scope_of(region: Region) -> Scope:
@@ -42,6 +44,7 @@ def plan_directory(
     workers: int = 4,
     holds: Holds = NO_HOLDS,
     enable: Collection[PersonKey] = (),
+    ledger: Ledger | None = None,
 ) -> DirectoryRun:
     """Read the directory and make the guarded plan for the region (or some partners).
 
@@ -52,48 +55,62 @@ def plan_directory(
     actual = read_directory(lambda: connect(settings), scope_of(region), workers)
     conn = connect(settings)
     try:
-        desired, asked = derive_with_free_names(
+        named = derive_with_free_names(
             region, today, actual,
-            lambda sams, upns: taken_names(conn, settings.base_dn, sams, upns))
+            lambda sams, upns: taken_names(conn, settings.base_dn, sams, upns), ledger=ledger)
     finally:
         conn.unbind()
+    desired = named.desired
     _, _, moves = directory_names(region, actual)
     plan = diff_directory(desired, actual, moves, partners, holds, enable)
     guarded = apply_guards(plan, actual, region.guards, allow_disable)
-    return DirectoryRun(actual, desired, guarded, actual.round_trips + asked)
+    return DirectoryRun(actual, desired, guarded, actual.round_trips + named.asked,
+                        named.conflicts)
 
 
 Lookup = Callable[[set[str], set[str]], tuple[set[str], set[str]]]
 
 
+@dataclass(frozen=True)
+class Named:
+    """The desired state with names free in the whole domain, and how they were found."""
+
+    desired: DesiredState
+    asked: int  # lookups of names outside the managed scopes
+    conflicts: tuple[NameConflict, ...] = ()  # kept names the directory contradicts
+
+
 def derive_with_free_names(
     region: Region, today: date, actual: DirectoryState, lookup: Lookup,
-    partners: Collection[str] = (),
-) -> tuple[DesiredState, int]:
+    partners: Collection[str] = (), ledger: Ledger | None = None,
+) -> Named:
     """Derive, then make sure every new account's names are free in the whole domain.
 
     The names of the managed scopes are known from the read; a name held elsewhere in the
     domain (an account made by hand in CN=Users) is only found by asking. Only the names of
     accounts to be created are asked for; when one is taken, it is reserved and the names are
-    made again, until none collides. Returns the desired state and the lookups made.
+    made again, until none collides. The ledger's names (cloud partners, accounts not made
+    yet, people who left) are kept where the directory does not contradict them.
     """
-    existing, reserved, moves = directory_names(region, actual)
+    directory, reserved, moves = directory_names(region, actual)
     reserved_sams: set[str] = set(reserved)
     reserved_upns: set[str] = set()
     asked = 0
     for _ in range(MAX_NAME_ROUNDS):
-        desired = derive(region, today, existing, reserved_sams, reserved_upns)
+        merged = (merge_names(ledger, region, directory, reserved_sams, reserved_upns)
+                  if ledger is not None else MergedNames(directory, ()))
+        desired = derive(region, today, merged.existing, reserved_sams, reserved_upns)
         plan = diff_directory(desired, actual, moves, partners)
         new = [c.after for c in plan.changes
                if c.kind is ObjectKind.ACCOUNT and c.action is Action.CREATE]
         sams = {str(a["sAMAccountName"]).lower() for a in new} - reserved_sams
         upns = {str(a["userPrincipalName"]).lower() for a in new} - reserved_upns
         if not sams and not upns:
-            return desired, asked
+            break
         found_sams, found_upns = lookup(sams, upns)
         asked += 1
         if not found_sams and not found_upns:
-            return desired, asked
+            break
         reserved_sams |= found_sams
         reserved_upns |= found_upns
-    return desired, asked
+    return Named(desired, asked, merged.conflicts)

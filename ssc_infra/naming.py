@@ -14,10 +14,12 @@ Template placeholders (region.yaml `naming.sam` and `naming.upn`):
     {full_surname}    infix and surname (hyphens kept in a UPN): de Vries -> devries
 
 Collisions are settled across the whole region, because every partner shares one AD domain.
-Names the directory already holds are kept (`existing`) and names of objects the tool does not
-manage are avoided (`reserved`). New people are named in order of start date, then partner and
-employee id, so the same inventory always gives the same names and a later joiner never takes a
-name from someone who started earlier: the newcomer gets the number (jvries2).
+Names already handed out are kept (`existing`): the directory's for hybrid partners, the name
+ledger's (`ssc_infra.ledger`) for cloud partners, for people who left, and for runs without a
+directory; names of objects the tool does not manage are avoided (`reserved`). New people are
+named in order of start date, then partner and employee id, so the same inventory always gives
+the same names; an earlier starter who joins later gets the number (jvries2), since the names
+handed out before are kept.
 """
 
 from __future__ import annotations
@@ -187,7 +189,8 @@ def assign_names(
         people: the people to name (all partners: AD names are unique domain-wide).
         policy: the region's naming policy.
         upn_suffixes: partner code -> UPN suffix.
-        existing: names the directory holds for managed accounts; kept unchanged.
+        existing: names handed out before (the directory's, the ledger's), kept unchanged;
+            a name of someone not in `people` (a leaver) stays taken.
         reserved: sAMAccountNames of objects the tool does not manage; avoided.
         reserved_upns: UPNs of objects the tool does not manage; avoided.
 
