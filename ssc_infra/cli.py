@@ -27,6 +27,7 @@ from ssc_infra.desired import DesiredState, derive
 from ssc_infra.errors import InventoryError, Problem, SscError
 from ssc_infra.inventory.applied import RunInventory, load_for_run
 from ssc_infra.inventory.files import load, load_holding
+from ssc_infra.ledger import kept_names, load_ledger
 from ssc_infra.model import Region
 from ssc_infra.plan import parse_allow_disable
 from ssc_infra.report import (
@@ -217,7 +218,11 @@ def show(inventory: Path, today: date, fmt: str) -> None:
 @format_option
 @click.option("--partner", "partners", multiple=True, metavar="CODE",
               help="Only this partner (repeatable). Default: all.")
-def desired(inventory: Path, today: date, fmt: str, partners: tuple[str, ...]) -> None:
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path(".ssc"), show_default=True,
+              help="Where the names handed out by earlier applies are kept.")
+def desired(inventory: Path, today: date, fmt: str, partners: tuple[str, ...],
+            state_dir: Path) -> None:
     """The desired state derived from the inventory: OUs, accounts, groups, workplaces.
 
     \b
@@ -227,7 +232,7 @@ def desired(inventory: Path, today: date, fmt: str, partners: tuple[str, ...]) -
     """
     region = _load(inventory, today)
     _check_partners(region, partners)
-    state = derive(region, today)
+    state = derive(region, today, kept_names(load_ledger(state_dir), region))
     chosen = [p for p in state.partners if not partners or p.code in partners]
     if fmt == "json":
         _print_json({"region": state.region, "today": today.isoformat(),
@@ -321,7 +326,7 @@ def sample(people: int, seed: int, partners: int | None, out_dir: Path, force: b
               required=True, help="Folder for the files: one subfolder per host.")
 @click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
               default=Path(".ssc"), show_default=True,
-              help="Where the addresses handed out by earlier applies are kept.")
+              help="Where the names and addresses handed out by earlier applies are kept.")
 @click.option("--check", "run_checks", is_flag=True,
               help="Also run the daemons' own checkers on the files, as the roles do "
                    "before installing them (exit 1 if one refuses a file).")
@@ -334,8 +339,8 @@ def render(inventory: Path, today: date, partners: tuple[str, ...], out_dir: Pat
       ssc-infra render --out /tmp/hosts && less /tmp/hosts/fs01/etc/samba/smb.conf
       ssc-infra render --partner vlieland --out /tmp/vlieland
       ssc-infra render --check --out /tmp/hosts     # testparm, kea-dhcp4 -t, freeradius -C...
-    Account names come from the inventory alone here; plan and apply use the names the
-    directory holds. With --partner, the files hold only that partner's part.
+    Account names are the ones earlier applies handed out (kept in the state dir); plan and
+    apply check them against the directory. With --partner, the files hold only that partner's part.
     """
     from ssc_infra.hostplan import load_allocations
     from ssc_infra.render import render_bundle, write_bundle
@@ -346,7 +351,7 @@ def render(inventory: Path, today: date, partners: tuple[str, ...], out_dir: Pat
     if partners:
         region = dataclasses.replace(
             region, partners=tuple(p for p in region.partners if p.code in partners))
-    state = derive(region, today)
+    state = derive(region, today, kept_names(load_ledger(state_dir), region))
     workplaces = derive_workplaces(region, state, load_allocations(state_dir))
     bundle = render_bundle(region, workplaces)
     write_bundle(bundle, out_dir)
@@ -402,13 +407,24 @@ allow_option = click.option(
 
 def _request(inventory: Path, today: date, targets_file: Path, target_name: str,
              state_dir: Path, partners: tuple[str, ...], allow_disable: tuple[str, ...],
-             command: str) -> RunRequest:
+             command: str, enable: tuple[str, ...] = (),
+             holds_file: Path | None = None) -> RunRequest:
     try:
         overrides = parse_allow_disable(allow_disable)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--allow-disable") from None
     return RunRequest(inventory, today, targets_file, target_name, state_dir, partners,
-                      overrides, command)
+                      overrides, command, enable, holds_file)
+
+
+enable_option = click.option(
+    "--enable", "enable", multiple=True, metavar="PARTNER/ID",
+    help="Enable this account although it was disabled by hand (a lock), e.g. alpha/1002 "
+         "(repeatable).")
+holds_option = click.option(
+    "--holds", "holds_file", type=click.Path(path_type=Path, dir_okay=False),
+    help="The holds file: accounts locked on purpose and known unmanaged objects. Default: "
+         "holds.yaml in the inventory, when it exists.")
 
 
 def _status(text: str) -> Any:
@@ -425,6 +441,9 @@ def _planned(request: RunRequest, check_hosts: bool = True) -> PlannedRun:
     _check_partners(source.region, tuple(c for c in request.partners if c not in source.held))
     _print_held_inventory(source)
     planned = plan_run(request, HOOKS, check_hosts, source)
+    for conflict in planned.name_conflicts:
+        err.print(f"[yellow]name kept by the directory:[/] {escape(str(conflict))}",
+                  soft_wrap=True)
     scope = planned.scope
     if scope is not None and scope.waiting:
         err.print(f"[yellow]held back:[/] the workplace hosts — {escape(scope.waiting)}",
@@ -486,11 +505,13 @@ def _exit_code(planned: PlannedRun) -> int:
 @format_option
 @partner_option
 @allow_option
+@enable_option
+@holds_option
 @click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Save the sealed plan; `ssc-infra apply FILE` applies exactly this plan.")
 def plan(inventory: Path, today: date, targets_file: Path, target_name: str, state_dir: Path,
          fmt: str, partners: tuple[str, ...], allow_disable: tuple[str, ...],
-         out_file: Path | None) -> None:
+         enable: tuple[str, ...], holds_file: Path | None, out_file: Path | None) -> None:
     """Show what apply would change: per partner, + create, ~ update, > move, - disable.
 
     \b
@@ -502,7 +523,7 @@ def plan(inventory: Path, today: date, targets_file: Path, target_name: str, sta
     A saved plan is sealed with a key in the state dir: an edited plan file is refused whole.
     """
     request = _request(inventory, today, targets_file, target_name, state_dir, partners,
-                       allow_disable, "plan")
+                       allow_disable, "plan", enable, holds_file)
     planned = _planned(request)
     _show_plan(planned, fmt, planned.meta())
     if out_file is not None:
@@ -517,8 +538,9 @@ def plan(inventory: Path, today: date, targets_file: Path, target_name: str, sta
 @target_options
 @format_option
 @partner_option
+@holds_option
 def drift(inventory: Path, today: date, targets_file: Path, target_name: str, state_dir: Path,
-          fmt: str, partners: tuple[str, ...]) -> None:
+          fmt: str, partners: tuple[str, ...], holds_file: Path | None) -> None:
     """Read-only check: does the directory match the inventory? For the nightly scheduler.
 
     \b
@@ -528,7 +550,7 @@ def drift(inventory: Path, today: date, targets_file: Path, target_name: str, st
     Exit code 0 no drift, 2 drift found, 1 error. A JSON report is kept in the state dir.
     """
     request = _request(inventory, today, targets_file, target_name, state_dir, partners, (),
-                       "drift")
+                       "drift", (), holds_file)
     planned = _planned(request)
     meta = planned.meta()
     _show_plan(planned, fmt, meta)
@@ -547,11 +569,13 @@ def drift(inventory: Path, today: date, targets_file: Path, target_name: str, st
 @target_options
 @partner_option
 @allow_option
+@enable_option
+@holds_option
 @click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts, CI).")
 def apply(inventory: Path, today: date, targets_file: Path, target_name: str, state_dir: Path,
-          partners: tuple[str, ...], allow_disable: tuple[str, ...], plan_file: Path | None,
-          yes: bool) -> None:
+          partners: tuple[str, ...], allow_disable: tuple[str, ...], enable: tuple[str, ...],
+          holds_file: Path | None, plan_file: Path | None, yes: bool) -> None:
     """Apply the plan: a saved plan file exactly as reviewed, or a fresh plan after a prompt.
 
     \b
@@ -563,7 +587,7 @@ def apply(inventory: Path, today: date, targets_file: Path, target_name: str, st
     Exit code 0 all applied, 2 a partner was held back by a guard, 1 items failed.
     """
     request = _request(inventory, today, targets_file, target_name, state_dir, partners,
-                       allow_disable, "apply")
+                       allow_disable, "apply", enable, holds_file)
     with locked(request, f"ssc-infra apply {plan_file or ''}".strip()):
         planned = _planned(request, check_hosts=plan_file is None)
         prepared = prepare_apply(planned, plan_file)

@@ -31,6 +31,7 @@ from ssc_infra.backends.ansible import AnsibleSettings, RunResult, TaskEvent
 from ssc_infra.desired import DesiredState, derive
 from ssc_infra.directory import plan_directory
 from ssc_infra.errors import Problem, SscError
+from ssc_infra.holds import HOLDS_FILE, load_holds, parse_enable
 from ssc_infra.hostplan import (
     Bundle,
     HostPlan,
@@ -49,6 +50,7 @@ from ssc_infra.inventory.applied import (
     remember,
     with_applied,
 )
+from ssc_infra.ledger import NameConflict, load_ledger, record_names
 from ssc_infra.model import Region
 from ssc_infra.naming import ExistingName
 from ssc_infra.plan import (
@@ -97,6 +99,8 @@ class RunRequest:
     partners: tuple[str, ...] = ()
     allow_disable: Mapping[str, int] = field(default_factory=dict)
     command: str = "plan"
+    enable: tuple[str, ...] = ()  # PARTNER/ID: accounts locked by hand that may be enabled
+    holds_file: Path | None = None  # default: <inventory>/holds.yaml when it exists
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,7 @@ class PlannedRun:
     source: RunInventory
     scope: HostScope | None = None
     hosts: HostPlan | None = None
+    name_conflicts: tuple[NameConflict, ...] = ()
 
     @property
     def target(self) -> str:
@@ -142,7 +147,9 @@ class PlannedRun:
 
     @property
     def empty(self) -> bool:
-        return self.plan.empty and (self.hosts is None or self.hosts.empty)
+        """Nothing to apply and nothing that differs unacknowledged (drift: exit 2)."""
+        return self.plan.empty and not self.plan.drift and \
+            (self.hosts is None or self.hosts.empty)
 
     @property
     def incomplete(self) -> list[str]:
@@ -194,12 +201,20 @@ def plan_run(request: RunRequest, hooks: Hooks = Hooks(), check_hosts: bool = Tr
     settings = ad_settings(target, request.target_name)
     check_base_dn(settings, region)
     workers = target.ad.workers if target.ad else 4
+    try:
+        enable = parse_enable(request.enable, region)
+    except ValueError as e:
+        raise SscError(str(e)) from None
+    holds = (load_holds(request.holds_file, region, str(request.holds_file), required=True)
+             if request.holds_file is not None
+             else load_holds(request.inventory / HOLDS_FILE, region))
+    ledger = load_ledger(request.state_dir)
     with hooks.status(f"reading the directory of target {request.target_name!r}..."):
         run = plan_directory(region, request.today, settings, source.partners,
-                             request.allow_disable, workers)
+                             request.allow_disable, workers, holds, enable, ledger)
     planned = PlannedRun(request, region, settings, workers, run.actual, run.plan,
                          run.desired, ansible_settings(target), StateDir(request.state_dir),
-                         source.partners, source)
+                         source.partners, source, name_conflicts=run.name_conflicts)
     if planned.ansible is None or not region.hosts:
         return planned
     planned.scope = host_scope(planned)
@@ -396,6 +411,9 @@ def execute_apply(planned: PlannedRun, prepared: Prepared, hooks: Hooks = Hooks(
     rid = run_id()
     report, credentials = (_apply_directory(planned, prepared.plan, rid, hooks)
                            if prepared.plan.changes else (ApplyReport(), None))
+    if prepared.plan.changes and not prepared.from_file:
+        # Names are only ever kept, never moved: recording after a partial failure is safe.
+        record_names(planned.state.ensure(), planned.desired)
     hosts = None
     if prepared.bundle is not None and prepared.host_changes:
         # After the directory: a new home's owner must exist before the home is made.
