@@ -61,8 +61,10 @@ HELD_SHOWN = 10  # problems shown per held-back partner; `validate` lists them a
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Wide enough for the partner table when the output goes to a file or a pipe.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+# emoji off: a surname like ":x:" is data, never a picture; values are escaped before markup.
+out = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, emoji=False,
+              width=None if sys.stderr.isatty() else 160)
 
 
 def _parse_today(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date:
@@ -103,9 +105,9 @@ def _print_problems(problems: list[Problem]) -> None:
     err.print(f"[bold red]The inventory has {len(problems)} "
               f"problem{'s' if len(problems) != 1 else ''}:[/]")
     for p in problems:
-        err.print(f"  [bold]{p.where()}[/]: {p.message}", markup=True, soft_wrap=True)
+        err.print(f"  [bold]{escape(p.where())}[/]: {escape(p.message)}", soft_wrap=True)
         if p.hint:
-            err.print(f"      [dim]hint: {p.hint}[/]", soft_wrap=True)
+            err.print(f"      [dim]hint: {escape(p.hint)}[/]", soft_wrap=True)
 
 
 def _print_json(data: Any) -> None:
@@ -130,7 +132,7 @@ class _Group(click.Group):
             _print_problems(e.problems)
             ctx.exit(EXIT_ERROR)
         except SscError as e:
-            err.print(f"[bold red]error:[/] {e}", soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
             ctx.exit(EXIT_ERROR)
 
 
@@ -177,8 +179,9 @@ def validate(inventory: Path, today: date, fmt: str) -> None:
             sys.exit(EXIT_ERROR)
         _print_problems(e.problems)
         if held:
-            err.print(f"plan, apply and drift would hold back {', '.join(held)} (problems in "
-                      "their own HR export or device list) and go on with the other partners.")
+            err.print(f"plan, apply and drift would hold back {escape(', '.join(held))} "
+                      "(problems in their own HR export or device list) and go on with the "
+                      "other partners.")
         else:
             err.print("these problems stop plan, apply and drift for every partner.")
         sys.exit(EXIT_ERROR)
@@ -189,7 +192,8 @@ def validate(inventory: Path, today: date, fmt: str) -> None:
         _print_json({"valid": True, "region": region.code, "partners": len(region.partners),
                      "people": people, "devices": devices, "sites": sites})
         return
-    out.print(f"[green]✓[/] {inventory}: valid — {region.name} ({region.code}): "
+    out.print(f"[green]✓[/] {escape(str(inventory))}: valid — {escape(region.name)} "
+              f"({escape(region.code)}): "
               f"{len(region.partners)} partners, {people:,} people, {devices:,} devices, "
               f"{sites} sites, {len(region.hosts)} hosts")
 
@@ -243,14 +247,14 @@ def desired(inventory: Path, today: date, fmt: str, partners: tuple[str, ...],
 
 def _print_desired_text(state: DesiredState, chosen: list[Any]) -> None:
     for p in chosen:
-        out.print(f"[bold]{p.code}[/] — {p.name} ({p.identity.value})")
-        out.print(f"  OUs: {', '.join(p.ous)}")
+        out.print(f"[bold]{escape(p.code)}[/] — {escape(p.name)} ({p.identity.value})")
+        out.print(f"  OUs: {escape(', '.join(p.ous))}")
         counts: dict[str, int] = {}
         for a in p.accounts:
             counts[a.state.value] = counts.get(a.state.value, 0) + 1
         out.print("  accounts: " + ", ".join(f"{n:,} {s}" for s, n in sorted(counts.items())))
         for g in p.groups:
-            out.print(f"  group {g.name}: {len(g.members):,} members")
+            out.print(f"  group {escape(g.name)}: {len(g.members):,} members")
         out.print(f"  workplaces: {len(p.workplaces):,}")
 
 
@@ -357,7 +361,7 @@ def render(inventory: Path, today: date, partners: tuple[str, ...], out_dir: Pat
     write_bundle(bundle, out_dir)
     for host, files in sorted(bundle.files.items()):
         for path in sorted(files):
-            out.print(f"{out_dir / host / path}")
+            out.print(f"{out_dir / host / path}", markup=False)
     err.print(f"wrote {sum(len(f) for f in bundle.files.values())} files for "
               f"{len(bundle.files)} hosts to {out_dir}")
     if run_checks:
@@ -373,7 +377,8 @@ def _check_rendered(region: Region, out_dir: Path) -> None:
         results = list(check_bundle(region, out_dir))
     for r in results:
         reason = f": {escape(r.message)}" if r.message else ""
-        err.print(f"  {style[r.status]} {r.host}:/{r.path}{reason}", highlight=False)
+        err.print(f"  {style[r.status]} {escape(r.host)}:/{escape(r.path)}{reason}",
+                  highlight=False)
         failed += r.status == "failed"
     if failed:
         raise SscError(f"{failed} of {len(results)} files refused by their checker; "

@@ -78,7 +78,7 @@ def summarise(region: Region, desired: DesiredState) -> list[PartnerSummary]:
 
 
 def partner_table(title: str, rows: list[PartnerSummary]) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     table.add_column("partner", no_wrap=True)
     table.add_column("name", max_width=34, overflow="ellipsis", no_wrap=True)
     for heading in ("people", "active", "pre-start", "leavers", "not yet", "vdi", "laptop",
@@ -87,9 +87,9 @@ def partner_table(title: str, rows: list[PartnerSummary]) -> Table:
     table.add_column("services", overflow="fold")
     for r in rows:
         w = r.workplaces
-        table.add_row(r.code, r.name, f"{r.people:,}", f"{r.active:,}", str(r.prestart),
-                      str(r.leavers), str(r.not_yet), f"{w['vdi']:,}", f"{w['laptop']:,}",
-                      f"{w['thin_client']:,}", ", ".join(r.services))
+        table.add_row(escape(r.code), escape(r.name), f"{r.people:,}", f"{r.active:,}",
+                      str(r.prestart), str(r.leavers), str(r.not_yet), f"{w['vdi']:,}",
+                      f"{w['laptop']:,}", f"{w['thin_client']:,}", escape(", ".join(r.services)))
     total = {k: sum(r.workplaces[k] for r in rows) for k in ("vdi", "laptop", "thin_client")}
     table.add_section()
     table.add_row("total", f"{len(rows)} partners", f"{sum(r.people for r in rows):,}",
@@ -126,15 +126,30 @@ def plan_lines(plan: Plan, names: Mapping[str, str]) -> Iterator[str]:
         unmanaged.setdefault(item.partner, []).append(item)
     for partner in sorted(set(by_partner) | set(unmanaged)):
         title = names.get(partner, "") if partner else "region"
-        yield f"[bold]{partner or 'region'}[/]" + (f" — {title}" if partner and title else "")
+        yield f"[bold]{escape(partner or 'region')}[/]" + (
+            f" — {escape(title)}" if partner and title else "")
         for change in by_partner.get(partner, []):
-            yield from _change_lines(change)
+            yield from (escape_line(line) for line in _change_lines(change))
         for item in unmanaged.get(partner, []):
-            yield f"  [magenta]?[/] unmanaged {item.dn}: {item.reason}"
+            if item.known:
+                yield f"  [dim]= known {escape(item.dn)}: {escape(item.reason)}[/]"
+            elif item.key:
+                yield f"  [magenta]?[/] {escape(item.key)}: {escape(item.reason)}"
+            else:
+                yield f"  [magenta]?[/] unmanaged {escape(item.dn)}: {escape(item.reason)}"
     if plan.held:
         yield "[bold red]Held back by guards[/] (nothing of these partners is applied):"
         for held in plan.held:
-            yield f"  [red]![/] {held.message()}"
+            yield f"  [red]![/] {escape(held.message())}"
+
+
+def escape_line(line: str) -> str:
+    """A plan line whose values are escaped; its leading symbol keeps its colour."""
+    for symbol in _SYMBOL.values():
+        head = f"  {symbol} "
+        if line.startswith(head):
+            return head + escape(line[len(head):])
+    return escape(line)
 
 
 def _change_lines(change: Change) -> Iterator[str]:
@@ -169,8 +184,10 @@ def plan_summary(plan: Plan) -> str:
     if plan.held:
         text += (f" {len(plan.held)} partner{'s' if len(plan.held) != 1 else ''} held back "
                  f"({len(plan.held_changes):,} changes).")
-    if plan.unmanaged:
-        text += f" {len(plan.unmanaged)} unmanaged objects reported."
+    if plan.drift:
+        text += f" {len(plan.drift)} drift findings (unmanaged or locked by hand)."
+    if plan.acknowledged:
+        text += f" {len(plan.acknowledged)} known (holds.yaml)."
     return text
 
 
@@ -196,13 +213,15 @@ def host_lines(changes: Sequence[HostChange], failed: Sequence[HostOutcome],
             parts += [f"{counts['+r']:,} to restore"] if counts["+r"] else []
             parts += [f"{counts['-']:,} to archive"] if counts["-"] else []
             parts += [f"{counts['~']:,} to fix"] if counts["~"] else []
-            partners = ", ".join(change.partners)
-            yield f"  [yellow]~[/] {change.host:<8} homes: {', '.join(parts)} ({partners})"
+            partners = escape(", ".join(change.partners))
+            yield (f"  [yellow]~[/] {escape(change.host):<8} homes: {', '.join(parts)} "
+                   f"({partners})")
             continue
         if not change.diff:
-            yield f"  [yellow]~[/] {change.host:<8} {change.path} (installed or updated)"
+            yield (f"  [yellow]~[/] {escape(change.host):<8} {escape(change.path)} "
+                   "(installed or updated)")
             continue
-        yield (f"  [yellow]~[/] {change.host:<8} {change.path} "
+        yield (f"  [yellow]~[/] {escape(change.host):<8} {escape(change.path)} "
                f"(+{change.added:,} -{change.removed:,} lines)")
         body = change.diff.splitlines()[2:]
         for line in body if full else body[:DIFF_LINES]:
@@ -213,7 +232,7 @@ def host_lines(changes: Sequence[HostChange], failed: Sequence[HostOutcome],
     for host in failed:
         state = "unreachable" if host.unreachable else "failed"
         for message in host.messages[:3] or [state]:
-            yield f"  [red]![/] {host.host:<8} {state}: {escape(message)}"
+            yield f"  [red]![/] {escape(host.host):<8} {state}: {escape(message)}"
 
 
 def host_summary(changes: Sequence[HostChange], failed: Sequence[HostOutcome]) -> str:
