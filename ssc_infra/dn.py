@@ -19,8 +19,44 @@ def escape_rdn(value: str) -> str:
 
 
 def dn_key(dn: str) -> str:
-    """A DN in the form used for comparing: lowercase, no spaces around separators."""
-    return ",".join(part.strip() for part in split_dn(dn)).lower()
+    """A DN in the form used for comparing: each RDN unescaped and escaped again one way
+    (a DC answers `\\3D` where the tool wrote `\\=`), lowercase, no spaces around separators."""
+    return ",".join(canonical_rdn(part) for part in split_dn(dn)).lower()
+
+
+def unescape_value(value: str) -> str:
+    """An RDN value without its escapes, both forms: `\\,` and hex pairs like `\\2C`."""
+    out = bytearray()
+    index = 0
+    while index < len(value):
+        char = value[index]
+        if char == "\\" and index + 1 < len(value):
+            pair = value[index + 1:index + 3]
+            if len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair):
+                out.append(int(pair, 16))
+                index += 3
+                continue
+            out.extend(value[index + 1].encode())
+            index += 2
+            continue
+        out.extend(char.encode())
+        index += 1
+    return out.decode("utf-8", errors="replace")
+
+
+def canonical_rdn(part: str) -> str:
+    """One RDN as `attr=value`, the value escaped in one way whatever form it came in."""
+    attr, sep, value = part.strip().partition("=")
+    if not sep:
+        return part.strip()
+    return f"{attr.strip()}={escape_rdn(unescape_value(value))}"
+
+
+def within(dn: str, base: str) -> bool:
+    """Is `dn` the base itself or below it? RDN by RDN, never by string suffix."""
+    inner = [canonical_rdn(p).lower() for p in split_dn(dn)]
+    outer = [canonical_rdn(p).lower() for p in split_dn(base)]
+    return bool(outer) and len(inner) >= len(outer) and inner[len(inner) - len(outer):] == outer
 
 
 def split_dn(dn: str) -> list[str]:
@@ -52,14 +88,4 @@ def rdn(dn: str) -> str:
 
 def rdn_value(dn: str) -> str:
     """The unescaped value of the first RDN: "CN=Boer\\, de,OU=x" -> "Boer, de"."""
-    value = rdn(dn).split("=", 1)[-1]
-    out, escaped = [], False
-    for char in value:
-        if escaped:
-            out.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        else:
-            out.append(char)
-    return "".join(out)
+    return unescape_value(rdn(dn).split("=", 1)[-1])

@@ -29,7 +29,7 @@ from ssc_infra.audit import AuditEntry
 from ssc_infra.backends.ad import AdSettings, AdWriter, ItemResult
 from ssc_infra.backends.ansible import AnsibleSettings, RunResult, TaskEvent
 from ssc_infra.desired import DesiredState, derive
-from ssc_infra.directory import plan_directory
+from ssc_infra.directory import plan_directory, scope_of
 from ssc_infra.errors import Problem, SscError
 from ssc_infra.holds import HOLDS_FILE, load_holds, parse_enable
 from ssc_infra.hostplan import (
@@ -474,7 +474,8 @@ def _apply_directory(planned: PlannedRun, plan: Plan, rid: str,
             if hooks.on_item is not None:
                 hooks.on_item(result, failed, total)
 
-        writer = AdWriter(planned.settings, workers=planned.workers, on_password=on_password)
+        writer = AdWriter(planned.settings, workers=planned.workers, on_password=on_password,
+                          scope=scope_of(planned.region))
         try:
             report = apply_changes(plan.changes, writer, on_result)
         finally:

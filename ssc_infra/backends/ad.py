@@ -32,7 +32,7 @@ from ssc_infra.actual import (
     DirectoryGroup,
     DirectoryState,
 )
-from ssc_infra.dn import dn_key, escape_rdn, parent_dn, rdn, split_dn
+from ssc_infra.dn import dn_key, escape_rdn, parent_dn, rdn, split_dn, within
 from ssc_infra.errors import BackendError
 from ssc_infra.plan import GLOBAL_SECURITY_GROUP, Action, Change, ObjectKind
 
@@ -373,6 +373,7 @@ class AdWriter:
     settings: AdSettings
     workers: int = 4
     on_password: PasswordSink | None = None
+    scope: Scope | None = None  # default: OU=Partners and OU=Leavers below the base DN
     _local: threading.local = field(default_factory=threading.local)
     _opened: list[ldap3.Connection] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -414,7 +415,14 @@ class AdWriter:
                 self._opened.append(conn)
         return conn
 
+    def _scope(self) -> Scope:
+        base = self.settings.base_dn
+        return self.scope or Scope(base, f"OU=Partners,{base}", f"OU=Leavers,{base}")
+
     def _apply_one(self, change: Change) -> ItemResult:
+        refusal = out_of_scope(change, self._scope())
+        if refusal is not None:
+            return ItemResult(change, False, refusal)
         try:
             conn = self._conn()
             _APPLIERS[change.kind](self, conn, change)
@@ -481,10 +489,12 @@ class AdWriter:
         attributes["userAccountControl"] = str(
             UAC_NORMAL_ACCOUNT | (0 if enabled else UAC_ACCOUNTDISABLE))
         attributes["pwdLastSet"] = "0"  # must change the password at first logon
-        ok = conn.add(change.dn, ["top", "person", "organizationalPerson", "user"], attributes)
-        _check(conn, ok, change)
+        # Write-ahead: the password is on disk (fsync) before the account exists, so a crash
+        # or a lost DC between the two never leaves an account whose password nobody has.
         if self.on_password is not None:
             self.on_password(change, password)
+        ok = conn.add(change.dn, ["top", "person", "organizationalPerson", "user"], attributes)
+        _check(conn, ok, change)
 
 
 _APPLIERS: dict[ObjectKind, Callable[[AdWriter, ldap3.Connection, Change], None]] = {
@@ -493,6 +503,35 @@ _APPLIERS: dict[ObjectKind, Callable[[AdWriter, ldap3.Connection, Change], None]
     ObjectKind.MEMBERS: AdWriter._members,
     ObjectKind.ACCOUNT: AdWriter._account,
 }
+
+
+def out_of_scope(change: Change, scope: Scope) -> str | None:
+    """Why the writer refuses this change whatever the plan says, or None when it may go.
+
+    The tool writes only below the partners OU and the leavers OU: every DN it adds, modifies
+    or moves to, and every member it adds to or removes from a group, must lie there; a group
+    must be one in a partner's OU. A hand-edited plan that reaches for Domain Admins or an
+    account in CN=Users is refused item by item.
+    """
+    roots = (scope.partners_dn, scope.leavers_dn)
+
+    def inside(dn: str) -> bool:
+        return any(within(dn, root) for root in roots)
+
+    dns = [change.dn]
+    if "dn" in change.after:
+        dns.append(str(change.after["dn"]))
+    if change.kind is ObjectKind.MEMBERS:
+        dns.extend(str(m) for side in ("add", "remove") for m in change.after.get(side) or [])
+    for dn in dns:
+        if not inside(dn):
+            return (f"refused: {dn} lies outside the tool's scope ({scope.partners_dn}, "
+                    f"{scope.leavers_dn}); nothing was written. Was the plan file edited?")
+    if change.kind in (ObjectKind.GROUP, ObjectKind.MEMBERS) and \
+            not within(change.dn, scope.partners_dn):
+        return (f"refused: the group {change.dn} is not one of a partner's groups; nothing was "
+                "written. Was the plan file edited?")
+    return None
 
 
 def _check(conn: ldap3.Connection, ok: bool, change: Change) -> None:

@@ -15,6 +15,12 @@ from tests.integration.test_one_plan import lab as one_plan_lab  # noqa: F401  (
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture
+def lab(one_plan_lab: Lab) -> Lab:  # noqa: F811  (the imported fixture, by its name)
+    """The mini inventory with the test DC and lab hosts (folders), as in test_one_plan."""
+    return one_plan_lab
+
 NEW_IN_ALPHA = {"file": "people/alpha.csv",
                 "append": "1099,Sytske,,Wiersma,Burgerzaken,Medewerker,alp-hq,vdi,2020-01-01,\n"}
 NEW_IN_BETA = {"file": "people/beta.csv",
@@ -149,3 +155,68 @@ def test_a_hand_edited_plan_is_refused_whole(lab: Lab, tmp_path: Path) -> None:
     unsealed = {k: v for k, v in data.items() if k != "seal"}
     plan_file.write_text(json.dumps(unsealed))
     assert "has no seal" in lab.apply(str(plan_file)).err
+
+
+def test_the_writer_refuses_anything_outside_its_scope(lab: Lab) -> None:
+    from ssc_infra.backends.ad import AdWriter
+    from ssc_infra.plan import Action, Change, ObjectKind
+    from tests.integration.conftest import settings_for
+
+    base = lab.base
+    admins = f"CN=Domain Admins,CN=Users,{base}"
+    lab.conn.search(admins, "(objectClass=group)", attributes=["member"])
+    before = sorted(lab.conn.response[0]["attributes"].get("member") or [])
+    me = f"CN=Wâtse Bûmâ,OU=alpha,OU=Partners,{base}"
+    crafted = [
+        Change(ObjectKind.MEMBERS, Action.UPDATE, "alpha", "Domain Admins", admins,
+               {"members": []}, {"add": [me], "remove": []}),
+        Change(ObjectKind.ACCOUNT, Action.UPDATE, "alpha", "alpha/1",
+               f"CN=Administrator,CN=Users,{base}", {}, {"description": "x"}),
+        Change(ObjectKind.ACCOUNT, Action.MOVE, "alpha", "alpha/2", me, {},
+               {"dn": f"CN=Wâtse Bûmâ,CN=Users,{base}"}),
+        Change(ObjectKind.ACCOUNT, Action.UPDATE, "alpha", "alpha/3",
+               f"CN=x\\,OU=Partners,{base}", {}, {"description": "x"}),
+        Change(ObjectKind.MEMBERS, Action.UPDATE, "alpha", "alpha-all",
+               f"CN=alpha-all,OU=alpha,OU=Partners,{base}", {"members": []},
+               {"add": [f"CN=Administrator,CN=Users,{base}"], "remove": []}),
+    ]
+    writer = AdWriter(settings_for(lab.dc), workers=1)
+    results = [r for kind in (ObjectKind.ACCOUNT, ObjectKind.MEMBERS)
+               for r in writer.apply([c for c in crafted if c.kind is kind])]
+    writer.close()
+    assert len(results) == len(crafted) and not any(r.ok for r in results)
+    assert all("outside the tool's scope" in r.message or "not one of a partner's groups"
+               in r.message for r in results), [r.message for r in results]
+    lab.conn.search(admins, "(objectClass=group)", attributes=["member"])
+    assert sorted(lab.conn.response[0]["attributes"].get("member") or []) == before
+
+
+def test_the_password_is_on_disk_before_the_account_exists(lab: Lab) -> None:
+    from ssc_infra.apply import apply_changes
+    from ssc_infra.backends.ad import AdWriter
+    from tests.integration.conftest import settings_for
+    from tests.integration.test_ad import _plan
+
+    seen: dict[str, bool] = {}
+
+    def on_password(change: object, _password: str) -> None:
+        dn = change.dn  # type: ignore[attr-defined]
+        lab.conn.search(dn, "(objectClass=*)", search_scope="BASE")
+        seen[dn] = bool(lab.conn.response)
+
+    plan = _plan(lab)
+    writer = AdWriter(settings_for(lab.dc), workers=2, on_password=on_password)
+    report = apply_changes(plan.changes, writer)
+    writer.close()
+    assert not report.failed and seen and not any(seen.values())  # written first, every time
+
+
+def test_a_name_with_ldap_specials_converges(lab: Lab) -> None:
+    lab.edit({"file": "people/alpha.csv",
+              "append": "1098,Pieter;Jan,,Hoek=Stra+Boer,Ruimte,Adviseur,alp-hq,vdi,"
+                        "2020-01-01,\n"})
+    applied = lab.apply()
+    assert applied.code == 0, applied.out + applied.err
+    again = lab.cli("plan", "--format", "json")
+    assert again.code == 0, again.out
+    assert not json.loads(again.out)["changes"]
