@@ -18,7 +18,7 @@ import os
 import secrets
 import socket
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -156,6 +156,24 @@ def tighten(root: Path) -> Path:
     return root
 
 
+# A cell starting with one of these is a formula (or becomes one) in Excel, LibreOffice and
+# Google Sheets; the full-width forms are read as formulas by some locales' spreadsheets too.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value: str) -> str:
+    """A value safe to put in a CSV that someone opens in a spreadsheet: one that would start a
+    formula gets a leading `'` (OWASP's advice for CSV injection), which spreadsheets show as
+    text and do not display. Names come from HR exports: `=HYPERLINK(...)` is data, not code.
+    """
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def csv_row(values: Iterable[object]) -> list[str]:
+    """Every cell of a row through `csv_cell`; for every CSV the tool writes."""
+    return [csv_cell(str(v)) for v in values]
+
+
 def _private_handle(fd: int, mode: str) -> IO[str]:
     try:
         if os.fstat(fd).st_mode & 0o777 != FILE_MODE:
@@ -254,7 +272,10 @@ class StateDir:
 
 
 class CredentialsFile:
-    """Initial passwords, one line per new account, each flushed to disk as it is written."""
+    """Initial passwords, one line per new account, each flushed to disk as it is written.
+
+    Every cell goes through `csv_cell`: an operator opens this file in a spreadsheet.
+    """
 
     def __init__(self, path: Path, handle: IO[str]) -> None:
         self.path = path
@@ -264,7 +285,7 @@ class CredentialsFile:
         self.count = 0
 
     def add(self, partner: str, employee_id: str, sam: str, upn: str, password: str) -> None:
-        self._writer.writerow([partner, employee_id, sam, upn, password])
+        self._writer.writerow(csv_row([partner, employee_id, sam, upn, password]))
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self.count += 1
