@@ -355,7 +355,8 @@ def new_password(length: int = 20) -> str:
         chars += [secrets.choice(alphabet) for _ in range(length - len(chars))]
         secrets.SystemRandom().shuffle(chars)
         password = "".join(chars)
-        if all(any(ch in c for ch in password) for c in classes):
+        # A letter or digit first: a password pasted into a spreadsheet is never a formula.
+        if password[0].isalnum() and all(any(ch in c for ch in password) for c in classes):
             return password
 
 

@@ -75,8 +75,6 @@ def test_the_credentials_file_holds_no_formula(tmp_path: Path) -> None:
                        "'-Xk3#pw9"]
 
 
-@pytest.mark.xfail(strict=True, reason="new_password in backends/ad.py can start with + - = @; "
-                   "its owner makes the first character a letter or digit")
 def test_a_generated_password_never_starts_a_formula() -> None:
     # 4 of the 72 characters start a formula: 5,000 passwords all miss them with odds e^-286.
     starts = {new_password()[0] for _ in range(5000)}
