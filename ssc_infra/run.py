@@ -62,7 +62,7 @@ from ssc_infra.plan import (
     stale_reason,
 )
 from ssc_infra.seal import plan_key, seal, unseal
-from ssc_infra.state import StateDir, now, run_id
+from ssc_infra.state import StateDir, now, run_id, write_private
 from ssc_infra.targets import ad_settings, ansible_settings, load_target
 
 
@@ -319,25 +319,8 @@ def save_plan(planned: PlannedRun, path: Path) -> dict[str, Any]:
     """Write the sealed plan file; returns what was written (unsealed)."""
     data = planned.to_dict(planned.meta())
     sealed = seal(data, plan_key(planned.state.ensure()))
-    _write_private(path, json.dumps(sealed, indent=1, ensure_ascii=False) + "\n")
+    write_private(path, json.dumps(sealed, indent=1, ensure_ascii=False) + "\n")
     return data
-
-
-def _write_private(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass
@@ -516,5 +499,5 @@ def write_drift_report(planned: PlannedRun, meta: Mapping[str, Any]) -> Path:
     reports = planned.state.ensure() / "reports"
     reports.mkdir(exist_ok=True, mode=0o700)
     path = reports / f"drift-{run_id()}.json"
-    _write_private(path, json.dumps(planned.to_dict(meta), indent=1, ensure_ascii=False) + "\n")
+    write_private(path, json.dumps(planned.to_dict(meta), indent=1, ensure_ascii=False) + "\n")
     return path

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Collection, Mapping
@@ -25,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from ssc_infra.errors import InventoryError, Problem
 from ssc_infra.inventory.files import load, load_holding
 from ssc_infra.model import Guards, Region
+from ssc_infra.state import write_private
 
 FOLDER = "applied-inventory"
 INDEX = "applied.json"  # partner -> {"today": the day applied for, "time": when}
@@ -63,20 +63,6 @@ def _read_index(state: Path) -> dict[str, Kept] | None:
         return {}  # a damaged index trusts no copy: the hosts wait rather than guess
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def remember(inventory: Path, data_files: Mapping[str, Collection[str]],
              partners: Collection[str], state: Path, today: date) -> None:
     """Keep these partners' files as the systems now have them (each file replaced whole).
@@ -89,11 +75,11 @@ def remember(inventory: Path, data_files: Mapping[str, Collection[str]],
         for rel in partner_files(code, data_files):
             if not _inside(rel) or not (inventory / rel).is_file():
                 continue
-            _write_private(folder / rel, (inventory / rel).read_bytes())
+            write_private(folder / rel, (inventory / rel).read_bytes())
         index[code] = Kept(today, datetime.now(UTC).replace(microsecond=0))
     data = {code: {"today": k.today.isoformat(), "time": k.time.isoformat()}
             for code, k in sorted(index.items())}
-    _write_private(folder / INDEX, (json.dumps(data, indent=1) + "\n").encode())
+    write_private(folder / INDEX, (json.dumps(data, indent=1) + "\n").encode())
 
 
 def kept_copies(data_files: Mapping[str, Collection[str]], partners: Collection[str],
