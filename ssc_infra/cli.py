@@ -612,7 +612,8 @@ def apply(inventory: Path, today: date, targets_file: Path, target_name: str, st
             settle(planned, prepared)  # the hosts hold exactly this already
             out.print("nothing to apply.")
             sys.exit(EXIT_ERROR if planned.incomplete else
-                     EXIT_CHANGES if prepared.refused or prepared.plan.held else EXIT_OK)
+                     EXIT_CHANGES if prepared.refused or prepared.plan.held or
+                     prepared.plan.drift else EXIT_OK)
         if not yes and not click.confirm("Apply these changes?", default=False, err=True):
             err.print("nothing applied.")
             sys.exit(EXIT_CHANGES)
@@ -671,7 +672,10 @@ def _print_apply_result(outcome: Outcome, planned: PlannedRun, prepared: Prepare
         err.print("[yellow]not everything was applied:[/] fix the held-back inventory "
                   "(`ssc-infra validate`) and apply again.")
         sys.exit(EXIT_ERROR)
-    sys.exit(EXIT_CHANGES if prepared.plan.held or refused else EXIT_OK)
+    for item in prepared.plan.drift:
+        err.print(f"[magenta]drift left as it is:[/] {escape(item.key or item.dn)}: "
+                  f"{escape(item.reason)}", soft_wrap=True)
+    sys.exit(EXIT_CHANGES if prepared.plan.held or refused or prepared.plan.drift else EXIT_OK)
 
 
 # -- the local lab ------------------------------------------------------------------------

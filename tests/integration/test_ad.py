@@ -197,9 +197,13 @@ def test_an_unmanaged_account_is_reported_and_left_alone(lab: Lab) -> None:
     lab.make_user_by_hand(dn, "scanbalie")
     before = lab.users()["scanbalie"]
     plan = lab.cli("plan")
-    assert plan.code == 0 and f"unmanaged {dn}" in plan.out
-    assert lab.apply().code == 0
+    assert plan.code == 2 and f"unmanaged {dn}" in plan.out  # drift, for the scheduler
+    assert lab.apply().code == 2
     assert lab.users()["scanbalie"] == before
+    (lab.inventory / "holds.yaml").write_text(
+        f"known:\n  - {{dn: '{dn}', reason: scanner at the front desk}}\n")
+    known = lab.cli("plan")
+    assert known.code == 0 and "known" in known.out, known.out + known.err
 
 
 def test_guard_holds_one_partner_back_while_another_applies(lab: Lab) -> None:
@@ -277,8 +281,7 @@ def test_a_password_the_dc_rejects_fails_that_account_only(lab: Lab) -> None:
     assert "the DC rejected the password" in run.err
     assert lab.users() == {}  # no account half-made
     assert lab.members("alpha-all") == set()  # groups made; members skipped, not failed
-    assert not (lab.state / "credentials").exists() or not list(
-        (lab.state / "credentials").iterdir())
+    # Write-ahead: a password is on disk before its account is tried; none of them exists.
     again = lab.apply()  # with the policy back, a re-run converges
     assert again.code == 0, again.err
     assert len(lab.users()) == 4
@@ -345,8 +348,9 @@ def test_the_dc_stopping_mid_apply_loses_nothing_and_a_rerun_converges(
     dc = start_dc(lonely_dc.directory, "ssc.test", lonely_dc.address)
     lab.conn = connect(settings_for(dc))
     users = lab.users()
-    created = {u["employeeID"] for u in users.values()}
-    assert {key.split("/")[1] for key in made} <= created
+    # Write-ahead: every account the DC holds had its password recorded before it was made.
+    hired = {u["employeeID"] for u in users.values() if str(u["employeeID"]).startswith("5")}
+    assert hired <= {key.split("/")[1] for key in made}
     rerun = AdWriter(settings_for(dc), workers=3)
     second = apply_changes(_plan(lab).changes, rerun)
     rerun.close()
