@@ -32,7 +32,7 @@ from ssc_infra.actual import (
     DirectoryGroup,
     DirectoryState,
 )
-from ssc_infra.dn import dn_key, escape_rdn, parent_dn, rdn, split_dn
+from ssc_infra.dn import dn_key, escape_rdn, parent_dn, rdn, rdn_value, split_dn
 from ssc_infra.errors import BackendError
 from ssc_infra.plan import GLOBAL_SECURITY_GROUP, Action, Change, ObjectKind
 
@@ -257,7 +257,7 @@ def partner_ous(ous: Iterable[str], scope: Scope) -> Iterator[tuple[str, str, bo
     for ou in ous:
         parent = parent_dn(ou)
         if parent in (partners, leavers):
-            yield _unescape(rdn(ou).split("=", 1)[1]), ou, parent == leavers
+            yield rdn_value(ou), ou, parent == leavers
 
 
 class _Reader:
@@ -293,17 +293,6 @@ def _first(entry: Mapping[str, Any], name: str) -> str:
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     return "" if value is None else str(value)
-
-
-def _unescape(value: str) -> str:
-    out, escaped = [], False
-    for char in value:
-        if escaped or char != "\\":
-            out.append(char)
-            escaped = False
-        else:
-            escaped = True
-    return "".join(out)
 
 
 def parse_account(entry: Mapping[str, Any], partner: str, in_leavers: bool) -> DirectoryAccount:
