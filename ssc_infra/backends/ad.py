@@ -11,6 +11,7 @@ unless the target says `insecure: true` (a lab only).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import secrets
 import ssl
 import string
@@ -32,7 +33,16 @@ from ssc_infra.actual import (
     DirectoryGroup,
     DirectoryState,
 )
-from ssc_infra.dn import dn_key, escape_rdn, parent_dn, rdn, rdn_value, split_dn
+from ssc_infra.dn import (
+    canonical_dn,
+    dn_key,
+    escape_rdn,
+    is_within,
+    parent_dn,
+    rdn,
+    rdn_value,
+    split_dn,
+)
 from ssc_infra.errors import BackendError
 from ssc_infra.plan import GLOBAL_SECURITY_GROUP, Action, Change, ObjectKind
 
@@ -173,6 +183,14 @@ class Scope:
     partners_dn: str  # e.g. OU=Partners,DC=ssc,DC=frl
     leavers_dn: str
     partners: tuple[str, ...] = ()  # limit the read to these partners; empty: all found
+
+    def containers(self) -> tuple[str, str]:
+        return self.partners_dn, self.leavers_dn
+
+
+def default_scope(base_dn: str) -> Scope:
+    """The scope of a region with the default layout: OU=Partners and OU=Leavers below base."""
+    return Scope(base_dn, f"OU=Partners,{base_dn}", f"OU=Leavers,{base_dn}")
 
 
 def read_directory(
@@ -321,6 +339,94 @@ def parse_group(entry: Mapping[str, Any], partner: str) -> DirectoryGroup:
     )
 
 
+# -- the writer's scope ---------------------------------------------------------------------
+
+# What a plan may set on a user object: the attributes the tool manages and its pseudo ones.
+ACCOUNT_WRITABLE = frozenset({
+    "sAMAccountName", "userPrincipalName", "employeeID", "givenName", "sn", "displayName",
+    "department", "title", "company", "cn", "dn", "enabled", "password",
+})
+_GROUP_WRITABLE = frozenset({"description"})
+_MEMBER_WRITABLE = frozenset({"add", "remove", "add_keys", "remove_keys"})
+
+
+def scope_refusal(change: Change, scope: Scope) -> str | None:
+    """Why the writer must not apply this change, or None when it lies inside its scope.
+
+    Whatever a plan says (a hand-edited plan file too), the tool writes only: OUs at or below
+    the partners and leavers OUs; accounts below them, moved only to below them, with only
+    the attributes it manages; and groups it owns — `CN=<p>-...,OU=Groups,OU=<p>,<partners>`
+    of partner <p> — whose members lie below the partners or leavers OUs. Pure.
+    """
+    containers = scope.containers()
+    for container in containers:
+        if not is_within(container, scope.base_dn):
+            return f"the scope's {container} is not below the base DN {scope.base_dn}"
+    if change.kind is ObjectKind.OU:
+        if not any(is_within(change.dn, c) for c in containers):
+            return f"the OU {change.dn} is outside {_either(scope)}"
+        return None
+    if change.kind is ObjectKind.ACCOUNT:
+        extra = sorted(set(change.after) - ACCOUNT_WRITABLE)
+        if extra:
+            return f"the plan sets {', '.join(extra)} on {change.dn}; the tool manages none of it"
+        for dn in (change.dn, *([str(change.after["dn"])] if "dn" in change.after else [])):
+            if not _below(dn, scope):
+                return f"the account {dn} is outside {_either(scope)}"
+        return None
+    owner = _group_owner(change.dn, scope)
+    if owner is None or owner != change.partner.lower() or (
+            change.action is Action.CREATE and change.key != rdn_value(change.dn)):
+        return (f"the group {change.dn} is not one the tool owns (a group "
+                f"CN=<partner>-...,OU=Groups,OU=<partner>,{scope.partners_dn} of the change's "
+                f"partner {change.partner or '(none)'!r})")
+    writable = _MEMBER_WRITABLE if change.kind is ObjectKind.MEMBERS else _GROUP_WRITABLE
+    extra = sorted(set(change.after) - writable)
+    if extra:
+        return f"the plan sets {', '.join(extra)} on the group {change.dn}"
+    if change.kind is ObjectKind.MEMBERS:
+        for side in ("add", "remove"):
+            outside = [str(m) for m in change.after.get(side, []) if not _below(str(m), scope)]
+            if outside:
+                return (f"the members to {side} include {outside[0]}, outside "
+                        f"{_either(scope)}")
+    return None
+
+
+def _below(dn: str, scope: Scope) -> bool:
+    """Strictly below the partners or the leavers OU (never one of the containers itself)."""
+    return any(is_within(dn, c) and dn_key(dn) != dn_key(c) for c in scope.containers())
+
+
+def _either(scope: Scope) -> str:
+    return f"{scope.partners_dn} and {scope.leavers_dn}"
+
+
+def _group_owner(dn: str, scope: Scope) -> str | None:
+    """The partner whose Groups OU holds this group directly, if the name is the tool's."""
+    rdns = split_dn(dn)
+    partners = split_dn(scope.partners_dn)
+    if len(rdns) != len(partners) + 3 or not is_within(dn, scope.partners_dn):
+        return None
+    if dn_key(rdns[1]) != "ou=groups" or not dn_key(rdns[2]).startswith("ou="):
+        return None
+    if not dn_key(rdns[0]).startswith("cn="):
+        return None
+    partner = rdn_value(rdns[2]).lower()
+    return partner if rdn_value(rdns[0]).lower().startswith(f"{partner}-") else None
+
+
+def _canonical(change: Change) -> Change:
+    """The change with every DN in the one spelling the scope check understood."""
+    after = dict(change.after)
+    if "dn" in after:
+        after["dn"] = canonical_dn(str(after["dn"]))
+    for side in ("add", "remove"):
+        if side in after and change.kind is ObjectKind.MEMBERS:
+            after[side] = [canonical_dn(str(m)) for m in after[side]]
+    return dataclasses.replace(change, dn=canonical_dn(change.dn), after=after)
+
+
 # -- writing ------------------------------------------------------------------------------
 
 
@@ -356,11 +462,14 @@ class AdWriter:
         workers: parallel LDAP connections.
         on_password: receives (change, password) right after an account with that password
             was created; the only place a password goes.
+        scope: where the writer may write (default: OU=Partners and OU=Leavers below the
+            settings' base DN); a change outside it is refused, whatever the plan says.
     """
 
     settings: AdSettings
     workers: int = 4
     on_password: PasswordSink | None = None
+    scope: Scope | None = None
     _local: threading.local = field(default_factory=threading.local)
     _opened: list[ldap3.Connection] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -403,9 +512,14 @@ class AdWriter:
         return conn
 
     def _apply_one(self, change: Change) -> ItemResult:
+        scope = self.scope or default_scope(self.settings.base_dn)
+        refusal = scope_refusal(change, scope)
+        if refusal is not None:
+            return ItemResult(change, False, f"refused: {refusal}. The tool writes only inside "
+                              "its scope; make a new plan with `ssc-infra plan`")
         try:
             conn = self._conn()
-            _APPLIERS[change.kind](self, conn, change)
+            _APPLIERS[change.kind](self, conn, _canonical(change))
         except BackendError as e:
             self._local.conn = None
             return ItemResult(change, False, str(e))
@@ -521,6 +635,7 @@ __all__ = [
     "Scope",
     "Secret",
     "connect",
+    "default_scope",
     "escape_rdn",
     "explain_ldap_result",
     "new_password",
@@ -528,5 +643,6 @@ __all__ = [
     "parse_group",
     "partner_ous",
     "read_directory",
+    "scope_refusal",
     "split_dn",
 ]

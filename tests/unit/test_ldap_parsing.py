@@ -16,8 +16,10 @@ from ssc_infra.backends.ad import (
     parse_account,
     parse_group,
     partner_ous,
+    scope_refusal,
 )
 from ssc_infra.dn import dn_key, escape_rdn, parent_dn, rdn_value, split_dn
+from ssc_infra.plan import Action, Change, ObjectKind
 from tests.conftest import CASES
 
 CASE_LIST = yaml.safe_load((CASES / "ldap" / "entries.yaml").read_text(encoding="utf-8"))
@@ -96,3 +98,25 @@ def test_dns_split_on_unescaped_commas_only() -> None:
     assert split_dn(dn) == ["CN=Boer\\, de", "OU=Users", "DC=ssc", "DC=frl"]
     assert parent_dn(dn) == "OU=Users,DC=ssc,DC=frl"
     assert dn_key("CN=A, OU=B") == "cn=a,ou=b"
+
+
+WRITER_SCOPE = Scope("DC=ssc,DC=test", "OU=Partners,DC=ssc,DC=test", "OU=Leavers,DC=ssc,DC=test")
+SCOPE_CASES = yaml.safe_load((CASES / "ldap" / "scope.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c["name"]) for c in SCOPE_CASES])
+def test_the_writer_refuses_anything_outside_its_scope(case: dict[str, Any]) -> None:
+    raw = case["change"]
+    change = Change(ObjectKind(raw["kind"]), Action(raw["action"]), raw["partner"], raw["key"],
+                    raw["dn"], {}, raw["after"])
+    reason = scope_refusal(change, WRITER_SCOPE)
+    if case["refused"] is None:
+        assert reason is None
+    else:
+        assert reason is not None and case["refused"] in reason, reason
+
+
+def test_a_scope_outside_its_base_dn_refuses_everything() -> None:
+    scope = Scope("DC=ssc,DC=test", "OU=Partners,DC=other", "OU=Leavers,DC=ssc,DC=test")
+    change = Change(ObjectKind.OU, Action.CREATE, "", "x", "OU=x,OU=Partners,DC=other")
+    assert "not below the base DN" in (scope_refusal(change, scope) or "")
