@@ -33,6 +33,7 @@ class DirectoryAccount:
     company: str = ""
     uac: int = UAC_NORMAL_ACCOUNT
     in_leavers: bool = False
+    must_change_password: bool = False  # pwdLastSet=0: its owner never set a password yet
 
     @property
     def key(self) -> PersonKey | None:

@@ -25,6 +25,9 @@ from ssc_infra.model import Guards, Identity, Person, PersonKey, Region
 from ssc_infra.naming import ExistingName
 
 GLOBAL_SECURITY_GROUP = -2147483646  # groupType: global scope, security enabled
+# The "password" pseudo attribute of an account change: never a password, only these words.
+PASSWORD_NOT_RECORDED = "never set, not recorded"
+PASSWORD_NEW = "new, recorded at apply"
 
 
 class ObjectKind(StrEnum):
@@ -40,6 +43,7 @@ class Action(StrEnum):
     MOVE = "move"  # a new DN: renamed, or moved to another partner's OU
     ENABLE = "enable"  # a returning person, or a pre-start account on the start date
     DISABLE = "disable"  # a leaver: disabled and moved to the leavers OU, never deleted
+    RESET_PASSWORD = "reset-password"  # never logged on, and no initial password recorded
 
 
 APPLY_ORDER = (ObjectKind.OU, ObjectKind.GROUP, ObjectKind.ACCOUNT, ObjectKind.MEMBERS)
@@ -421,7 +425,8 @@ def stale_reason(change: Change, actual: DirectoryState) -> str | None:
     if current is None:
         return "the account is not where the plan found it"
     now = {**_actual_attributes(current), "dn": current.dn, "enabled": current.enabled,
-           "uac": current.uac}
+           "uac": current.uac, "password": PASSWORD_NOT_RECORDED
+           if current.must_change_password else "set by its owner"}
     for name, value in change.before.items():
         if (dn_key(current.dn) != dn_key(value)) if name == "dn" else now[name] != value:
             return f"{name} changed since the plan was made"

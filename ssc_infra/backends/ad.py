@@ -43,12 +43,12 @@ from ssc_infra.dn import (
     rdn_value,
     split_dn,
 )
-from ssc_infra.errors import BackendError
+from ssc_infra.errors import BackendError, SscError
 from ssc_infra.plan import GLOBAL_SECURITY_GROUP, Action, Change, ObjectKind
 
 USER_ATTRIBUTES = (
     "sAMAccountName", "userPrincipalName", "employeeID", "givenName", "sn", "cn",
-    "displayName", "department", "title", "company", "userAccountControl",
+    "displayName", "department", "title", "company", "userAccountControl", "pwdLastSet",
 )
 GROUP_ATTRIBUTES = ("cn", "sAMAccountName", "description", "member")
 PAGE_SIZE = 1000
@@ -323,8 +323,14 @@ def parse_account(entry: Mapping[str, Any], partner: str, in_leavers: bool) -> D
         full_name=_first(entry, "cn"), display_name=_first(entry, "displayName"),
         department=_first(entry, "department"), title=_first(entry, "title"),
         company=_first(entry, "company"), uac=int(uac) if uac else UAC_NORMAL_ACCOUNT,
-        in_leavers=in_leavers,
+        in_leavers=in_leavers, must_change_password=_never_set(_first(entry, "pwdLastSet")),
     )
+
+
+def _never_set(pwd_last_set: str) -> bool:
+    """pwdLastSet=0: the password must be changed at the next logon (ldap3 may show the
+    0 as the FILETIME epoch when it knows the schema)."""
+    return pwd_last_set == "0" or pwd_last_set.startswith("1601-01-01")
 
 
 def parse_group(entry: Mapping[str, Any], partner: str) -> DirectoryGroup:
@@ -460,8 +466,9 @@ class AdWriter:
     Args:
         settings: the connection settings.
         workers: parallel LDAP connections.
-        on_password: receives (change, password) right after an account with that password
-            was created; the only place a password goes.
+        on_password: receives (change, password) before an account is created or its
+            password reset with it (write-ahead): the only place a password goes, and it must
+            be on disk when it returns. Without it the writer creates and resets nothing.
         scope: where the writer may write (default: OU=Partners and OU=Leavers below the
             settings' base DN); a change outside it is refused, whatever the plan says.
     """
@@ -561,11 +568,23 @@ class AdWriter:
             target = str(change.after["dn"])
             _check(conn, conn.modify_dn(dn, rdn(target), new_superior=parent_dn(target)), change)
             dn = target
-        attributes = {k: v for k, v in change.after.items() if k not in ("dn", "enabled")}
+        attributes = {k: v for k, v in change.after.items()
+                      if k not in ("dn", "enabled", "password")}
         if attributes:
             modification = {k: [(ldap3.MODIFY_REPLACE, [v] if v else [])]
                             for k, v in attributes.items()}
             _check(conn, conn.modify(dn, modification), change)
+        if "password" in change.after:
+            # The value in the plan is never a password: a new one is made here and recorded
+            # before the DC has it.
+            password = new_password()
+            names = {k: change.before[k] for k in ("sAMAccountName", "userPrincipalName")
+                     if k in change.before}
+            self._record(dataclasses.replace(change, after={**names, **change.after}), password)
+            _check(conn, conn.modify(dn, {
+                "unicodePwd": [(ldap3.MODIFY_REPLACE, [_encode_password(password)])],
+                "pwdLastSet": [(ldap3.MODIFY_REPLACE, ["0"])],
+            }), change)
         if "enabled" in change.after:
             uac = int(change.before.get("uac", UAC_NORMAL_ACCOUNT))
             uac = uac & ~UAC_ACCOUNTDISABLE if change.after["enabled"] else (
@@ -577,16 +596,30 @@ class AdWriter:
         after = dict(change.after)
         enabled = bool(after.pop("enabled", False))
         after.pop("cn", None)
+        after.pop("password", None)  # a create always gets a new password
         password = new_password()
         attributes: dict[str, Any] = {k: v for k, v in after.items() if v}
-        attributes["unicodePwd"] = f'"{password}"'.encode("utf-16-le")
+        attributes["unicodePwd"] = _encode_password(password)
         attributes["userAccountControl"] = str(
             UAC_NORMAL_ACCOUNT | (0 if enabled else UAC_ACCOUNTDISABLE))
         attributes["pwdLastSet"] = "0"  # must change the password at first logon
+        # Write-ahead: a crash after the add must never leave an account nobody knows the
+        # password of. When the add then fails, the recorded row names no account; the next
+        # run creates it with a new password and a new row.
+        self._record(change, password)
         ok = conn.add(change.dn, ["top", "person", "organizationalPerson", "user"], attributes)
         _check(conn, ok, change)
-        if self.on_password is not None:
+
+    def _record(self, change: Change, password: str) -> None:
+        if self.on_password is None:
+            raise BackendError(f"{change.key} ({change.dn}): nowhere to record a new password, "
+                               "so it is not set; the writer needs on_password")
+        try:
             self.on_password(change, password)
+        except (OSError, SscError) as e:
+            raise BackendError(
+                f"{change.key} ({change.dn}): recording its new password failed ({e}), so it "
+                "is not set; free or fix the state dir and run apply again") from e
 
 
 _APPLIERS: dict[ObjectKind, Callable[[AdWriter, ldap3.Connection, Change], None]] = {
@@ -595,6 +628,10 @@ _APPLIERS: dict[ObjectKind, Callable[[AdWriter, ldap3.Connection, Change], None]
     ObjectKind.MEMBERS: AdWriter._members,
     ObjectKind.ACCOUNT: AdWriter._account,
 }
+
+
+def _encode_password(password: str) -> bytes:
+    return f'"{password}"'.encode("utf-16-le")
 
 
 def _check(conn: ldap3.Connection, ok: bool, change: Change) -> None:
