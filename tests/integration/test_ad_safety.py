@@ -107,3 +107,83 @@ def test_the_writer_refuses_every_item_outside_its_scope(lab: Lab) -> None:
     assert lab.users()["jvries"]["dn"] == jan
     assert "Administrator" not in lab.members("alpha-all")
     assert lab.cli("plan").code == 0
+
+
+def _never_logged_on(lab: Lab) -> dict[tuple[str, str], str]:
+    """(partner, employee id) -> DN of every account whose pwdLastSet is 0."""
+    found = {}
+    for user in lab.users().values():
+        if str(user.get("pwdLastSet")) in ("0", "1601-01-01 00:00:00+00:00"):
+            partner = str(user["dn"]).split(",OU=Partners,")[0].split(",OU=")[-1]
+            found[(partner, str(user["employeeID"]))] = str(user["dn"])
+    return found
+
+
+def test_apply_killed_mid_run_loses_no_password_and_a_lost_row_gets_a_reset(
+    lab: Lab, tmp_path: Path
+) -> None:
+    import csv
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from ssc_infra.apply import apply_changes
+    from ssc_infra.backends.ad import AdWriter, Secret, connect
+    from ssc_infra.errors import BackendError
+    from ssc_infra.plan import PASSWORD_NEW, Action
+    from ssc_infra.state import StateDir, recorded_passwords
+
+    hires = "".join(f"{5000 + i},Hylke,,Dijkstra,Ruimte,Adviseur,alp-hq,vdi,2020-01-01,\n"
+                    for i in range(80))
+    lab.edit({"file": "people/alpha.csv", "append": hires},
+             {"file": "partners/alpha.yaml", "replace": ["users: 10", "users: 1000"]})
+    command = [str(Path(sys.executable).parent / "ssc-infra"), "apply", "--yes",
+               "--inventory", str(lab.inventory), "--today", TODAY, "--targets",
+               str(lab.targets), "--target", "test", "--state-dir", str(lab.state)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(lab.users()) < 20 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGKILL)  # kill -9 in the middle of the accounts
+    finally:
+        process.wait()
+    made = _never_logged_on(lab)
+    assert 20 <= len(made) < 84, "the kill came too late to test anything"
+    # Every account the killed run made has its password on disk.
+    assert set(made) <= recorded_passwords(lab.state)
+    again = lab.apply()
+    assert again.code == 0, again.out + again.err
+    assert set(_never_logged_on(lab)) <= recorded_passwords(lab.state)
+
+    # A row lost (deleted by hand, or written by a version without write-ahead that died):
+    # the plan proposes a new password, apply sets and records it, the next plan is empty.
+    lost = ("alpha", "5003")
+    for path in (lab.state / "credentials").glob("*.csv"):
+        with path.open(newline="") as handle:
+            rows = list(csv.reader(handle))
+        path.write_text("".join(",".join(r) + "\n" for r in rows if tuple(r[:2]) != lost))
+    assert lost not in recorded_passwords(lab.state)
+    plan = _plan(lab, recorded=recorded_passwords(lab.state))
+    [reset] = plan.changes
+    assert (reset.action, reset.key, dict(reset.after)) == (
+        Action.RESET_PASSWORD, "alpha/5003", {"password": PASSWORD_NEW})
+    state = StateDir(lab.state)
+    with state.credentials("reset") as credentials:
+        writer = AdWriter(settings_for(lab.dc), on_password=lambda change, password:
+                          credentials.add(*change.key.split("/"),
+                                          str(change.after["sAMAccountName"]),
+                                          str(change.after["userPrincipalName"]), password))
+        try:
+            report = apply_changes(plan.changes, writer)
+        finally:
+            writer.close()
+    assert not report.failed, report.failed
+    [row] = [r for r in csv.reader((lab.state / "credentials" / "reset.csv").open())
+             if tuple(r[:2]) == lost]
+    assert _plan(lab, recorded=recorded_passwords(lab.state)).empty
+    # The DC has the recorded password, and asks its owner for a new one at first logon.
+    with pytest.raises(BackendError, match="the password must be changed first"):
+        connect(settings_for(lab.dc, bind_user=row[3], password=Secret(row[4])))
