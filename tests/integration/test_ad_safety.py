@@ -132,7 +132,7 @@ def test_apply_killed_mid_run_loses_no_password_and_a_lost_row_gets_a_reset(
     from ssc_infra.apply import apply_changes
     from ssc_infra.backends.ad import AdWriter, Secret, connect
     from ssc_infra.errors import BackendError
-    from ssc_infra.plan import PASSWORD_NEW, Action
+    from ssc_infra.plan import PASSWORD_NEW, Action, Change
     from ssc_infra.state import StateDir, recorded_passwords
 
     hires = "".join(f"{5000 + i},Hylke,,Dijkstra,Ruimte,Adviseur,alp-hq,vdi,2020-01-01,\n"
@@ -172,10 +172,12 @@ def test_apply_killed_mid_run_loses_no_password_and_a_lost_row_gets_a_reset(
         Action.RESET_PASSWORD, "alpha/5003", {"password": PASSWORD_NEW})
     state = StateDir(lab.state)
     with state.credentials("reset") as credentials:
-        writer = AdWriter(settings_for(lab.dc), on_password=lambda change, password:
-                          credentials.add(*change.key.split("/"),
-                                          str(change.after["sAMAccountName"]),
-                                          str(change.after["userPrincipalName"]), password))
+        def record(change: Change, password: str) -> None:  # as the CLI does
+            partner, _, employee_id = change.key.partition("/")
+            credentials.add(partner, employee_id, str(change.after["sAMAccountName"]),
+                            str(change.after["userPrincipalName"]), password)
+
+        writer = AdWriter(settings_for(lab.dc), on_password=record)
         try:
             report = apply_changes(plan.changes, writer)
         finally:
