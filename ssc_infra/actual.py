@@ -34,6 +34,7 @@ class DirectoryAccount:
     uac: int = UAC_NORMAL_ACCOUNT
     in_leavers: bool = False
     marker: str = ""  # adminDescription: the tool's mark on an account it disabled itself
+    must_change_password: bool = False  # pwdLastSet=0: its owner never set a password yet
 
     @property
     def key(self) -> PersonKey | None:

@@ -662,8 +662,8 @@ def _print_apply_result(outcome: Outcome, planned: PlannedRun, prepared: Prepare
                   + (f", [red]{len(hosts.failed_hosts)} hosts failed[/]"
                      if hosts.failed_hosts else ""))
     if outcome.credentials is not None:
-        out.print(f"initial passwords: {escape(str(outcome.credentials))} (mode 0600; hand "
-                  "them over, then delete it)")
+        out.print(f"initial passwords: {escape(str(outcome.credentials))} (mode 0600; keep it "
+                  "until these people have logged on)")
     out.print(f"audit log: {escape(str(state.audit_log))}")
     if report.failed or (hosts is not None and hosts.failed_hosts):
         err.print("run `ssc-infra plan` to see what is left; a re-run of apply converges.")

@@ -6,17 +6,30 @@ benchmark and the tests all plan the same way. The I/O is the backend's; the ste
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from ssc_infra.actual import DirectoryState
+from ssc_infra.actual import DirectoryAccount, DirectoryState
 from ssc_infra.backends.ad import AdSettings, Scope, connect, read_directory, taken_names
-from ssc_infra.desired import DesiredState, derive
+from ssc_infra.desired import AccountState, DesiredState, derive
 from ssc_infra.holds import NO_HOLDS, Holds
 from ssc_infra.ledger import Ledger, MergedNames, NameConflict, merge_names
 from ssc_infra.model import PersonKey, Region
-from ssc_infra.plan import Action, ObjectKind, Plan, apply_guards, diff_directory, directory_names
+from ssc_infra.plan import (
+    PASSWORD_NEW,
+    PASSWORD_NOT_RECORDED,
+    Action,
+    Change,
+    ObjectKind,
+    Plan,
+    _ordered,
+    apply_guards,
+    diff_directory,
+    directory_names,
+    hybrid_partners,
+)
 
 MAX_NAME_ROUNDS = 5
 
@@ -45,12 +58,18 @@ def plan_directory(
     holds: Holds = NO_HOLDS,
     enable: Collection[PersonKey] = (),
     ledger: Ledger | None = None,
+    recorded: Collection[PersonKey] | None = None,
 ) -> DirectoryRun:
     """Read the directory and make the guarded plan for the region (or some partners).
 
     The whole directory is read even for some partners: every partner's names must be the
     ones its accounts have (the host files hold every partner, and a new account's name must
     not be made from names that only look free), and a partner's plan alone is made from it.
+
+    Args:
+        recorded: the accounts whose initial password is recorded in the state dir
+            (`ssc_infra.state.recorded_passwords`); an account that must still set its first
+            password and is not among them gets a new one. None: that check is not made.
     """
     actual = read_directory(lambda: connect(settings), scope_of(region), workers)
     conn = connect(settings)
@@ -63,6 +82,8 @@ def plan_directory(
     desired = named.desired
     _, _, moves = directory_names(region, actual)
     plan = diff_directory(desired, actual, moves, partners, holds, enable)
+    if recorded is not None:
+        plan = password_resets(plan, desired, actual, moves, recorded, partners)
     guarded = apply_guards(plan, actual, region.guards, allow_disable)
     return DirectoryRun(actual, desired, guarded, actual.round_trips + named.asked,
                         named.conflicts)
@@ -114,3 +135,46 @@ def derive_with_free_names(
         reserved_sams |= found_sams
         reserved_upns |= found_upns
     return Named(desired, asked, merged.conflicts)
+
+
+def password_resets(
+    plan: Plan,
+    desired: DesiredState,
+    actual: DirectoryState,
+    moves: Mapping[PersonKey, DirectoryAccount],
+    recorded: Collection[PersonKey],
+    partners: Collection[str] = (),
+) -> Plan:
+    """The plan plus a new password for every account nobody knows the password of (pure).
+
+    Such an account was made with an initial password (pwdLastSet=0, never logged on) that
+    reached no credentials file: made by a version without write-ahead that died, or its row
+    was deleted. It gets the pseudo attribute "password" — in its account change when it has
+    one, or in a change of its own (reset-password). Leavers get none.
+    """
+    recorded = set(recorded)
+    managed = actual.managed()
+    by_key = {c.key: c for c in plan.changes if c.kind is ObjectKind.ACCOUNT}
+    resets: dict[str, Change] = {}
+    for partner in hybrid_partners(desired):
+        if partners and partner.code not in partners:
+            continue
+        for account in partner.accounts:
+            current = managed.get(account.key) or moves.get(account.key)
+            if current is None or not current.must_change_password or \
+                    account.state is AccountState.LEAVER or account.key in recorded or \
+                    current.key in recorded:
+                continue
+            key = f"{account.partner}/{account.employee_id}"
+            before = {"sAMAccountName": current.sam, "userPrincipalName": current.upn or "",
+                      "password": PASSWORD_NOT_RECORDED}
+            change = by_key.get(key) or Change(ObjectKind.ACCOUNT, Action.RESET_PASSWORD,
+                                               account.partner, key, current.dn)
+            resets[key] = dataclasses.replace(
+                change, before={**before, **change.before},
+                after={**change.after, "password": PASSWORD_NEW})
+    if not resets:
+        return plan
+    rest = [c for c in plan.changes
+            if not (c.kind is ObjectKind.ACCOUNT and c.key in resets)]
+    return dataclasses.replace(plan, changes=tuple(_ordered([*rest, *resets.values()])))

@@ -1,8 +1,14 @@
-"""Distinguished names: build them with escaping, split them, compare them."""
+"""Distinguished names: build them with escaping, split them, compare them.
+
+One value has many spellings in a DN: the tool writes `CN=a\\=b`, a DC may hand back
+`CN=a\\3Db`, and `\\C3\\A2` is `â`. DNs are therefore compared only after every RDN value
+is unescaped and escaped again in one way (`canonical_dn`, `dn_key`).
+"""
 
 from __future__ import annotations
 
 _SPECIAL = set(',+"\\<>;=')
+_HEX = set("0123456789abcdefABCDEF")
 
 
 def escape_rdn(value: str) -> str:
@@ -18,61 +24,90 @@ def escape_rdn(value: str) -> str:
     return "".join(out)
 
 
-def dn_key(dn: str) -> str:
-    """A DN in the form used for comparing: each RDN unescaped and escaped again one way
-    (a DC answers `\\3D` where the tool wrote `\\=`), lowercase, no spaces around separators."""
-    return ",".join(canonical_rdn(part) for part in split_dn(dn)).lower()
-
-
 def unescape_value(value: str) -> str:
-    """An RDN value without its escapes, both forms: `\\,` and hex pairs like `\\2C`."""
-    out = bytearray()
+    """An RDN value as plain text: both `\\X` and `\\HH` escapes undone.
+
+    Hex escapes are bytes of UTF-8 (`\\C3\\A2` is one `â`). Spaces at either end that are not
+    escaped are not part of the value (RFC 4514 allows them around the separators).
+    """
+    out: list[str] = []
+    pending = bytearray()  # hex-escaped bytes, decoded together once a character is whole
+    kept = 0  # out[:kept] ends with an escaped character: no trailing space strips past it
     index = 0
     while index < len(value):
         char = value[index]
+        pair = value[index + 1:index + 3]
+        if char == "\\" and len(pair) == 2 and all(c in _HEX for c in pair):
+            pending.append(int(pair, 16))
+            index += 3
+            continue
+        if pending:
+            out.append(pending.decode("utf-8", "replace"))
+            pending.clear()
+            kept = len(out)
         if char == "\\" and index + 1 < len(value):
-            pair = value[index + 1:index + 3]
-            if len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair):
-                out.append(int(pair, 16))
-                index += 3
-                continue
-            out.extend(value[index + 1].encode())
+            out.append(value[index + 1])
+            kept = len(out)
             index += 2
             continue
-        out.extend(char.encode())
+        if char == " " and len(out) == 0:
+            index += 1  # a leading space that was not escaped
+            continue
+        out.append(char)
         index += 1
-    return out.decode("utf-8", errors="replace")
+    if pending:
+        out.append(pending.decode("utf-8", "replace"))
+        kept = len(out)
+    while len(out) > kept and out[-1] == " ":
+        out.pop()
+    return "".join(out)
 
 
-def canonical_rdn(part: str) -> str:
-    """One RDN as `attr=value`, the value escaped in one way whatever form it came in."""
-    attr, sep, value = part.strip().partition("=")
-    if not sep:
-        return part.strip()
-    return f"{attr.strip()}={escape_rdn(unescape_value(value))}"
+def canonical_dn(dn: str) -> str:
+    """The DN with every RDN value unescaped and escaped again one way; case kept.
+
+    `CN=Jan\\3Bde\\3DVries,OU=x` and `CN=Jan\\;de\\=Vries, OU=x` give the same string.
+    Attribute types are upper case; a multi-valued RDN keeps its values in the order given.
+    """
+    rdns = []
+    for part in split_dn(dn):
+        avas = []
+        for ava in _split_unescaped(part, "+"):
+            kind, _, value = ava.partition("=")
+            avas.append(f"{kind.strip().upper()}={escape_rdn(unescape_value(value))}")
+        rdns.append("+".join(avas))
+    return ",".join(rdns)
 
 
-def within(dn: str, base: str) -> bool:
-    """Is `dn` the base itself or below it? RDN by RDN, never by string suffix."""
-    inner = [canonical_rdn(p).lower() for p in split_dn(dn)]
-    outer = [canonical_rdn(p).lower() for p in split_dn(base)]
+def dn_key(dn: str) -> str:
+    """A DN in the form used for comparing: canonical escaping, lowercase."""
+    return canonical_dn(dn).lower()
+
+
+def is_within(dn: str, container: str) -> bool:
+    """Whether `dn` is `container` or lies below it, compared RDN by RDN after canonical form."""
+    inner, outer = split_dn(dn_key(dn)), split_dn(dn_key(container))
     return bool(outer) and len(inner) >= len(outer) and inner[len(inner) - len(outer):] == outer
 
 
 def split_dn(dn: str) -> list[str]:
     """The RDNs of a DN, escaped commas respected: "CN=a\\,b,OU=x" -> ["CN=a\\,b", "OU=x"]."""
+    return [p for p in _split_unescaped(dn, ",") if p.strip()]
+
+
+def _split_unescaped(text: str, separator: str) -> list[str]:
     parts: list[str] = []
     start, escaped = 0, False
-    for index, char in enumerate(dn):
+    for index, char in enumerate(text):
         if escaped:
             escaped = False
         elif char == "\\":
             escaped = True
-        elif char == ",":
-            parts.append(dn[start:index])
+        elif char == separator:
+            parts.append(text[start:index])
             start = index + 1
-    parts.append(dn[start:])
-    return [p for p in parts if p]
+    parts.append(text[start:])
+    return parts
 
 
 def parent_dn(dn: str) -> str:

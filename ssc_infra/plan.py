@@ -44,6 +44,9 @@ OWNED_GROUP_KINDS = {"dep": "its department is gone from the HR export",
                      "acc": "the partner no longer takes the service",
                      "lic": "the partner no longer takes the service"}
 DESCRIPTION_MAX = 1024
+# The "password" pseudo attribute of an account change: never a password, only these words.
+PASSWORD_NOT_RECORDED = "never set, not recorded"
+PASSWORD_NEW = "new, recorded at apply"
 
 
 class ObjectKind(StrEnum):
@@ -59,6 +62,7 @@ class Action(StrEnum):
     MOVE = "move"  # a new DN: renamed, or moved to another partner's OU
     ENABLE = "enable"  # a returning person, or a pre-start account on the start date
     DISABLE = "disable"  # a leaver: disabled and moved to the leavers OU, never deleted
+    RESET_PASSWORD = "reset-password"  # never logged on, and no initial password recorded
 
 
 APPLY_ORDER = (ObjectKind.OU, ObjectKind.GROUP, ObjectKind.ACCOUNT, ObjectKind.MEMBERS)
@@ -630,7 +634,8 @@ def stale_reason(change: Change, actual: DirectoryState) -> str | None:
     if current is None:
         return "the account is not where the plan found it"
     now = {**_actual_attributes(current), "dn": current.dn, "enabled": current.enabled,
-           "uac": current.uac}
+           "uac": current.uac, "password": PASSWORD_NOT_RECORDED
+           if current.must_change_password else "set by its owner"}
     for name, value in change.before.items():
         if (dn_key(current.dn) != dn_key(value)) if name == "dn" else now[name] != value:
             return f"{name} changed since the plan was made"

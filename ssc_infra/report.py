@@ -107,6 +107,7 @@ _SYMBOL = {
     Action.MOVE: "[yellow]>[/]",
     Action.ENABLE: "[cyan]^[/]",
     Action.DISABLE: "[red]-[/]",
+    Action.RESET_PASSWORD: "[yellow]*[/]",
 }
 _HIDDEN = {"uac", "add_keys", "remove_keys"}  # details for the apply, not for the reader
 

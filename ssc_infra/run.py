@@ -62,7 +62,7 @@ from ssc_infra.plan import (
     stale_reason,
 )
 from ssc_infra.seal import plan_key, seal, unseal
-from ssc_infra.state import StateDir, now, run_id, write_private
+from ssc_infra.state import StateDir, now, recorded_passwords, run_id, write_private
 from ssc_infra.targets import ad_settings, ansible_settings, load_target
 
 
@@ -211,7 +211,8 @@ def plan_run(request: RunRequest, hooks: Hooks = Hooks(), check_hosts: bool = Tr
     ledger = load_ledger(request.state_dir)
     with hooks.status(f"reading the directory of target {request.target_name!r}..."):
         run = plan_directory(region, request.today, settings, source.partners,
-                             request.allow_disable, workers, holds, enable, ledger)
+                             request.allow_disable, workers, holds, enable, ledger,
+                             recorded_passwords(request.state_dir))
     planned = PlannedRun(request, region, settings, workers, run.actual, run.plan,
                          run.desired, ansible_settings(target), StateDir(request.state_dir),
                          source.partners, source, name_conflicts=run.name_conflicts)

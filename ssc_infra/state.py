@@ -275,6 +275,12 @@ class CredentialsFile:
     """Initial passwords, one line per new account, each flushed to disk as it is written.
 
     Every cell goes through `csv_cell`: an operator opens this file in a spreadsheet.
+
+    A line is written before the account is created or its password reset (write-ahead),
+    so a crash never leaves an account whose password nobody has. When the DC then refuses
+    the account, its line stays and names an account that does not exist: harmless, the
+    next run makes the account with a new password on a new line. Of several lines for one
+    account, the last one written is the password it has.
     """
 
     def __init__(self, path: Path, handle: IO[str]) -> None:
@@ -289,6 +295,31 @@ class CredentialsFile:
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self.count += 1
+
+
+def recorded_passwords(state_dir: Path) -> frozenset[tuple[str, str]]:
+    """The (partner, employee id) of every account with a password in a credentials file.
+
+    Reads every `credentials/*.csv` of the state dir; the plan gives a new password to an
+    account that must still set its first one and is not among these.
+    """
+    folder = state_dir / "credentials"
+    found: set[tuple[str, str]] = set()
+    if not folder.is_dir():
+        return frozenset()
+    for path in sorted(folder.glob("*.csv")):
+        try:
+            with path.open(encoding="utf-8", newline="") as handle:
+                for row in csv.DictReader(handle):
+                    if row.get("partner") and row.get("employee_id") and \
+                            row.get("initial_password"):
+                        found.add((row["partner"], row["employee_id"]))
+        except (OSError, UnicodeDecodeError, csv.Error) as e:
+            raise SscError(
+                f"cannot read the credentials file {path}: {e}. Without it the plan cannot tell "
+                "which accounts have a recorded password; fix its permissions or move it away"
+            ) from e
+    return frozenset(found)
 
 
 def run_id() -> str:

@@ -11,6 +11,7 @@ unless the target says `insecure: true` (a lab only).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import secrets
 import ssl
 import string
@@ -32,13 +33,22 @@ from ssc_infra.actual import (
     DirectoryGroup,
     DirectoryState,
 )
-from ssc_infra.dn import dn_key, escape_rdn, parent_dn, rdn, split_dn, within
-from ssc_infra.errors import BackendError
+from ssc_infra.dn import (
+    canonical_dn,
+    dn_key,
+    escape_rdn,
+    is_within,
+    parent_dn,
+    rdn,
+    rdn_value,
+    split_dn,
+)
+from ssc_infra.errors import BackendError, SscError
 from ssc_infra.plan import GLOBAL_SECURITY_GROUP, Action, Change, ObjectKind
 
 USER_ATTRIBUTES = (
     "sAMAccountName", "userPrincipalName", "employeeID", "givenName", "sn", "cn",
-    "displayName", "department", "title", "company", "userAccountControl",
+    "displayName", "department", "title", "company", "userAccountControl", "pwdLastSet",
     "adminDescription",
 )
 GROUP_ATTRIBUTES = ("cn", "sAMAccountName", "description", "member")
@@ -175,6 +185,14 @@ class Scope:
     leavers_dn: str
     partners: tuple[str, ...] = ()  # limit the read to these partners; empty: all found
 
+    def containers(self) -> tuple[str, str]:
+        return self.partners_dn, self.leavers_dn
+
+
+def default_scope(base_dn: str) -> Scope:
+    """The scope of a region with the default layout: OU=Partners and OU=Leavers below base."""
+    return Scope(base_dn, f"OU=Partners,{base_dn}", f"OU=Leavers,{base_dn}")
+
 
 def read_directory(
     open_connection: Callable[[], ldap3.Connection], scope: Scope, workers: int = 4
@@ -258,7 +276,7 @@ def partner_ous(ous: Iterable[str], scope: Scope) -> Iterator[tuple[str, str, bo
     for ou in ous:
         parent = parent_dn(ou)
         if parent in (partners, leavers):
-            yield _unescape(rdn(ou).split("=", 1)[1]), ou, parent == leavers
+            yield rdn_value(ou), ou, parent == leavers
 
 
 class _Reader:
@@ -296,17 +314,6 @@ def _first(entry: Mapping[str, Any], name: str) -> str:
     return "" if value is None else str(value)
 
 
-def _unescape(value: str) -> str:
-    out, escaped = [], False
-    for char in value:
-        if escaped or char != "\\":
-            out.append(char)
-            escaped = False
-        else:
-            escaped = True
-    return "".join(out)
-
-
 def parse_account(entry: Mapping[str, Any], partner: str, in_leavers: bool) -> DirectoryAccount:
     """A raw LDAP user entry as a DirectoryAccount (pure)."""
     uac = _first(entry, "userAccountControl")
@@ -318,7 +325,14 @@ def parse_account(entry: Mapping[str, Any], partner: str, in_leavers: bool) -> D
         department=_first(entry, "department"), title=_first(entry, "title"),
         company=_first(entry, "company"), uac=int(uac) if uac else UAC_NORMAL_ACCOUNT,
         in_leavers=in_leavers, marker=_first(entry, "adminDescription"),
+        must_change_password=_never_set(_first(entry, "pwdLastSet")),
     )
+
+
+def _never_set(pwd_last_set: str) -> bool:
+    """pwdLastSet=0: the password must be changed at the next logon (ldap3 may show the
+    0 as the FILETIME epoch when it knows the schema)."""
+    return pwd_last_set == "0" or pwd_last_set.startswith("1601-01-01")
 
 
 def parse_group(entry: Mapping[str, Any], partner: str) -> DirectoryGroup:
@@ -331,6 +345,95 @@ def parse_group(entry: Mapping[str, Any], partner: str) -> DirectoryGroup:
         partner=partner, description=_first(entry, "description"),
         members=frozenset(dn_key(m) for m in members),
     )
+
+
+# -- the writer's scope ---------------------------------------------------------------------
+
+# What a plan may set on a user object: the attributes the tool manages and its pseudo ones.
+ACCOUNT_WRITABLE = frozenset({
+    "sAMAccountName", "userPrincipalName", "employeeID", "givenName", "sn", "displayName",
+    "department", "title", "company", "cn", "dn", "enabled", "password",
+    "adminDescription",  # the tool's mark on an account it disabled itself (plan.MARKER_ATTRIBUTE)
+})
+_GROUP_WRITABLE = frozenset({"description"})
+_MEMBER_WRITABLE = frozenset({"add", "remove", "add_keys", "remove_keys"})
+
+
+def scope_refusal(change: Change, scope: Scope) -> str | None:
+    """Why the writer must not apply this change, or None when it lies inside its scope.
+
+    Whatever a plan says (a hand-edited plan file too), the tool writes only: OUs at or below
+    the partners and leavers OUs; accounts below them, moved only to below them, with only
+    the attributes it manages; and groups it owns — `CN=<p>-...,OU=Groups,OU=<p>,<partners>`
+    of partner <p> — whose members lie below the partners or leavers OUs. Pure.
+    """
+    containers = scope.containers()
+    for container in containers:
+        if not is_within(container, scope.base_dn):
+            return f"the scope's {container} is not below the base DN {scope.base_dn}"
+    if change.kind is ObjectKind.OU:
+        if not any(is_within(change.dn, c) for c in containers):
+            return f"the OU {change.dn} is outside {_either(scope)}"
+        return None
+    if change.kind is ObjectKind.ACCOUNT:
+        extra = sorted(set(change.after) - ACCOUNT_WRITABLE)
+        if extra:
+            return f"the plan sets {', '.join(extra)} on {change.dn}; the tool manages none of it"
+        for dn in (change.dn, *([str(change.after["dn"])] if "dn" in change.after else [])):
+            if not _below(dn, scope):
+                return f"the account {dn} is outside {_either(scope)}"
+        return None
+    owner = _group_owner(change.dn, scope)
+    if owner is None or owner != change.partner.lower() or (
+            change.action is Action.CREATE and change.key != rdn_value(change.dn)):
+        return (f"the group {change.dn} is not one the tool owns (a group "
+                f"CN=<partner>-...,OU=Groups,OU=<partner>,{scope.partners_dn} of the change's "
+                f"partner {change.partner or '(none)'!r})")
+    writable = _MEMBER_WRITABLE if change.kind is ObjectKind.MEMBERS else _GROUP_WRITABLE
+    extra = sorted(set(change.after) - writable)
+    if extra:
+        return f"the plan sets {', '.join(extra)} on the group {change.dn}"
+    if change.kind is ObjectKind.MEMBERS:
+        for side in ("add", "remove"):
+            outside = [str(m) for m in change.after.get(side, []) if not _below(str(m), scope)]
+            if outside:
+                return (f"the members to {side} include {outside[0]}, outside "
+                        f"{_either(scope)}")
+    return None
+
+
+def _below(dn: str, scope: Scope) -> bool:
+    """Strictly below the partners or the leavers OU (never one of the containers itself)."""
+    return any(is_within(dn, c) and dn_key(dn) != dn_key(c) for c in scope.containers())
+
+
+def _either(scope: Scope) -> str:
+    return f"{scope.partners_dn} and {scope.leavers_dn}"
+
+
+def _group_owner(dn: str, scope: Scope) -> str | None:
+    """The partner whose Groups OU holds this group directly, if the name is the tool's."""
+    rdns = split_dn(dn)
+    partners = split_dn(scope.partners_dn)
+    if len(rdns) != len(partners) + 3 or not is_within(dn, scope.partners_dn):
+        return None
+    if dn_key(rdns[1]) != "ou=groups" or not dn_key(rdns[2]).startswith("ou="):
+        return None
+    if not dn_key(rdns[0]).startswith("cn="):
+        return None
+    partner = rdn_value(rdns[2]).lower()
+    return partner if rdn_value(rdns[0]).lower().startswith(f"{partner}-") else None
+
+
+def _canonical(change: Change) -> Change:
+    """The change with every DN in the one spelling the scope check understood."""
+    after = dict(change.after)
+    if "dn" in after:
+        after["dn"] = canonical_dn(str(after["dn"]))
+    for side in ("add", "remove"):
+        if side in after and change.kind is ObjectKind.MEMBERS:
+            after[side] = [canonical_dn(str(m)) for m in after[side]]
+    return dataclasses.replace(change, dn=canonical_dn(change.dn), after=after)
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -367,14 +470,17 @@ class AdWriter:
     Args:
         settings: the connection settings.
         workers: parallel LDAP connections.
-        on_password: receives (change, password) right after an account with that password
-            was created; the only place a password goes.
+        on_password: receives (change, password) before an account is created or its
+            password reset with it (write-ahead): the only place a password goes, and it must
+            be on disk when it returns. Without it the writer creates and resets nothing.
+        scope: where the writer may write (default: OU=Partners and OU=Leavers below the
+            settings' base DN); a change outside it is refused, whatever the plan says.
     """
 
     settings: AdSettings
     workers: int = 4
     on_password: PasswordSink | None = None
-    scope: Scope | None = None  # default: OU=Partners and OU=Leavers below the base DN
+    scope: Scope | None = None
     _local: threading.local = field(default_factory=threading.local)
     _opened: list[ldap3.Connection] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -421,12 +527,14 @@ class AdWriter:
         return self.scope or Scope(base, f"OU=Partners,{base}", f"OU=Leavers,{base}")
 
     def _apply_one(self, change: Change) -> ItemResult:
-        refusal = out_of_scope(change, self._scope())
+        scope = self.scope or default_scope(self.settings.base_dn)
+        refusal = scope_refusal(change, scope)
         if refusal is not None:
-            return ItemResult(change, False, refusal)
+            return ItemResult(change, False, f"refused: {refusal}. The tool writes only inside "
+                              "its scope; make a new plan with `ssc-infra plan`")
         try:
             conn = self._conn()
-            _APPLIERS[change.kind](self, conn, change)
+            _APPLIERS[change.kind](self, conn, _canonical(change))
         except BackendError as e:
             self._local.conn = None
             return ItemResult(change, False, str(e))
@@ -468,11 +576,23 @@ class AdWriter:
             target = str(change.after["dn"])
             _check(conn, conn.modify_dn(dn, rdn(target), new_superior=parent_dn(target)), change)
             dn = target
-        attributes = {k: v for k, v in change.after.items() if k not in ("dn", "enabled")}
+        attributes = {k: v for k, v in change.after.items()
+                      if k not in ("dn", "enabled", "password")}
         if attributes:
             modification = {k: [(ldap3.MODIFY_REPLACE, [v] if v else [])]
                             for k, v in attributes.items()}
             _check(conn, conn.modify(dn, modification), change)
+        if "password" in change.after:
+            # The value in the plan is never a password: a new one is made here and recorded
+            # before the DC has it.
+            password = new_password()
+            names = {k: change.before[k] for k in ("sAMAccountName", "userPrincipalName")
+                     if k in change.before}
+            self._record(dataclasses.replace(change, after={**names, **change.after}), password)
+            _check(conn, conn.modify(dn, {
+                "unicodePwd": [(ldap3.MODIFY_REPLACE, [_encode_password(password)])],
+                "pwdLastSet": [(ldap3.MODIFY_REPLACE, ["0"])],
+            }), change)
         if "enabled" in change.after:
             uac = int(change.before.get("uac", UAC_NORMAL_ACCOUNT))
             uac = uac & ~UAC_ACCOUNTDISABLE if change.after["enabled"] else (
@@ -484,18 +604,30 @@ class AdWriter:
         after = dict(change.after)
         enabled = bool(after.pop("enabled", False))
         after.pop("cn", None)
+        after.pop("password", None)  # a create always gets a new password
         password = new_password()
         attributes: dict[str, Any] = {k: v for k, v in after.items() if v}
-        attributes["unicodePwd"] = f'"{password}"'.encode("utf-16-le")
+        attributes["unicodePwd"] = _encode_password(password)
         attributes["userAccountControl"] = str(
             UAC_NORMAL_ACCOUNT | (0 if enabled else UAC_ACCOUNTDISABLE))
         attributes["pwdLastSet"] = "0"  # must change the password at first logon
-        # Write-ahead: the password is on disk (fsync) before the account exists, so a crash
-        # or a lost DC between the two never leaves an account whose password nobody has.
-        if self.on_password is not None:
-            self.on_password(change, password)
+        # Write-ahead: a crash after the add must never leave an account nobody knows the
+        # password of. When the add then fails, the recorded row names no account; the next
+        # run creates it with a new password and a new row.
+        self._record(change, password)
         ok = conn.add(change.dn, ["top", "person", "organizationalPerson", "user"], attributes)
         _check(conn, ok, change)
+
+    def _record(self, change: Change, password: str) -> None:
+        if self.on_password is None:
+            raise BackendError(f"{change.key} ({change.dn}): nowhere to record a new password, "
+                               "so it is not set; the writer needs on_password")
+        try:
+            self.on_password(change, password)
+        except (OSError, SscError) as e:
+            raise BackendError(
+                f"{change.key} ({change.dn}): recording its new password failed ({e}), so it "
+                "is not set; free or fix the state dir and run apply again") from e
 
 
 _APPLIERS: dict[ObjectKind, Callable[[AdWriter, ldap3.Connection, Change], None]] = {
@@ -506,33 +638,8 @@ _APPLIERS: dict[ObjectKind, Callable[[AdWriter, ldap3.Connection, Change], None]
 }
 
 
-def out_of_scope(change: Change, scope: Scope) -> str | None:
-    """Why the writer refuses this change whatever the plan says, or None when it may go.
-
-    The tool writes only below the partners OU and the leavers OU: every DN it adds, modifies
-    or moves to, and every member it adds to or removes from a group, must lie there; a group
-    must be one in a partner's OU. A hand-edited plan that reaches for Domain Admins or an
-    account in CN=Users is refused item by item.
-    """
-    roots = (scope.partners_dn, scope.leavers_dn)
-
-    def inside(dn: str) -> bool:
-        return any(within(dn, root) for root in roots)
-
-    dns = [change.dn]
-    if "dn" in change.after:
-        dns.append(str(change.after["dn"]))
-    if change.kind is ObjectKind.MEMBERS:
-        dns.extend(str(m) for side in ("add", "remove") for m in change.after.get(side) or [])
-    for dn in dns:
-        if not inside(dn):
-            return (f"refused: {dn} lies outside the tool's scope ({scope.partners_dn}, "
-                    f"{scope.leavers_dn}); nothing was written. Was the plan file edited?")
-    if change.kind in (ObjectKind.GROUP, ObjectKind.MEMBERS) and \
-            not within(change.dn, scope.partners_dn):
-        return (f"refused: the group {change.dn} is not one of a partner's groups; nothing was "
-                "written. Was the plan file edited?")
-    return None
+def _encode_password(password: str) -> bytes:
+    return f'"{password}"'.encode("utf-16-le")
 
 
 def _check(conn: ldap3.Connection, ok: bool, change: Change) -> None:
@@ -573,6 +680,7 @@ __all__ = [
     "Scope",
     "Secret",
     "connect",
+    "default_scope",
     "escape_rdn",
     "explain_ldap_result",
     "new_password",
@@ -580,5 +688,6 @@ __all__ = [
     "parse_group",
     "partner_ous",
     "read_directory",
+    "scope_refusal",
     "split_dn",
 ]

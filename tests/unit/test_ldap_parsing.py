@@ -9,6 +9,8 @@ import pytest
 import yaml
 
 from ssc_infra.backends.ad import (
+    AdSettings,
+    AdWriter,
     Scope,
     Secret,
     explain_ldap_result,
@@ -16,8 +18,10 @@ from ssc_infra.backends.ad import (
     parse_account,
     parse_group,
     partner_ous,
+    scope_refusal,
 )
 from ssc_infra.dn import dn_key, escape_rdn, parent_dn, rdn_value, split_dn
+from ssc_infra.plan import PASSWORD_NOT_RECORDED, Action, Change, ObjectKind
 from tests.conftest import CASES
 
 CASE_LIST = yaml.safe_load((CASES / "ldap" / "entries.yaml").read_text(encoding="utf-8"))
@@ -96,3 +100,95 @@ def test_dns_split_on_unescaped_commas_only() -> None:
     assert split_dn(dn) == ["CN=Boer\\, de", "OU=Users", "DC=ssc", "DC=frl"]
     assert parent_dn(dn) == "OU=Users,DC=ssc,DC=frl"
     assert dn_key("CN=A, OU=B") == "cn=a,ou=b"
+
+
+WRITER_SCOPE = Scope("DC=ssc,DC=test", "OU=Partners,DC=ssc,DC=test", "OU=Leavers,DC=ssc,DC=test")
+SCOPE_CASES = yaml.safe_load((CASES / "ldap" / "scope.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c["name"]) for c in SCOPE_CASES])
+def test_the_writer_refuses_anything_outside_its_scope(case: dict[str, Any]) -> None:
+    raw = case["change"]
+    change = Change(ObjectKind(raw["kind"]), Action(raw["action"]), raw["partner"], raw["key"],
+                    raw["dn"], {}, raw["after"])
+    reason = scope_refusal(change, WRITER_SCOPE)
+    if case["refused"] is None:
+        assert reason is None
+    else:
+        assert reason is not None and case["refused"] in reason, reason
+
+
+def test_a_scope_outside_its_base_dn_refuses_everything() -> None:
+    scope = Scope("DC=ssc,DC=test", "OU=Partners,DC=other", "OU=Leavers,DC=ssc,DC=test")
+    change = Change(ObjectKind.OU, Action.CREATE, "", "x", "OU=x,OU=Partners,DC=other")
+    assert "not below the base DN" in (scope_refusal(change, scope) or "")
+
+
+class _FakeConn:
+    """Records the order of operations; answers every one with `ok`."""
+
+    def __init__(self, events: list[str], ok: bool = True) -> None:
+        self.events, self.ok, self.closed = events, ok, False
+        self.result = {} if ok else {"description": "unwillingToPerform", "message": ""}
+
+    def add(self, dn: str, *args: Any) -> bool:
+        self.events.append(f"add {dn}")
+        return self.ok
+
+    def modify(self, dn: str, changes: dict[str, Any]) -> bool:
+        self.events.append(f"modify {dn} {sorted(changes)}")
+        return self.ok
+
+
+def _writer(events: list[str], sink: Any, ok: bool = True) -> AdWriter:
+    settings = AdSettings("ldaps://dc", "svc", Secret("x"), "DC=ssc,DC=test")
+    writer = AdWriter(settings, workers=1, on_password=sink)
+    conn = _FakeConn(events, ok)
+    writer._conn = lambda: conn  # type: ignore[method-assign]
+    return writer
+
+
+NEW_JAN = Change(ObjectKind.ACCOUNT, Action.CREATE, "alpha", "alpha/1002",
+                 "CN=Jan de Vries,OU=Users,OU=alpha,OU=Partners,DC=ssc,DC=test", {},
+                 {"sAMAccountName": "jvries", "userPrincipalName": "jan@alpha.example",
+                  "cn": "Jan de Vries", "enabled": True})
+
+
+def test_the_initial_password_is_recorded_before_the_account_exists() -> None:
+    events: list[str] = []
+    [result] = _writer(events, lambda c, p: events.append(f"record {c.key}")).apply([NEW_JAN])
+    assert result.ok
+    assert events == ["record alpha/1002", f"add {NEW_JAN.dn}"]
+
+
+def test_no_account_is_made_when_its_password_cannot_be_recorded() -> None:
+    events: list[str] = []
+
+    def full_disk(change: Change, password: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    [result] = _writer(events, full_disk).apply([NEW_JAN])
+    assert not result.ok and events == []
+    assert "recording its new password failed" in result.message
+    assert "No space left" in result.message
+    [result] = _writer(events, None).apply([NEW_JAN])
+    assert not result.ok and "nowhere to record" in result.message and events == []
+
+
+def test_a_reset_records_the_new_password_then_sets_it_with_must_change() -> None:
+    events: list[str] = []
+    recorded: list[tuple[Change, str]] = []
+    reset = Change(ObjectKind.ACCOUNT, Action.RESET_PASSWORD, "alpha", "alpha/1002", NEW_JAN.dn,
+                   {"sAMAccountName": "jvries", "userPrincipalName": "jan@alpha.example",
+                    "password": PASSWORD_NOT_RECORDED}, {"password": "Hunter2!in-a-plan"})
+
+    def sink(change: Change, password: str) -> None:
+        events.append("record")
+        recorded.append((change, password))
+
+    [result] = _writer(events, sink).apply([reset])
+    assert result.ok
+    assert events == ["record", f"modify {NEW_JAN.dn} ['pwdLastSet', 'unicodePwd']"]
+    [(change, password)] = recorded
+    assert change.after["sAMAccountName"] == "jvries"  # the credentials row names the account
+    assert password != "Hunter2!in-a-plan"  # a value in a plan file is never used

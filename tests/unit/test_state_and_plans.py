@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,18 +11,29 @@ import pytest
 
 from ssc_infra.actual import DirectoryAccount, DirectoryGroup, DirectoryState
 from ssc_infra.backends.ad import new_password
+from ssc_infra.errors import SscError
 from ssc_infra.plan import (
+    PASSWORD_NEW,
+    PASSWORD_NOT_RECORDED,
     Action,
     Change,
     Held,
     ObjectKind,
     Plan,
     Unmanaged,
+    diff_directory,
+    directory_names,
     plan_from_dict,
     plan_to_dict,
     stale_reason,
 )
-from ssc_infra.state import FORMULA_STARTS, LockedError, StateDir, csv_cell
+from ssc_infra.state import (
+    FORMULA_STARTS,
+    LockedError,
+    StateDir,
+    csv_cell,
+    recorded_passwords,
+)
 from ssc_infra.targets import TargetError, ad_settings, load_target
 
 DN = "CN=Jan de Vries,OU=Users,OU=alpha,OU=Partners,DC=ssc,DC=test"
@@ -165,3 +177,70 @@ def test_a_typo_in_the_targets_file_is_named(tmp_path: Path) -> None:
     path.write_text("lab:\n  ad:\n    url: ldaps://x\n    bind_usr: a\n    base_dn: DC=x\n")
     with pytest.raises(TargetError, match="bind_usr"):
         load_target(path, "lab")
+
+
+def test_recorded_passwords_are_read_from_every_credentials_file(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    assert recorded_passwords(tmp_path) == frozenset()
+    with state.credentials("run1") as first:
+        first.add("alpha", "1001", "wbuma", "watse.buma@alpha.example", "S3cret!pw")
+    with state.credentials("run2") as second:
+        second.add("beta", "2001", "ymeer", "ytsje.meer@beta.example", "An0ther!pw")
+    # A hand-edited file with an emptied password records nothing for that account.
+    (tmp_path / "credentials" / "old.csv").write_text(
+        "partner,employee_id,sam,upn,initial_password\nalpha,1002,jvries,j@alpha.example,\n")
+    assert recorded_passwords(tmp_path) == {("alpha", "1001"), ("beta", "2001")}
+
+
+def test_an_unreadable_credentials_file_stops_the_plan(tmp_path: Path) -> None:
+    (tmp_path / "credentials").mkdir()
+    (tmp_path / "credentials" / "bad.csv").write_bytes(b"partner,employee_id\n\xff\xfe\n")
+    with pytest.raises(SscError, match=r"bad\.csv.*recorded password"):
+        recorded_passwords(tmp_path)
+
+
+def _resets(mini: Path, recorded: set[tuple[str, str]], **attrs: object) -> Plan:
+    from ssc_infra.directory import password_resets
+    from ssc_infra.inventory.files import load
+    from tests.conftest import TODAY
+    from tests.support import desired_for, directory_as_desired, edit_directory
+
+    desired = desired_for(mini, TODAY)
+    actual = directory_as_desired(desired)
+    never = [{"set": f"alpha/{e}", "attrs": {"must_change_password": True}}
+             for e in ("1001", "1002", "1005")]
+    actual = edit_directory(actual, [*never, {"set": "alpha/1002", "attrs": attrs}])
+    region = load(mini, TODAY)
+    plan = diff_directory(desired, actual, directory_names(region, actual)[2])
+    return password_resets(plan, desired, actual, {}, recorded)
+
+
+def test_an_account_that_never_logged_on_without_a_recorded_password_gets_one(
+    mini: Path
+) -> None:
+    plan = _resets(mini, {("alpha", "1001")}, department="Oud")
+    by_key = {c.key: c for c in plan.changes if c.kind is ObjectKind.ACCOUNT}
+    assert set(by_key) == {"alpha/1002", "alpha/1005"}  # 1001 is recorded
+    prestart = by_key["alpha/1005"]  # disabled until its start date: still needs one
+    assert prestart.action is Action.RESET_PASSWORD
+    assert prestart.after == {"password": PASSWORD_NEW}
+    assert prestart.before["password"] == PASSWORD_NOT_RECORDED
+    assert prestart.before["sAMAccountName"]  # the credentials row can name the account
+    both = by_key["alpha/1002"]  # one change per account: the update carries the reset
+    assert both.action is Action.UPDATE
+    assert both.after["department"] and both.after["password"] == PASSWORD_NEW
+    saved, _ = plan_from_dict(json.loads(json.dumps(plan_to_dict(plan, {}))))
+    assert saved == plan
+
+
+def test_a_reset_is_stale_once_the_owner_set_a_password(mini: Path) -> None:
+    from tests.conftest import TODAY
+    from tests.support import desired_for, directory_as_desired
+
+    plan = _resets(mini, set())
+    reset = next(c for c in plan.changes if c.key == "alpha/1005")
+    actual = directory_as_desired(desired_for(mini, TODAY))
+    never = dataclasses.replace(actual, accounts=tuple(
+        dataclasses.replace(a, must_change_password=True) for a in actual.accounts))
+    assert stale_reason(reset, never) is None
+    assert stale_reason(reset, actual) == "password changed since the plan was made"
