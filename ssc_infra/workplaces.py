@@ -14,7 +14,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from ssc_infra.addresses import allocate
 from ssc_infra.desired import DesiredState
-from ssc_infra.model import DeviceKind, Identity, Region, ServiceKind, Workplace
+from ssc_infra.model import DeviceKind, Identity, Region, ServiceKind, Site, Workplace
 
 VPN_NETWORK = IPv4Network("10.250.0.0/16")  # the tunnel addresses of all laptops
 VPN_PORT = 51820
@@ -230,12 +230,16 @@ def _vpn(region: Region, desired: DesiredState, previous: Mapping[str, IPv4Addre
 
 def _dhcp(region: Region, desired: DesiredState, previous: Mapping[str, IPv4Address]) -> Dhcp:
     current = _current_devices(region, desired)
+    # A thin client's reservation lives in the subnet of the VLAN RADIUS puts it on: its own
+    # partner's (`partner_site`), wherever it stands, so at another partner's shared flex site
+    # not in that site's subnet. The two files must agree or the client gets no address.
     by_site: dict[str, list[tuple[str, str, str]]] = {}
     for partner in region.partners:
+        home = partner_site(region, partner.code).code
         for d in partner.devices:
             if d.kind is DeviceKind.THIN_CLIENT and d.mac and d.site \
                     and d.asset_tag in current[partner.code]:
-                by_site.setdefault(d.site, []).append((partner.code, d.asset_tag, d.mac))
+                by_site.setdefault(home, []).append((partner.code, d.asset_tag, d.mac))
     subnets = []
     for partner in region.partners:
         for site in partner.sites:
@@ -263,9 +267,18 @@ def _subnet_id(net: IPv4Network) -> int:
     return (int(net.network_address) >> 8) % 4_000_000_000 + 1
 
 
+def partner_site(region: Region, partner: str) -> Site:
+    """The site whose VLAN and subnet are a partner's own: its first site.
+
+    RADIUS puts the partner's devices on this VLAN at any site (shared flex sites carry every
+    partner's), and DHCP reserves their addresses in this subnet.
+    """
+    return region.partner(partner).sites[0]
+
+
 def partner_vlan(region: Region, partner: str) -> int:
     """A partner's own VLAN: that of its first site. Shared flex sites carry every partner's."""
-    return region.partner(partner).sites[0].vlan
+    return partner_site(region, partner).vlan
 
 
 def _radius(region: Region, desired: DesiredState) -> Radius:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date
-from ipaddress import ip_network
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 
 import pytest
@@ -138,6 +138,39 @@ def test_a_leavers_home_goes_to_the_archive_never_away(lab: Lab) -> None:
     assert lab.file("fs01", "srv/archive/homes/alpha/wbuma/report.docx").read_text() == "work"
     wg = lab.file("vpn01", "etc/wireguard/wg0.conf").read_text()
     assert "ALP-L-0001" not in wg  # the leaver's laptop lost its VPN access
+
+
+def radius_device_vlans(text: str) -> dict[str, int]:
+    """MAC -> VLAN, from a users file as FreeRADIUS reads it: an entry per unindented line."""
+    vlans: dict[str, int] = {}
+    name = ""
+    for line in text.splitlines():
+        if line and not line[0].isspace() and not line.startswith("#"):
+            token = line.split("\t", 1)[0]
+            name = token.strip('"') if token != "DEFAULT" else ""
+        elif name and "Tunnel-Private-Group-Id" in line:
+            vlans[name] = int(line.split(":=", 1)[1].strip().rstrip(",").strip('"'))
+    return vlans
+
+
+def test_every_thin_client_gets_its_address_in_the_vlan_radius_puts_it_on(lab: Lab) -> None:
+    """Both files as installed on the lab hosts, read back: RADIUS's VLAN holds the reservation."""
+    result = lab.run(lab.bundle())
+    assert not result.failed_hosts, [h.messages for h in result.failed_hosts]
+    kea = json.loads(lab.file("dhcp01", "etc/kea/kea-dhcp4.conf").read_text())
+    reserved = {r["hw-address"].replace(":", ""): (ip_network(s["subnet"]), r["ip-address"])
+                for s in kea["Dhcp4"]["subnet4"] for r in s["reservations"]}
+    vlans = radius_device_vlans(
+        lab.file("rad01", "etc/freeradius/3.0/mods-config/files/authorize").read_text())
+    subnet_of_vlan = {site.vlan: site.subnet for p in lab.region.partners for site in p.sites}
+    thin_clients = {d.mac.replace(":", "").lower() for p in lab.region.partners
+                    for d in p.devices if d.mac}
+    assert set(vlans) == set(reserved) == thin_clients
+    for mac, (subnet, address) in reserved.items():
+        assert subnet == subnet_of_vlan[vlans[mac]], mac
+        assert ip_address(address) in subnet, mac
+    # Beta's thin client at alpha's shared site: beta's VLAN 210, beta's subnet.
+    assert vlans["020000000202"] == 210 and str(reserved["020000000202"][0]) == "10.30.0.0/24"
 
 
 def test_bad_value_is_rejected_by_the_checker_and_the_old_config_kept(lab: Lab) -> None:
