@@ -230,16 +230,16 @@ def _vpn(region: Region, desired: DesiredState, previous: Mapping[str, IPv4Addre
 
 def _dhcp(region: Region, desired: DesiredState, previous: Mapping[str, IPv4Address]) -> Dhcp:
     current = _current_devices(region, desired)
-    # A thin client's reservation lives in the subnet of the VLAN RADIUS puts it on: its own
-    # partner's (`partner_site`), wherever it stands, so at another partner's shared flex site
-    # not in that site's subnet. The two files must agree or the client gets no address.
+    # A thin client's reservation lives in the subnet of the VLAN RADIUS puts it on
+    # (`device_site`): at another partner's shared flex site not that site's subnet but its own
+    # partner's. The two files must agree or the client gets no address.
     by_site: dict[str, list[tuple[str, str, str]]] = {}
     for partner in region.partners:
-        home = partner_site(region, partner.code).code
         for d in partner.devices:
             if d.kind is DeviceKind.THIN_CLIENT and d.mac and d.site \
                     and d.asset_tag in current[partner.code]:
-                by_site.setdefault(home, []).append((partner.code, d.asset_tag, d.mac))
+                site = device_site(region, partner.code, d.site)
+                by_site.setdefault(site.code, []).append((partner.code, d.asset_tag, d.mac))
     subnets = []
     for partner in region.partners:
         for site in partner.sites:
@@ -267,18 +267,21 @@ def _subnet_id(net: IPv4Network) -> int:
     return (int(net.network_address) >> 8) % 4_000_000_000 + 1
 
 
-def partner_site(region: Region, partner: str) -> Site:
-    """The site whose VLAN and subnet are a partner's own: its first site.
-
-    RADIUS puts the partner's devices on this VLAN at any site (shared flex sites carry every
-    partner's), and DHCP reserves their addresses in this subnet.
-    """
-    return region.partner(partner).sites[0]
-
-
 def partner_vlan(region: Region, partner: str) -> int:
     """A partner's own VLAN: that of its first site. Shared flex sites carry every partner's."""
-    return partner_site(region, partner).vlan
+    return region.partner(partner).sites[0].vlan
+
+
+def device_site(region: Region, partner: str, site: str) -> Site:
+    """The site whose VLAN RADIUS puts a device of `partner` placed at `site` on, and in whose
+    subnet DHCP reserves its address.
+
+    At one of its own partner's sites, that site: a partner's other sites need not carry its
+    first site's VLAN. At another partner's (shared flex) site, the partner's own VLAN, which
+    every shared site carries: that of its first site (`partner_vlan`).
+    """
+    own = region.partner(partner).sites
+    return next((s for s in own if s.code == site), own[0])
 
 
 def _radius(region: Region, desired: DesiredState) -> Radius:
@@ -287,7 +290,7 @@ def _radius(region: Region, desired: DesiredState) -> Radius:
                    for p in region.partners)
     devices = tuple(
         RadiusDevice(p.code, d.asset_tag, (d.mac or "").replace(":", "").lower(),
-                     partner_vlan(region, p.code))
+                     device_site(region, p.code, d.site or "").vlan)
         for p in region.partners
         for d in sorted(p.devices, key=lambda d: d.asset_tag)
         if d.kind is DeviceKind.THIN_CLIENT and d.mac and d.asset_tag in current[p.code]
