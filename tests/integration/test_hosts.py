@@ -31,7 +31,8 @@ from ssc_infra.desired import derive
 from ssc_infra.hostplan import Bundle, make_bundle, refused_files, run_hosts
 from ssc_infra.inventory.files import load
 from ssc_infra.model import Region
-from ssc_infra.render import TEMPLATES
+from ssc_infra.render import TEMPLATES, render_bundle, write_bundle
+from ssc_infra.workplaces import derive_workplaces
 from tests.conftest import MINI, TODAY
 from tests.integration.conftest import unavailable
 
@@ -229,6 +230,31 @@ def test_render_check_runs_the_same_checkers_before_any_host_sees_the_files(
     assert bad.returncode == 1, bad.stderr
     assert "refused fs01:/etc/samba/smb.conf" in bad.stderr and "not boolean" in bad.stderr
     assert "1 of 5 files refused" in bad.stderr
+
+
+def test_hostile_values_that_the_formats_can_hold_render_files_every_checker_accepts(
+        tmp_path: Path) -> None:
+    """Escaped, not refused: the real daemons' checkers read the files, and nothing is added."""
+    region = load(MINI, TODAY)
+    alpha = replace(region.partner("alpha"), name='Gemeente [X] ; #1 = "ja" 50/50 ŝ')
+    region = replace(region, name="SSC Test [#] ; = ŝ",
+                     partners=(alpha, region.partner("beta")))
+    w = derive_workplaces(region, derive(region, TODAY))
+    peer = replace(w.vpn.peers[0], employee_id="900201\n[Peer]\nPublicKey = "
+                   "UE5xV2bRcKr8CU5VZzqV2WZ6sA6Hjs3ppw7ZxbIUhUo=\nAllowedIPs = 10.0.0.0/8")
+    subnets = tuple(replace(s, site='werf", "subnet": "0.0.0.0/0\n}\\ ŝ ✓')
+                    if s.site == "alp-werf" else s for s in w.dhcp.subnets)
+    user = replace(w.vdi.assignments[0], upn='a"}, {"user": "root\n</script> ŝ')
+    w = replace(w, vpn=replace(w.vpn, peers=(peer, *w.vpn.peers[1:])),
+                dhcp=replace(w.dhcp, subnets=subnets),
+                vdi=replace(w.vdi, assignments=(user, *w.vdi.assignments[1:])))
+    out = write_bundle(render_bundle(region, w), tmp_path / "out")
+    results = {r.host: (r.status, r.message) for r in check_bundle(region, out)}
+    assert results == {h: ("ok", "") for h in ("fs01", "vpn01", "dhcp01", "rad01", "vdi01")}
+    wg = (out / "vpn01" / "etc/wireguard/wg0.conf").read_text()
+    assert wg.count("[Peer]") == len(w.vpn.peers) + 1  # the one more is inside the comment
+    assert "10.0.0.0/8" not in [line.split("=")[-1].strip() for line in wg.splitlines()
+                                if line.startswith("AllowedIPs")]
 
 
 def test_an_unreachable_host_is_reported_while_the_others_converge(lab: Lab) -> None:
