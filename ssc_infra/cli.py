@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -31,6 +30,7 @@ from ssc_infra.ledger import kept_names, load_ledger
 from ssc_infra.model import Region
 from ssc_infra.plan import parse_allow_disable
 from ssc_infra.report import (
+    console,
     host_lines,
     host_summary,
     jsonable,
@@ -62,9 +62,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Wide enough for the partner table when the output goes to a file or a pipe.
 # emoji off: a surname like ":x:" is data, never a picture; values are escaped before markup.
-out = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, emoji=False,
-              width=None if sys.stderr.isatty() else 160)
+out = console(width=None if sys.stdout.isatty() else 160)
+err = console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def _parse_today(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date:

@@ -20,6 +20,7 @@ from typing import Any
 import jinja2
 
 from ssc_infra.errors import SscError
+from ssc_infra.escape import FILTERS, UnsafeValue, finalize
 from ssc_infra.model import HostRole, Region
 from ssc_infra.workplaces import ARCHIVE_DIR, HOMES_DIR, IDMAP_RANGE, Workplaces
 
@@ -54,15 +55,22 @@ ROLE_FILES: dict[HostRole, tuple[RoleFile, ...]] = {
 
 
 def environment(templates: Path | None = None) -> jinja2.Environment:
-    """The one Jinja2 environment: a missing variable is an error, never an empty string."""
-    return jinja2.Environment(
+    """The one Jinja2 environment: a missing variable is an error, never an empty string.
+
+    Templates write every value through a filter of its format (`ssc_infra.escape`); what a
+    filter refuses stops the render.
+    """
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates or TEMPLATES),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        autoescape=False,  # config files, not HTML
+        autoescape=False,  # config files, not HTML: the filters escape per format
+        finalize=finalize,
     )
+    env.filters.update(FILTERS)
+    return env
 
 
 def context(region: Region, workplaces: Workplaces) -> dict[str, Any]:
@@ -79,10 +87,21 @@ def context(region: Region, workplaces: Workplaces) -> dict[str, Any]:
     }
 
 
-def render_template(env: jinja2.Environment, name: str, variables: dict[str, Any]) -> str:
-    """One template rendered; RenderError names template:line and the cause."""
+def render_template(env: jinja2.Environment, name: str, variables: dict[str, Any],
+                    target: str = "") -> str:
+    """One template rendered; RenderError names template:line and the cause.
+
+    Args:
+        target: the file it becomes, as `host:/path`, for the message of a refused value.
+    """
     try:
         return env.get_template(name).render(variables)
+    except UnsafeValue as e:
+        line = _template_line(name)
+        where = f"{target} (templates/{name}:{line})" if target else f"templates/{name}:{line}"
+        raise RenderError(
+            f"{where}: {e}; nothing was rendered: correct the value in the inventory "
+            "and run again") from e
     except jinja2.TemplateSyntaxError as e:
         raise RenderError(f"templates/{e.name or name}:{e.lineno}: {e.message}") from e
     except jinja2.TemplateNotFound as e:
@@ -134,7 +153,8 @@ def render_bundle(region: Region, workplaces: Workplaces, env: jinja2.Environmen
         for role in host.roles:
             for f in ROLE_FILES[role]:
                 if f.template not in rendered:
-                    rendered[f.template] = render_template(env, f.template, variables)
+                    rendered[f.template] = render_template(env, f.template, variables,
+                                                           f"{host.name}:/{f.path}")
                 host_files[f.path] = rendered[f.template]
             if role is HostRole.FILESERVER:
                 host_files[HOMES_DATA] = homes_data(workplaces)

@@ -1,4 +1,10 @@
-"""Turn results into what people and scripts read: JSON-ready data and rich tables."""
+"""Turn results into what people and scripts read: JSON-ready data and rich tables.
+
+Lines are rich markup of our own; every value in them (names, keys, DNs, paths, messages) goes
+through `rich.markup.escape`, so a surname `Smit[/x]` prints as it is instead of ending a style
+(a MarkupError). Table cells are `Text`, never markup. Print with a console from `console()`:
+it does not turn `:x:` in a value into an emoji.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,10 @@ from enum import Enum
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ssc_infra.backends.ansible import HostChange, HostOutcome
 from ssc_infra.desired import AccountState, DesiredState
@@ -41,6 +49,23 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     return value
+
+
+def console(stderr: bool = False, width: int | None = None) -> Console:
+    """The console every command prints through: no emoji codes, no guessed highlighting.
+
+    Our own markup uses no emoji; a value such as `:x:` must print as it is.
+    """
+    return Console(stderr=stderr, width=width, highlight=False, emoji=False)
+
+
+def _v(value: object) -> str:
+    """A value inside a markup line, followed by plain text: shown literally.
+
+    `escape` doubles a trailing backslash, which only a following tag undoes; before plain
+    text the backslash is literal already. A value followed by a tag takes `escape` itself.
+    """
+    return escape(f"{value}\0")[:-1]
 
 
 def problems_json(problems: list[Problem]) -> list[dict[str, Any]]:
@@ -78,7 +103,7 @@ def summarise(region: Region, desired: DesiredState) -> list[PartnerSummary]:
 
 
 def partner_table(title: str, rows: list[PartnerSummary]) -> Table:
-    table = Table(title=escape(title), title_justify="left")
+    table = Table(title=Text(title), title_justify="left")
     table.add_column("partner", no_wrap=True)
     table.add_column("name", max_width=34, overflow="ellipsis", no_wrap=True)
     for heading in ("people", "active", "pre-start", "leavers", "not yet", "vdi", "laptop",
@@ -87,9 +112,9 @@ def partner_table(title: str, rows: list[PartnerSummary]) -> Table:
     table.add_column("services", overflow="fold")
     for r in rows:
         w = r.workplaces
-        table.add_row(escape(r.code), escape(r.name), f"{r.people:,}", f"{r.active:,}",
-                      str(r.prestart), str(r.leavers), str(r.not_yet), f"{w['vdi']:,}",
-                      f"{w['laptop']:,}", f"{w['thin_client']:,}", escape(", ".join(r.services)))
+        table.add_row(Text(r.code), Text(r.name), f"{r.people:,}", f"{r.active:,}", str(r.prestart),
+                      str(r.leavers), str(r.not_yet), f"{w['vdi']:,}", f"{w['laptop']:,}",
+                      f"{w['thin_client']:,}", Text(", ".join(r.services)))
     total = {k: sum(r.workplaces[k] for r in rows) for k in ("vdi", "laptop", "thin_client")}
     table.add_section()
     table.add_row("total", f"{len(rows)} partners", f"{sum(r.people for r in rows):,}",
@@ -127,30 +152,21 @@ def plan_lines(plan: Plan, names: Mapping[str, str]) -> Iterator[str]:
         unmanaged.setdefault(item.partner, []).append(item)
     for partner in sorted(set(by_partner) | set(unmanaged)):
         title = names.get(partner, "") if partner else "region"
-        yield f"[bold]{escape(partner or 'region')}[/]" + (
-            f" — {escape(title)}" if partner and title else "")
+        yield f"[bold]{escape(partner or 'region')}[/]" + (f" — {_v(title)}" if partner and title
+                                                        else "")
         for change in by_partner.get(partner, []):
-            yield from (escape_line(line) for line in _change_lines(change))
+            yield from _change_lines(change)
         for item in unmanaged.get(partner, []):
             if item.known:
-                yield f"  [dim]= known {escape(item.dn)}: {escape(item.reason)}[/]"
+                yield f"  [dim]= known {_v(item.dn)}: {_v(item.reason)}[/]"
             elif item.key:
-                yield f"  [magenta]?[/] {escape(item.key)}: {escape(item.reason)}"
+                yield f"  [magenta]?[/] {_v(item.key)}: {_v(item.reason)}"
             else:
-                yield f"  [magenta]?[/] unmanaged {escape(item.dn)}: {escape(item.reason)}"
+                yield f"  [magenta]?[/] unmanaged {_v(item.dn)}: {_v(item.reason)}"
     if plan.held:
         yield "[bold red]Held back by guards[/] (nothing of these partners is applied):"
         for held in plan.held:
-            yield f"  [red]![/] {escape(held.message())}"
-
-
-def escape_line(line: str) -> str:
-    """A plan line whose values are escaped; its leading symbol keeps its colour."""
-    for symbol in _SYMBOL.values():
-        head = f"  {symbol} "
-        if line.startswith(head):
-            return head + escape(line[len(head):])
-    return escape(line)
+            yield f"  [red]![/] {_v(held.message())}"
 
 
 def _change_lines(change: Change) -> Iterator[str]:
@@ -158,24 +174,24 @@ def _change_lines(change: Change) -> Iterator[str]:
     label = f"{change.kind.value:<8}"
     if change.kind is ObjectKind.MEMBERS:
         add, remove = change.after.get("add", []), change.after.get("remove", [])
-        yield f"  {symbol} {label} {change.key}: +{len(add)} -{len(remove)}"
+        yield f"  {symbol} {label} {_v(change.key)}: +{len(add)} -{len(remove)}"
         return
     if change.kind is ObjectKind.OU:
-        yield f"  {symbol} {label} {change.dn}"
+        yield f"  {symbol} {label} {_v(change.dn)}"
         return
     if change.action is Action.CREATE:
         after = change.after
         if change.kind is ObjectKind.ACCOUNT:
             state = "enabled" if after.get("enabled") else "disabled until the start date"
-            yield (f"  {symbol} {label} {change.key} {after.get('sAMAccountName')} "
-                   f"\"{after.get('displayName')}\" ({state})")
+            yield (f"  {symbol} {label} {_v(change.key)} {_v(after.get('sAMAccountName'))} "
+                   f"\"{_v(after.get('displayName'))}\" ({state})")
         else:
-            yield f"  {symbol} {label} {change.key}"
+            yield f"  {symbol} {label} {_v(change.key)}"
         return
-    yield f"  {symbol} {label} {change.key} ({change.action.value})"
+    yield f"  {symbol} {label} {_v(change.key)} ({change.action.value})"
     for name, value in change.after.items():
         if name not in _HIDDEN:
-            yield f"        {name}: {change.before.get(name)!r} -> {value!r}"
+            yield f"        {_v(name)}: {_v(repr(change.before.get(name)))} -> {_v(repr(value))}"
 
 
 def plan_summary(plan: Plan) -> str:
@@ -214,15 +230,15 @@ def host_lines(changes: Sequence[HostChange], failed: Sequence[HostOutcome],
             parts += [f"{counts['+r']:,} to restore"] if counts["+r"] else []
             parts += [f"{counts['-']:,} to archive"] if counts["-"] else []
             parts += [f"{counts['~']:,} to fix"] if counts["~"] else []
-            partners = escape(", ".join(change.partners))
-            yield (f"  [yellow]~[/] {escape(change.host):<8} homes: {', '.join(parts)} "
-                   f"({partners})")
+            partners = ", ".join(change.partners)
+            yield (f"  [yellow]~[/] {_v(f'{change.host:<8}')} homes: {', '.join(parts)} "
+                   f"({_v(partners)})")
             continue
         if not change.diff:
-            yield (f"  [yellow]~[/] {escape(change.host):<8} {escape(change.path)} "
+            yield (f"  [yellow]~[/] {_v(f'{change.host:<8}')} {_v(change.path)} "
                    "(installed or updated)")
             continue
-        yield (f"  [yellow]~[/] {escape(change.host):<8} {escape(change.path)} "
+        yield (f"  [yellow]~[/] {_v(f'{change.host:<8}')} {_v(change.path)} "
                f"(+{change.added:,} -{change.removed:,} lines)")
         body = change.diff.splitlines()[2:]
         for line in body if full else body[:DIFF_LINES]:
@@ -233,7 +249,7 @@ def host_lines(changes: Sequence[HostChange], failed: Sequence[HostOutcome],
     for host in failed:
         state = "unreachable" if host.unreachable else "failed"
         for message in host.messages[:3] or [state]:
-            yield f"  [red]![/] {escape(host.host):<8} {state}: {escape(message)}"
+            yield f"  [red]![/] {_v(f'{host.host:<8}')} {state}: {_v(message)}"
 
 
 def host_summary(changes: Sequence[HostChange], failed: Sequence[HostOutcome]) -> str:

@@ -14,7 +14,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from ssc_infra.addresses import allocate
 from ssc_infra.desired import DesiredState
-from ssc_infra.model import DeviceKind, Identity, Region, ServiceKind, Workplace
+from ssc_infra.model import DeviceKind, Identity, Region, ServiceKind, Site, Workplace
 
 VPN_NETWORK = IPv4Network("10.250.0.0/16")  # the tunnel addresses of all laptops
 VPN_PORT = 51820
@@ -230,12 +230,16 @@ def _vpn(region: Region, desired: DesiredState, previous: Mapping[str, IPv4Addre
 
 def _dhcp(region: Region, desired: DesiredState, previous: Mapping[str, IPv4Address]) -> Dhcp:
     current = _current_devices(region, desired)
+    # A thin client's reservation lives in the subnet of the VLAN RADIUS puts it on
+    # (`device_site`): at another partner's shared flex site not that site's subnet but its own
+    # partner's. The two files must agree or the client gets no address.
     by_site: dict[str, list[tuple[str, str, str]]] = {}
     for partner in region.partners:
         for d in partner.devices:
             if d.kind is DeviceKind.THIN_CLIENT and d.mac and d.site \
                     and d.asset_tag in current[partner.code]:
-                by_site.setdefault(d.site, []).append((partner.code, d.asset_tag, d.mac))
+                site = device_site(region, partner.code, d.site)
+                by_site.setdefault(site.code, []).append((partner.code, d.asset_tag, d.mac))
     subnets = []
     for partner in region.partners:
         for site in partner.sites:
@@ -268,13 +272,25 @@ def partner_vlan(region: Region, partner: str) -> int:
     return region.partner(partner).sites[0].vlan
 
 
+def device_site(region: Region, partner: str, site: str) -> Site:
+    """The site whose VLAN RADIUS puts a device of `partner` placed at `site` on, and in whose
+    subnet DHCP reserves its address.
+
+    At one of its own partner's sites, that site: a partner's other sites need not carry its
+    first site's VLAN. At another partner's (shared flex) site, the partner's own VLAN, which
+    every shared site carries: that of its first site (`partner_vlan`).
+    """
+    own = region.partner(partner).sites
+    return next((s for s in own if s.code == site), own[0])
+
+
 def _radius(region: Region, desired: DesiredState) -> Radius:
     current = _current_devices(region, desired)
     realms = tuple(RadiusRealm(p.code, p.upn_suffix, partner_vlan(region, p.code))
                    for p in region.partners)
     devices = tuple(
         RadiusDevice(p.code, d.asset_tag, (d.mac or "").replace(":", "").lower(),
-                     partner_vlan(region, p.code))
+                     device_site(region, p.code, d.site or "").vlan)
         for p in region.partners
         for d in sorted(p.devices, key=lambda d: d.asset_tag)
         if d.kind is DeviceKind.THIN_CLIENT and d.mac and d.asset_tag in current[p.code]

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date
-from ipaddress import ip_network
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,8 @@ from ssc_infra.desired import derive
 from ssc_infra.hostplan import Bundle, make_bundle, refused_files, run_hosts
 from ssc_infra.inventory.files import load
 from ssc_infra.model import Region
-from ssc_infra.render import TEMPLATES
+from ssc_infra.render import TEMPLATES, render_bundle, write_bundle
+from ssc_infra.workplaces import derive_workplaces
 from tests.conftest import MINI, TODAY
 from tests.integration.conftest import unavailable
 
@@ -140,6 +141,39 @@ def test_a_leavers_home_goes_to_the_archive_never_away(lab: Lab) -> None:
     assert "ALP-L-0001" not in wg  # the leaver's laptop lost its VPN access
 
 
+def radius_device_vlans(text: str) -> dict[str, int]:
+    """MAC -> VLAN, from a users file as FreeRADIUS reads it: an entry per unindented line."""
+    vlans: dict[str, int] = {}
+    name = ""
+    for line in text.splitlines():
+        if line and not line[0].isspace() and not line.startswith("#"):
+            token = line.split("\t", 1)[0]
+            name = token.strip('"') if token != "DEFAULT" else ""
+        elif name and "Tunnel-Private-Group-Id" in line:
+            vlans[name] = int(line.split(":=", 1)[1].strip().rstrip(",").strip('"'))
+    return vlans
+
+
+def test_every_thin_client_gets_its_address_in_the_vlan_radius_puts_it_on(lab: Lab) -> None:
+    """Both files as installed on the lab hosts, read back: RADIUS's VLAN holds the reservation."""
+    result = lab.run(lab.bundle())
+    assert not result.failed_hosts, [h.messages for h in result.failed_hosts]
+    kea = json.loads(lab.file("dhcp01", "etc/kea/kea-dhcp4.conf").read_text())
+    reserved = {r["hw-address"].replace(":", ""): (ip_network(s["subnet"]), r["ip-address"])
+                for s in kea["Dhcp4"]["subnet4"] for r in s["reservations"]}
+    vlans = radius_device_vlans(
+        lab.file("rad01", "etc/freeradius/3.0/mods-config/files/authorize").read_text())
+    subnet_of_vlan = {site.vlan: site.subnet for p in lab.region.partners for site in p.sites}
+    thin_clients = {d.mac.replace(":", "").lower() for p in lab.region.partners
+                    for d in p.devices if d.mac}
+    assert set(vlans) == set(reserved) == thin_clients
+    for mac, (subnet, address) in reserved.items():
+        assert subnet == subnet_of_vlan[vlans[mac]], mac
+        assert ip_address(address) in subnet, mac
+    # Beta's thin client at alpha's shared site: beta's VLAN 210, beta's subnet.
+    assert vlans["020000000202"] == 210 and str(reserved["020000000202"][0]) == "10.30.0.0/24"
+
+
 def test_bad_value_is_rejected_by_the_checker_and_the_old_config_kept(lab: Lab) -> None:
     good = lab.bundle()
     lab.run(good)
@@ -196,6 +230,31 @@ def test_render_check_runs_the_same_checkers_before_any_host_sees_the_files(
     assert bad.returncode == 1, bad.stderr
     assert "refused fs01:/etc/samba/smb.conf" in bad.stderr and "not boolean" in bad.stderr
     assert "1 of 5 files refused" in bad.stderr
+
+
+def test_hostile_values_that_the_formats_can_hold_render_files_every_checker_accepts(
+        tmp_path: Path) -> None:
+    """Escaped, not refused: the real daemons' checkers read the files, and nothing is added."""
+    region = load(MINI, TODAY)
+    alpha = replace(region.partner("alpha"), name='Gemeente [X] ; #1 = "ja" 50/50 ŝ')
+    region = replace(region, name="SSC Test [#] ; = ŝ",
+                     partners=(alpha, region.partner("beta")))
+    w = derive_workplaces(region, derive(region, TODAY))
+    peer = replace(w.vpn.peers[0], employee_id="900201\n[Peer]\nPublicKey = "
+                   "UE5xV2bRcKr8CU5VZzqV2WZ6sA6Hjs3ppw7ZxbIUhUo=\nAllowedIPs = 10.0.0.0/8")
+    subnets = tuple(replace(s, site='werf", "subnet": "0.0.0.0/0\n}\\ ŝ ✓')
+                    if s.site == "alp-werf" else s for s in w.dhcp.subnets)
+    user = replace(w.vdi.assignments[0], upn='a"}, {"user": "root\n</script> ŝ')
+    w = replace(w, vpn=replace(w.vpn, peers=(peer, *w.vpn.peers[1:])),
+                dhcp=replace(w.dhcp, subnets=subnets),
+                vdi=replace(w.vdi, assignments=(user, *w.vdi.assignments[1:])))
+    out = write_bundle(render_bundle(region, w), tmp_path / "out")
+    results = {r.host: (r.status, r.message) for r in check_bundle(region, out)}
+    assert results == {h: ("ok", "") for h in ("fs01", "vpn01", "dhcp01", "rad01", "vdi01")}
+    wg = (out / "vpn01" / "etc/wireguard/wg0.conf").read_text()
+    assert wg.count("[Peer]") == len(w.vpn.peers) + 1  # the one more is inside the comment
+    assert "10.0.0.0/8" not in [line.split("=")[-1].strip() for line in wg.splitlines()
+                                if line.startswith("AllowedIPs")]
 
 
 def test_an_unreachable_host_is_reported_while_the_others_converge(lab: Lab) -> None:

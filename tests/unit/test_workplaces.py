@@ -90,19 +90,50 @@ def test_vpn_peers_are_laptops_of_current_people_with_stable_addresses() -> None
     assert "ALP-L-0009" in kept
 
 
-def test_thin_client_reserved_in_its_site_subnet_and_on_its_own_partners_vlan() -> None:
-    w = workplaces()
-    werf = next(s for s in w.dhcp.subnets if s.site == "alp-werf")
-    (reservation,) = werf.reservations
-    assert reservation.asset_tag == "ALP-T-0001"
-    assert reservation.address in werf.subnet
-    assert not (werf.pool_start <= reservation.address <= werf.pool_end)
-    # Beta's thin client stands at alpha's shared site, yet gets beta's VLAN.
+def test_thin_client_reserved_in_the_subnet_of_the_vlan_radius_puts_it_on() -> None:
+    r = region()
+    w = workplaces(r)
+    subnets = {s.site: s for s in w.dhcp.subnets}
+    # Beta's thin client stands at alpha's shared site hq, yet gets beta's VLAN, so its
+    # reservation is in beta's subnet, not in hq's.
     beta_client = next(d for d in w.radius.devices if d.asset_tag == "BET-T-0001")
     assert beta_client.vlan == 210
     assert beta_client.mac == "020000000202"
-    hq = next(s for s in w.dhcp.subnets if s.site == "alp-hq")
-    assert [r.asset_tag for r in hq.reservations] == ["BET-T-0001"]
+    assert [x.asset_tag for x in subnets["bet-kantoor"].reservations] == ["BET-T-0001"]
+    assert subnets["alp-hq"].reservations == ()
+    # At one of its own partner's sites a client is on that site's VLAN and in its subnet.
+    assert [x.asset_tag for x in subnets["alp-werf"].reservations] == ["ALP-T-0001"]
+    assert next(d for d in w.radius.devices if d.asset_tag == "ALP-T-0001").vlan == 111
+    for s in w.dhcp.subnets:
+        for reservation in s.reservations:
+            assert reservation.address in s.subnet
+            assert not (s.pool_start <= reservation.address <= s.pool_end)
+
+
+def test_for_every_thin_client_the_radius_vlan_is_the_vlan_of_its_reservations_subnet() -> None:
+    r = region()
+    w = workplaces(r)
+    vlan_of_subnet = {site.subnet: site.vlan for p in r.partners for site in p.sites}
+    reserved_in = {x.asset_tag: s.subnet for s in w.dhcp.subnets for x in s.reservations}
+    assert {d.asset_tag: d.vlan for d in w.radius.devices} == \
+        {tag: vlan_of_subnet[net] for tag, net in reserved_in.items()}
+
+
+def test_a_reservation_moves_to_its_vlans_subnet_once_then_keeps_its_address() -> None:
+    r = region()
+    # As an earlier version kept them: each thin client in the subnet of the site it stands at.
+    before = {"dhcp": {"BET-T-0001": IPv4Address("10.20.2.7"),
+                       "ALP-T-0001": IPv4Address("10.20.4.200")}}
+    moved = derive_workplaces(r, derive(r, TODAY), before)
+    got = {x.asset_tag: x.address for s in moved.dhcp.subnets for x in s.reservations}
+    assert got["BET-T-0001"] in IPv4Network("10.30.0.0/24")
+    assert got["ALP-T-0001"] == IPv4Address("10.20.4.200")  # at its own site: stays
+    again = derive_workplaces(r, derive(r, TODAY), moved.allocations_typed())
+    assert again.allocations() == moved.allocations()
+    # An address kept inside the right subnet stays as it is.
+    kept = {"dhcp": {"BET-T-0001": IPv4Address("10.30.0.77")}}
+    stays = derive_workplaces(r, derive(r, TODAY), kept)
+    assert stays.allocations()["dhcp"]["BET-T-0001"] == "10.30.0.77"
 
 
 def test_vdi_pools_per_partner_with_its_applications() -> None:
