@@ -34,7 +34,7 @@ YAML_MAX_BYTES = 1 << 20  # region.yaml of a big region is a few KiB
 CSV_MAX_BYTES = 50 << 20  # an HR export of 200,000 people is about 20 MiB
 YAML_MAX_DEPTH = 20  # the inventory nests four levels deep
 YAML_MAX_ALIASES = 50  # an alias repeats a list or a mapping; a few are handy, more are a bomb
-YAML_MAX_VALUES = 100_000  # values built, aliases expanded
+YAML_MAX_VALUES = 20_000  # values built, aliases expanded; a region.yaml has a few hundred
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
                (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
@@ -145,10 +145,13 @@ def read_yaml(path: Path, rel: str) -> tuple[Located | None, list[Problem]]:
         return None, [Problem(rel, 1, "the file is empty", "see `ssc-infra schema` for its keys")]
     lines: dict[Path_, int] = {}
     problems: list[Problem] = []
+    builder = _Builder(rel, lines, problems)
     try:
-        value = _Builder(rel, lines, problems).build(node, ())
+        value = builder.build(node, ())
     except _TooComplex as e:
         return None, [e.problem]
+    finally:
+        builder.loader.dispose()
     return Located(rel, value, lines), problems
 
 
@@ -191,6 +194,7 @@ class _Builder:
     def __init__(self, rel: str, lines: dict[Path_, int], problems: list[Problem]) -> None:
         self.rel, self.lines, self.problems = rel, lines, problems
         self.values = 0
+        self.loader = _Loader("")  # only its constructor is used, one scalar at a time
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
         self.values += 1
@@ -232,16 +236,13 @@ class _Builder:
         # Construct one scalar with the safe constructor, so 90 stays int and "yes" stays as
         # YAML says. A tag or a value it cannot construct (!!python/object, a 5,000-digit
         # number, 2026-02-30) is a problem of that line.
-        loader = _Loader("")
         try:
-            value = loader.construct_object(node, deep=True)
+            value = self.loader.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, OverflowError, TypeError) as e:
             problem = getattr(e, "problem", None) or str(e)
             self._bad(node, f"cannot read the value: {str(problem)[:200]}",
                       "quote it if it is text; see `ssc-infra schema` for what the key takes")
             return None
-        finally:
-            loader.dispose()
         if isinstance(value, str) and _SURROGATE.search(value):
             self._bad(node, "a \\uD800-\\uDFFF escape is half a character",
                       "write the character itself")
