@@ -11,7 +11,15 @@ import pytest
 
 from ssc_infra.errors import InventoryError, Problem
 from ssc_infra.inventory.files import load, load_holding
-from ssc_infra.model import DeviceKind, Identity, Workplace
+from ssc_infra.inventory.schema import json_schemas
+from ssc_infra.model import (
+    DATA_PATH_PATTERN,
+    PRINTABLE_PATTERN,
+    SKU_PATTERN,
+    DeviceKind,
+    Identity,
+    Workplace,
+)
 from tests.conftest import MINI, TODAY, data_cases
 
 
@@ -242,3 +250,13 @@ def test_a_fifo_where_a_file_should_be_never_blocks(mini: Path) -> None:
     (problem,) = outcome[0].problems
     assert (problem.file, problem.message) == ("people/beta.csv",
                                                "not a regular file but a FIFO (named pipe)")
+
+
+def test_the_json_schema_publishes_the_field_patterns() -> None:
+    partner = json_schemas()["partners/*.yaml"]
+    name = partner["properties"]["name"]
+    assert name["pattern"] == PRINTABLE_PATTERN and name["maxLength"] == 64
+    assert partner["properties"]["people"]["pattern"] == DATA_PATH_PATTERN
+    region = json_schemas()["region.yaml"]
+    assert region["$defs"]["ServiceEntry"]["properties"]["sku"]["anyOf"][0]["pattern"] \
+        == SKU_PATTERN
