@@ -7,13 +7,12 @@ compared with the actual state by `ssc_infra.plan`; nothing here knows how eithe
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
+from ssc_infra import slugs
 from ssc_infra.dn import escape_rdn
 from ssc_infra.model import (
     Identity,
@@ -319,14 +318,9 @@ def group_name(partner: str, kind: str, label: str) -> str:
     A label too long to fit keeps its start and gets a short hash of the whole, so two long
     department names that share a beginning still make two groups.
     """
-    slug = _slug(label)
+    slug = slugs.slug(label)
     name = f"{partner}-{kind}-{slug}"
     if len(name) <= GROUP_NAME_MAX:
         return name
     digest = hashlib.sha1(label.encode()).hexdigest()[:6]
     return f"{name[: GROUP_NAME_MAX - 7].rstrip('-')}-{digest}"
-
-
-def _slug(text: str) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "x"

@@ -100,7 +100,8 @@ def load_holds(path: Path, region: Region, rel: str = HOLDS_FILE,
     if doc is None:
         raise InventoryError(problems)
     holds = parse_holds(doc, region)
-    problems.extend(holds[1])
+    unreadable = {p.line for p in problems}  # a value the reader could not read: said once
+    problems.extend(p for p in holds[1] if p.line not in unreadable)
     if problems:
         raise InventoryError(problems)
     return holds[0]

@@ -49,6 +49,37 @@ class HostRole(StrEnum):
     VDI_BROKER = "vdi_broker"
 
 
+# -- Field patterns ---------------------------------------------------------------------------
+# What each inventory field may hold so that it fits every place it goes: its LDAP attribute
+# (the lengths are the AD schema's rangeUpper), the host files (a line break or a bracket would
+# be syntax there) and the JSON Schema editors get. The loader checks them; code downstream may
+# trust a Region to hold nothing else. The patterns are Python and Rust (pydantic) regexes alike.
+
+# Printable text: no C0/C1 control characters, DEL, line or paragraph separators, zero-width or
+# bidirectional formatting characters, byte order marks or noncharacters.
+PRINTABLE_PATTERN = (
+    r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f"
+    r"\ufeff\ufff0-\uffff]+$"
+)
+EMPLOYEE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,15}$"  # employeeID: at most 16 (AD schema)
+ASSET_TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$"  # also a DHCP host name: a DNS label
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # a Microsoft SKU part number, e.g. M365_E3
+# A relative path inside the inventory folder: no leading '/', no '..' part, no odd characters.
+DATA_PATH_PATTERN = r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]*/)*[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+# Letters with their diacritics, space, apostrophes, hyphen and dot: Wâtse, van 't, O'Neill,
+# Hoekstra-de Boer. Checked character by character (see inventory.schema.person_name_problem),
+# as Python's re has no \p{L}.
+PERSON_NAME_PUNCTUATION = " '\u2019-."
+GIVEN_NAME_MAX = 64  # givenName
+INFIX_MAX = 20
+SURNAME_MAX = 64  # sn holds "infix surname": the two together are checked against it too
+FULL_NAME_MAX = 64  # cn: "given infix surname"
+DEPARTMENT_MAX = 64  # department; the group description adds the partner name
+JOB_TITLE_MAX = 128  # title
+NAME_MAX = 64  # partner name (company), site and region names (host file comments)
+NAMING_TEMPLATE_MAX = 64
+
+
 PersonKey = tuple[str, str]
 """The stable identity of a person: (partner code, employee id). Never the display name."""
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,14 +26,24 @@ from typing import Any, TypeVar, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from ssc_infra.errors import InventoryError, Problem
-from ssc_infra.inventory.located import Located, read_yaml
+from ssc_infra.inventory.located import CSV_MAX_BYTES, Located, decode, read_regular, read_yaml
 from ssc_infra.inventory.schema import (
     PartnerFile,
     RegionFile,
     is_mac,
     is_wireguard_key,
+    person_name_problem,
+    unprintable,
 )
 from ssc_infra.model import (
+    ASSET_TAG_PATTERN,
+    DEPARTMENT_MAX,
+    EMPLOYEE_ID_PATTERN,
+    FULL_NAME_MAX,
+    GIVEN_NAME_MAX,
+    INFIX_MAX,
+    JOB_TITLE_MAX,
+    SURNAME_MAX,
     Device,
     DeviceKind,
     Directory,
@@ -46,6 +57,7 @@ from ssc_infra.model import (
     Site,
     Workplace,
 )
+from ssc_infra.slugs import slug
 
 PEOPLE_COLUMNS = (
     "employee_id", "given_name", "infix", "surname", "department",
@@ -57,6 +69,15 @@ _WORKPLACES = {w.value: w for w in Workplace}
 _DEVICE_KINDS = {k.value: k for k in DeviceKind}
 _M = TypeVar("_M", bound=BaseModel)
 SCHEMA_HINT = "see `ssc-infra schema` for the keys this file takes"
+_EMPLOYEE_ID = re.compile(EMPLOYEE_ID_PATTERN)
+_ASSET_TAG = re.compile(ASSET_TAG_PATTERN)
+_EMPLOYEE_ID_HINT = ("letters, digits, '.', '_' and '-', starting with a letter or digit, at most "
+                     "16 characters (AD's employeeID): check the HR export")
+_NAME_HINT = ("letters (with diacritics), space, apostrophe, hyphen and dot, at most {max} "
+              "characters: check the HR export")
+# Free text that lands in an LDAP attribute of this many characters at most.
+_TEXT_COLUMNS = (("department", DEPARTMENT_MAX), ("job_title", JOB_TITLE_MAX))
+_NAME_COLUMNS = (("given_name", GIVEN_NAME_MAX), ("infix", INFIX_MAX), ("surname", SURNAME_MAX))
 
 
 def load(directory: Path, today: date | None = None) -> Region:
@@ -270,28 +291,38 @@ class _Loader:
         rel: str = getattr(p.spec, key)
         path = self.root / rel
         try:
-            text = path.read_text(encoding="utf-8-sig")
+            data = read_regular(path, rel, CSV_MAX_BYTES)
         except FileNotFoundError:
             self.problem(p.doc.file, p.doc.line((key,)), f"{key} file {rel!r} not found",
                          "check the path; it is relative to the inventory folder", p.spec.code)
             return None
-        except UnicodeDecodeError as e:
-            self.problem(rel, 0, f"not UTF-8 text ({e.reason} at byte {e.start})",
-                         "export the file as CSV UTF-8", p.spec.code)
+        text = decode(data, rel, "export the file as CSV UTF-8") if isinstance(data, bytes) \
+            else data
+        if isinstance(text, Problem):
+            self.problems.append(_for_partner(text, p.spec.code))
+            return None
+        if not text.strip():
+            self.problem(rel, 0, "the file is empty",
+                         f"the first line is the header: {','.join(columns)}", p.spec.code)
             return None
         first = text.split("\n", 1)[0]
         # Dutch spreadsheet exports use ';' as the separator.
         delimiter = ";" if first.count(";") > first.count(",") else ","
         reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-        header = tuple(h.strip() for h in next(reader, []))
+        try:
+            header = tuple(h.strip() for h in next(reader, []))
+        except csv.Error as e:
+            self.problem(rel, 1, f"unreadable header: {e}",
+                         f"the first line is the header: {','.join(columns)}", p.spec.code)
+            return None
         missing = [c for c in columns if c not in header]
         unknown = [c for c in header if c not in columns]
         for column in missing:
             self.problem(rel, 1, f"missing column {column!r}",
                          f"the header must be: {','.join(columns)}", p.spec.code)
         for column in unknown:
-            self.problem(rel, 1, f"unknown column {column!r}",
-                         _did_you_mean(column, list(columns)) or f"the header must be: "
+            self.problem(rel, 1, f"unknown column {_show(column)}",
+                         _did_you_mean(column[:100], list(columns)) or f"the header must be: "
                          f"{','.join(columns)}", p.spec.code)
         return (rel, _Rows(reader, header, columns)) if not missing else None
 
@@ -317,6 +348,7 @@ class _Loader:
         usable |= self._unchecked_sites
         seen: dict[str, int] = {}
         ids = self._employee_ids.setdefault(code, set())
+        departments = _Departments(rel)
         people: list[Person] = []
         for line, values in rows:
             bad = _RowProblems(self, rel, line, code)
@@ -325,32 +357,36 @@ class _Loader:
                 ids.add(rows.bad_row_id)
                 continue
             ids.add(values["employee_id"])
-            for column in _REQUIRED_PEOPLE:
-                if not values[column]:
-                    bad(f"empty {column}", f"every person needs a {column}")
+            # A value that is empty or unfit for its field is not looked at any further.
+            unfit = {c for c in _REQUIRED_PEOPLE if not values[c]}
+            for column in sorted(unfit, key=_REQUIRED_PEOPLE.index):
+                bad(f"empty {column}", f"every person needs a {column}")
+            unfit |= _check_person_fields(bad, values, unfit)
             employee_id = values["employee_id"]
-            if employee_id:
-                first = seen.setdefault(employee_id, line)
-                if first != line:
-                    bad(f"duplicate employee_id {employee_id!r} (first on line {first})",
-                        "employee ids are unique within a partner: check the HR export")
+            first = seen.setdefault(employee_id, line) if "employee_id" not in unfit else line
+            if first != line:
+                bad(f"duplicate employee_id {employee_id!r} (first on line {first})",
+                    "employee ids are unique within a partner: check the HR export")
+            if values["department"] and "department" not in unfit:
+                departments.add(values["department"], line)
             site = values["site"]
-            if site and site not in usable:
+            if "site" not in unfit and site not in usable:
                 owner = sites.get(site)
-                bad(f"unknown site {site!r}" if owner is None else
+                bad(f"unknown site {_show(site)}" if owner is None else
                     f"site {site!r} belongs to partner {owner.partner!r} and is not shared",
                     _did_you_mean(site, sorted(usable)) or "use a site of this partner or a "
                     "shared flex site")
             workplace = _WORKPLACES.get(values["workplace"])
-            if values["workplace"] and workplace is None:
-                bad(f"unknown workplace {values['workplace']!r}",
+            if "workplace" not in unfit and workplace is None:
+                bad(f"unknown workplace {_show(values['workplace'])}",
                     "workplace is one of: vdi, laptop, thin_client")
             start = self._date(values["start_date"]) if values["start_date"] else None
-            if values["start_date"] and start is None:
-                bad(f"invalid start_date {values['start_date']!r}", "write dates as YYYY-MM-DD")
+            if "start_date" not in unfit and start is None:
+                bad(f"invalid start_date {_show(values['start_date'])}",
+                    "write dates as YYYY-MM-DD")
             end = self._date(values["end_date"]) if values["end_date"] else None
             if values["end_date"] and end is None:
-                bad(f"invalid end_date {values['end_date']!r}", "write dates as YYYY-MM-DD")
+                bad(f"invalid end_date {_show(values['end_date'])}", "write dates as YYYY-MM-DD")
             if start and end and end < start:
                 bad(f"end_date {end} is before start_date {start}",
                     "check both dates in the HR export")
@@ -360,6 +396,15 @@ class _Loader:
                 code, employee_id, values["given_name"], values["infix"], values["surname"],
                 values["department"], values["job_title"], site, workplace, start, end,
             ))
+        if rows.error is not None:
+            self.problem(rel, rows.error[0], rows.error[1], rows.error[2], code)
+        elif rows.count == 0:
+            self.problem(rel, 1, "the HR export has a header but no people",
+                         "export it again: a run with no people would make every account a "
+                         "leaver", code)
+        for line, message in departments.clashes(code):
+            self.problem(rel, line, message, "use one spelling of the department in the HR "
+                         "export: the group flaps between them on every other run", code)
         return people
 
     def _read_devices(self, p: _PartnerDoc, sites: dict[str, Site]) -> list[Device]:
@@ -380,11 +425,10 @@ class _Loader:
                 bad(*rows.shape_problem)
                 continue
             kind = _DEVICE_KINDS.get(v["kind"])
-            if not v["asset_tag"]:
-                bad("empty asset_tag", "every device needs an asset tag")
+            unfit = _check_device_fields(bad, v)
             if kind is None:
-                bad(f"unknown kind {v['kind']!r}", "kind is laptop or thin_client")
-            if v["employee_id"] not in own:
+                bad(f"unknown kind {_show(v['kind'])}", "kind is laptop or thin_client")
+            if "employee_id" not in unfit and v["employee_id"] not in own:
                 others = sorted(c for c, ids in self._employee_ids.items()
                                 if c != code and v["employee_id"] in ids)
                 if others:
@@ -393,18 +437,21 @@ class _Loader:
                         "a device belongs to a person of its own partner: move the row to "
                         "that partner's devices file")
                 else:
-                    bad(f"no person with employee_id {v['employee_id']!r} in {code!r}",
+                    bad(f"no person with employee_id {_show(v['employee_id'])} in {code!r}",
                         f"check the id against {p.spec.people}")
-            if kind is DeviceKind.LAPTOP and not is_wireguard_key(v["wg_public_key"]):
-                bad(f"malformed WireGuard public key {v['wg_public_key']!r}",
+            # A key, MAC or site that the kind does not use must still be fit for its column:
+            # every value of a Device is trusted downstream.
+            if (kind is DeviceKind.LAPTOP or v["wg_public_key"]) \
+                    and not is_wireguard_key(v["wg_public_key"]):
+                bad(f"malformed WireGuard public key {_show(v['wg_public_key'])}",
                     "paste the key `wg pubkey` printed: 44 base64 characters ending in '='")
-            if kind is DeviceKind.THIN_CLIENT:
-                if not is_mac(v["mac"].lower()):
-                    bad(f"malformed MAC address {v['mac']!r}", "write it as aa:bb:cc:dd:ee:ff")
-                if v["site"] not in usable:
-                    bad(f"unknown site {v['site']!r} for a thin client",
-                        _did_you_mean(v["site"], sorted(usable)) or "a thin client stands at a "
-                        "site of this partner or a shared flex site")
+            if (kind is DeviceKind.THIN_CLIENT or v["mac"]) and not is_mac(v["mac"].lower()):
+                bad(f"malformed MAC address {_show(v['mac'])}", "write it as aa:bb:cc:dd:ee:ff")
+            if (kind is DeviceKind.THIN_CLIENT or v["site"]) and v["site"] not in usable:
+                what = "a thin client" if kind is DeviceKind.THIN_CLIENT else "a device"
+                bad(f"unknown site {_show(v['site'])} for {what}",
+                    _did_you_mean(v["site"], sorted(usable)) or f"{what} stands at a site of "
+                    "this partner or a shared flex site")
             if bad.count or kind is None:
                 continue
             self._check_unique_device(bad, rel, line, v)
@@ -414,6 +461,8 @@ class _Loader:
                 code, v["asset_tag"], kind, v["employee_id"], v["site"] or None,
                 v["mac"].lower() or None, v["wg_public_key"] or None,
             ))
+        if rows.error is not None:
+            self.problem(rel, rows.error[0], rows.error[1], rows.error[2], code)
         return devices
 
     def _check_quota(self, p: _PartnerDoc, people: list[Person]) -> None:
@@ -459,11 +508,25 @@ class _Rows:
         self.shape_problem = ("", "")
         self.bad_row_id = ""  # the first column of a misshapen row, usually still its id
         self._id_index = header.index("employee_id") if "employee_id" in header else -1
+        self.count = 0  # data rows read
+        self.error: tuple[int, str, str] | None = None  # (line, message, hint) that ended it
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, str] | None]]:
-        for row in self.reader:
+        while True:
+            line = self.reader.line_num + 1  # where the row starts; a quoted value may span lines
+            try:
+                row = next(self.reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                # A quote left open at the end (a file cut off mid-row) or a field longer
+                # than the csv module's limit: nothing after it can be trusted.
+                self.error = (line, f"unreadable CSV: {e}",
+                              "check quoting; the export may be cut off: export it again")
+                return
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue  # blank lines, as spreadsheets leave at the end
+            self.count += 1
             if len(row) != self.width:
                 more = "more" if len(row) > self.width else "fewer"
                 self.shape_problem = (
@@ -471,9 +534,9 @@ class _Rows:
                     "check for an unquoted separator inside a value, or a missing one",
                 )
                 self.bad_row_id = row[self._id_index].strip() if self._id_index == 0 else ""
-                yield self.reader.line_num, None
+                yield line, None
                 continue
-            yield self.reader.line_num, {c: row[i].strip() for c, i in self.index}
+            yield line, {c: row[i].strip() for c, i in self.index}
 
 
 class _RowProblems:
@@ -488,6 +551,115 @@ class _RowProblems:
         self.loader.problem(self.rel, self.line, message, hint, self.partner)
 
 
+def _check_person_fields(bad: _RowProblems, values: dict[str, str], unfit: set[str]) -> set[str]:
+    """Check each value of a people row against its field; returns the columns that failed."""
+    failed: set[str] = set()
+    employee_id = values["employee_id"]
+    if "employee_id" not in unfit and not _EMPLOYEE_ID.fullmatch(employee_id):
+        bad(f"invalid employee_id {_show(employee_id)}: {_why(employee_id, 16)}",
+            _EMPLOYEE_ID_HINT)
+        failed.add("employee_id")
+    for column, limit in _NAME_COLUMNS:
+        value = values[column]
+        if column in unfit or not value:
+            continue
+        why = person_name_problem(value) or (
+            f"{len(value)} characters, at most {limit}" if len(value) > limit else "")
+        if why:
+            bad(f"invalid {column} {_show(value)}: {why}", _NAME_HINT.format(max=limit))
+            failed.add(column)
+    if not failed & {"infix", "surname"}:
+        sn = " ".join(v for v in (values["infix"], values["surname"]) if v)
+        if len(sn) > SURNAME_MAX:
+            bad(f"infix and surname together ({len(sn)} characters) are longer than the "
+                f"{SURNAME_MAX} AD allows for sn", "shorten the name in the HR export")
+            failed.add("surname")
+    if not failed & {"given_name", "infix", "surname"}:
+        full = " ".join(values[c] for c, _ in _NAME_COLUMNS if values[c])
+        if len(full) > FULL_NAME_MAX:
+            bad(f"the full name ({len(full)} characters) is longer than the {FULL_NAME_MAX} AD "
+                "allows for an account's cn", "shorten the name in the HR export")
+            failed.add("surname")
+    for column, limit in _TEXT_COLUMNS:
+        value = values[column]
+        why = unprintable(value) or (
+            f"{len(value)} characters, at most {limit}" if len(value) > limit else "")
+        if why:
+            bad(f"invalid {column} {_show(value)}: {why}",
+                f"printable text on one line, at most {limit} characters (AD's "
+                f"{'department' if column == 'department' else 'title'}): check the HR export")
+            failed.add(column)
+    return failed
+
+
+def _check_device_fields(bad: _RowProblems, values: dict[str, str]) -> set[str]:
+    """Check the asset tag and employee id of a device row; returns the columns that failed."""
+    failed: set[str] = set()
+    tag = values["asset_tag"]
+    if not tag:
+        bad("empty asset_tag", "every device needs an asset tag")
+        failed.add("asset_tag")
+    elif not _ASSET_TAG.fullmatch(tag):
+        bad(f"invalid asset_tag {_show(tag)}: {_why(tag, 32)}",
+            "letters, digits and '-', starting with a letter or digit, at most 32 characters "
+            "(it becomes the DHCP host name)")
+        failed.add("asset_tag")
+    employee_id = values["employee_id"]
+    if not _EMPLOYEE_ID.fullmatch(employee_id):
+        bad(f"invalid employee_id {_show(employee_id)}: {_why(employee_id, 16)}",
+            _EMPLOYEE_ID_HINT)
+        failed.add("employee_id")
+    return failed
+
+
+def _why(value: str, limit: int) -> str:
+    """Why an identifier fails its pattern, in words."""
+    if not value:
+        return "empty"
+    bad = unprintable(value)
+    if bad:
+        return bad
+    if len(value) > limit:
+        return f"{len(value)} characters, at most {limit}"
+    for index, char in enumerate(value):
+        if not (char.isascii() and (char.isalnum() or (index and char in "._-"))):
+            return f"character {char!r} at position {index + 1}"
+    return "not allowed here"
+
+
+def _show(value: str) -> str:
+    """A value quoted for a message: control characters escaped, a long one cut short."""
+    if len(value) <= 60:
+        return repr(value)
+    return f"{value[:40]!r}... ({len(value)} characters)"
+
+
+def _for_partner(problem: Problem, partner: str) -> Problem:
+    return Problem(problem.file, problem.line, problem.message, problem.hint, partner)
+
+
+class _Departments:
+    """The department values of one HR export, to find two that make the same group."""
+
+    def __init__(self, rel: str) -> None:
+        self.rel = rel
+        self.first_line: dict[str, int] = {}  # value -> line of its first row
+
+    def add(self, value: str, line: int) -> None:
+        self.first_line.setdefault(value, line)
+
+    def clashes(self, partner: str) -> Iterator[tuple[int, str]]:
+        """(line, message) for each value whose group another value already makes."""
+        by_slug: dict[str, str] = {}
+        for value, line in self.first_line.items():
+            first = by_slug.setdefault(slug(value), value)
+            if first != value:
+                yield line, (
+                    f"departments {first!r} (first at {self.rel}:{self.first_line[first]}) and "
+                    f"{value!r} (first at {self.rel}:{line}) make the same group "
+                    f"'{partner}-dep-{slug(value)}'")
+
+
 def _raw_site_codes(data: Any) -> set[str]:
     sites = data.get("sites") if isinstance(data, dict) else None
     if not isinstance(sites, list):
@@ -496,6 +668,8 @@ def _raw_site_codes(data: Any) -> set[str]:
 
 
 def _did_you_mean(value: str, choices: list[str]) -> str:
+    if len(value) > 100:
+        return ""
     close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else ""
 
@@ -503,14 +677,17 @@ def _did_you_mean(value: str, choices: list[str]) -> str:
 def _model_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseModel] | None:
     """The pydantic model that holds the value at `loc` (to name its allowed keys)."""
     current: Any = model
+    keyed = False  # the part after a dict field is a key (a service code), not a field
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) or keyed:
+            keyed = False
             continue
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return None
         field = current.model_fields.get(part)
         if field is None:
             return None
+        keyed = get_origin(field.annotation) is dict
         current = _unwrap(field.annotation)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
@@ -541,10 +718,12 @@ def _schema_problem(
     holder = _model_at(model, loc[:-1])
     if holder is not None and isinstance(loc[-1], str) and loc[-1] in holder.model_fields:
         description = holder.model_fields[loc[-1]].description or ""
+    shown = _show(value) if isinstance(value, str) else _show(repr(value))[1:-1]
     if kind == "string_pattern_mismatch":
-        message = f"{dotted}: {value!r} is not valid"
+        why = unprintable(value) if isinstance(value, str) else ""
+        message = f"{dotted}: {shown} is not valid" + (f": {why}" if why else "")
         return Problem(doc.file, line, message, description or SCHEMA_HINT, partner)
-    message = f"{dotted}: {error['msg'].rstrip('.')} (got {value!r})"
+    message = f"{dotted}: {error['msg'].rstrip('.')} (got {shown})"
     return Problem(doc.file, line, message, description or SCHEMA_HINT, partner)
 
 

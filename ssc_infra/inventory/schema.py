@@ -8,12 +8,24 @@ duplicates) live in `ssc_infra.inventory.files`.
 from __future__ import annotations
 
 import re
+import unicodedata
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ssc_infra.model import HostRole, Identity, PartnerKind, ServiceKind
+from ssc_infra.model import (
+    DATA_PATH_PATTERN,
+    NAME_MAX,
+    NAMING_TEMPLATE_MAX,
+    PERSON_NAME_PUNCTUATION,
+    PRINTABLE_PATTERN,
+    SKU_PATTERN,
+    HostRole,
+    Identity,
+    PartnerKind,
+    ServiceKind,
+)
 
 CODE_PATTERN = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
 DOMAIN_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
@@ -25,7 +37,18 @@ Code = Annotated[
 DomainName = Annotated[
     str, Field(pattern=DOMAIN_PATTERN, max_length=253, description="a DNS name, lowercase")
 ]
-OuRdn = Annotated[str, Field(pattern=r"^OU=[^,=]+(,OU=[^,=]+)*$", description="e.g. OU=Partners")]
+OuRdn = Annotated[str, Field(
+    pattern=r"^OU=[A-Za-z0-9][A-Za-z0-9 _-]{0,62}(,OU=[A-Za-z0-9][A-Za-z0-9 _-]{0,62})*$",
+    max_length=256, description="e.g. OU=Partners: letters, digits, space, '_' and '-'")]
+Name = Annotated[str, Field(
+    min_length=1, max_length=NAME_MAX, pattern=PRINTABLE_PATTERN,
+    description=f"printable text on one line, at most {NAME_MAX} characters",
+)]
+DataPath = Annotated[str, Field(max_length=255, pattern=DATA_PATH_PATTERN)]
+NamingTemplate = Annotated[str, Field(
+    min_length=1, max_length=NAMING_TEMPLATE_MAX, pattern=PRINTABLE_PATTERN,
+    description="a template with placeholders such as {given_initial}{surname}",
+)]
 
 
 class _File(BaseModel):
@@ -34,7 +57,7 @@ class _File(BaseModel):
 
 class RegionInfo(_File):
     code: Code
-    name: str = Field(min_length=1)
+    name: Name
 
 
 class DirectorySettings(_File):
@@ -46,8 +69,8 @@ class DirectorySettings(_File):
 
 
 class NamingSettings(_File):
-    sam: str = Field("{given_initial}{surname}", min_length=1)
-    upn: str = Field("{given}.{full_surname}", min_length=1)
+    sam: NamingTemplate = "{given_initial}{surname}"
+    upn: NamingTemplate = "{given}.{full_surname}"
     max_len: int = Field(20, ge=4, le=20, description="AD allows at most 20 for sAMAccountName")
 
 
@@ -58,7 +81,8 @@ class GuardSettings(_File):
 
 class ServiceEntry(_File):
     kind: ServiceKind
-    sku: str | None = Field(None, description="licence SKU part number, e.g. M365_E3")
+    sku: str | None = Field(None, pattern=SKU_PATTERN,
+                            description="licence SKU part number, e.g. M365_E3")
 
     @model_validator(mode="after")
     def _licence_has_sku(self) -> ServiceEntry:
@@ -85,7 +109,7 @@ class RegionFile(_File):
 
 class SiteEntry(_File):
     code: Code
-    name: str = Field(min_length=1)
+    name: Name
     vlan: int = Field(ge=1, le=4094)
     subnet: IPv4Network
     flex_desks: int = Field(0, ge=0)
@@ -100,15 +124,17 @@ class PartnerFile(_File):
     """inventory/partners/<code>.yaml: one partner organisation."""
 
     code: Code
-    name: str = Field(min_length=1)
+    name: Name
     kind: PartnerKind
     upn_suffix: DomainName
     identity: Identity = Identity.HYBRID
     services: list[Code] = Field(default_factory=list)
     quota: Quota = Quota()
     sites: list[SiteEntry] = Field(min_length=1)
-    people: str = Field(min_length=1, description="path of the HR export, relative to inventory/")
-    devices: str | None = Field(None, description="path of the device list, relative to inventory/")
+    people: DataPath = Field(description="path of the HR export inside inventory/, e.g. "
+                             "people/alpha.csv (no '..', no leading '/')")
+    devices: DataPath | None = Field(None, description="path of the device list inside "
+                                     "inventory/, e.g. devices/alpha.csv")
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
@@ -119,15 +145,58 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     }
 
 
-_WG_KEY = re.compile(r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")
-_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_WG_KEY = re.compile(r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=")
+_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+_PRINTABLE = re.compile(PRINTABLE_PATTERN)
 
 
 def is_wireguard_key(text: str) -> bool:
     """True for a WireGuard key: base64 of exactly 32 bytes (44 characters, one '=')."""
-    return bool(_WG_KEY.match(text))
+    return bool(_WG_KEY.fullmatch(text))
 
 
 def is_mac(text: str) -> bool:
     """True for a MAC address written aa:bb:cc:dd:ee:ff (lowercase, colons)."""
-    return bool(_MAC.match(text))
+    return bool(_MAC.fullmatch(text))
+
+
+# Control characters have no name in the Unicode database; name the common ones.
+_CONTROL_NAMES = {"\x00": "NUL", "\t": "tab", "\n": "line feed", "\r": "carriage return",
+                  "\x7f": "delete", "\x85": "next line"}
+# A lone surrogate comes only from a YAML escape ("\ud800"); it is no character at all.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unprintable(text: str) -> str:
+    """What makes `text` unfit for a line of a host file or an LDAP value, or "" when nothing.
+
+    Names the first offending character by its code point, so an invisible one can be found.
+    """
+    if not text or (_PRINTABLE.fullmatch(text) and not _SURROGATE.search(text)):
+        return ""
+    for index, char in enumerate(text):
+        if not _PRINTABLE.fullmatch(char) or _SURROGATE.match(char):
+            name = (unicodedata.name(char, "").lower() or _CONTROL_NAMES.get(char)
+                    or ("a lone surrogate" if _SURROGATE.match(char) else "a control character"))
+            return f"character U+{ord(char):04X} ({name}) at position {index + 1}"
+    return ""  # pragma: no cover - the pattern fails only on one of its characters
+
+
+def person_name_problem(text: str) -> str:
+    """Why `text` is not a person's name (given name, infix, surname), or "" when it is.
+
+    Letters with diacritics, space, apostrophes, hyphen and dot: Wâtse, van 't, O'Neill,
+    Hoekstra-de Boer. A digit, bracket or control character has no place in a name, and would
+    be syntax in some host file.
+    """
+    bad = unprintable(text)
+    if bad:
+        return bad
+    letters = False
+    for index, char in enumerate(text):
+        category = unicodedata.category(char)
+        if category.startswith("L"):
+            letters = True
+        elif not (char in PERSON_NAME_PUNCTUATION or (category.startswith("M") and index)):
+            return f"character {char!r} at position {index + 1}"
+    return "" if letters else "no letters"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,15 @@ import pytest
 
 from ssc_infra.errors import InventoryError, Problem
 from ssc_infra.inventory.files import load, load_holding
-from ssc_infra.model import DeviceKind, Identity, Workplace
+from ssc_infra.inventory.schema import json_schemas
+from ssc_infra.model import (
+    DATA_PATH_PATTERN,
+    PRINTABLE_PATTERN,
+    SKU_PATTERN,
+    DeviceKind,
+    Identity,
+    Workplace,
+)
 from tests.conftest import MINI, TODAY, data_cases
 
 
@@ -122,3 +132,131 @@ def test_what_cannot_be_held_stops_the_run(mini: Path, edits: list[dict[str, Any
     apply_edits(mini, edits)
     with pytest.raises(InventoryError):
         load_holding(mini, TODAY)
+
+
+# -- Hostile files: each is a problem naming the file, never a traceback, a hang or a crash ----
+
+BILLION_LAUGHS = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10))
+
+
+def _write(path: Path, data: str | bytes) -> None:
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    path.write_bytes(data)
+
+
+def _replace_with_dir(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+def _replace_with_link_loop(path: Path) -> None:
+    path.unlink()
+    path.symlink_to(path.name)
+
+
+def _replace_with_device(path: Path) -> None:
+    path.unlink()
+    path.symlink_to("/dev/zero")
+
+
+def _grow(path: Path, size: int) -> None:
+    with path.open("r+b") as f:
+        f.truncate(size)  # sparse: costs no disk
+
+
+HOSTILE_FILES: list[tuple[str, str, Any, int, str]] = [
+    ("billion-laughs", "region.yaml", lambda p: _write(p, BILLION_LAUGHS), 7,
+     "more than 50 aliases"),
+    ("few-aliases-many-values", "region.yaml", lambda p: _write(p, "a0: &a0 [" + ", ".join(
+        ["x"] * 400) + "]\n" + "".join(f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}]\n"
+                                       for i in range(1, 12))), 1, "more than 20000 values"),
+    ("self-referencing-anchor", "region.yaml", lambda p: _write(p, "region: &r {x: *r}\n"), 1,
+     "alias *r refers to the value it stands in"),
+    ("deep-nesting", "region.yaml", lambda p: _write(p, "region: " + "[" * 200_000), 1,
+     "nested deeper than 20 levels"),
+    ("control-character", "partners/alpha.yaml",
+     lambda p: _write(p, p.read_text(encoding="utf-8").replace("kind:", "kind: \x07\nx:")), 3,
+     "character U+0007 is not allowed in YAML"),
+    ("python-tag", "partners/alpha.yaml", lambda p: _write(p, p.read_text(encoding="utf-8")
+     .replace("name: Gemeente Alpha", "name: !!python/object/apply:os.system [ls]")), 2,
+     "name: Input should be a valid string"),
+    ("impossible-date", "partners/alpha.yaml", lambda p: _write(p, p.read_text(encoding="utf-8")
+     .replace("name: Gemeente Alpha", "name: 2026-02-30")), 2, "cannot read the value: day is"),
+    ("5000-digit-number", "region.yaml", lambda p: _write(p, p.read_text(encoding="utf-8")
+     .replace("retention_days: 90", "retention_days: " + "9" * 5000)), 7,
+     "cannot read the value: Exceeds the limit"),
+    ("yaml-not-utf8", "partners/beta.yaml", lambda p: _write(p, b"code: beta\nname: B\xe8ta\n"), 2,
+     "not UTF-8 text"),
+    ("yaml-directory", "region.yaml", _replace_with_dir, 0, "not a regular file but a directory"),
+    ("yaml-symlink-loop", "partners/beta.yaml", _replace_with_link_loop, 0,
+     "cannot open the file: Too many levels of symbolic links"),
+    ("yaml-too-large", "region.yaml", lambda p: _grow(p, (1 << 20) + 1), 0,
+     "larger than 1 MiB"),
+    ("csv-device", "people/alpha.csv", _replace_with_device, 0,
+     "not a regular file but a character device"),
+    ("csv-too-large", "devices/beta.csv", lambda p: _grow(p, (50 << 20) + 1), 0,
+     "larger than 50 MiB"),
+    ("csv-not-utf8", "people/beta.csv", lambda p: _write(p, p.read_bytes().replace(
+        b"Vries", "Vri\xebs".encode("latin-1"))), 3, "not UTF-8 text (invalid"),
+    ("csv-empty", "people/beta.csv", lambda p: _write(p, ""), 0, "the file is empty"),
+    ("csv-header-only", "people/beta.csv",
+     lambda p: _write(p, p.read_text(encoding="utf-8").split("\n")[0] + "\n"), 1,
+     "the HR export has a header but no people"),
+    ("csv-cut-mid-field", "people/beta.csv",
+     lambda p: _write(p, p.read_text(encoding="utf-8")[:-25]), 3,
+     "7 fields where the header has 10 (fewer)"),
+    ("csv-cut-in-quotes", "people/beta.csv",
+     lambda p: _write(p, p.read_text(encoding="utf-8") + '2003,"Sjo'), 4,
+     "2 fields where the header has 10"),
+    ("csv-huge-field", "people/beta.csv",
+     lambda p: _write(p, p.read_text(encoding="utf-8") + "2003," + "x" * 200_000 + "\n"), 4,
+     "unreadable CSV: field larger than field limit"),
+]
+
+
+@pytest.mark.parametrize(("file", "break_it", "line", "message"),
+                         [pytest.param(*case[1:], id=case[0]) for case in HOSTILE_FILES])
+def test_a_hostile_file_is_a_problem_of_that_file(
+    mini: Path, file: str, break_it: Any, line: int, message: str
+) -> None:
+    break_it(mini / file)
+    with pytest.raises(InventoryError) as raised:
+        load(mini, TODAY)
+    found = [p for p in raised.value.problems if p.file == file and message in p.message]
+    assert found, [str(p) for p in raised.value.problems]
+    assert found[0].line == line and found[0].hint
+
+
+def test_a_fifo_where_a_file_should_be_never_blocks(mini: Path) -> None:
+    fifo = mini / "people" / "beta.csv"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            load(mini, TODAY)
+            outcome.append(None)
+        except BaseException as e:  # handed to the test thread
+            outcome.append(e)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert outcome, "load() blocked on a FIFO"
+    assert isinstance(outcome[0], InventoryError)
+    (problem,) = outcome[0].problems
+    assert (problem.file, problem.message) == ("people/beta.csv",
+                                               "not a regular file but a FIFO (named pipe)")
+
+
+def test_the_json_schema_publishes_the_field_patterns() -> None:
+    partner = json_schemas()["partners/*.yaml"]
+    name = partner["properties"]["name"]
+    assert name["pattern"] == PRINTABLE_PATTERN and name["maxLength"] == 64
+    assert partner["properties"]["people"]["pattern"] == DATA_PATH_PATTERN
+    region = json_schemas()["region.yaml"]
+    assert region["$defs"]["ServiceEntry"]["properties"]["sku"]["anyOf"][0]["pattern"] \
+        == SKU_PATTERN
