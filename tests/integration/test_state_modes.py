@@ -72,8 +72,8 @@ def _loose(state: Path, kind: str, wanted: int, *, others: bool) -> list[str]:
 
 def test_the_state_dir_and_its_folders_are_0700_and_state_files_0600(applied: Lab) -> None:
     state = applied.state
-    assert _loose(state, "dir", 0o700, others=False) == []
-    assert _loose(state, "file", 0o600, others=False) == []
+    loose = _loose(state, "dir", 0o700, others=False) + _loose(state, "file", 0o600, others=False)
+    assert not loose, "not private:\n" + "\n".join(loose)
     names = {p.name for p in state.iterdir()}
     assert {"audit.jsonl", "run.lock", "credentials"} <= names  # the walk saw the real thing
 
@@ -83,4 +83,4 @@ def test_files_and_folders_other_modules_write_are_private(applied: Lab) -> None
     state = applied.state
     loose = (_loose(state, "dir", 0o700, others=True)
              + _loose(state, "file", 0o600, others=True))
-    assert loose == []
+    assert not loose, "not private:\n" + "\n".join(loose)
