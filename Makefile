@@ -6,26 +6,49 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Every Python package, runtime and dev, pinned with its hashes for Python 3.11 on Linux: an
+# install fetches nothing that was not reviewed in a commit. `make lock` regenerates it.
+LOCK   := requirements/lock.txt
+PIP_TOOLS := pip-tools==7.6.2
+# `make lock LOCK_FLAGS=--upgrade` moves every pin to the newest release the bounds allow.
+LOCK_FLAGS ?=
 # The lab DC's loopback address; auto picks a free one (two checkouts never collide).
 LAB_ADDRESS ?= auto
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test lint unit integration system bench clean help
+.PHONY: demo test lint unit integration system bench clean help lock
 
 help:
 	@echo "make demo   the sample region into a local lab (DC + host folders): validate, plan, apply, drift"
 	@echo "make test   install everything, lint, run all tests"
 	@echo "make bench  print the benchmark figures"
+	@echo "make lock   regenerate $(LOCK) after a change to the dependencies in pyproject.toml"
 
-$(STAMP): pyproject.toml
+# Hashes for everything (pip and setuptools too): the project itself is installed without its
+# dependencies and without build isolation, so nothing comes from the index unchecked.
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "Python >= 3.11 is needed (set PYTHON=...)"; exit 1; }
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null || \
 	  scripts/install-system.sh python
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	@$(BIN)/pip check >/dev/null || { $(BIN)/pip check; \
+	  echo "$(LOCK) does not match pyproject.toml: run make lock"; exit 1; }
 	@touch $@
+
+# The lock, made with pip-tools in a throwaway venv by the Python 3.11 the project runs on.
+lock:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+	  { echo "the lock is for Python 3.11: run with PYTHON=python3.11"; exit 1; }
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(PYTHON) -m venv "$$tmp" && \
+	  "$$tmp/bin/pip" install --quiet $(PIP_TOOLS) && \
+	  "$$tmp/bin/pip-compile" --quiet --generate-hashes --allow-unsafe --strip-extras \
+	    --extra dev --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS) \
+	    --output-file $(LOCK) pyproject.toml requirements/build.in
+	@echo "$(LOCK) regenerated; review the diff, then make clean && make test"
 
 system:
 	scripts/install-system.sh all

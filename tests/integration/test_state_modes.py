@@ -1,0 +1,86 @@
+"""Personal data at rest is 0600 in a 0700 state dir: a plan and an apply through the CLI, as an
+engineer with the common umask 0o022 runs them, against the test DC and lab hosts."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import ldap3
+import pytest
+import yaml
+
+from ssc_infra.lab import DomainController
+from tests.integration.test_ad import Lab
+from tests.integration.test_hosts import validators  # noqa: F401  (skips without checkers)
+
+pytestmark = pytest.mark.integration
+
+# Files in the state dir that modules other than state.py write, by the first folder or the
+# name below the state dir; each is switched to state.write_private / private_dir by the lead:
+#   cli.py               plan --out files (here: plan.json), drift reports (reports/)
+#   inventory/applied.py the HR copies (applied-inventory/)
+#   hostplan.py          bundles (bundles/) and addresses.json
+#   backends/ansible.py  the runner's private data dir (ansible/)
+OTHERS = ("plan.json", "reports", "applied-inventory", "bundles", "addresses.json", "ansible")
+
+
+@pytest.fixture
+def common_umask() -> Iterator[None]:
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@pytest.fixture
+def applied(tmp_path: Path, samba_dc: DomainController, directory: ldap3.Connection,
+            common_umask: None, validators: None) -> Lab:  # noqa: F811
+    """A plan saved in the state dir and applied with --yes: accounts, passwords, host files."""
+    lab = Lab(tmp_path, samba_dc, directory)
+    targets = yaml.safe_load(lab.targets.read_text())
+    targets["test"]["ansible"] = {"connection": "local", "root": str(tmp_path / "hosts"),
+                                  "reload": False, "unknown_owner": "keep"}
+    lab.targets.write_text(yaml.safe_dump(targets))
+    plan_file = lab.state / "plan.json"
+    planned = lab.cli("plan", "--out", str(plan_file))
+    assert planned.code == 2, planned.err
+    done = lab.apply(str(plan_file))
+    assert done.code == 0, done.out + done.err
+    assert list((lab.state / "credentials").glob("*.csv")), "no initial passwords were written"
+    return lab
+
+
+def _loose(state: Path, kind: str, wanted: int, *, others: bool) -> list[str]:
+    """Paths (relative) of `kind` ('dir' or 'file') whose mode is not `wanted`, either among the
+    ones other modules write (others=True) or among the rest."""
+    found = []
+    for path in sorted([state, *state.rglob("*")]):
+        rel = path.relative_to(state)
+        if path.is_symlink() or (kind == "dir") != path.is_dir():
+            continue
+        if (bool(rel.parts) and rel.parts[0] in OTHERS) != others:
+            continue
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode != wanted:
+            found.append(f"{rel or '.'} {mode:o}")
+    return found
+
+
+def test_the_state_dir_and_its_folders_are_0700_and_state_files_0600(applied: Lab) -> None:
+    state = applied.state
+    loose = _loose(state, "dir", 0o700, others=False) + _loose(state, "file", 0o600, others=False)
+    assert not loose, "not private:\n" + "\n".join(loose)
+    names = {p.name for p in state.iterdir()}
+    assert {"audit.jsonl", "run.lock", "credentials"} <= names  # the walk saw the real thing
+
+
+@pytest.mark.xfail(strict=True, reason="call sites switched by the lead")
+def test_files_and_folders_other_modules_write_are_private(applied: Lab) -> None:
+    state = applied.state
+    loose = (_loose(state, "dir", 0o700, others=True)
+             + _loose(state, "file", 0o600, others=True))
+    assert not loose, "not private:\n" + "\n".join(loose)
