@@ -30,6 +30,7 @@ from ssc_infra.errors import SscError
 from ssc_infra.model import Region
 from ssc_infra.render import MANIFEST, bundle_digest, render_bundle, write_bundle
 from ssc_infra.render import Bundle as RenderedBundle
+from ssc_infra.state import private_dir, write_private
 from ssc_infra.workplaces import Allocations, Workplaces, derive_workplaces
 
 ALLOCATIONS = "addresses.json"
@@ -78,11 +79,8 @@ def load_allocations(state: Path) -> Allocations:
 
 
 def save_allocations(state: Path, workplaces: Workplaces) -> None:
-    path = state / ALLOCATIONS
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(workplaces.allocations(), indent=1, sort_keys=True) + "\n",
-                   encoding="utf-8")
-    tmp.replace(path)
+    write_private(state / ALLOCATIONS,
+                  json.dumps(workplaces.allocations(), indent=1, sort_keys=True) + "\n")
 
 
 def make_bundle(region: Region, desired: DesiredState, state: Path) -> Bundle:
@@ -93,7 +91,7 @@ def make_bundle(region: Region, desired: DesiredState, state: Path) -> Bundle:
     path = state / "bundles" / digest[:16]
     if bundle_digest(path) != digest:
         shutil.rmtree(path, ignore_errors=True)
-        write_bundle(rendered, path)
+        write_bundle(rendered, private_dir(path))
     _prune(state / "bundles", keep=path)
     return Bundle(path, digest, workplaces)
 

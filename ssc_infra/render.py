@@ -22,6 +22,7 @@ import jinja2
 from ssc_infra.errors import SscError
 from ssc_infra.escape import FILTERS, UnsafeValue, finalize
 from ssc_infra.model import HostRole, Region
+from ssc_infra.state import write_private
 from ssc_infra.workplaces import ARCHIVE_DIR, HOMES_DIR, IDMAP_RANGE, Workplaces
 
 TEMPLATES = Path(os.environ.get("SSC_TEMPLATES", Path(__file__).parent.parent / "templates"))
@@ -178,18 +179,15 @@ def write_bundle(bundle: Bundle, out: Path) -> Path:
     """Write the bundle under `out` (one folder per host) with a manifest; returns `out`.
 
     Files are written next to their final place and renamed over it, so a reader never sees
-    half a file.
+    half a file; they hold people's names, so they are 0600 in folders made 0700 (the roles
+    set each file's mode on the host).
     """
     for host, host_files in bundle.files.items():
         for path, text in host_files.items():
-            target = out / host / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(target)
+            write_private(out / host / path, text)
     manifest = {"digest": bundle.digest(),
                 "hosts": {h: sorted(f) for h, f in bundle.files.items()}}
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    write_private(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return out
 
 

@@ -21,6 +21,7 @@ import ansible_runner
 
 from ssc_infra.errors import BackendError
 from ssc_infra.model import Region
+from ssc_infra.state import private_dir
 
 PLAYBOOKS = Path(__file__).resolve().parent.parent.parent / "playbooks"
 
@@ -181,23 +182,29 @@ def run_playbook(
             on_event(TaskEvent(host, task, status))
         return True
 
-    private_data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(private_data_dir)
     cmdline = "--check --diff" if check else "--diff"
     try:
-        runner = ansible_runner.run(
-            private_data_dir=str(private_data_dir),
-            project_dir=str(project),
-            playbook=playbook,
-            inventory=inventory,
-            extravars=extravars,
-            cmdline=cmdline,
-            limit=limit,
-            forks=forks,
-            envvars=_environment(),
-            event_handler=handle,
-            quiet=True,
-            rotate_artifacts=3,
-        )
+        # The runner writes its artifacts (job events hold the diffs: people's names) with the
+        # process umask: keep them to the owner for the run.
+        old_umask = os.umask(0o077)
+        try:
+            runner = ansible_runner.run(
+                private_data_dir=str(private_data_dir),
+                project_dir=str(project),
+                playbook=playbook,
+                inventory=inventory,
+                extravars=extravars,
+                cmdline=cmdline,
+                limit=limit,
+                forks=forks,
+                envvars=_environment(),
+                event_handler=handle,
+                quiet=True,
+                rotate_artifacts=3,
+            )
+        finally:
+            os.umask(old_umask)
     except Exception as e:  # ansible-runner raises bare exceptions for a broken setup
         raise BackendError(f"Ansible could not start: {e} (is ansible-core installed? "
                            "run `make test` or `pip install ansible-core ansible-runner`)") from e

@@ -78,7 +78,6 @@ def test_the_state_dir_and_its_folders_are_0700_and_state_files_0600(applied: La
     assert {"audit.jsonl", "run.lock", "credentials"} <= names  # the walk saw the real thing
 
 
-@pytest.mark.xfail(strict=True, reason="call sites switched by the lead")
 def test_files_and_folders_other_modules_write_are_private(applied: Lab) -> None:
     state = applied.state
     loose = (_loose(state, "dir", 0o700, others=True)
