@@ -21,8 +21,6 @@ from tests.integration.test_ad import TODAY, Lab
 
 pytestmark = pytest.mark.integration
 
-# cn "#Jan;de=Vries Vries, jr": a hash first, then = ; and , which Samba returns as \3D \3B \2C
-ODD_NAME = '7001,#Jan;de=Vries,,"Vries, jr",Burgerzaken,Medewerker,alp-hq,vdi,2020-01-01,\n'
 
 
 @pytest.fixture
@@ -37,14 +35,30 @@ def _plan(lab: Lab, **options: Any) -> Plan:
 
 
 def test_a_name_with_dn_special_characters_converges(lab: Lab) -> None:
-    lab.edit({"file": "people/alpha.csv", "append": ODD_NAME})
-    first = lab.apply()
-    assert first.code == 0, first.out + first.err
-    odd = next(u for u in lab.users().values() if u["employeeID"] == "7001")
-    assert odd["cn"] == "#Jan;de=Vries Vries, jr"
-    second = _plan(lab)
+    """The loader no longer lets such names in; a DC may still hold them (older data, a
+    directory taken over): the comparison must converge all the same."""
+    import dataclasses
+
+    from ssc_infra.apply import apply_changes
+    from ssc_infra.backends.ad import AdWriter
+
+    today = date.fromisoformat(TODAY)
+    region = load(lab.inventory, today)
+    alpha = region.partner("alpha")
+    odd = dataclasses.replace(alpha.people[0], employee_id="7001", given_name="#Jan;de=Vries",
+                              infix="", surname="Vries, jr")
+    region = dataclasses.replace(region, partners=tuple(
+        dataclasses.replace(p, people=(*p.people, odd)) if p.code == "alpha" else p
+        for p in region.partners))
+    settings = settings_for(lab.dc)
+    writer = AdWriter(settings, workers=2, on_password=lambda change, _: None)
+    report = apply_changes(plan_directory(region, today, settings).plan.changes, writer)
+    writer.close()
+    assert not report.failed, [r.message for r in report.failed]
+    made = next(u for u in lab.users().values() if u["employeeID"] == "7001")
+    assert made["cn"] == "#Jan;de=Vries Vries, jr"
+    second = plan_directory(region, today, settings).plan
     assert second.empty, [(c.action.value, c.key, dict(c.after)) for c in second.changes]
-    assert lab.cli("plan").code == 0
 
 
 def _entry(conn: ldap3.Connection, dn: str, attributes: list[str]) -> dict[str, Any] | None:
