@@ -83,6 +83,7 @@ bench: $(STAMP) system
 	$(BIN)/python bench/inventory.py
 	$(BIN)/python -W ignore bench/ad_apply.py
 	$(BIN)/python bench/hosts_apply.py
+	$(BIN)/python -W ignore bench/plan_nochange.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

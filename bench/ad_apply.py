@@ -86,7 +86,8 @@ def main() -> None:
                 if result.change.kind is ObjectKind.ACCOUNT:
                     stamps.append(time.perf_counter())
 
-            writer = AdWriter(settings(dc), workers=args.workers)
+            writer = AdWriter(settings(dc), workers=args.workers,
+                              on_password=lambda _change, _password: None)
             started = time.perf_counter()
             report = apply_changes(plan.changes, writer, on_result)
             total = time.perf_counter() - started

@@ -51,7 +51,7 @@ def lab(tmp_path: Path, samba_dc: DomainController, directory: ldap3.Connection)
 def _apply(region: Region, settings: AdSettings, state: Path) -> DesiredState:
     """Plan with the ledger, apply, record the names: what the CLI's apply does."""
     run = plan_directory(region, TODAY, settings, ledger=load_ledger(state))
-    writer = AdWriter(settings)
+    writer = AdWriter(settings, on_password=lambda _change, _password: None)
     try:
         report = apply_changes(run.plan.changes, writer)
     finally:
