@@ -2,7 +2,8 @@
 """Ansible inventory script: the workplace hosts of this inventory, grouped by role.
 
     ansible-inventory -i inventory/ansible_hosts.py --graph
-    ansible-playbook -i inventory/ansible_hosts.py playbooks/site.yml -e ssc_render=true
+    ansible-playbook -i inventory/ansible_hosts.py playbooks/site.yml -e ssc_bundle=DIR
+    (DIR: a bundle `ssc-infra plan` made; the playbook never renders one itself)
 
 Connection settings come from the target named by $SSC_TARGET (default: lab) in $SSC_TARGETS
 (default: ./targets.yaml) when that file has an `ansible:` section; otherwise plain SSH to each
@@ -18,7 +19,7 @@ from pathlib import Path
 
 def main() -> int:
     try:
-        from ssc_infra.backends.ansible import script_inventory
+        from ssc_infra.hostinventory import script_inventory
     except ImportError:
         # Started by a python3 without ssc-infra: use the repository's venv when there is one.
         venv = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"

@@ -53,6 +53,7 @@ from ssc_infra.run import (
     save_plan,
     settle,
     write_drift_report,
+    write_plan_job,
 )
 from ssc_infra.targets import DEFAULT_TARGETS, write_target
 
@@ -513,9 +514,13 @@ def _exit_code(planned: PlannedRun) -> int:
 @holds_option
 @click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Save the sealed plan; `ssc-infra apply FILE` applies exactly this plan.")
+@click.option("--job", "job_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Also write the host part as an ansible-runner job (for an AWX/AAP "
+                   "execution node: transmit | worker | process).")
 def plan(inventory: Path, today: date, targets_file: Path, target_name: str, state_dir: Path,
          fmt: str, partners: tuple[str, ...], allow_disable: tuple[str, ...],
-         enable: tuple[str, ...], holds_file: Path | None, out_file: Path | None) -> None:
+         enable: tuple[str, ...], holds_file: Path | None, out_file: Path | None,
+         job_dir: Path | None) -> None:
     """Show what apply would change: per partner, + create, ~ update, > move, - disable.
 
     \b
@@ -523,6 +528,9 @@ def plan(inventory: Path, today: date, targets_file: Path, target_name: str, sta
       ssc-infra plan
       ssc-infra plan --partner waadhoeke --out waadhoeke.plan.json
       ssc-infra plan --format json | jq '.changes | length'
+      ssc-infra plan --job /srv/jobs/today   # then on an execution node:
+        ansible-runner transmit /srv/jobs/today -p site.yml | ansible-runner worker |
+        ansible-runner process /tmp/out
     Exit code 0 when there is nothing to do, 2 when changes are pending, 1 on error.
     A saved plan is sealed with a key in the state dir: an edited plan file is refused whole.
     """
@@ -534,6 +542,11 @@ def plan(inventory: Path, today: date, targets_file: Path, target_name: str, sta
         save_plan(planned, out_file)
         err.print(f"saved the plan to {escape(str(out_file))}; apply it with "
                   f"`ssc-infra apply {escape(str(out_file))}`")
+    if job_dir is not None:
+        write_plan_job(planned, job_dir)
+        err.print(f"wrote the host job to {escape(str(job_dir))}: ansible-runner transmit "
+                  f"{escape(str(job_dir))} -p site.yml | ansible-runner worker | "
+                  "ansible-runner process OUT")
     sys.exit(_exit_code(planned))
 
 

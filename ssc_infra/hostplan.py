@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ssc_infra.backends.ansible import (
+    PLAYBOOKS,
     AnsibleSettings,
     HostChange,
     RunResult,
@@ -166,12 +167,32 @@ def run_hosts(
         expect: what the reviewed plan saw on each host (host -> path or "homes" -> digest):
             a file or the homes that changed since are refused, the rest goes on.
     """
+    _lab_folders(region, settings)
+    extravars = job_vars(region, bundle, settings, partners, held, expect)
+    result = run_playbook(
+        private_data_dir=state / "ansible", inventory=host_inventory(region, settings),
+        extravars=extravars, check=check, forks=settings.forks, on_event=on_event,
+    )
+    if not check:
+        save_allocations(state, bundle.workplaces)
+    return result
+
+
+def _lab_folders(region: Region, settings: AnsibleSettings) -> None:
     if settings.root is not None:
         for host in region.hosts:
             for folder in LAB_FOLDERS:
                 (settings.root / host.name / folder).mkdir(parents=True, exist_ok=True)
+
+
+def job_vars(region: Region, bundle: Bundle, settings: AnsibleSettings,
+             partners: Collection[str] | None = None, held: Collection[str] = (),
+             expect: Mapping[str, Mapping[str, str]] | None = None,
+             bundle_path: str | None = None) -> dict[str, Any]:
+    """The playbook's variables for one run of a bundle (see `run_hosts`)."""
     extravars: dict[str, Any] = {
-        "ssc_bundle": str(bundle.path.resolve()),
+        "ssc_bundle": bundle_path or str(bundle.path.resolve()),
+        "ssc_bundle_digest": bundle.digest,
         "ssc_reload": settings.reload,
         "ssc_unknown_owner": settings.unknown_owner,
         "ssc_expect": {host: dict(found) for host, found in (expect or {}).items()},
@@ -180,13 +201,30 @@ def run_hosts(
     }
     if partners is not None:
         extravars["ssc_only_partners"] = sorted(partners)
-    result = run_playbook(
-        private_data_dir=state / "ansible", inventory=host_inventory(region, settings),
-        extravars=extravars, check=check, forks=settings.forks, on_event=on_event,
-    )
-    if not check:
-        save_allocations(state, bundle.workplaces)
-    return result
+    return extravars
+
+
+def write_job(region: Region, bundle: Bundle, settings: AnsibleSettings, folder: Path,
+              expect: Mapping[str, Mapping[str, str]] | None = None) -> Path:
+    """An ansible-runner private data dir that carries the bundle, for an execution node.
+
+    `ansible-runner transmit FOLDER -p site.yml | ansible-runner worker | ansible-runner
+    process OUT` (AWX/AAP's mesh does the same) then pushes exactly this bundle, which the
+    playbook checks against its digest before any host sees it. The job holds people's
+    names: the folder is 0700 and its files 0600.
+    """
+    private_dir(folder)
+    project = folder / "project"
+    shutil.copytree(PLAYBOOKS, project, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(bundle.path, project / "bundle", dirs_exist_ok=True)
+    _lab_folders(region, settings)
+    extravars = job_vars(region, bundle, settings, expect=expect,
+                         bundle_path="{{ playbook_dir }}/bundle")
+    write_private(folder / "inventory" / "hosts.json",
+                  json.dumps(host_inventory(region, settings), indent=1))
+    write_private(folder / "env" / "extravars", json.dumps(extravars, indent=1))
+    return folder
 
 
 def host_plan_to_dict(plan: HostPlan, partners: Collection[str] = ()) -> dict[str, Any]:

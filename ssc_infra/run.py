@@ -40,6 +40,7 @@ from ssc_infra.hostplan import (
     refused_files,
     run_hosts,
     use_bundle,
+    write_job,
 )
 from ssc_infra.inventory.applied import (
     Kept,
@@ -493,6 +494,20 @@ def partners_known(region: Region, partners: Collection[str]) -> list[str]:
     """The codes in `partners` that are not partners of the region."""
     known = {p.code for p in region.partners}
     return [c for c in partners if c not in known]
+
+
+def write_plan_job(planned: PlannedRun, folder: Path) -> Path:
+    """The plan's host part as an ansible-runner job, for an AWX/AAP execution node.
+
+    The job carries the bundle and the digests the plan saw on each host: run it with
+    `ansible-runner transmit FOLDER -p site.yml | ansible-runner worker | ansible-runner
+    process OUT`; the playbook checks the bundle and refuses files changed since the plan.
+    """
+    if planned.hosts is None or planned.ansible is None:
+        raise SscError("this plan has no host part (no `ansible:` in the target, no hosts, or "
+                       "the hosts are held back): there is no job to write")
+    return write_job(planned.region, planned.hosts.bundle, planned.ansible, folder,
+                     planned.hosts.result.digests)
 
 
 def write_drift_report(planned: PlannedRun, meta: Mapping[str, Any]) -> Path:

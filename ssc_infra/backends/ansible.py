@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -287,21 +286,3 @@ def _changes(host: str, task: str, res: dict[str, Any]) -> list[HostChange]:
         path = str(res.get("dest") or res.get("path") or task)
         found.append(HostChange(host, task, path, "", 0, 0))
     return found
-
-
-def script_inventory(inventory: Path, today: date) -> dict[str, Any]:
-    """What `inventory/ansible_hosts.py --list` prints: the dynamic-inventory JSON format."""
-    from ssc_infra.inventory.files import load
-    from ssc_infra.targets import ansible_settings, load_target
-
-    region = load(inventory, today)
-    settings = AnsibleSettings()
-    targets = Path(os.environ.get("SSC_TARGETS", "targets.yaml"))
-    if targets.exists():
-        found = ansible_settings(load_target(targets, os.environ.get("SSC_TARGET", "lab")))
-        settings = found or settings
-    tree = host_inventory(region, settings)["all"]
-    groups: dict[str, Any] = {role: {"hosts": sorted(members["hosts"])}
-                              for role, members in tree["children"].items()}
-    groups["all"] = {"children": sorted(tree["children"]), "vars": tree["vars"]}
-    return {**groups, "_meta": {"hostvars": tree["hosts"]}}

@@ -1,0 +1,77 @@
+#!/usr/bin/python
+"""Ansible module: refuse a bundle that is not exactly what `ssc-infra plan` rendered.
+
+The playbook never renders host files itself (that needs the directory's names and the kept
+addresses, which only ssc-infra has): it runs a bundle that `ssc-infra plan` made, and checks
+first that every file is the one the bundle's manifest fingerprints.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ssc_bundle
+short_description: Check that a host-file bundle is whole and unchanged
+description:
+  - Recomputes the digest of every file the bundle's manifest.json lists and fails when it
+    differs from the manifest's, when a file is missing or lies outside the bundle.
+options:
+  path: {description: The bundle folder (ssc_bundle)., type: str, required: true}
+  digest: {description: The digest the reviewed plan names (optional)., type: str}
+author: ssc-infra
+"""
+
+EXAMPLES = r"""
+- name: The bundle is the one ssc-infra plan made
+  ssc_bundle:
+    path: "{{ ssc_bundle }}"
+"""
+
+RETURN = r"""
+digest: {description: the bundle's digest, type: str, returned: success}
+"""
+
+import hashlib
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def bundle_digest(path):
+    """The digest of the files the manifest lists, as ssc-infra computes it; raises ValueError."""
+    with open(os.path.join(path, "manifest.json"), encoding="utf-8") as handle:
+        manifest = json.load(handle)
+    root = os.path.realpath(path)
+    h = hashlib.sha256()
+    for host in sorted(manifest["hosts"]):
+        for name in sorted(manifest["hosts"][host]):
+            target = os.path.realpath(os.path.join(path, host, name))
+            if not target.startswith(root + os.sep):
+                raise ValueError(f"{host}/{name} lies outside the bundle")
+            h.update(f"{host}/{name}\0".encode())
+            with open(target, encoding="utf-8") as handle:
+                h.update(handle.read().encode())
+    return manifest["digest"], h.hexdigest()
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={"path": {"type": "str", "required": True},
+                       "digest": {"type": "str", "required": False}},
+        supports_check_mode=True,
+    )
+    path = module.params["path"]
+    try:
+        claimed, found = bundle_digest(path)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        module.fail_json(msg=f"{path} is not a bundle made by `ssc-infra plan` ({e}); make a "
+                             "plan and run its bundle")
+    expected = module.params["digest"]
+    if found != claimed or (expected and found != expected):
+        module.fail_json(msg=f"the bundle in {path} was changed after ssc-infra made it; "
+                             "nothing is pushed: make a new plan", digest=found)
+    module.exit_json(changed=False, digest=found)
+
+
+if __name__ == "__main__":
+    main()
