@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date
 from ipaddress import ip_address, ip_network
@@ -32,6 +32,7 @@ from ssc_infra.hostplan import Bundle, make_bundle, refused_files, run_hosts
 from ssc_infra.inventory.files import load
 from ssc_infra.model import Region
 from ssc_infra.render import TEMPLATES, render_bundle, write_bundle
+from ssc_infra.render import Bundle as RenderedBundle
 from ssc_infra.workplaces import derive_workplaces
 from tests.conftest import MINI, TODAY
 from tests.integration.conftest import unavailable
@@ -180,15 +181,23 @@ def test_bad_value_is_rejected_by_the_checker_and_the_old_config_kept(lab: Lab) 
     before = lab.file("fs01", "etc/samba/smb.conf").read_text()
     authorize = "etc/freeradius/3.0/mods-config/files/authorize"
     radius_before = lab.file("rad01", authorize).read_text()
-    bad = lab.state / "bad-bundle"
-    shutil.copytree(good.path, bad)
-    smb = bad / "fs01" / "etc/samba/smb.conf"
-    smb.write_text(smb.read_text().replace("read only = no", "read only = maybe", 1))
-    auth = bad / "rad01" / authorize
-    auth.write_text(auth.read_text().replace("Tunnel-Type := VLAN", "Tunnel-Type := VLANX", 1))
-    wg = bad / "vpn01" / "etc/wireguard/wg0.conf"
-    wg.write_text(wg.read_text()
-                  + "\n[Peer]\nPublicKey = bm90IGEga2V5\nAllowedIPs = 10.250.9.9/32\n")
+    # A render gone wrong (a bundle consistent with its manifest, as ssc-infra would write it):
+    # the daemons' checkers are the last line, on the control machine and on each host.
+    edits: dict[tuple[str, str], Callable[[str], str]] = {
+        ("fs01", "etc/samba/smb.conf"):
+            lambda t: t.replace("read only = no", "read only = maybe", 1),
+        ("rad01", authorize): lambda t: t.replace("Tunnel-Type := VLAN", "Tunnel-Type := VLANX", 1),
+        ("vpn01", "etc/wireguard/wg0.conf"):
+            lambda t: t + "\n[Peer]\nPublicKey = bm90IGEga2V5\nAllowedIPs = 10.250.9.9/32\n",
+    }
+    manifest = json.loads((good.path / "manifest.json").read_text())
+    files = {h: {p: (good.path / h / p).read_text() for p in paths}
+             for h, paths in manifest["hosts"].items()}
+    for (host, path), edit in edits.items():
+        files[host][path] = edit(files[host][path])
+    rendered = RenderedBundle(files)
+    bad = write_bundle(rendered, lab.state / "bad-bundle")
+    good = replace(good, digest=rendered.digest())
     # A plan (check mode) already says which files apply would refuse, and why.
     checked = lab.run(replace(good, path=bad), check=True)
     refused = {r.host: r.message for r in refused_files(lab.region, replace(good, path=bad),
