@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from ssc_infra.actual import DirectoryAccount, DirectoryState
-from ssc_infra.backends.ad import AdSettings, Scope, connect, read_directory, taken_names
+from ssc_infra.backends.ad import AdSettings, LdapDirectory, Scope
+from ssc_infra.backends.protocols import DirectoryBackend
 from ssc_infra.desired import AccountState, DesiredState, derive
 from ssc_infra.holds import NO_HOLDS, Holds
 from ssc_infra.ledger import Ledger, MergedNames, NameConflict, merge_names
@@ -60,6 +61,23 @@ def plan_directory(
     ledger: Ledger | None = None,
     recorded: Collection[PersonKey] | None = None,
 ) -> DirectoryRun:
+    """`plan_with` over the real directory (ldap3) that `settings` name."""
+    return plan_with(LdapDirectory(settings), region, today, partners, allow_disable, workers,
+                     holds, enable, ledger, recorded)
+
+
+def plan_with(
+    backend: DirectoryBackend,
+    region: Region,
+    today: date,
+    partners: Collection[str] = (),
+    allow_disable: Mapping[str, int] | None = None,
+    workers: int = 4,
+    holds: Holds = NO_HOLDS,
+    enable: Collection[PersonKey] = (),
+    ledger: Ledger | None = None,
+    recorded: Collection[PersonKey] | None = None,
+) -> DirectoryRun:
     """Read the directory and make the guarded plan for the region (or some partners).
 
     The whole directory is read even for some partners: every partner's names must be the
@@ -71,14 +89,8 @@ def plan_directory(
             (`ssc_infra.state.recorded_passwords`); an account that must still set its first
             password and is not among them gets a new one. None: that check is not made.
     """
-    actual = read_directory(lambda: connect(settings), scope_of(region), workers)
-    conn = connect(settings)
-    try:
-        named = derive_with_free_names(
-            region, today, actual,
-            lambda sams, upns: taken_names(conn, settings.base_dn, sams, upns), ledger=ledger)
-    finally:
-        conn.unbind()
+    actual = backend.read(scope_of(region), workers)
+    named = derive_with_free_names(region, today, actual, backend.taken_names, ledger=ledger)
     desired = named.desired
     _, _, moves = directory_names(region, actual)
     plan = diff_directory(desired, actual, moves, partners, holds, enable)

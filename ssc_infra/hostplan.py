@@ -227,6 +227,20 @@ def write_job(region: Region, bundle: Bundle, settings: AnsibleSettings, folder:
     return folder
 
 
+@dataclass(frozen=True)
+class AnsibleHosts:
+    """The workplace hosts over ansible-runner: the real `HostsBackend`."""
+
+    settings: AnsibleSettings
+
+    def run(self, region: Region, bundle: Bundle, state: Path, *, check: bool,
+            partners: Collection[str] | None, held: Collection[str],
+            on_event: Callable[[TaskEvent], None] | None,
+            expect: Mapping[str, Mapping[str, str]] | None) -> RunResult:
+        return run_hosts(region, bundle, self.settings, state, check=check, partners=partners,
+                         held=held, on_event=on_event, expect=expect)
+
+
 def host_plan_to_dict(plan: HostPlan, partners: Collection[str] = ()) -> dict[str, Any]:
     return {
         "bundle": str(plan.bundle.path),

@@ -26,19 +26,20 @@ from typing import Any, Protocol
 from ssc_infra.actual import DirectoryState
 from ssc_infra.apply import ApplyReport, apply_changes
 from ssc_infra.audit import AuditEntry
-from ssc_infra.backends.ad import AdSettings, AdWriter, ItemResult
+from ssc_infra.backends.ad import AdSettings, ItemResult, LdapDirectory
 from ssc_infra.backends.ansible import AnsibleSettings, RunResult, TaskEvent
+from ssc_infra.backends.protocols import Backends
 from ssc_infra.desired import DesiredState, derive
-from ssc_infra.directory import plan_directory, scope_of
+from ssc_infra.directory import plan_with, scope_of
 from ssc_infra.errors import Problem, SscError
 from ssc_infra.holds import HOLDS_FILE, load_holds, parse_enable
 from ssc_infra.hostplan import (
+    AnsibleHosts,
     Bundle,
     HostPlan,
     host_plan_to_dict,
     make_bundle,
     refused_files,
-    run_hosts,
     use_bundle,
     write_job,
 )
@@ -129,6 +130,7 @@ class PlannedRun:
     state: StateDir
     partners: tuple[str, ...]
     source: RunInventory
+    backends: Backends
     scope: HostScope | None = None
     hosts: HostPlan | None = None
     name_conflicts: tuple[NameConflict, ...] = ()
@@ -192,9 +194,20 @@ def check_base_dn(settings: AdSettings, region: Region) -> None:
         )
 
 
+def real_backends(settings: AdSettings, ansible: AnsibleSettings | None) -> Backends:
+    """The systems a target names: the directory over ldap3, the hosts over Ansible."""
+    return Backends(LdapDirectory(settings), AnsibleHosts(ansible) if ansible else None)
+
+
 def plan_run(request: RunRequest, hooks: Hooks = Hooks(), check_hosts: bool = True,
-             source: RunInventory | None = None) -> PlannedRun:
-    """Load, read the directory and the hosts, diff and guard: the plan of one run."""
+             source: RunInventory | None = None,
+             backends: Backends | None = None) -> PlannedRun:
+    """Load, read the directory and the hosts, diff and guard: the plan of one run.
+
+    Args:
+        backends: the systems to read and write; default the ones the target names (tests
+            pass in-memory ones).
+    """
     source = source or load_for_run(request.inventory, request.today, request.partners,
                                     request.state_dir, request.allow_disable)
     region = source.region
@@ -210,14 +223,16 @@ def plan_run(request: RunRequest, hooks: Hooks = Hooks(), check_hosts: bool = Tr
              if request.holds_file is not None
              else load_holds(request.inventory / HOLDS_FILE, region))
     ledger = load_ledger(request.state_dir)
+    ansible = ansible_settings(target)
+    backends = backends or real_backends(settings, ansible)
     with hooks.status(f"reading the directory of target {request.target_name!r}..."):
-        run = plan_directory(region, request.today, settings, source.partners,
-                             request.allow_disable, workers, holds, enable, ledger,
-                             recorded_passwords(request.state_dir))
+        run = plan_with(backends.directory, region, request.today, source.partners,
+                        request.allow_disable, workers, holds, enable, ledger,
+                        recorded_passwords(request.state_dir))
     planned = PlannedRun(request, region, settings, workers, run.actual, run.plan,
-                         run.desired, ansible_settings(target), StateDir(request.state_dir),
-                         source.partners, source, name_conflicts=run.name_conflicts)
-    if planned.ansible is None or not region.hosts:
+                         run.desired, ansible, StateDir(request.state_dir),
+                         source.partners, source, backends, name_conflicts=run.name_conflicts)
+    if planned.ansible is None or backends.hosts is None or not region.hosts:
         return planned
     planned.scope = host_scope(planned)
     if check_hosts and not planned.scope.waiting:
@@ -308,10 +323,11 @@ def _run_hosts(planned: PlannedRun, bundle: Bundle, hooks: Hooks, check: bool,
             status.update(f"{verb} the workplace hosts: {event.host} — {event.task} "
                           f"({event.status})")
 
-        return run_hosts(planned.region, bundle, planned.ansible, planned.state.path,
-                         check=check, partners=homes_for,
-                         held=[h.partner for h in planned.plan.held], on_event=on_event,
-                         expect=expect)
+        assert planned.backends.hosts is not None
+        return planned.backends.hosts.run(planned.region, bundle, planned.state.path,
+                                          check=check, partners=homes_for,
+                                          held=[h.partner for h in planned.plan.held],
+                                          on_event=on_event, expect=expect)
 
 
 # -- saved plans ------------------------------------------------------------------------
@@ -459,8 +475,8 @@ def _apply_directory(planned: PlannedRun, plan: Plan, rid: str,
             if hooks.on_item is not None:
                 hooks.on_item(result, failed, total)
 
-        writer = AdWriter(planned.settings, workers=planned.workers, on_password=on_password,
-                          scope=scope_of(planned.region))
+        writer = planned.backends.directory.writer(scope_of(planned.region), planned.workers,
+                                                   on_password)
         try:
             report = apply_changes(plan.changes, writer, on_result)
         finally:

@@ -691,3 +691,23 @@ __all__ = [
     "scope_refusal",
     "split_dn",
 ]
+
+
+@dataclass(frozen=True)
+class LdapDirectory:
+    """The directory over ldap3: the real `DirectoryBackend`."""
+
+    settings: AdSettings
+
+    def read(self, scope: Scope, workers: int) -> DirectoryState:
+        return read_directory(lambda: connect(self.settings), scope, workers)
+
+    def taken_names(self, sams: set[str], upns: set[str]) -> tuple[set[str], set[str]]:
+        conn = connect(self.settings)
+        try:
+            return taken_names(conn, self.settings.base_dn, sams, upns)
+        finally:
+            conn.unbind()
+
+    def writer(self, scope: Scope, workers: int, on_password: PasswordSink) -> AdWriter:
+        return AdWriter(self.settings, workers=workers, on_password=on_password, scope=scope)

@@ -1,0 +1,58 @@
+"""What the run needs of each system, as small Protocols: read the actual state, apply changes.
+
+A new system (Microsoft Graph, NetBox as a push target) is one module that implements these;
+`run.py` is unit-tested with in-memory ones (tests/unit/test_run.py). The real ones are
+`LdapDirectory` (backends/ad.py over ldap3) and `AnsibleHosts` (backends/ansible.py over
+ansible-runner), made from a target by `real_backends`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ssc_infra.actual import DirectoryState
+    from ssc_infra.backends.ad import ItemResult, Scope
+    from ssc_infra.backends.ansible import RunResult, TaskEvent
+    from ssc_infra.hostplan import Bundle
+    from ssc_infra.model import Region
+    from ssc_infra.plan import Change
+
+PasswordSink = Callable[["Change", str], None]
+
+
+class Writer(Protocol):
+    """Applies a batch of changes of one kind; one result per item, never raises for one."""
+
+    def apply(self, changes: Sequence[Change],
+              on_result: Callable[[ItemResult], None] | None = None) -> list[ItemResult]: ...
+
+    def close(self) -> None: ...
+
+
+class DirectoryBackend(Protocol):
+    """The directory (AD): read it whole, ask whether names are taken, write changes."""
+
+    def read(self, scope: Scope, workers: int) -> DirectoryState: ...
+
+    def taken_names(self, sams: set[str], upns: set[str]) -> tuple[set[str], set[str]]: ...
+
+    def writer(self, scope: Scope, workers: int, on_password: PasswordSink) -> Writer: ...
+
+
+class HostsBackend(Protocol):
+    """The workplace hosts: push a bundle (or check what it would change)."""
+
+    def run(self, region: Region, bundle: Bundle, state: Path, *, check: bool,
+            partners: Collection[str] | None, held: Collection[str],
+            on_event: Callable[[TaskEvent], None] | None,
+            expect: Mapping[str, Mapping[str, str]] | None) -> RunResult: ...
+
+
+@dataclass(frozen=True)
+class Backends:
+    directory: DirectoryBackend
+    hosts: HostsBackend | None  # None: the target has no `ansible:` section
