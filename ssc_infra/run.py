@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -292,10 +292,10 @@ def _host_desired(planned: PlannedRun, region: Region, scope: HostScope) -> Desi
     A partner kept as last applied is derived for the day of that apply, so that nobody's
     end date passing while the partner is held changes its part of the files.
     """
-    names: dict[Any, ExistingName] = dict(directory_names(region, planned.actual)[0])
+    existing, reserved, _ = directory_names(region, planned.actual)
+    names: dict[Any, ExistingName] = dict(existing)
     names.update({a.key: ExistingName(a.name.sam, a.name.upn)
                   for p in planned.desired.partners for a in p.accounts})
-    _, reserved, _ = directory_names(region, planned.actual)
     today = planned.request.today
     desired = derive(region, today, names, reserved)
     days = {k.today for code, k in scope.kept.items() if k.today != today}
@@ -504,12 +504,6 @@ def locked(request: RunRequest, what: str) -> Iterator[None]:
     """Hold the state dir's run lock for an apply; a second one fails at once."""
     with StateDir(request.state_dir).run_lock(what):
         yield
-
-
-def partners_known(region: Region, partners: Collection[str]) -> list[str]:
-    """The codes in `partners` that are not partners of the region."""
-    known = {p.code for p in region.partners}
-    return [c for c in partners if c not in known]
 
 
 def write_plan_job(planned: PlannedRun, folder: Path) -> Path:

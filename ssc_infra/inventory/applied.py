@@ -13,6 +13,7 @@ the same relative paths as in the inventory), never in git, mode 0600.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -269,7 +270,5 @@ def load_for_run(inventory: Path, today: date, partners: Collection[str],
 
 
 def _without(region: Region, partners: Collection[str]) -> Region:
-    import dataclasses
-
     return dataclasses.replace(
         region, partners=tuple(p for p in region.partners if p.code not in partners))
