@@ -493,7 +493,7 @@ def _show_plan(planned: PlannedRun, fmt: str, meta: dict[str, Any]) -> None:
                       "or template it names", soft_wrap=True, highlight=False)
     out.print(plan_summary(plan))
     if planned.hosts is not None:
-        out.print(host_summary(changes, failed))
+        out.print(host_summary(changes, failed, len(planned.hosts.result.in_sync)))
     elif planned.hosts_held:
         out.print("Hosts: [yellow]held back[/] (see above).")
 

@@ -7,8 +7,14 @@ is unescaped and escaped again in one way (`canonical_dn`, `dn_key`).
 
 from __future__ import annotations
 
+import functools
+import re
+
 _SPECIAL = set(',+"\\<>;=')
 _HEX = set("0123456789abcdefABCDEF")
+# A value that reads the same unescaped and escaped again: no escape, no special character,
+# no leading "#" and no space at either end (nearly every value a DC hands back).
+PLAIN_VALUE = re.compile(r'[^\\,+"<>;=# ]([^\\,+"<>;=]*[^\\,+"<>;= ])?')
 
 
 def escape_rdn(value: str) -> str:
@@ -69,16 +75,21 @@ def canonical_dn(dn: str) -> str:
     `CN=Jan\\3Bde\\3DVries,OU=x` and `CN=Jan\\;de\\=Vries, OU=x` give the same string.
     Attribute types are upper case; a multi-valued RDN keeps its values in the order given.
     """
-    rdns = []
-    for part in split_dn(dn):
-        avas = []
-        for ava in _split_unescaped(part, "+"):
-            kind, _, value = ava.partition("=")
-            avas.append(f"{kind.strip().upper()}={escape_rdn(unescape_value(value))}")
-        rdns.append("+".join(avas))
-    return ",".join(rdns)
+    return ",".join(_canonical_rdn(part) for part in split_dn(dn))
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _canonical_rdn(part: str) -> str:
+    avas = []
+    for ava in _split_unescaped(part, "+"):
+        kind, _, value = ava.partition("=")
+        if not PLAIN_VALUE.fullmatch(value):
+            value = escape_rdn(unescape_value(value))
+        avas.append(f"{kind.strip().upper()}={value}")
+    return "+".join(avas)
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def dn_key(dn: str) -> str:
     """A DN in the form used for comparing: canonical escaping, lowercase."""
     return canonical_dn(dn).lower()
@@ -92,7 +103,8 @@ def is_within(dn: str, container: str) -> bool:
 
 def split_dn(dn: str) -> list[str]:
     """The RDNs of a DN, escaped commas respected: "CN=a\\,b,OU=x" -> ["CN=a\\,b", "OU=x"]."""
-    return [p for p in _split_unescaped(dn, ",") if p.strip()]
+    parts = dn.split(",") if "\\" not in dn else _split_unescaped(dn, ",")
+    return [p for p in parts if p.strip()]
 
 
 def _split_unescaped(text: str, separator: str) -> list[str]:

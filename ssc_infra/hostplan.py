@@ -8,9 +8,11 @@ dir, so a laptop or thin client keeps its address across runs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -20,6 +22,7 @@ from ssc_infra.backends.ansible import (
     PLAYBOOKS,
     AnsibleSettings,
     HostChange,
+    HostOutcome,
     RunResult,
     TaskEvent,
     host_inventory,
@@ -28,6 +31,16 @@ from ssc_infra.backends.ansible import (
 from ssc_infra.checks import CheckResult, check_bundle
 from ssc_infra.desired import DesiredState
 from ssc_infra.errors import SscError
+from ssc_infra.hostsync import (
+    InSync,
+    after_run,
+    host_key,
+    in_sync,
+    load_records,
+    read_command,
+    save_records,
+    tree_digest,
+)
 from ssc_infra.model import Region
 from ssc_infra.render import MANIFEST, bundle_digest, render_bundle, write_bundle
 from ssc_infra.render import Bundle as RenderedBundle
@@ -157,6 +170,8 @@ def run_hosts(
     held: Collection[str] = (),
     on_event: Callable[[TaskEvent], None] | None = None,
     expect: Mapping[str, Mapping[str, str]] | None = None,
+    fast: bool = False,
+    reads: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Run the playbook for every host with the bundle: check mode for plan/drift, else apply.
 
@@ -166,16 +181,66 @@ def run_hosts(
         held: partners a guard held back: their leavers' homes are not archived in this run.
         expect: what the reviewed plan saw on each host (host -> path or "homes" -> digest):
             a file or the homes that changed since are refused, the rest goes on.
+        fast: (check mode) a host recorded in sync with this bundle whose one-command read is
+            unchanged is not checked again (see `hostsync`); the others are checked in full.
+        reads: what `read_ahead` read (host -> read); None: read the hosts here.
     """
     _lab_folders(region, settings)
     extravars = job_vars(region, bundle, settings, partners, held, expect)
-    result = run_playbook(
-        private_data_dir=state / "ansible", inventory=host_inventory(region, settings),
-        extravars=extravars, check=check, forks=settings.forks, on_event=on_event,
-    )
+    names = [h.name for h in region.hosts]
+    commands = {h: read_command(bundle.path, h, _root(settings, h)) for h in names}
+    extravars["ssc_read"] = commands
+    playbooks = tree_digest(PLAYBOOKS)
+    keys = {h: host_key(bundle.path, h, playbooks, extravars) for h in names}
+    records = load_records(state)
+    if fast and check and reads is None:
+        reads = _read(region, settings, state, {h: r for h, r in records.items()
+                                                 if keys.get(h) == r.key})
+    known = in_sync(records, keys, reads or {}) if fast and check else {}
+    rest = [h for h in names if h not in known]
+    result = RunResult("successful", 0, {}, ())
+    if rest:
+        result = run_playbook(
+            private_data_dir=state / "ansible", inventory=host_inventory(region, settings),
+            extravars=extravars, check=check, forks=settings.forks, on_event=on_event,
+            limit=",".join(rest) if known else None,
+        )
+    save_records(state, after_run(records, result, check=check, hosts=rest, keys=keys,
+                                  commands=commands, bundle=bundle.path))
     if not check:
         save_allocations(state, bundle.workplaces)
-    return result
+    return dataclasses.replace(
+        result, hosts={**{h: HostOutcome(h, ok=1) for h in known}, **result.hosts},
+        digests={**{h: dict(r.expect) for h, r in known.items()}, **result.digests},
+        in_sync=tuple(sorted(known)))
+
+
+def _root(settings: AnsibleSettings, host: str) -> str:
+    return str(settings.root / host) if settings.root is not None else ""
+
+
+def _read(region: Region, settings: AnsibleSettings, state: Path,
+          records: Mapping[str, InSync]) -> dict[str, str]:
+    """One read of each recorded host, with the command recorded for it: host -> what it gave."""
+    wanted = {h.name: records[h.name].command for h in region.hosts if h.name in records}
+    if not wanted:
+        return {}
+    result = run_playbook(
+        private_data_dir=state / "ansible", inventory=host_inventory(region, settings),
+        extravars={"ssc_read": wanted}, check=False, forks=settings.forks,
+        limit=",".join(sorted(wanted)), playbook="read.yml",
+    )
+    return {h: o.read for h, o in result.hosts.items() if o.read is not None}
+
+
+def read_ahead(region: Region, settings: AnsibleSettings, state: Path) -> Future[dict[str, str]]:
+    """Start reading every recorded host now, while the directory is read (see `run_hosts`)."""
+    records = load_records(state)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="host-read")
+    try:
+        return pool.submit(_read, region, settings, state, records)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def _lab_folders(region: Region, settings: AnsibleSettings) -> None:
@@ -227,18 +292,25 @@ def write_job(region: Region, bundle: Bundle, settings: AnsibleSettings, folder:
     return folder
 
 
-@dataclass(frozen=True)
+@dataclass
 class AnsibleHosts:
     """The workplace hosts over ansible-runner: the real `HostsBackend`."""
 
     settings: AnsibleSettings
+    _ahead: Future[dict[str, str]] | None = None
+
+    def read_ahead(self, region: Region, state: Path) -> None:
+        self._ahead = read_ahead(region, self.settings, state)
 
     def run(self, region: Region, bundle: Bundle, state: Path, *, check: bool,
             partners: Collection[str] | None, held: Collection[str],
             on_event: Callable[[TaskEvent], None] | None,
-            expect: Mapping[str, Mapping[str, str]] | None) -> RunResult:
+            expect: Mapping[str, Mapping[str, str]] | None, fast: bool = False) -> RunResult:
+        reads = None
+        if fast and self._ahead is not None:
+            reads, self._ahead = self._ahead.result(), None
         return run_hosts(region, bundle, self.settings, state, check=check, partners=partners,
-                         held=held, on_event=on_event, expect=expect)
+                         held=held, on_event=on_event, expect=expect, fast=fast, reads=reads)
 
 
 def host_plan_to_dict(plan: HostPlan, partners: Collection[str] = ()) -> dict[str, Any]:
@@ -252,4 +324,5 @@ def host_plan_to_dict(plan: HostPlan, partners: Collection[str] = ()) -> dict[st
                    for h in plan.result.failed_hosts],
         "refused": [{"host": r.host, "path": f"/{r.path}", "message": r.message}
                     for r in plan.refused],
+        "in_sync": list(plan.result.in_sync),
     }

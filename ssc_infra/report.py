@@ -238,6 +238,10 @@ def host_lines(changes: Sequence[HostChange], failed: Sequence[HostOutcome],
             yield (f"  [yellow]~[/] {_v(f'{change.host:<8}')} {_v(change.path)} "
                    "(installed or updated)")
             continue
+        if change.diff.startswith("~ "):  # mode or owner, not content
+            what = "; ".join(line[2:] for line in change.diff.splitlines())
+            yield f"  [yellow]~[/] {_v(f'{change.host:<8}')} {_v(change.path)} ({_v(what)})"
+            continue
         yield (f"  [yellow]~[/] {_v(f'{change.host:<8}')} {_v(change.path)} "
                f"(+{change.added:,} -{change.removed:,} lines)")
         body = change.diff.splitlines()[2:]
@@ -252,7 +256,9 @@ def host_lines(changes: Sequence[HostChange], failed: Sequence[HostOutcome],
             yield f"  [red]![/] {_v(f'{host.host:<8}')} {state}: {_v(message)}"
 
 
-def host_summary(changes: Sequence[HostChange], failed: Sequence[HostOutcome]) -> str:
+def host_summary(changes: Sequence[HostChange], failed: Sequence[HostOutcome],
+                 in_sync: int = 0) -> str:
+    """One line; `in_sync`: hosts known unchanged by one read, not checked in full."""
     hosts = {c.host for c in changes}
     text = "Hosts: no changes"
     if changes:
@@ -260,4 +266,7 @@ def host_summary(changes: Sequence[HostChange], failed: Sequence[HostOutcome]) -
                 f"{len(hosts)} host{'s' if len(hosts) != 1 else ''}")
     if failed:
         text += f", [red]{len(failed)} host{'s' if len(failed) != 1 else ''} failed[/]"
+    if in_sync:
+        text += (f" ({in_sync} host{'s' if in_sync != 1 else ''} unchanged since the last run, "
+                 "by one read each; `drift` checks every host in full)")
     return text + "."

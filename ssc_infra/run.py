@@ -225,6 +225,9 @@ def plan_run(request: RunRequest, hooks: Hooks = Hooks(), check_hosts: bool = Tr
     ledger = load_ledger(request.state_dir)
     ansible = ansible_settings(target)
     backends = backends or real_backends(settings, ansible)
+    fast = request.command != "drift"  # drift checks every host in full
+    if check_hosts and fast and backends.hosts is not None and region.hosts:
+        backends.hosts.read_ahead(region, request.state_dir)  # while the directory is read
     with hooks.status(f"reading the directory of target {request.target_name!r}..."):
         run = plan_with(backends.directory, region, request.today, source.partners,
                         request.allow_disable, workers, holds, enable, ledger,
@@ -237,7 +240,8 @@ def plan_run(request: RunRequest, hooks: Hooks = Hooks(), check_hosts: bool = Tr
     planned.scope = host_scope(planned)
     if check_hosts and not planned.scope.waiting:
         bundle = host_bundle(planned)
-        result = _run_hosts(planned, bundle, hooks, check=True)
+        # A plan trusts what a run recorded, after one read of each host.
+        result = _run_hosts(planned, bundle, hooks, check=True, fast=fast)
         with hooks.status("checking the changed host files with the daemons' checkers..."):
             planned.hosts = HostPlan(bundle, result, refused_files(region, bundle, result))
     return planned
@@ -312,7 +316,8 @@ def _host_desired(planned: PlannedRun, region: Region, scope: HostScope) -> Desi
 
 
 def _run_hosts(planned: PlannedRun, bundle: Bundle, hooks: Hooks, check: bool,
-               expect: Mapping[str, Mapping[str, str]] | None = None) -> RunResult:
+               expect: Mapping[str, Mapping[str, str]] | None = None,
+               fast: bool = False) -> RunResult:
     """The playbook over every host, with a live line per host and task."""
     assert planned.ansible is not None and planned.scope is not None
     verb = "checking" if check else "applying"
@@ -327,7 +332,7 @@ def _run_hosts(planned: PlannedRun, bundle: Bundle, hooks: Hooks, check: bool,
         return planned.backends.hosts.run(planned.region, bundle, planned.state.path,
                                           check=check, partners=homes_for,
                                           held=[h.partner for h in planned.plan.held],
-                                          on_event=on_event, expect=expect)
+                                          on_event=on_event, expect=expect, fast=fast)
 
 
 # -- saved plans ------------------------------------------------------------------------

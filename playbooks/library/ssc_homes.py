@@ -73,6 +73,11 @@ archived: {description: partner/name of homes moved to the archive, type: list, 
 fixed:
   {description: partner/name of homes whose mode or owner was fixed, type: list, returned: always}
 held: {description: per partner, why its homes were not archived, type: dict, returned: always}
+digest: {description: fingerprint of the homes and archives before the run, type: str, returned: always}
+digest_after:
+  description: the same fingerprint once the run is done (before it, in check mode)
+  type: str
+  returned: unless the homes changed since the plan
 """
 
 import hashlib
@@ -202,6 +207,8 @@ def run(params, check_mode):
                     os.chmod(path, mode)
                     if wrong_owner:
                         os.chown(path, *ids)
+    result["digest_after"] = result["digest"] if check_mode else state_digest(
+        root, params["homes_dir"], params["archive_dir"], params["partners"])
     return result
 
 

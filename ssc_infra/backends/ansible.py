@@ -23,6 +23,7 @@ from ssc_infra.model import Region
 from ssc_infra.state import private_dir
 
 PLAYBOOKS = Path(__file__).resolve().parent.parent.parent / "playbooks"
+READ_TASK = "What this host holds now, in one read"  # the task in read.yml
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,9 @@ class HostOutcome:
     failed: bool = False
     unreachable: bool = False
     messages: list[str] = field(default_factory=list)
+    read: str | None = None  # what the one-command read of the host gave (hostsync)
+    homes_after: str | None = None  # the homes' digest once the run was done
+    homes_held: bool = False  # homes were left to archive: the archive limit held a partner
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +121,7 @@ class RunResult:
     # What each host holds now, host -> path (or "homes") -> SHA-256 ("absent": no file);
     # a saved plan carries these and apply refuses what changed since.
     digests: dict[str, dict[str, str]] = field(default_factory=dict)
+    in_sync: tuple[str, ...] = ()  # hosts not run: one read showed them as a run left them
 
     @property
     def failed_hosts(self) -> list[HostOutcome]:
@@ -177,6 +182,7 @@ def run_playbook(
             outcome.changed += 1
             changes.extend(_changes(host, task, res))
         _digests(res, digests.setdefault(host, {}))
+        _host_state(task, status, res, outcome)
         if on_event is not None:
             on_event(TaskEvent(host, task, status))
         return True
@@ -224,6 +230,16 @@ def _digests(res: dict[str, Any], found: dict[str, str]) -> None:
         found["homes"] = res["digest"]
 
 
+def _host_state(task: str, status: str, res: dict[str, Any], outcome: HostOutcome) -> None:
+    """What the read task and the homes module say of the host as the run leaves it."""
+    if task == READ_TASK and status == "ok":
+        outcome.read = str(res.get("stdout", "")).strip() or None
+    if isinstance(res.get("digest_after"), str):
+        outcome.homes_after = res["digest_after"]
+    if res.get("held"):
+        outcome.homes_held = True
+
+
 def _environment() -> dict[str, str]:
     # ansible-runner starts `ansible-playbook` from PATH: put this Python's bin/ first, so the
     # Ansible installed next to ssc-infra (the venv) runs even when the venv is not activated.
@@ -253,6 +269,18 @@ def _message(res: dict[str, Any]) -> str:
     return ": ".join(dict.fromkeys(lines))[:800] or "failed"
 
 
+def _attribute_change(host: str, task: str, before: dict[str, Any],
+                      after: dict[str, Any]) -> list[HostChange]:
+    """A file whose mode or owner (not content) would change: "~ mode 0600 -> 0644"."""
+    where = str(after.get("path") or before.get("path") or "")
+    if f"/{host}/" in where:  # a lab host root: the path on the host
+        where = "/" + where.split(f"/{host}/", 1)[1]
+    lines = [f"~ {name} {before.get(name)} -> {after.get(name)}"
+             for name in sorted(set(before) | set(after))
+             if name != "path" and before.get(name) != after.get(name)]
+    return [HostChange(host, task, where or task, "\n".join(lines), 0, 0)] if lines else []
+
+
 def _changes(host: str, task: str, res: dict[str, Any]) -> list[HostChange]:
     diffs = res.get("diff") or []
     if isinstance(diffs, dict):
@@ -265,6 +293,8 @@ def _changes(host: str, task: str, res: dict[str, Any]) -> list[HostChange]:
             found.append(HostChange(host, task, "homes", text,
                                     sum(1 for x in lines if x.startswith("+")),
                                     sum(1 for x in lines if x.startswith("-"))))
+        elif isinstance(d.get("before"), dict) and isinstance(d.get("after"), dict):
+            found.extend(_attribute_change(host, task, d["before"], d["after"]))
         elif "before" in d or "after" in d:
             source = str(d.get("after_header") or "")
             if f"/{host}/" not in source:  # not a rendered file: the tool's own checker
@@ -274,7 +304,7 @@ def _changes(host: str, task: str, res: dict[str, Any]) -> list[HostChange]:
             before = d.get("before", "")
             after = d.get("after", "")
             if not isinstance(before, str) or not isinstance(after, str):
-                continue  # a file attribute change (mode, state); not a content diff
+                continue  # a file's state (not its content or its mode)
             diff = list(difflib.unified_diff(before.splitlines(), after.splitlines(),
                                              path, path, lineterm="", n=1))
             if not diff:

@@ -46,10 +46,16 @@ class DirectoryBackend(Protocol):
 class HostsBackend(Protocol):
     """The workplace hosts: push a bundle (or check what it would change)."""
 
+    def read_ahead(self, region: Region, state: Path) -> None:
+        """Start the one cheap read per host that a `fast` check compares (in the background)."""
+        ...
+
     def run(self, region: Region, bundle: Bundle, state: Path, *, check: bool,
             partners: Collection[str] | None, held: Collection[str],
             on_event: Callable[[TaskEvent], None] | None,
-            expect: Mapping[str, Mapping[str, str]] | None) -> RunResult: ...
+            expect: Mapping[str, Mapping[str, str]] | None, fast: bool = False) -> RunResult:
+        """`fast`: a host known to be in sync (one cheap read) need not be checked in full."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,18 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
-from ssc_infra.dn import canonical_dn, dn_key, escape_rdn, is_within, rdn_value, unescape_value
+from ssc_infra.dn import (
+    PLAIN_VALUE,
+    canonical_dn,
+    dn_key,
+    escape_rdn,
+    is_within,
+    rdn_value,
+    unescape_value,
+)
 from tests.conftest import CASES
 
 DN_CASES = yaml.safe_load((CASES / "ldap" / "dns.yaml").read_text(encoding="utf-8"))
@@ -48,3 +58,10 @@ def test_hex_escapes_are_read_as_utf8_bytes() -> None:
 ])
 def test_is_within_compares_whole_rdns(dn: str, container: str, inside: bool) -> None:
     assert is_within(dn, container) is inside
+
+
+@given(st.text(alphabet=st.sampled_from(list('ab #,+"\\<>;=Ã©3D')), max_size=12))
+def test_the_plain_value_shortcut_agrees_with_unescaping_and_escaping_again(value: str) -> None:
+    """A value the shortcut leaves alone is one that unescaping and escaping again leaves alone."""
+    if PLAIN_VALUE.fullmatch(value):
+        assert escape_rdn(unescape_value(value)) == value

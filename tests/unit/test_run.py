@@ -3,6 +3,7 @@ with held partners, saved plans and the hosts, without a server."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -72,12 +73,17 @@ class MemoryHosts:
 
     files: dict[tuple[str, str], str] = field(default_factory=dict)
     calls: list[dict[str, object]] = field(default_factory=list)
+    read_aheads: int = 0
+
+    def read_ahead(self, region: Region, state: Path) -> None:
+        self.read_aheads += 1
 
     def run(self, region: Region, bundle: Bundle, state: Path, *, check: bool,
             partners: Collection[str] | None, held: Collection[str],
             on_event: Callable[[TaskEvent], None] | None,
-            expect: Mapping[str, Mapping[str, str]] | None) -> RunResult:
-        self.calls.append({"check": check, "partners": partners, "expect": expect})
+            expect: Mapping[str, Mapping[str, str]] | None, fast: bool = False) -> RunResult:
+        self.calls.append({"check": check, "partners": partners, "expect": expect,
+                           "fast": fast})
         manifest = json.loads((bundle.path / "manifest.json").read_text())
         new = {(h, p): (bundle.path / h / p).read_text()
                for h, paths in manifest["hosts"].items() for p in paths}
@@ -132,6 +138,14 @@ def test_a_run_applied_once_has_nothing_left_to_do(world: World) -> None:
     assert (kept / "people/alpha.csv").is_file() and (kept / "partners/beta.yaml").is_file()
     again = world.plan()
     assert again.empty, (again.plan.changes, again.hosts and again.hosts.result.changes)
+
+
+def test_a_plan_may_trust_one_read_of_the_hosts_and_drift_never_does(world: World) -> None:
+    world.plan()
+    assert world.hosts.read_aheads == 1 and world.hosts.calls[-1]["fast"] is True
+    drift = dataclasses.replace(world.request, command="drift")
+    plan_run(drift, backends=Backends(world.directory, world.hosts))
+    assert world.hosts.read_aheads == 1 and world.hosts.calls[-1]["fast"] is False
 
 
 def test_a_partner_held_by_the_guard_keeps_its_part_and_its_copy(world: World) -> None:
