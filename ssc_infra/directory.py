@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from ssc_infra.actual import DirectoryAccount, DirectoryState
-from ssc_infra.backends.ad import AdSettings, LdapDirectory, Scope
+from ssc_infra.backends.ad import AdSettings, Scope
+from ssc_infra.backends.ldap import LdapDirectory
 from ssc_infra.backends.protocols import DirectoryBackend
 from ssc_infra.desired import AccountState, DesiredState, derive
 from ssc_infra.holds import NO_HOLDS, Holds
@@ -30,6 +31,7 @@ from ssc_infra.plan import (
     diff_directory,
     directory_names,
     hybrid_partners,
+    new_accounts,
 )
 
 MAX_NAME_ROUNDS = 5
@@ -77,6 +79,7 @@ def plan_with(
     enable: Collection[PersonKey] = (),
     ledger: Ledger | None = None,
     recorded: Collection[PersonKey] | None = None,
+    full_read: bool = True,
 ) -> DirectoryRun:
     """Read the directory and make the guarded plan for the region (or some partners).
 
@@ -88,8 +91,9 @@ def plan_with(
         recorded: the accounts whose initial password is recorded in the state dir
             (`ssc_infra.state.recorded_passwords`); an account that must still set its first
             password and is not among them gets a new one. None: that check is not made.
+        full_read: False: the backend may read only what changed since its last read.
     """
-    actual = backend.read(scope_of(region), workers)
+    actual = backend.read(scope_of(region), workers, full_read)
     named = derive_with_free_names(region, today, actual, backend.taken_names, ledger=ledger)
     desired = named.desired
     _, _, moves = directory_names(region, actual)
@@ -133,11 +137,9 @@ def derive_with_free_names(
         merged = (merge_names(ledger, region, directory, reserved_sams, reserved_upns)
                   if ledger is not None else MergedNames(directory, ()))
         desired = derive(region, today, merged.existing, reserved_sams, reserved_upns)
-        plan = diff_directory(desired, actual, moves, partners)
-        new = [c.after for c in plan.changes
-               if c.kind is ObjectKind.ACCOUNT and c.action is Action.CREATE]
-        sams = {str(a["sAMAccountName"]).lower() for a in new} - reserved_sams
-        upns = {str(a["userPrincipalName"]).lower() for a in new} - reserved_upns
+        new = new_accounts(desired, actual, moves, partners)
+        sams = {a.name.sam.lower() for a in new} - reserved_sams
+        upns = {a.name.upn.lower() for a in new} - reserved_upns
         if not sams and not upns:
             break
         found_sams, found_upns = lookup(sams, upns)

@@ -14,11 +14,14 @@ _SPECIAL = set(',+"\\<>;=')
 _HEX = set("0123456789abcdefABCDEF")
 # A value that reads the same unescaped and escaped again: no escape, no special character,
 # no leading "#" and no space at either end (nearly every value a DC hands back).
+_NEEDS_ESCAPE = re.compile(r'[,+"\\<>;=]|\A[# ]| \Z')
 PLAIN_VALUE = re.compile(r'[^\\,+"<>;=# ]([^\\,+"<>;=]*[^\\,+"<>;= ])?')
 
 
 def escape_rdn(value: str) -> str:
     """Escape a value for use in an RDN (RFC 4514): "Boer, de" -> "Boer\\, de"."""
+    if not _NEEDS_ESCAPE.search(value):
+        return value
     out = []
     for index, char in enumerate(value):
         if char in _SPECIAL or (index == 0 and char in "# ") or (

@@ -357,6 +357,20 @@ def diff_directory(
     return Plan(tuple(_ordered(changes)), unmanaged=tuple(findings))
 
 
+def new_accounts(
+    desired: DesiredState,
+    actual: DirectoryState,
+    moves: Mapping[PersonKey, DirectoryAccount] | None = None,
+    partners: Collection[str] = (),
+) -> list[DesiredAccount]:
+    """The accounts `diff_directory` would create: nobody's account yet, not a leaver (pure)."""
+    moves = moves or {}
+    managed = actual.managed()
+    return [a for p in hybrid_partners(desired) if not partners or p.code in partners
+            for a in p.accounts
+            if a.key not in managed and a.key not in moves and a.state is not AccountState.LEAVER]
+
+
 def _ou_changes(
     desired: DesiredState,
     scope: list[DesiredPartner],

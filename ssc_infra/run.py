@@ -26,8 +26,9 @@ from typing import Any, Protocol
 from ssc_infra.actual import DirectoryState
 from ssc_infra.apply import ApplyReport, apply_changes
 from ssc_infra.audit import AuditEntry
-from ssc_infra.backends.ad import AdSettings, ItemResult, LdapDirectory
+from ssc_infra.backends.ad import AdSettings, ItemResult
 from ssc_infra.backends.ansible import AnsibleSettings, RunResult, TaskEvent
+from ssc_infra.backends.ldap import LdapDirectory
 from ssc_infra.backends.protocols import Backends
 from ssc_infra.desired import DesiredState, derive
 from ssc_infra.directory import plan_with, scope_of
@@ -194,9 +195,13 @@ def check_base_dn(settings: AdSettings, region: Region) -> None:
         )
 
 
-def real_backends(settings: AdSettings, ansible: AnsibleSettings | None) -> Backends:
-    """The systems a target names: the directory over ldap3, the hosts over Ansible."""
-    return Backends(LdapDirectory(settings), AnsibleHosts(ansible) if ansible else None)
+def real_backends(settings: AdSettings, ansible: AnsibleSettings | None,
+                  state: Path | None = None) -> Backends:
+    """The systems a target names: the directory over ldap3, the hosts over Ansible.
+
+    `state`: where the directory keeps its last read, for a plan to read only what changed.
+    """
+    return Backends(LdapDirectory(settings, state), AnsibleHosts(ansible) if ansible else None)
 
 
 def plan_run(request: RunRequest, hooks: Hooks = Hooks(), check_hosts: bool = True,
@@ -224,14 +229,16 @@ def plan_run(request: RunRequest, hooks: Hooks = Hooks(), check_hosts: bool = Tr
              else load_holds(request.inventory / HOLDS_FILE, region))
     ledger = load_ledger(request.state_dir)
     ansible = ansible_settings(target)
-    backends = backends or real_backends(settings, ansible)
-    fast = request.command != "drift"  # drift checks every host in full
+    backends = backends or real_backends(settings, ansible, StateDir(request.state_dir).ensure())
+    # A plan may trust what the last run recorded and read only what changed since; apply
+    # and drift read everything.
+    fast = request.command == "plan"
     if check_hosts and fast and backends.hosts is not None and region.hosts:
         backends.hosts.read_ahead(region, request.state_dir)  # while the directory is read
     with hooks.status(f"reading the directory of target {request.target_name!r}..."):
         run = plan_with(backends.directory, region, request.today, source.partners,
                         request.allow_disable, workers, holds, enable, ledger,
-                        recorded_passwords(request.state_dir))
+                        recorded_passwords(request.state_dir), full_read=not fast)
     planned = PlannedRun(request, region, settings, workers, run.actual, run.plan,
                          run.desired, ansible, StateDir(request.state_dir),
                          source.partners, source, backends, name_conflicts=run.name_conflicts)

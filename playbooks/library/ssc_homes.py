@@ -73,7 +73,10 @@ archived: {description: partner/name of homes moved to the archive, type: list, 
 fixed:
   {description: partner/name of homes whose mode or owner was fixed, type: list, returned: always}
 held: {description: per partner, why its homes were not archived, type: dict, returned: always}
-digest: {description: fingerprint of the homes and archives before the run, type: str, returned: always}
+digest:
+  description: fingerprint of the homes and archives before the run
+  type: str
+  returned: always
 digest_after:
   description: the same fingerprint once the run is done (before it, in check mode)
   type: str

@@ -31,7 +31,6 @@ from ssc_infra.actual import (
     UAC_NORMAL_ACCOUNT,
     DirectoryAccount,
     DirectoryGroup,
-    DirectoryState,
 )
 from ssc_infra.dn import (
     canonical_dn,
@@ -53,7 +52,7 @@ USER_ATTRIBUTES = (
 )
 GROUP_ATTRIBUTES = ("cn", "sAMAccountName", "description", "member")
 PAGE_SIZE = 1000
-_USERS = "(sAMAccountType=805306368)"  # normal user accounts: cheap, indexed in AD
+USERS_FILTER = "(sAMAccountType=805306368)"  # normal user accounts: cheap, indexed in AD
 
 
 class Secret:
@@ -194,59 +193,6 @@ def default_scope(base_dn: str) -> Scope:
     return Scope(base_dn, f"OU=Partners,{base_dn}", f"OU=Leavers,{base_dn}")
 
 
-def read_directory(
-    open_connection: Callable[[], ldap3.Connection], scope: Scope, workers: int = 4
-) -> DirectoryState:
-    """Read OUs, then each partner's accounts and groups, in bulk and in parallel.
-
-    One search for the OUs, then per partner one paged search for users and one for groups
-    (members included); partners are read on `workers` connections at once.
-    """
-    conn = open_connection()
-    try:
-        reader = _Reader(conn)
-        ous = reader.search(scope.base_dn, "(objectClass=organizationalUnit)", ())
-    finally:
-        conn.unbind()
-    ou_dns = frozenset(dn_key(e["dn"]) for e in ous)
-    wanted = [p for p in sorted(partner_ous(ou_dns, scope))
-              if not scope.partners or p[0] in scope.partners]
-    local = threading.local()
-    opened: list[ldap3.Connection] = []
-    trips = [reader.round_trips]
-
-    def read_one(item: tuple[str, str, bool]) -> tuple[list[DirectoryAccount],
-                                                        list[DirectoryGroup], int]:
-        partner, base, in_leavers = item
-        if getattr(local, "reader", None) is None:
-            local.reader = _Reader(open_connection())
-            opened.append(local.reader.conn)
-        part = local.reader
-        before = part.round_trips
-        accounts = [parse_account(e, partner, in_leavers)
-                    for e in part.search(base, _USERS, USER_ATTRIBUTES)]
-        groups = [] if in_leavers else [
-            parse_group(e, partner)
-            for e in part.search(base, "(objectClass=group)", GROUP_ATTRIBUTES)]
-        return accounts, groups, part.round_trips - before
-
-    accounts: list[DirectoryAccount] = []
-    groups: list[DirectoryGroup] = []
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="read") as pool:
-            for found_accounts, found_groups, used in pool.map(read_one, wanted):
-                accounts.extend(found_accounts)
-                groups.extend(found_groups)
-                trips.append(used)
-    finally:
-        for opened_conn in opened:
-            with contextlib.suppress(ldap_errors.LDAPException):
-                opened_conn.unbind()
-    taken = frozenset(a.sam.lower() for a in accounts) | frozenset(g.name.lower() for g in groups)
-    return DirectoryState(ou_dns, tuple(accounts), tuple(groups), taken, sum(trips),
-                          tuple(sorted({p for p, _, _ in wanted})))
-
-
 def taken_names(
     conn: ldap3.Connection, base_dn: str, sams: Iterable[str], upns: Iterable[str],
     batch: int = 200,
@@ -258,7 +204,7 @@ def taken_names(
     """
     terms = [f"(sAMAccountName={escape_filter_chars(n)})" for n in sorted(set(sams))]
     terms += [f"(userPrincipalName={escape_filter_chars(u)})" for u in sorted(set(upns))]
-    reader = _Reader(conn)
+    reader = Reader(conn)
     found_sams: set[str] = set()
     found_upns: set[str] = set()
     for start in range(0, len(terms), batch):
@@ -279,19 +225,22 @@ def partner_ous(ous: Iterable[str], scope: Scope) -> Iterator[tuple[str, str, bo
             yield rdn_value(ou), ou, parent == leavers
 
 
-class _Reader:
+class Reader:
     def __init__(self, conn: ldap3.Connection) -> None:
         self.conn = conn
         self.round_trips = 0
 
-    def search(self, base: str, query: str, attributes: Sequence[str]) -> list[dict[str, Any]]:
+    def search(self, base: str, query: str, attributes: Sequence[str],
+               controls: Sequence[tuple[str, bool, Any]] = ()) -> list[dict[str, Any]]:
+        """Every entry below `base`, page by page (`controls`: more LDAP controls to send)."""
         entries: list[dict[str, Any]] = []
         cookie: Any = None
         while True:
             self.round_trips += 1
             try:
                 self.conn.search(base, query, ldap3.SUBTREE, attributes=list(attributes) or
-                                 ["objectClass"], paged_size=PAGE_SIZE, paged_cookie=cookie)
+                                 ["objectClass"], paged_size=PAGE_SIZE, paged_cookie=cookie,
+                                 controls=list(controls) or None)
             except ldap_errors.LDAPException as e:
                 raise BackendError(f"reading {base} failed: {e}") from e
             result = self.conn.result
@@ -299,8 +248,8 @@ class _Reader:
                 raise BackendError(f"reading {base} failed: {result.get('description')} "
                                    f"{result.get('message', '')}")
             entries.extend(r for r in self.conn.response or () if r.get("type") == "searchResEntry")
-            controls = result.get("controls", {})
-            cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
+            answered = result.get("controls", {})
+            cookie = answered.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
             if not cookie:
                 return entries
 
@@ -687,27 +636,6 @@ __all__ = [
     "parse_account",
     "parse_group",
     "partner_ous",
-    "read_directory",
     "scope_refusal",
     "split_dn",
 ]
-
-
-@dataclass(frozen=True)
-class LdapDirectory:
-    """The directory over ldap3: the real `DirectoryBackend`."""
-
-    settings: AdSettings
-
-    def read(self, scope: Scope, workers: int) -> DirectoryState:
-        return read_directory(lambda: connect(self.settings), scope, workers)
-
-    def taken_names(self, sams: set[str], upns: set[str]) -> tuple[set[str], set[str]]:
-        conn = connect(self.settings)
-        try:
-            return taken_names(conn, self.settings.base_dn, sams, upns)
-        finally:
-            conn.unbind()
-
-    def writer(self, scope: Scope, workers: int, on_password: PasswordSink) -> AdWriter:
-        return AdWriter(self.settings, workers=workers, on_password=on_password, scope=scope)

@@ -36,7 +36,9 @@ class Writer(Protocol):
 class DirectoryBackend(Protocol):
     """The directory (AD): read it whole, ask whether names are taken, write changes."""
 
-    def read(self, scope: Scope, workers: int) -> DirectoryState: ...
+    def read(self, scope: Scope, workers: int, full: bool = True) -> DirectoryState:
+        """The state in scope; `full=False`: what changed since the last read may do."""
+        ...
 
     def taken_names(self, sams: set[str], upns: set[str]) -> tuple[set[str], set[str]]: ...
 

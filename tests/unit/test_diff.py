@@ -13,12 +13,14 @@ from ssc_infra.desired import derive
 from ssc_infra.holds import HOLDS_FILE, NO_HOLDS, load_holds, parse_enable
 from ssc_infra.inventory.files import load
 from ssc_infra.plan import (
+    Action,
     Change,
     ObjectKind,
     Plan,
     Unmanaged,
     diff_directory,
     directory_names,
+    new_accounts,
     plan_from_dict,
     plan_to_dict,
 )
@@ -43,7 +45,7 @@ def _matches(change: Change, expected: dict[str, Any]) -> bool:
     return True
 
 
-def _plan(mini: Path, case: dict[str, Any]) -> Any:
+def _actual(mini: Path, case: dict[str, Any]) -> Any:
     # The directory is built from the mini inventory, optionally edited first.
     source = mini.parent / "before"
     shutil.copytree(MINI, source)
@@ -52,6 +54,11 @@ def _plan(mini: Path, case: dict[str, Any]) -> Any:
     actual = edit_directory(actual, case.get("directory", []))
     if case.get("taken"):
         actual = dataclasses.replace(actual, taken_names=actual.taken_names | set(case["taken"]))
+    return actual
+
+
+def _plan(mini: Path, case: dict[str, Any]) -> Any:
+    actual = _actual(mini, case)
     apply_edits(mini, case.get("edits", []))
     if "holds" not in case and "enable" not in case:
         return plan_for(mini, TODAY, actual)
@@ -83,6 +90,21 @@ def test_plan_holds_exactly_the_expected_changes(mini: Path, case: dict[str, Any
     said = [f"{u.reason} {u.known}" for u in plan.unmanaged]
     for text in case.get("reported", []):
         assert any(text in line for line in said), f"no report says {text!r}: {said}"
+
+
+@pytest.mark.parametrize("case", data_cases("diff"))
+def test_the_accounts_to_create_are_the_ones_the_diff_creates(mini: Path,
+                                                              case: dict[str, Any]) -> None:
+    """`new_accounts` (what the free-name search asks about) agrees with the full diff."""
+    actual = _actual(mini, case)
+    apply_edits(mini, case.get("edits", []))
+    region = load(mini, TODAY)
+    existing, reserved, moves = directory_names(region, actual)
+    desired = derive(region, TODAY, existing, reserved)
+    created = {c.key for c in diff_directory(desired, actual, moves).changes
+               if c.kind is ObjectKind.ACCOUNT and c.action is Action.CREATE}
+    assert {f"{a.partner}/{a.employee_id}" for a in new_accounts(desired, actual, moves)} == \
+        created
 
 
 def test_a_second_plan_after_applying_finds_nothing(mini: Path) -> None:

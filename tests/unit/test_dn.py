@@ -65,3 +65,13 @@ def test_the_plain_value_shortcut_agrees_with_unescaping_and_escaping_again(valu
     """A value the shortcut leaves alone is one that unescaping and escaping again leaves alone."""
     if PLAIN_VALUE.fullmatch(value):
         assert escape_rdn(unescape_value(value)) == value
+
+
+def _escaped_char_by_char(value: str) -> str:
+    return "".join("\\" + c if c in ',+"\\<>;=' or (i == 0 and c in "# ") or
+                   (i == len(value) - 1 and c == " ") else c for i, c in enumerate(value))
+
+
+@given(st.text(alphabet=st.sampled_from(list('ab #,+"\\<>;=\n\tÃ©')), max_size=12))
+def test_escaping_a_plain_value_leaves_it_as_it_is(value: str) -> None:
+    assert escape_rdn(value) == _escaped_char_by_char(value)

@@ -56,8 +56,10 @@ class MemoryWriter:
 class MemoryDirectory:
     state: DirectoryState = EMPTY
     applied: list[Change] = field(default_factory=list)
+    full_reads: list[bool] = field(default_factory=list)
 
-    def read(self, scope: Scope, workers: int) -> DirectoryState:
+    def read(self, scope: Scope, workers: int, full: bool = True) -> DirectoryState:
+        self.full_reads.append(full)
         return self.state
 
     def taken_names(self, sams: set[str], upns: set[str]) -> tuple[set[str], set[str]]:
@@ -140,12 +142,15 @@ def test_a_run_applied_once_has_nothing_left_to_do(world: World) -> None:
     assert again.empty, (again.plan.changes, again.hosts and again.hosts.result.changes)
 
 
-def test_a_plan_may_trust_one_read_of_the_hosts_and_drift_never_does(world: World) -> None:
+def test_a_plan_may_trust_what_the_last_run_left_and_apply_and_drift_never_do(world: World) -> None:
     world.plan()
     assert world.hosts.read_aheads == 1 and world.hosts.calls[-1]["fast"] is True
-    drift = dataclasses.replace(world.request, command="drift")
-    plan_run(drift, backends=Backends(world.directory, world.hosts))
-    assert world.hosts.read_aheads == 1 and world.hosts.calls[-1]["fast"] is False
+    assert world.directory.full_reads == [False]  # what changed since the last read will do
+    for command in ("drift", "apply"):
+        request = dataclasses.replace(world.request, command=command)
+        plan_run(request, backends=Backends(world.directory, world.hosts))
+        assert world.hosts.read_aheads == 1 and world.hosts.calls[-1]["fast"] is False
+    assert world.directory.full_reads == [False, True, True]
 
 
 def test_a_partner_held_by_the_guard_keeps_its_part_and_its_copy(world: World) -> None:
