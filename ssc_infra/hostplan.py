@@ -194,7 +194,7 @@ def run_hosts(
     keys = {h: host_key(bundle.path, h, playbooks, extravars) for h in names}
     records = load_records(state)
     if fast and check and reads is None:
-        reads = _read(region, settings, state, {h: r for h, r in records.items()
+        reads = read_hosts(region, settings, state, {h: r for h, r in records.items()
                                                  if keys.get(h) == r.key})
     known = in_sync(records, keys, reads or {}) if fast and check else {}
     rest = [h for h in names if h not in known]
@@ -219,7 +219,7 @@ def _root(settings: AnsibleSettings, host: str) -> str:
     return str(settings.root / host) if settings.root is not None else ""
 
 
-def _read(region: Region, settings: AnsibleSettings, state: Path,
+def read_hosts(region: Region, settings: AnsibleSettings, state: Path,
           records: Mapping[str, InSync]) -> dict[str, str]:
     """One read of each recorded host, with the command recorded for it: host -> what it gave."""
     wanted = {h.name: records[h.name].command for h in region.hosts if h.name in records}
@@ -238,7 +238,7 @@ def read_ahead(region: Region, settings: AnsibleSettings, state: Path) -> Future
     records = load_records(state)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="host-read")
     try:
-        return pool.submit(_read, region, settings, state, records)
+        return pool.submit(read_hosts, region, settings, state, records)
     finally:
         pool.shutdown(wait=False)
 
