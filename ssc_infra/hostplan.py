@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from ssc_infra.backends.ansible import (
-    PLAYBOOKS,
     AnsibleSettings,
     HostChange,
     RunResult,
@@ -29,6 +28,7 @@ from ssc_infra.checks import CheckResult, check_bundle
 from ssc_infra.desired import DesiredState
 from ssc_infra.errors import SscError
 from ssc_infra.model import Region
+from ssc_infra.packaged import PLAYBOOKS, packaged_path
 from ssc_infra.render import MANIFEST, bundle_digest, render_bundle, write_bundle
 from ssc_infra.render import Bundle as RenderedBundle
 from ssc_infra.state import private_dir, write_private
@@ -215,8 +215,9 @@ def write_job(region: Region, bundle: Bundle, settings: AnsibleSettings, folder:
     """
     private_dir(folder)
     project = folder / "project"
-    shutil.copytree(PLAYBOOKS, project, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    with packaged_path(PLAYBOOKS) as playbooks:
+        shutil.copytree(playbooks, project, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(bundle.path, project / "bundle", dirs_exist_ok=True)
     _lab_folders(region, settings)
     extravars = job_vars(region, bundle, settings, expect=expect,
