@@ -26,6 +26,7 @@ import yaml
 from ssc_infra.backends.ansible import AnsibleSettings
 from ssc_infra.lab import free_loopback_address, start_dc, stop_dc
 from ssc_infra.run import RunRequest, host_bundle, plan_run
+from ssc_infra.sources.files import FilesSource
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 23)
@@ -73,7 +74,8 @@ def main() -> None:
                                 lambda: cli("plan", *common))
             if code != 0:
                 sys.exit(f"the plan was not empty (exit {code})")
-            request = RunRequest(args.inventory, TODAY, targets, "bench", work / "state")
+            request = RunRequest(FilesSource(args.inventory), TODAY, targets, "bench",
+                                 work / "state")
             _, planned = timed("  load + directory read, derive, diff (no hosts)",
                                lambda: plan_run(request, check_hosts=False))
             assert planned.scope is not None

@@ -29,11 +29,11 @@ from ssc_infra.checks import check_bundle
 from ssc_infra.cli import main
 from ssc_infra.desired import derive
 from ssc_infra.hostplan import Bundle, make_bundle, refused_files, run_hosts
-from ssc_infra.inventory.files import load
 from ssc_infra.model import Region
 from ssc_infra.packaged import TEMPLATES, packaged_path
 from ssc_infra.render import TEMPLATES_ENV, render_bundle, write_bundle
 from ssc_infra.render import Bundle as RenderedBundle
+from ssc_infra.sources.files import load
 from ssc_infra.workplaces import derive_workplaces
 from tests.conftest import MINI, TODAY
 from tests.integration.conftest import unavailable

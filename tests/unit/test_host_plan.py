@@ -19,8 +19,8 @@ from ssc_infra.backends.ansible import (
 )
 from ssc_infra.cli import main
 from ssc_infra.hostplan import Bundle, HostPlan
-from ssc_infra.inventory.files import load
 from ssc_infra.report import host_lines, host_summary
+from ssc_infra.sources.files import load
 from ssc_infra.workplaces import derive_workplaces
 from tests.conftest import MINI, TODAY
 
