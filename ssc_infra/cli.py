@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ssc_infra import __version__
 from ssc_infra.backends.ad import ItemResult
-from ssc_infra.desired import DesiredState, derive
+from ssc_infra.desired import derive
 from ssc_infra.errors import InventoryError, Problem, SscError
 from ssc_infra.holds import HOLDS_FILE
 from ssc_infra.ledger import kept_names, load_ledger
@@ -30,12 +30,15 @@ from ssc_infra.model import Region
 from ssc_infra.plan import parse_allow_disable
 from ssc_infra.report import (
     console,
+    desired_lines,
     host_lines,
     host_summary,
+    json_text,
     jsonable,
     partner_table,
     plan_lines,
     plan_summary,
+    problem_lines,
     problems_json,
     summarise,
 )
@@ -109,16 +112,12 @@ def _load(inventory: Path, today: date) -> Region:
 
 
 def _print_problems(problems: list[Problem]) -> None:
-    err.print(f"[bold red]The inventory has {len(problems)} "
-              f"problem{'s' if len(problems) != 1 else ''}:[/]")
-    for p in problems:
-        err.print(f"  [bold]{escape(p.where())}[/]: {escape(p.message)}", soft_wrap=True)
-        if p.hint:
-            err.print(f"      [dim]hint: {escape(p.hint)}[/]", soft_wrap=True)
+    for line in problem_lines(problems):
+        err.print(line, soft_wrap=True)
 
 
 def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    click.echo(json_text(data))
 
 
 class _UsageError(click.UsageError):
@@ -249,20 +248,8 @@ def desired(inventory: Path, today: date, fmt: str, partners: tuple[str, ...],
         _print_json({"region": state.region, "today": today.isoformat(),
                      "base_dn": state.base_dn, "partners": jsonable(chosen)})
         return
-    _print_desired_text(state, chosen)
-
-
-def _print_desired_text(state: DesiredState, chosen: list[Any]) -> None:
-    for p in chosen:
-        out.print(f"[bold]{escape(p.code)}[/] — {escape(p.name)} ({p.identity.value})")
-        out.print(f"  OUs: {escape(', '.join(p.ous))}")
-        counts: dict[str, int] = {}
-        for a in p.accounts:
-            counts[a.state.value] = counts.get(a.state.value, 0) + 1
-        out.print("  accounts: " + ", ".join(f"{n:,} {s}" for s, n in sorted(counts.items())))
-        for g in p.groups:
-            out.print(f"  group {escape(g.name)}: {len(g.members):,} members")
-        out.print(f"  workplaces: {len(p.workplaces):,}")
+    for line in desired_lines(chosen):
+        out.print(line)
 
 
 def _check_partners(region: Region, partners: tuple[str, ...]) -> None:
