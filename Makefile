@@ -69,9 +69,9 @@ demo: $(STAMP) system
 	  "stop the lab with: $(BIN)/ssc-infra lab down"
 
 lint: $(STAMP)
-	$(BIN)/ruff check ssc_infra tests bench inventory playbooks/library playbooks/files/ssc-check
+	$(BIN)/ruff check ssc_infra tests bench inventory ssc_infra/playbooks/files/ssc-check
 	$(BIN)/mypy
-	$(BIN)/ansible-lint -q --offline playbooks/
+	$(BIN)/ansible-lint -q --offline ssc_infra/playbooks/
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

@@ -26,9 +26,9 @@ from ssc_infra.backends.ad import (
     new_password,
 )
 from ssc_infra.directory import plan_directory
-from ssc_infra.inventory.files import load
 from ssc_infra.lab import DomainController, free_loopback_address, start_dc, stop_dc
 from ssc_infra.plan import ObjectKind, Plan
+from ssc_infra.sources.files import load
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 23)

@@ -21,7 +21,7 @@ from pathlib import Path
 from ssc_infra.backends.ansible import AnsibleSettings, RunResult, run_playbook
 from ssc_infra.desired import derive
 from ssc_infra.hostplan import make_bundle, run_hosts
-from ssc_infra.inventory.files import load
+from ssc_infra.sources.files import load
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 23)

@@ -23,7 +23,7 @@ _CHILD = """
 import gc, json, resource, sys, time
 from datetime import date
 from pathlib import Path
-from ssc_infra.inventory.files import load
+from ssc_infra.sources.files import load
 from ssc_infra.desired import derive
 import csv
 b0 = time.perf_counter()

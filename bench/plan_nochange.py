@@ -32,7 +32,7 @@ from ssc_infra.backends.ansible import AnsibleSettings
 from ssc_infra.directory import scope_of
 from ssc_infra.hostplan import read_hosts, run_hosts
 from ssc_infra.hostsync import load_records
-from ssc_infra.inventory.files import load
+from ssc_infra.sources.files import FilesSource, load
 from ssc_infra.lab import free_loopback_address, start_dc, stop_dc
 from ssc_infra.run import RunRequest, host_bundle, plan_run
 from ssc_infra.targets import ad_settings, load_target
@@ -107,7 +107,7 @@ def parts(inventory: Path, targets: Path, state: Path) -> None:
           lambda: ad_snapshot.read(lambda: connect(settings), scope, 4, state, True))
     timed("  directory: a read of what changed since (plan)",
           lambda: ad_snapshot.read(lambda: connect(settings), scope, 4, state, False))
-    request = RunRequest(inventory, TODAY, targets, "bench", state)
+    request = RunRequest(FilesSource(inventory), TODAY, targets, "bench", state)
     _, planned = timed("  load + read + derive + diff (no hosts)",
                        lambda: plan_run(request, check_hosts=False))
     _, bundle = timed("  host bundle: derive + render", lambda: host_bundle(planned))

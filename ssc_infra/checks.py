@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ssc_infra.model import Region
+from ssc_infra.packaged import CHECKER, packaged_path
 from ssc_infra.render import ROLE_FILES
-
-SSC_CHECK = Path(__file__).parent.parent / "playbooks" / "files" / "ssc-check"
 
 # What each check runs, and the Debian package that brings it.
 NEEDS: dict[tuple[str, ...], tuple[str, str] | None] = {
@@ -38,10 +37,11 @@ class CheckResult:
     message: str = ""
 
 
-def command(check: tuple[str, ...], file: Path) -> list[str]:
+def command(check: tuple[str, ...], file: Path, checker: Path) -> list[str]:
+    """The command line of one check; `checker`: our own config checker (ssc-check)."""
     program, *args = check
     if program == "ssc-check":
-        return [sys.executable, str(SSC_CHECK), *args, str(file)]
+        return [sys.executable, str(checker), *args, str(file)]
     return [program, *args, str(file)]
 
 
@@ -64,7 +64,9 @@ def check_file(host: str, path: str, check: tuple[str, ...], file: Path) -> Chec
     if needs and shutil.which(needs[0]) is None:
         return CheckResult(host, path, "skipped",
                            f"{needs[0]} is not installed here (apt-get install {needs[1]})")
-    done = subprocess.run(command(check, file), capture_output=True, text=True, check=False)
+    with packaged_path(CHECKER) as checker:
+        done = subprocess.run(command(check, file, checker), capture_output=True, text=True,
+                              check=False)
     if done.returncode == 0:
         return CheckResult(host, path, "ok")
     lines = (done.stderr.strip() or done.stdout.strip()).splitlines()

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.markup import escape
@@ -22,21 +22,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ssc_infra import __version__
 from ssc_infra.backends.ad import ItemResult
-from ssc_infra.desired import DesiredState, derive
+from ssc_infra.desired import derive
 from ssc_infra.errors import InventoryError, Problem, SscError
-from ssc_infra.inventory.applied import RunInventory, load_for_run
-from ssc_infra.inventory.files import load, load_holding
+from ssc_infra.holds import HOLDS_FILE
 from ssc_infra.ledger import kept_names, load_ledger
 from ssc_infra.model import Region
 from ssc_infra.plan import parse_allow_disable
 from ssc_infra.report import (
     console,
+    desired_lines,
     host_lines,
     host_summary,
+    json_text,
     jsonable,
     partner_table,
     plan_lines,
     plan_summary,
+    problem_lines,
     problems_json,
     summarise,
 )
@@ -47,6 +49,7 @@ from ssc_infra.run import (
     Prepared,
     RunRequest,
     execute_apply,
+    load_inventory,
     locked,
     plan_run,
     prepare_apply,
@@ -55,6 +58,8 @@ from ssc_infra.run import (
     write_drift_report,
     write_plan_job,
 )
+from ssc_infra.sources import InventorySource, RunInventory
+from ssc_infra.sources.registry import make_source
 from ssc_infra.targets import DEFAULT_TARGETS, write_target
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -97,21 +102,22 @@ format_option = click.option(
 )
 
 
+def _source(inventory: Path) -> InventorySource:
+    """The source --inventory names: a folder of YAML and CSV files."""
+    return make_source("files", str(inventory))
+
+
 def _load(inventory: Path, today: date) -> Region:
-    return load(inventory, today)
+    return _source(inventory).load(today).strict()
 
 
 def _print_problems(problems: list[Problem]) -> None:
-    err.print(f"[bold red]The inventory has {len(problems)} "
-              f"problem{'s' if len(problems) != 1 else ''}:[/]")
-    for p in problems:
-        err.print(f"  [bold]{escape(p.where())}[/]: {escape(p.message)}", soft_wrap=True)
-        if p.hint:
-            err.print(f"      [dim]hint: {escape(p.hint)}[/]", soft_wrap=True)
+    for line in problem_lines(problems):
+        err.print(line, soft_wrap=True)
 
 
 def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    click.echo(json_text(data))
 
 
 class _UsageError(click.UsageError):
@@ -149,14 +155,6 @@ def main() -> None:
     """
 
 
-def _would_hold(inventory: Path, today: date) -> list[str]:
-    """The partners plan/apply/drift would hold back; empty when the problems stop the run."""
-    try:
-        return sorted(load_holding(inventory, today).held)
-    except InventoryError:
-        return []
-
-
 @main.command()
 @inventory_options
 @format_option
@@ -169,22 +167,14 @@ def validate(inventory: Path, today: date, fmt: str) -> None:
       ssc-infra validate --inventory /srv/ssc/inventory --format json
     Exit code 0 when valid, 1 when there are problems.
     """
+    source = _source(inventory)
     try:
-        region = _load(inventory, today)
-    except InventoryError as e:
-        held = _would_hold(inventory, today)
-        if fmt == "json":
-            _print_json({"valid": False, "problems": problems_json(e.problems),
-                         "held_partners": held})
-            sys.exit(EXIT_ERROR)
-        _print_problems(e.problems)
-        if held:
-            err.print(f"plan, apply and drift would hold back {escape(', '.join(held))} "
-                      "(problems in their own HR export or device list) and go on with the "
-                      "other partners.")
-        else:
-            err.print("these problems stop plan, apply and drift for every partner.")
-        sys.exit(EXIT_ERROR)
+        loaded = source.load(today)
+    except InventoryError as e:  # problems that stop the run for every partner
+        _invalid(e.problems, [], fmt)
+    if loaded.held:
+        _invalid(list(loaded.problems), sorted(loaded.held), fmt)
+    region = loaded.region
     people = region.people_count
     devices = sum(len(p.devices) for p in region.partners)
     sites = sum(len(p.sites) for p in region.partners)
@@ -192,10 +182,26 @@ def validate(inventory: Path, today: date, fmt: str) -> None:
         _print_json({"valid": True, "region": region.code, "partners": len(region.partners),
                      "people": people, "devices": devices, "sites": sites})
         return
-    out.print(f"[green]✓[/] {escape(str(inventory))}: valid — {escape(region.name)} "
+    out.print(f"[green]✓[/] {escape(source.describe())}: valid — {escape(region.name)} "
               f"({escape(region.code)}): "
               f"{len(region.partners)} partners, {people:,} people, {devices:,} devices, "
               f"{sites} sites, {len(region.hosts)} hosts")
+
+
+def _invalid(problems: list[Problem], held: list[str], fmt: str) -> NoReturn:
+    """Every problem, and which partners plan, apply and drift would hold back (exit 1)."""
+    if fmt == "json":
+        _print_json({"valid": False, "problems": problems_json(problems),
+                     "held_partners": held})
+        sys.exit(EXIT_ERROR)
+    _print_problems(problems)
+    if held:
+        err.print(f"plan, apply and drift would hold back {escape(', '.join(held))} "
+                  "(problems in their own HR export or device list) and go on with the "
+                  "other partners.")
+    else:
+        err.print("these problems stop plan, apply and drift for every partner.")
+    sys.exit(EXIT_ERROR)
 
 
 @main.command()
@@ -242,20 +248,8 @@ def desired(inventory: Path, today: date, fmt: str, partners: tuple[str, ...],
         _print_json({"region": state.region, "today": today.isoformat(),
                      "base_dn": state.base_dn, "partners": jsonable(chosen)})
         return
-    _print_desired_text(state, chosen)
-
-
-def _print_desired_text(state: DesiredState, chosen: list[Any]) -> None:
-    for p in chosen:
-        out.print(f"[bold]{escape(p.code)}[/] — {escape(p.name)} ({p.identity.value})")
-        out.print(f"  OUs: {escape(', '.join(p.ous))}")
-        counts: dict[str, int] = {}
-        for a in p.accounts:
-            counts[a.state.value] = counts.get(a.state.value, 0) + 1
-        out.print("  accounts: " + ", ".join(f"{n:,} {s}" for s, n in sorted(counts.items())))
-        for g in p.groups:
-            out.print(f"  group {escape(g.name)}: {len(g.members):,} members")
-        out.print(f"  workplaces: {len(p.workplaces):,}")
+    for line in desired_lines(chosen):
+        out.print(line)
 
 
 def _check_partners(region: Region, partners: tuple[str, ...]) -> None:
@@ -280,7 +274,7 @@ def schema(out_dir: Path | None) -> None:
     then put this first line in a partner file (VS Code with the YAML extension):
       # yaml-language-server: $schema=../.schemas/partner.schema.json
     """
-    from ssc_infra.inventory.schema import json_schemas
+    from ssc_infra.sources.schema import json_schemas
 
     schemas = json_schemas()
     if out_dir is None:
@@ -418,8 +412,10 @@ def _request(inventory: Path, today: date, targets_file: Path, target_name: str,
         overrides = parse_allow_disable(allow_disable)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--allow-disable") from None
-    return RunRequest(inventory, today, targets_file, target_name, state_dir, partners,
-                      overrides, command, enable, holds_file)
+    if holds_file is None and (inventory / HOLDS_FILE).exists():
+        holds_file = inventory / HOLDS_FILE  # the inventory's own holds file
+    return RunRequest(_source(inventory), today, targets_file, target_name, state_dir,
+                      partners, overrides, command, enable, holds_file)
 
 
 enable_option = click.option(
@@ -441,11 +437,11 @@ HOOKS = Hooks(status=_status)
 
 def _planned(request: RunRequest, check_hosts: bool = True) -> PlannedRun:
     """The plan of a run, saying first which partners are held back and why."""
-    source = load_for_run(request.inventory, request.today, request.partners,
-                          request.state_dir, request.allow_disable)
-    _check_partners(source.region, tuple(c for c in request.partners if c not in source.held))
-    _print_held_inventory(source)
-    planned = plan_run(request, HOOKS, check_hosts, source)
+    inventory = load_inventory(request)
+    _check_partners(inventory.region,
+                    tuple(c for c in request.partners if c not in inventory.held))
+    _print_held_inventory(inventory)
+    planned = plan_run(request, HOOKS, check_hosts, inventory)
     for conflict in planned.name_conflicts:
         err.print(f"[yellow]name kept by the directory:[/] {escape(str(conflict))}",
                   soft_wrap=True)
@@ -460,8 +456,8 @@ def _planned(request: RunRequest, check_hosts: bool = True) -> PlannedRun:
     return planned
 
 
-def _print_held_inventory(source: RunInventory) -> None:
-    for code, found in source.shown.items():
+def _print_held_inventory(inventory: RunInventory) -> None:
+    for code, found in inventory.shown.items():
         err.print(f"[yellow]held back:[/] partner {escape(code)} — {len(found)} problem"
                   f"{'s' if len(found) != 1 else ''} in its HR export or device list; nothing "
                   f"of {escape(code)} is read or changed in this run:", soft_wrap=True)

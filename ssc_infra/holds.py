@@ -30,8 +30,8 @@ from typing import Any
 
 from ssc_infra.dn import dn_key, split_dn
 from ssc_infra.errors import InventoryError, Problem
-from ssc_infra.inventory.located import Located, read_yaml
 from ssc_infra.model import PersonKey, Region
+from ssc_infra.sources.located import Located, read_yaml
 
 HOLDS_FILE = "holds.yaml"
 REASON_MAX = 200

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ssc_infra.backends.ansible import AnsibleSettings, host_inventory
-from ssc_infra.inventory.files import load
+from ssc_infra.sources.files import load
 from ssc_infra.targets import ansible_settings, load_target
 
 

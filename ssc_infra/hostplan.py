@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from ssc_infra.backends.ansible import (
-    PLAYBOOKS,
     AnsibleSettings,
     HostChange,
     HostOutcome,
@@ -42,6 +41,7 @@ from ssc_infra.hostsync import (
     tree_digest,
 )
 from ssc_infra.model import Region
+from ssc_infra.packaged import PLAYBOOKS, packaged_path
 from ssc_infra.render import MANIFEST, bundle_digest, render_bundle, write_bundle
 from ssc_infra.render import Bundle as RenderedBundle
 from ssc_infra.state import private_dir, write_private
@@ -190,7 +190,8 @@ def run_hosts(
     names = [h.name for h in region.hosts]
     commands = {h: read_command(bundle.path, h, _root(settings, h)) for h in names}
     extravars["ssc_read"] = commands
-    playbooks = tree_digest(PLAYBOOKS)
+    with packaged_path(PLAYBOOKS) as folder:
+        playbooks = tree_digest(folder)
     keys = {h: host_key(bundle.path, h, playbooks, extravars) for h in names}
     records = load_records(state)
     if fast and check and reads is None:
@@ -280,8 +281,9 @@ def write_job(region: Region, bundle: Bundle, settings: AnsibleSettings, folder:
     """
     private_dir(folder)
     project = folder / "project"
-    shutil.copytree(PLAYBOOKS, project, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    with packaged_path(PLAYBOOKS) as playbooks:
+        shutil.copytree(playbooks, project, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(bundle.path, project / "bundle", dirs_exist_ok=True)
     _lab_folders(region, settings)
     extravars = job_vars(region, bundle, settings, expect=expect,

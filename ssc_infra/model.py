@@ -1,6 +1,6 @@
 """The region as the inventory describes it: frozen, typed, validated before it is built.
 
-Nothing here does I/O. Instances are made by an inventory loader (`ssc_infra.inventory`) after
+Nothing here does I/O. Instances are made by an inventory loader (`ssc_infra.sources`) after
 every check has passed, so code downstream may trust them.
 """
 
@@ -67,7 +67,7 @@ SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # a Microsoft SKU part numbe
 # A relative path inside the inventory folder: no leading '/', no '..' part, no odd characters.
 DATA_PATH_PATTERN = r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]*/)*[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 # Letters with their diacritics, space, apostrophes, hyphen and dot: Wâtse, van 't, O'Neill,
-# Hoekstra-de Boer. Checked character by character (see inventory.schema.person_name_problem),
+# Hoekstra-de Boer. Checked character by character (see sources.schema.person_name_problem),
 # as Python's re has no \p{L}.
 PERSON_NAME_PUNCTUATION = " '\u2019-."
 GIVEN_NAME_MAX = 64  # givenName

@@ -1,4 +1,5 @@
-"""Workplaces -> the files of every host: Jinja2 with StrictUndefined, templates in templates/.
+"""Workplaces -> the files of every host: Jinja2 with StrictUndefined, the templates that ship
+in the package (ssc_infra/templates/), or those of the folder $SSC_TEMPLATES names.
 
 A bundle is a folder with one subfolder per host, holding each file at the path it gets on the
 host (`fs01/etc/samba/smb.conf`), plus `fs01/.ssc/homes.json`: the home directories the
@@ -22,10 +23,11 @@ import jinja2
 from ssc_infra.errors import SscError
 from ssc_infra.escape import FILTERS, UnsafeValue, finalize
 from ssc_infra.model import HostRole, Region
+from ssc_infra.packaged import PACKAGE, TEMPLATES
 from ssc_infra.state import write_private
 from ssc_infra.workplaces import ARCHIVE_DIR, HOMES_DIR, IDMAP_RANGE, Workplaces
 
-TEMPLATES = Path(os.environ.get("SSC_TEMPLATES", Path(__file__).parent.parent / "templates"))
+TEMPLATES_ENV = "SSC_TEMPLATES"  # a folder of templates to use instead of the packaged ones
 HOMES_DATA = ".ssc/homes.json"
 MANIFEST = "manifest.json"
 
@@ -60,9 +62,19 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
 
     Templates write every value through a filter of its format (`ssc_infra.escape`); what a
     filter refuses stops the render.
+
+    Args:
+        templates: a folder of templates; default $SSC_TEMPLATES when it is set, else the
+            templates that ship in the package.
     """
+    folder = templates or os.environ.get(TEMPLATES_ENV)
+    try:
+        loader: jinja2.BaseLoader = (jinja2.FileSystemLoader(folder) if folder
+                                     else jinja2.PackageLoader(PACKAGE, TEMPLATES))
+    except ValueError as e:  # an install without its package data
+        raise RenderError(f"{e} (the installation is incomplete: reinstall ssc-infra)") from e
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates or TEMPLATES),
+        loader=loader,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -106,8 +118,10 @@ def render_template(env: jinja2.Environment, name: str, variables: dict[str, Any
     except jinja2.TemplateSyntaxError as e:
         raise RenderError(f"templates/{e.name or name}:{e.lineno}: {e.message}") from e
     except jinja2.TemplateNotFound as e:
-        raise RenderError(f"template {e.name} not found in {env.loader.searchpath}"  # type: ignore[union-attr]
-                          ) from e
+        searched = (", ".join(env.loader.searchpath)
+                    if isinstance(env.loader, jinja2.FileSystemLoader)
+                    else f"the templates of the {PACKAGE} package")
+        raise RenderError(f"template {e.name} not found in {searched}") from e
     except jinja2.UndefinedError as e:
         line = _template_line(name)
         raise RenderError(

@@ -33,7 +33,7 @@ from ssc_infra.backends.protocols import Backends
 from ssc_infra.desired import DesiredState, derive
 from ssc_infra.directory import plan_with, scope_of
 from ssc_infra.errors import Problem, SscError
-from ssc_infra.holds import HOLDS_FILE, load_holds, parse_enable
+from ssc_infra.holds import NO_HOLDS, load_holds, parse_enable
 from ssc_infra.hostplan import (
     AnsibleHosts,
     Bundle,
@@ -43,15 +43,6 @@ from ssc_infra.hostplan import (
     refused_files,
     use_bundle,
     write_job,
-)
-from ssc_infra.inventory.applied import (
-    Kept,
-    RunInventory,
-    ever_applied,
-    kept_copies,
-    load_for_run,
-    remember,
-    with_applied,
 )
 from ssc_infra.ledger import NameConflict, load_ledger, record_names
 from ssc_infra.model import Region
@@ -65,6 +56,7 @@ from ssc_infra.plan import (
     stale_reason,
 )
 from ssc_infra.seal import plan_key, seal, unseal
+from ssc_infra.sources import InventorySource, Kept, RunInventory
 from ssc_infra.state import StateDir, now, recorded_passwords, run_id, write_private
 from ssc_infra.targets import ad_settings, ansible_settings, load_target
 
@@ -94,7 +86,7 @@ class Hooks:
 class RunRequest:
     """What one plan/apply/drift run is asked to do."""
 
-    inventory: Path
+    source: InventorySource
     today: date
     targets_file: Path
     target_name: str
@@ -103,7 +95,7 @@ class RunRequest:
     allow_disable: Mapping[str, int] = field(default_factory=dict)
     command: str = "plan"
     enable: tuple[str, ...] = ()  # PARTNER/ID: accounts locked by hand that may be enabled
-    holds_file: Path | None = None  # default: <inventory>/holds.yaml when it exists
+    holds_file: Path | None = None  # accounts locked on purpose, known unmanaged objects
 
 
 @dataclass(frozen=True)
@@ -130,7 +122,7 @@ class PlannedRun:
     ansible: AnsibleSettings | None
     state: StateDir
     partners: tuple[str, ...]
-    source: RunInventory
+    inventory: RunInventory
     backends: Backends
     scope: HostScope | None = None
     hosts: HostPlan | None = None
@@ -143,7 +135,7 @@ class PlannedRun:
     @property
     def held_inventory(self) -> dict[str, tuple[Problem, ...]]:
         """Partners left out for problems in their own data (those this run was asked for)."""
-        return self.source.shown
+        return self.inventory.shown
 
     @property
     def hosts_held(self) -> bool:
@@ -204,18 +196,24 @@ def real_backends(settings: AdSettings, ansible: AnsibleSettings | None,
     return Backends(LdapDirectory(settings, state), AnsibleHosts(ansible) if ansible else None)
 
 
+def load_inventory(request: RunRequest) -> RunInventory:
+    """The run's inventory from its source: partners with bad data of their own held back."""
+    return request.source.load_for_run(request.today, request.partners, request.state_dir,
+                                       request.allow_disable)
+
+
 def plan_run(request: RunRequest, hooks: Hooks = Hooks(), check_hosts: bool = True,
-             source: RunInventory | None = None,
+             inventory: RunInventory | None = None,
              backends: Backends | None = None) -> PlannedRun:
     """Load, read the directory and the hosts, diff and guard: the plan of one run.
 
     Args:
+        inventory: the run's inventory, when the caller loaded it already (`load_inventory`).
         backends: the systems to read and write; default the ones the target names (tests
             pass in-memory ones).
     """
-    source = source or load_for_run(request.inventory, request.today, request.partners,
-                                    request.state_dir, request.allow_disable)
-    region = source.region
+    inventory = inventory or load_inventory(request)
+    region = inventory.region
     target = load_target(request.targets_file, request.target_name)
     settings = ad_settings(target, request.target_name)
     check_base_dn(settings, region)
@@ -225,8 +223,7 @@ def plan_run(request: RunRequest, hooks: Hooks = Hooks(), check_hosts: bool = Tr
     except ValueError as e:
         raise SscError(str(e)) from None
     holds = (load_holds(request.holds_file, region, str(request.holds_file), required=True)
-             if request.holds_file is not None
-             else load_holds(request.inventory / HOLDS_FILE, region))
+             if request.holds_file is not None else NO_HOLDS)
     ledger = load_ledger(request.state_dir)
     ansible = ansible_settings(target)
     backends = backends or real_backends(settings, ansible, StateDir(request.state_dir).ensure())
@@ -236,12 +233,13 @@ def plan_run(request: RunRequest, hooks: Hooks = Hooks(), check_hosts: bool = Tr
     if check_hosts and fast and backends.hosts is not None and region.hosts:
         backends.hosts.read_ahead(region, request.state_dir)  # while the directory is read
     with hooks.status(f"reading the directory of target {request.target_name!r}..."):
-        run = plan_with(backends.directory, region, request.today, source.partners,
+        run = plan_with(backends.directory, region, request.today, inventory.partners,
                         request.allow_disable, workers, holds, enable, ledger,
                         recorded_passwords(request.state_dir), full_read=not fast)
     planned = PlannedRun(request, region, settings, workers, run.actual, run.plan,
                          run.desired, ansible, StateDir(request.state_dir),
-                         source.partners, source, backends, name_conflicts=run.name_conflicts)
+                         inventory.partners, inventory, backends,
+                         name_conflicts=run.name_conflicts)
     if planned.ansible is None or backends.hosts is None or not region.hosts:
         return planned
     planned.scope = host_scope(planned)
@@ -259,19 +257,19 @@ def plan_run(request: RunRequest, hooks: Hooks = Hooks(), check_hosts: bool = Tr
 
 def host_scope(planned: PlannedRun) -> HostScope:
     """Which partners' part of the host files follows the inventory, and which is kept."""
-    source = planned.source
+    inventory = planned.inventory
     # Every partner of the inventory, a held one too (its data may be missing from the region).
-    everyone = sorted({p.code for p in source.region.partners} | set(source.data_files))
+    everyone = sorted({p.code for p in inventory.region.partners} | set(inventory.data_files))
     guard_held = {h.partner for h in planned.plan.held}
-    asked = source.partners or tuple(c for c in everyone if c not in source.held)
-    applied = tuple(c for c in asked if c not in guard_held and c not in source.held)
+    asked = inventory.partners or tuple(c for c in everyone if c not in inventory.held)
+    applied = tuple(c for c in asked if c not in guard_held and c not in inventory.held)
     others = [c for c in everyone if c not in applied]
-    ever = ever_applied(planned.state.path)
+    ever = inventory.applied_ever
     left_out = tuple(c for c in others if ever is not None and c not in ever
-                     and c not in source.held)
+                     and c not in inventory.held)
     from_copy = [c for c in others if c not in left_out]
-    kept = kept_copies(source.data_files, from_copy, planned.state.path)
-    if kept is None:
+    kept = {c: inventory.copies[c] for c in from_copy if c in inventory.copies}
+    if len(kept) < len(from_copy):
         missing = ", ".join(from_copy)
         return HostScope(applied, {}, left_out,
                          f"the host files hold every partner, and there is no copy of {missing}"
@@ -287,8 +285,8 @@ def host_bundle(planned: PlannedRun) -> Bundle:
     request = planned.request
     region = planned.region
     if scope.kept or scope.left_out:
-        combined = with_applied(request.inventory, planned.source.data_files, scope.kept,
-                                request.state_dir, request.today, scope.left_out)
+        combined = request.source.with_applied(planned.inventory, scope.kept,
+                                               request.state_dir, request.today, scope.left_out)
         if combined is None:
             raise SscError("the partners' files as last applied no longer load with this "
                            "region.yaml; fix the inventory, or apply every partner once")
@@ -458,8 +456,8 @@ def remember_applied(planned: PlannedRun, report: ApplyReport) -> None:
         return
     failed = {r.change.partner for r in report.failed}
     applied = [code for code in scope.applied if code not in failed]
-    remember(planned.request.inventory, planned.source.data_files, applied,
-             planned.state.ensure(), planned.request.today)
+    planned.request.source.remember(planned.inventory, applied, planned.state.ensure(),
+                                    planned.request.today)
 
 
 def _apply_directory(planned: PlannedRun, plan: Plan, rid: str,

@@ -17,9 +17,9 @@ from ssc_infra.actual import (
 )
 from ssc_infra.desired import DesiredState, derive
 from ssc_infra.dn import dn_key
-from ssc_infra.inventory.files import load
 from ssc_infra.model import Identity
 from ssc_infra.plan import DISABLED_MARK, Plan, diff_directory, directory_names
+from ssc_infra.sources.files import load
 
 
 def directory_as_desired(desired: DesiredState) -> DirectoryState:

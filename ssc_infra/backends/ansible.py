@@ -8,6 +8,7 @@ hosts go on and converge.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import sys
@@ -20,9 +21,9 @@ import ansible_runner
 
 from ssc_infra.errors import BackendError
 from ssc_infra.model import Region
+from ssc_infra.packaged import PLAYBOOKS, packaged_path
 from ssc_infra.state import private_dir
 
-PLAYBOOKS = Path(__file__).resolve().parent.parent.parent / "playbooks"
 READ_TASK = "What this host holds now, in one read"  # the task in read.yml
 
 
@@ -137,7 +138,7 @@ def run_playbook(
     limit: str | None = None,
     forks: int = 5,
     playbook: str = "site.yml",
-    project: Path = PLAYBOOKS,
+    project: Path | None = None,
     on_event: Callable[[TaskEvent], None] | None = None,
 ) -> RunResult:
     """Run a playbook and turn its job events into results; never raises for a host's failure.
@@ -150,7 +151,8 @@ def run_playbook(
         limit: a host pattern to restrict the run to.
         forks: hosts worked on at once.
         playbook: the playbook, relative to `project`.
-        project: the folder with the playbooks, roles and library.
+        project: the folder with the playbooks, roles and library; default the ones that
+            ship in the package.
         on_event: called for every finished task on every host.
 
     Raises:
@@ -194,20 +196,22 @@ def run_playbook(
         # process umask: keep them to the owner for the run.
         old_umask = os.umask(0o077)
         try:
-            runner = ansible_runner.run(
-                private_data_dir=str(private_data_dir),
-                project_dir=str(project),
-                playbook=playbook,
-                inventory=inventory,
-                extravars=extravars,
-                cmdline=cmdline,
-                limit=limit,
-                forks=forks,
-                envvars=_environment(),
-                event_handler=handle,
-                quiet=True,
-                rotate_artifacts=3,
-            )
+            with contextlib.ExitStack() as stack:
+                folder = project or stack.enter_context(packaged_path(PLAYBOOKS))
+                runner = ansible_runner.run(
+                    private_data_dir=str(private_data_dir),
+                    project_dir=str(folder),
+                    playbook=playbook,
+                    inventory=inventory,
+                    extravars=extravars,
+                    cmdline=cmdline,
+                    limit=limit,
+                    forks=forks,
+                    envvars=_environment(),
+                    event_handler=handle,
+                    quiet=True,
+                    rotate_artifacts=3,
+                )
         finally:
             os.umask(old_umask)
     except Exception as e:  # ansible-runner raises bare exceptions for a broken setup

@@ -300,7 +300,7 @@ def _plan(lab: Lab) -> Any:
     from datetime import date
 
     from ssc_infra.directory import plan_directory
-    from ssc_infra.inventory.files import load
+    from ssc_infra.sources.files import load
 
     today = date.fromisoformat(TODAY)
     return plan_directory(load(lab.inventory, today), today, settings_for(lab.dc)).plan

@@ -13,9 +13,9 @@ import ldap3
 import pytest
 
 from ssc_infra.directory import plan_directory
-from ssc_infra.inventory.files import load
 from ssc_infra.lab import DomainController
 from ssc_infra.plan import Plan
+from ssc_infra.sources.files import load
 from tests.integration.conftest import settings_for
 from tests.integration.test_ad import TODAY, Lab
 

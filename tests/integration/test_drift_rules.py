@@ -16,10 +16,10 @@ from ssc_infra.apply import apply_changes
 from ssc_infra.backends.ad import AdWriter
 from ssc_infra.directory import plan_directory
 from ssc_infra.holds import HOLDS_FILE, NO_HOLDS, Holds, load_holds
-from ssc_infra.inventory.files import load
 from ssc_infra.lab import DomainController
 from ssc_infra.model import PersonKey
 from ssc_infra.plan import DISABLED_MARK, RETIRED_MARK, Action, ObjectKind, Plan
+from ssc_infra.sources.files import load
 from tests.integration.conftest import settings_for
 from tests.integration.test_ad import TODAY, Lab
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ssc_infra.hostplan import write_job
+from tests.conftest import ROOT
 from tests.integration.test_hosts import (
     Lab,
     validators,  # noqa: F401  (skips without checkers)
@@ -72,7 +73,7 @@ def test_a_changed_bundle_is_refused_before_any_host_sees_it(lab: Lab, tmp_path:
 
 def test_the_playbook_refuses_to_render_on_its_own(lab: Lab, tmp_path: Path) -> None:
     bundle = lab.bundle()
-    playbook = Path(__file__).resolve().parents[2] / "playbooks" / "site.yml"
+    playbook = ROOT / "ssc_infra" / "playbooks" / "site.yml"
     done = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), str(playbook), "-i",
          "localhost,", "-c", "local", "-e", "ssc_render=true", "-e",

@@ -29,10 +29,11 @@ from ssc_infra.checks import check_bundle
 from ssc_infra.cli import main
 from ssc_infra.desired import derive
 from ssc_infra.hostplan import Bundle, make_bundle, refused_files, run_hosts
-from ssc_infra.inventory.files import load
 from ssc_infra.model import Region
-from ssc_infra.render import TEMPLATES, render_bundle, write_bundle
+from ssc_infra.packaged import TEMPLATES, packaged_path
+from ssc_infra.render import TEMPLATES_ENV, render_bundle, write_bundle
 from ssc_infra.render import Bundle as RenderedBundle
+from ssc_infra.sources.files import load
 from ssc_infra.workplaces import derive_workplaces
 from tests.conftest import MINI, TODAY
 from tests.integration.conftest import unavailable
@@ -229,12 +230,13 @@ def test_render_check_runs_the_same_checkers_before_any_host_sees_the_files(
     assert results["dhcp01"].status == "failed" and "valid-lifetimex" in results["dhcp01"].message
     assert {r.status for h, r in results.items() if h != "dhcp01"} == {"ok"}
     templates = tmp_path / "templates"  # an engineer's slip in a template
-    shutil.copytree(TEMPLATES, templates)
+    with packaged_path(TEMPLATES) as packaged:
+        shutil.copytree(packaged, templates)
     smb = templates / "smb.conf.j2"
     smb.write_text(smb.read_text().replace("read only = no", "read only = maybe", 1))
     cli = Path(sys.executable).parent / "ssc-infra"
     bad = subprocess.run([str(cli), *[str(tmp_path / "bad") if a == str(out) else a for a in args]],
-                         env={**os.environ, "SSC_TEMPLATES": str(templates)},
+                         env={**os.environ, TEMPLATES_ENV: str(templates)},
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 1, bad.stderr
     assert "refused fs01:/etc/samba/smb.conf" in bad.stderr and "not boolean" in bad.stderr

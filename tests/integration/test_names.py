@@ -14,11 +14,11 @@ from ssc_infra.apply import apply_changes
 from ssc_infra.backends.ad import AdSettings, AdWriter
 from ssc_infra.desired import DesiredState, derive
 from ssc_infra.directory import plan_directory
-from ssc_infra.inventory.files import load
 from ssc_infra.lab import DomainController
 from ssc_infra.ledger import kept_names, load_ledger, record_names
 from ssc_infra.model import Region
 from ssc_infra.render import render_bundle
+from ssc_infra.sources.files import load
 from ssc_infra.workplaces import derive_workplaces
 from tests.integration.conftest import settings_for
 from tests.integration.test_ad import Lab

@@ -13,9 +13,10 @@ import pytest
 import yaml
 
 from ssc_infra.directory import plan_directory
-from ssc_infra.inventory.files import load
 from ssc_infra.lab import DomainController
-from ssc_infra.render import TEMPLATES
+from ssc_infra.packaged import TEMPLATES, packaged_path
+from ssc_infra.render import TEMPLATES_ENV
+from ssc_infra.sources.files import load
 from tests.integration.conftest import settings_for
 from tests.integration.test_ad import GONE_JELLE, TODAY, Lab
 from tests.integration.test_hosts import validators  # noqa: F401  (skips without checkers)
@@ -127,10 +128,11 @@ def test_a_bad_hr_export_holds_its_partner_while_the_others_go_on(lab: Lab) -> N
 def test_plan_shows_a_host_file_its_checker_would_refuse(lab: Lab, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     templates = tmp_path / "templates"  # an engineer's slip in a template
-    shutil.copytree(TEMPLATES, templates)
+    with packaged_path(TEMPLATES) as packaged:
+        shutil.copytree(packaged, templates)
     smb = templates / "smb.conf.j2"
     smb.write_text(smb.read_text().replace("read only = no", "read only = maybe", 1))
-    monkeypatch.setattr("ssc_infra.render.TEMPLATES", templates)
+    monkeypatch.setenv(TEMPLATES_ENV, str(templates))
     planned = lab.cli("plan")
     assert planned.code == 1, planned.out + planned.err
     assert "refused fs01:/etc/samba/smb.conf by its checker" in planned.out

@@ -11,7 +11,6 @@ import pytest
 
 from ssc_infra.desired import derive
 from ssc_infra.holds import HOLDS_FILE, NO_HOLDS, load_holds, parse_enable
-from ssc_infra.inventory.files import load
 from ssc_infra.plan import (
     Action,
     Change,
@@ -24,6 +23,7 @@ from ssc_infra.plan import (
     plan_from_dict,
     plan_to_dict,
 )
+from ssc_infra.sources.files import load
 from tests.conftest import MINI, TODAY, data_cases
 from tests.support import desired_for, directory_as_desired, edit_directory, plan_for
 from tests.unit.test_inventory import apply_edits

@@ -13,12 +13,13 @@ import pytest
 
 from tests.conftest import ROOT
 
-CHECKER = ROOT / "playbooks" / "files" / "ssc-check"
+PLAYBOOKS = ROOT / "ssc_infra" / "playbooks"
+CHECKER = PLAYBOOKS / "files" / "ssc-check"
 
 
 def _module() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
-        "ssc_homes", ROOT / "playbooks" / "library" / "ssc_homes.py")
+        "ssc_homes", PLAYBOOKS / "library" / "ssc_homes.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

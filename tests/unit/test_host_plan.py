@@ -19,8 +19,8 @@ from ssc_infra.backends.ansible import (
 )
 from ssc_infra.cli import main
 from ssc_infra.hostplan import Bundle, HostPlan
-from ssc_infra.inventory.files import load
 from ssc_infra.report import host_lines, host_summary
+from ssc_infra.sources.files import load
 from ssc_infra.workplaces import derive_workplaces
 from tests.conftest import MINI, TODAY
 
@@ -30,7 +30,7 @@ COPY_EDIT = {"changed": True, "diff": [{
     "before": "a\nb\n", "after": "a\nc\n", "before_header": "/h/fs01/etc/samba/smb.conf",
     "after_header": "/s/bundles/ab12/fs01/etc/samba/smb.conf"}]}
 CHECKER = {"changed": True, "diff": [{"before": "", "after": "#!/usr/bin/env python3\n",
-                                      "after_header": "/repo/playbooks/files/ssc-check"}]}
+                                      "after_header": "/repo/ssc_infra/playbooks/files/ssc-check"}]}
 HOMES = {"changed": True, "diff": {"prepared": "+ share /srv/shares/alpha\n+ home alpha/wbuma\n"
                                                "- home alpha/yvdmeer (to the archive)"}}
 MODE_ONLY = {"changed": True, "diff": {"before": {"mode": "0755"}, "after": {"mode": "0700"},

@@ -10,8 +10,6 @@ from typing import Any
 import pytest
 
 from ssc_infra.errors import InventoryError, Problem
-from ssc_infra.inventory.files import load, load_holding
-from ssc_infra.inventory.schema import json_schemas
 from ssc_infra.model import (
     DATA_PATH_PATTERN,
     PRINTABLE_PATTERN,
@@ -20,6 +18,8 @@ from ssc_infra.model import (
     Identity,
     Workplace,
 )
+from ssc_infra.sources.files import load, load_holding
+from ssc_infra.sources.schema import json_schemas
 from tests.conftest import MINI, TODAY, data_cases
 
 

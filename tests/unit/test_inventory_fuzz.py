@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ssc_infra.errors import InventoryError
-from ssc_infra.inventory.files import load, load_holding
-from ssc_infra.inventory.schema import unprintable
 from ssc_infra.model import Device, Person, Region
+from ssc_infra.sources.files import load, load_holding
+from ssc_infra.sources.schema import unprintable
 from tests.conftest import MINI, TODAY
 
 FILES = sorted(str(p.relative_to(MINI)) for p in MINI.rglob("*") if p.is_file())

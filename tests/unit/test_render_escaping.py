@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from ssc_infra.desired import derive
-from ssc_infra.inventory.files import load
 from ssc_infra.model import Region
 from ssc_infra.render import RenderError, context, environment, render_bundle, render_template
+from ssc_infra.sources.files import load
 from ssc_infra.workplaces import Workplaces, derive_workplaces
 from tests.conftest import MINI, TODAY
 

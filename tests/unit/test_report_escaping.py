@@ -10,8 +10,9 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from ssc_infra.cli import main
+from ssc_infra.errors import Problem
 from ssc_infra.plan import Action, Change, ObjectKind, Plan, Unmanaged
-from ssc_infra.report import plan_lines
+from ssc_infra.report import plan_lines, problem_lines
 from tests.conftest import TODAY
 from tests.unit.test_inventory import apply_edits
 
@@ -31,6 +32,17 @@ def test_plan_lines_print_values_literally(value: str) -> None:
         console.print(line)
     text = console.export_text()
     assert text.count(value) >= 4, text
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_problem_lines_print_values_literally(value: str) -> None:
+    problems = [Problem(f"people/{value}.csv", 3, f"surname {value} is not valid",
+                        f"check {value} in the HR export", "alpha")]
+    console = Console(record=True, width=200, emoji=False, highlight=False)
+    for line in problem_lines(problems):
+        console.print(line)
+    text = console.export_text()
+    assert text.count(value) == 3, text
 
 
 def test_validate_and_show_print_a_bracketed_surname_as_it_is(mini: Path) -> None:

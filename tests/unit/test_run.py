@@ -1,5 +1,9 @@
 """The run model with in-memory backends: what plan_run, prepare_apply and execute_apply do
-with held partners, saved plans and the hosts, without a server."""
+with held partners, saved plans and the hosts, without a server.
+
+Every test runs twice: with the files source on a copy of the mini inventory, and with an
+in-memory source that holds a Region built here, so the run needs nothing of a source but
+the `InventorySource` Protocol."""
 
 from __future__ import annotations
 
@@ -7,7 +11,10 @@ import dataclasses
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 import yaml
@@ -17,17 +24,37 @@ from ssc_infra.backends.ad import ItemResult, Scope
 from ssc_infra.backends.ansible import HostChange, RunResult, TaskEvent
 from ssc_infra.backends.protocols import Backends, PasswordSink
 from ssc_infra.hostplan import Bundle
-from ssc_infra.model import Region
+from ssc_infra.model import (
+    Device,
+    DeviceKind,
+    Directory,
+    Guards,
+    Host,
+    HostRole,
+    Identity,
+    NamingPolicy,
+    Partner,
+    PartnerKind,
+    Person,
+    Region,
+    Service,
+    ServiceKind,
+    Site,
+    Workplace,
+)
 from ssc_infra.plan import Change
 from ssc_infra.run import (
     PlannedRun,
     RunRequest,
     execute_apply,
+    load_inventory,
     plan_run,
     prepare_apply,
     save_plan,
 )
 from ssc_infra.seal import SealError
+from ssc_infra.sources import InventorySource, Kept, Loaded, RunInventory
+from ssc_infra.sources.files import FilesSource
 from tests.conftest import TODAY
 from tests.support import directory_as_desired
 from tests.unit.test_inventory import apply_edits
@@ -98,30 +125,165 @@ class MemoryHosts:
         return RunResult("successful", 0, {}, changes, digests)
 
 
+# -- the inventory: a Region built here, or the mini inventory's files --------------------
+
+
+def _person(partner: str, employee_id: str, given: str, infix: str, surname: str, site: str,
+            workplace: Workplace, start: str, end: str | None = None) -> Person:
+    return Person(partner, employee_id, given, infix, surname, "Burgerzaken", "Medewerker", site,
+                  workplace, date.fromisoformat(start),
+                  date.fromisoformat(end) if end else None)
+
+
+def built_region() -> Region:
+    """Two partners on every kind of host: a hybrid one with a shared site, a cloud one."""
+    alpha_hq = Site("alp-hq", "Gemeentehuis Alpha", "alpha", 110, IPv4Network("10.20.0.0/22"),
+                    40, shared=True)
+    beta_office = Site("bet-kantoor", "Kantoor Beta", "beta", 210, IPv4Network("10.30.0.0/24"))
+    alpha = Partner(
+        "alpha", "Gemeente Alpha", PartnerKind.MUNICIPALITY, "alpha.example", Identity.HYBRID,
+        ("m365-e3", "vpn"), (alpha_hq,),
+        (_person("alpha", "1001", "Wâtse", "", "Bûmâ", "alp-hq", Workplace.LAPTOP,
+                 "2015-03-01"),
+         _person("alpha", "1002", "Jan", "de", "Vries", "alp-hq", Workplace.VDI, "2012-01-01"),
+         _person("alpha", "1003", "Jelle", "de", "Vries", "alp-hq", Workplace.THIN_CLIENT,
+                 "2018-06-01")),
+        (Device("alpha", "ALP-L-0001", DeviceKind.LAPTOP, "1001",
+                wg_public_key="RCCCPP3m8cJrMPkOx90B5Ih1NKIPCw0Ew27YDnHg/Xc="),
+         Device("alpha", "ALP-T-0001", DeviceKind.THIN_CLIENT, "1003", "alp-hq",
+                mac="02:00:00:00:01:03")))
+    beta = Partner(
+        "beta", "Stichting Beta", PartnerKind.AFFILIATED, "beta.example", Identity.CLOUD,
+        ("m365-e3",), (beta_office,),
+        (_person("beta", "1001", "Jildou", "", "Hoekstra", "bet-kantoor", Workplace.VDI,
+                 "2019-02-01"),), ())
+    roles = {"fs01": HostRole.FILESERVER, "vpn01": HostRole.VPN_GATEWAY,
+             "dhcp01": HostRole.DHCP, "rad01": HostRole.RADIUS, "vdi01": HostRole.VDI_BROKER}
+    return Region(
+        "tst", "SSC Test", Directory("ssc.test"), NamingPolicy(), Guards(),
+        (Service("m365-e3", ServiceKind.LICENCE, "M365_E3"),
+         Service("vpn", ServiceKind.ACCESS)),
+        tuple(Host(name, (role,), IPv4Address(f"10.1.0.{10 * n}"))
+              for n, (name, role) in enumerate(roles.items(), start=1)),
+        (alpha, beta))
+
+
+@dataclass
+class MemorySource:
+    """An inventory held in memory; a partner's part is kept as applied as its Partner."""
+
+    region: Region
+    kept: dict[str, tuple[Partner, Kept]] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return "memory"
+
+    def load(self, today: date) -> Loaded:
+        return Loaded(self.region, {}, {p.code: () for p in self.region.partners})
+
+    def load_for_run(self, today: date, partners: Collection[str], state: Path,
+                     allow_disable: Mapping[str, int]) -> RunInventory:
+        return RunInventory(self.region, tuple(partners), {}, {}, False, None,
+                            self.load(today).data_files,
+                            {code: kept for code, (_, kept) in self.kept.items()},
+                            frozenset(self.kept) if self.kept else None)
+
+    def with_applied(self, run: RunInventory, partners: Collection[str], state: Path,
+                     today: date, leave_out: Collection[str] = ()) -> Region | None:
+        if any(code not in self.kept for code in partners):
+            return None
+        kept = {code: self.kept[code][0] for code in partners}
+        return dataclasses.replace(self.region, partners=tuple(
+            kept.get(p.code, p) for p in self.region.partners if p.code not in leave_out))
+
+    def remember(self, run: RunInventory, partners: Collection[str], state: Path,
+                 today: date) -> None:
+        for code in partners:
+            self.kept[code] = (run.region.partner(code), Kept(today, datetime.now(UTC)))
+
+    # what an engineer changes between runs
+
+    def leave(self, partner: str, employee_id: str, day: str) -> None:
+        self._people(partner, lambda people: tuple(
+            dataclasses.replace(p, end_date=date.fromisoformat(day))
+            if p.employee_id == employee_id else p for p in people))
+
+    def hire(self, person: Person) -> None:
+        self._people(person.partner, lambda people: (*people, person))
+
+    def _people(self, code: str, change: Callable[[tuple[Person, ...]], tuple[Person, ...]]
+                ) -> None:
+        self.region = dataclasses.replace(self.region, partners=tuple(
+            dataclasses.replace(p, people=change(p.people)) if p.code == code else p
+            for p in self.region.partners))
+
+
+@dataclass
+class FilesEdits:
+    """The same changes, made to the HR exports of an inventory folder."""
+
+    folder: Path
+
+    def leave(self, partner: str, employee_id: str, day: str) -> None:
+        path = self.folder / "people" / f"{partner}.csv"
+        lines = path.read_text(encoding="utf-8").splitlines()
+        rows = [f"{line.rsplit(',', 1)[0]},{day}" if line.startswith(f"{employee_id},")
+                else line for line in lines]
+        assert rows != lines, f"no {employee_id} in {path}"
+        path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    def hire(self, person: Person) -> None:
+        p = person
+        apply_edits(self.folder, [{"file": f"people/{p.partner}.csv", "append": ",".join((
+            p.employee_id, p.given_name, p.infix, p.surname, p.department, p.job_title, p.site,
+            p.workplace.value, p.start_date.isoformat(), "")) + "\n"}])
+
+
+class Edits(Protocol):
+    def leave(self, partner: str, employee_id: str, day: str) -> None: ...
+
+    def hire(self, person: Person) -> None: ...
+
+
+# -- the world a run sees -----------------------------------------------------------------
+
+
 @dataclass
 class World:
     request: RunRequest
     directory: MemoryDirectory
     hosts: MemoryHosts
+    edits: Edits
 
-    def plan(self) -> PlannedRun:
-        return plan_run(self.request, backends=Backends(self.directory, self.hosts))
+    def plan(self, partners: tuple[str, ...] = ()) -> PlannedRun:
+        request = dataclasses.replace(self.request, partners=partners)
+        return plan_run(request, backends=Backends(self.directory, self.hosts))
 
     def apply(self, planned: PlannedRun, plan_file: Path | None = None) -> None:
         execute_apply(planned, prepare_apply(planned, plan_file))
         self.directory.state = directory_as_desired(planned.desired)
 
+    def copies(self) -> dict[str, Kept]:
+        return load_inventory(self.request).copies
 
-@pytest.fixture
-def world(mini: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+
+@pytest.fixture(params=["files", "memory"])
+def world(request: pytest.FixtureRequest, mini: Path, tmp_path: Path,
+          monkeypatch: pytest.MonkeyPatch) -> World:
     monkeypatch.setenv("SSC_TEST_PASSWORD", "not-used-in-memory")
     targets = tmp_path / "targets.yaml"
     targets.write_text(yaml.safe_dump({"test": {
         "ad": {"url": "ldaps://127.0.0.1:636", "bind_user": "svc@ssc.test",
                "base_dn": "DC=ssc,DC=test", "bind_password_env": "SSC_TEST_PASSWORD"},
         "ansible": {"connection": "local", "root": str(tmp_path / "hosts")}}}))
-    request = RunRequest(mini, TODAY, targets, "test", tmp_path / "state")
-    return World(request, MemoryDirectory(), MemoryHosts())
+    source: InventorySource
+    edits: Edits
+    if request.param == "files":
+        source, edits = FilesSource(mini), FilesEdits(mini)
+    else:
+        source = edits = MemorySource(built_region())
+    run = RunRequest(source, TODAY, targets, "test", tmp_path / "state")
+    return World(run, MemoryDirectory(), MemoryHosts(), edits)
 
 
 def _vdi(world: World, planned: PlannedRun) -> list[dict[str, str]]:
@@ -136,8 +298,7 @@ def test_a_run_applied_once_has_nothing_left_to_do(world: World) -> None:
     first = world.plan()
     assert not first.plan.empty and first.hosts is not None and not first.hosts.empty
     world.apply(first)
-    kept = world.request.state_dir / "applied-inventory"
-    assert (kept / "people/alpha.csv").is_file() and (kept / "partners/beta.yaml").is_file()
+    assert set(world.copies()) == {"alpha", "beta"}  # each partner's part kept as applied
     again = world.plan()
     assert again.empty, (again.plan.changes, again.hosts and again.hosts.result.changes)
 
@@ -157,19 +318,16 @@ def test_a_partner_held_by_the_guard_keeps_its_part_and_its_copy(world: World) -
     world.apply(world.plan())
     before = world.plan()
     alpha_before = [a for a in _vdi(world, before) if a["partner"] == "alpha"]
-    kept = (world.request.state_dir / "applied-inventory/people/alpha.csv").read_text()
+    kept = world.copies()["alpha"]
     # Two of alpha's people leave on the same day: the guard holds alpha back.
-    apply_edits(world.request.inventory, [
-        {"file": "people/alpha.csv",
-         "replace": ["alp-hq,laptop,2015-03-01,", "alp-hq,laptop,2015-03-01,2026-11-01"]},
-        {"file": "people/alpha.csv",
-         "replace": ["alp-hq,vdi,2012-01-01,", "alp-hq,vdi,2012-01-01,2026-11-01"]}])
+    world.edits.leave("alpha", "1001", "2026-11-01")
+    world.edits.leave("alpha", "1002", "2026-11-01")
     held = world.plan()
     assert [h.partner for h in held.plan.held] == ["alpha"]
     assert held.scope is not None and "alpha" in held.scope.kept
     assert [a for a in _vdi(world, held) if a["partner"] == "alpha"] == alpha_before
     world.apply(held)
-    assert (world.request.state_dir / "applied-inventory/people/alpha.csv").read_text() == kept
+    assert world.copies()["alpha"] == kept  # beta's copy renewed, alpha's left as it was
     assert world.hosts.calls[-1]["partners"] == ("beta",)  # alpha's homes not touched
 
 
@@ -200,13 +358,12 @@ def test_a_saved_plan_passes_the_digests_it_saw_to_the_hosts(world: World,
 
 def test_apply_for_one_partner_keeps_the_others_part(world: World) -> None:
     world.apply(world.plan())
-    apply_edits(world.request.inventory, [{"file": "people/beta.csv", "append":
-        "2099,Durk,,Kuipers,Handhaving,Inspecteur,bet-kantoor,vdi,2020-01-01,\n"}])
-    just_alpha = plan_run(
-        RunRequest(world.request.inventory, TODAY, world.request.targets_file, "test",
-                   world.request.state_dir, ("alpha",)),
-        backends=Backends(world.directory, world.hosts))
+    world.edits.hire(_person("beta", "2099", "Durk", "", "Kuipers", "bet-kantoor",
+                             Workplace.VDI, "2020-01-01"))
+    just_alpha = world.plan(("alpha",))
     assert just_alpha.scope is not None and "beta" in just_alpha.scope.kept
     assert not any(a["employee_id"] == "2099" for a in _vdi(world, just_alpha)
                    if "employee_id" in a) and not any(
         a["sam"] == "dkuipers" for a in _vdi(world, just_alpha))
+    everyone = world.plan()
+    assert any(a["sam"] == "dkuipers" for a in _vdi(world, everyone))  # beta's hire is there

@@ -201,7 +201,7 @@ def test_an_unreadable_credentials_file_stops_the_plan(tmp_path: Path) -> None:
 
 def _resets(mini: Path, recorded: set[tuple[str, str]], **attrs: object) -> Plan:
     from ssc_infra.directory import password_resets
-    from ssc_infra.inventory.files import load
+    from ssc_infra.sources.files import load
     from tests.conftest import TODAY
     from tests.support import desired_for, directory_as_desired, edit_directory
 

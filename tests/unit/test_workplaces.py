@@ -12,7 +12,6 @@ import pytest
 
 from ssc_infra.addresses import AddressError, allocate
 from ssc_infra.desired import derive
-from ssc_infra.inventory.files import load
 from ssc_infra.model import Device, DeviceKind, Region
 from ssc_infra.render import (
     HOMES_DATA,
@@ -23,6 +22,7 @@ from ssc_infra.render import (
     render_template,
     write_bundle,
 )
+from ssc_infra.sources.files import load
 from ssc_infra.workplaces import Workplaces, derive_workplaces
 from tests.conftest import MINI, TODAY, data_cases
 

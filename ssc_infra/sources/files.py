@@ -1,4 +1,5 @@
-"""Load the inventory folder (region.yaml, partners/*.yaml, people/*.csv, devices/*.csv).
+"""The files source: the inventory folder (region.yaml, partners/*.yaml, people/*.csv,
+devices/*.csv) loaded and checked, and `FilesSource`, the folder as an `InventorySource`.
 
 Every problem is collected, not only the first, each with file, line and a hint; the Region is
 built only when there are none. Single-file shape checks come from `schema`; this module adds
@@ -13,11 +14,12 @@ read or changed) while the other partners go on. A problem in the files the SSC 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import difflib
 import io
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -26,15 +28,6 @@ from typing import Any, TypeVar, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from ssc_infra.errors import InventoryError, Problem
-from ssc_infra.inventory.located import CSV_MAX_BYTES, Located, decode, read_regular, read_yaml
-from ssc_infra.inventory.schema import (
-    PartnerFile,
-    RegionFile,
-    is_mac,
-    is_wireguard_key,
-    person_name_problem,
-    unprintable,
-)
 from ssc_infra.model import (
     ASSET_TAG_PATTERN,
     DEPARTMENT_MAX,
@@ -58,6 +51,24 @@ from ssc_infra.model import (
     Workplace,
 )
 from ssc_infra.slugs import slug
+from ssc_infra.sources import Loaded, RunInventory
+from ssc_infra.sources.applied import (
+    combined,
+    ever_applied,
+    kept_since,
+    remember,
+    shrunk_exports,
+    usable_copies,
+)
+from ssc_infra.sources.located import CSV_MAX_BYTES, Located, decode, read_regular, read_yaml
+from ssc_infra.sources.schema import (
+    PartnerFile,
+    RegionFile,
+    is_mac,
+    is_wireguard_key,
+    person_name_problem,
+    unprintable,
+)
 
 PEOPLE_COLUMNS = (
     "employee_id", "given_name", "infix", "surname", "department",
@@ -94,15 +105,6 @@ def load(directory: Path, today: date | None = None) -> Region:
     return region
 
 
-@dataclass(frozen=True)
-class Loaded:
-    """A Region without the partners whose own data has problems, and those problems."""
-
-    region: Region
-    held: dict[str, tuple[Problem, ...]]  # partner code -> the problems in its CSV files
-    data_files: dict[str, tuple[str, ...]]  # partner code -> its CSV files, relative paths
-
-
 def load_holding(directory: Path, today: date | None = None) -> Loaded:
     """Load the inventory, holding back the partners whose HR export or device list is bad.
 
@@ -112,7 +114,75 @@ def load_holding(directory: Path, today: date | None = None) -> Loaded:
     """
     loader = _Loader(directory, today or date.today())
     region, held = loader.load(hold=True)
-    return Loaded(region, held, loader.data_files)
+    return Loaded(region, held, loader.data_files, tuple(loader.problems))
+
+
+@dataclass(frozen=True)
+class FilesSource:
+    """The inventory folder as an `InventorySource`; the kept copies are files too
+    (`applied.py`)."""
+
+    folder: Path
+
+    def describe(self) -> str:
+        return str(self.folder)
+
+    def load(self, today: date) -> Loaded:
+        return load_holding(self.folder, today)
+
+    def load_for_run(self, today: date, partners: Collection[str], state: Path,
+                     allow_disable: Mapping[str, int]) -> RunInventory:
+        """See `InventorySource.load_for_run`: an HR export that lost more rows than the
+        guard allows against its copy holds its partner with one problem that says so, before
+        its rows are looked at."""
+        loaded = load_holding(self.folder, today)
+        data_files = loaded.data_files
+        region0 = loaded.region
+        shrunk = shrunk_exports(self.folder, data_files, region0.guards, allow_disable, state)
+        held: dict[str, tuple[Problem, ...]] = dict(loaded.held)
+        for code, lost in shrunk.items():  # one line, not a flood of row problems
+            held[code] = (Problem(lost.file, 0, lost.message(), partner=code),)
+        shown = {code: found for code, found in held.items() if not partners or code in partners}
+        if partners and all(code in held for code in partners):
+            raise InventoryError([p for found in shown.values() for p in found])
+        going_on = tuple(code for code in partners if code not in held)
+        region, hosts_held, kept = region0, False, None
+        if held:
+            going_on = going_on or tuple(p.code for p in region0.partners if p.code not in held)
+            found = self._with_applied(data_files, held, state, today) \
+                if region0.hosts or shrunk else None
+            if found is None and shrunk:
+                # No usable copy: leave the shrunk partner out altogether, as a bad export is.
+                region = dataclasses.replace(region0, partners=tuple(
+                    p for p in region0.partners if p.code not in shrunk))
+                hosts_held = bool(region0.hosts)
+            else:
+                region = found or region0
+                hosts_held = bool(region0.hosts) and found is None
+                kept = kept_since(data_files, held, state)
+        return RunInventory(region, going_on, held, shown, hosts_held, kept, data_files,
+                            usable_copies(data_files, state), ever_applied(state))
+
+    def with_applied(self, run: RunInventory, partners: Collection[str], state: Path,
+                     today: date, leave_out: Collection[str] = ()) -> Region | None:
+        return self._with_applied(run.data_files, partners, state, today, leave_out)
+
+    def _with_applied(self, data_files: Mapping[str, Collection[str]],
+                      partners: Collection[str], state: Path, today: date,
+                      leave_out: Collection[str] = ()) -> Region | None:
+        """None also when the copies no longer load with the folder (say, the partner's file
+        names a site that was removed since): then the hosts wait for the fix."""
+        with combined(self.folder, data_files, partners, state, leave_out) as folder:
+            if folder is None:
+                return None
+            try:
+                return load(folder, today)
+            except InventoryError:
+                return None
+
+    def remember(self, run: RunInventory, partners: Collection[str], state: Path,
+                 today: date) -> None:
+        remember(self.folder, run.data_files, partners, state, today)
 
 
 @dataclass(frozen=True)

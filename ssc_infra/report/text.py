@@ -1,4 +1,4 @@
-"""Turn results into what people and scripts read: JSON-ready data and rich tables.
+"""Results as people read them: rich markup lines and tables, every value escaped.
 
 Lines are rich markup of our own; every value in them (names, keys, DNs, paths, messages) goes
 through `rich.markup.escape`, so a surname `Smit[/x]` prints as it is instead of ending a style
@@ -8,13 +8,8 @@ it does not turn `:x:` in a value into an emoji.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import date
-from enum import Enum
-from ipaddress import IPv4Address, IPv4Network
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -22,33 +17,10 @@ from rich.table import Table
 from rich.text import Text
 
 from ssc_infra.backends.ansible import HostChange, HostOutcome
-from ssc_infra.desired import AccountState, DesiredState
+from ssc_infra.desired import DesiredPartner
 from ssc_infra.errors import Problem
-from ssc_infra.model import Region, Workplace
 from ssc_infra.plan import Action, Change, ObjectKind, Plan, Unmanaged
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON data from our frozen dataclasses, enums, dates, sets and addresses."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: jsonable(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if not f.name.startswith("_")
-        }
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, IPv4Address | IPv4Network):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, frozenset | set):
-        return sorted(jsonable(v) for v in value)
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
+from ssc_infra.report.summary import PartnerSummary
 
 
 def console(stderr: bool = False, width: int | None = None) -> Console:
@@ -68,38 +40,28 @@ def _v(value: object) -> str:
     return escape(f"{value}\0")[:-1]
 
 
-def problems_json(problems: list[Problem]) -> list[dict[str, Any]]:
-    return [jsonable(p) for p in problems]
+def problem_lines(problems: Sequence[Problem]) -> Iterator[str]:
+    """Every problem of the inventory at its file:line, with its hint."""
+    yield (f"[bold red]The inventory has {len(problems)} "
+           f"problem{'s' if len(problems) != 1 else ''}:[/]")
+    for p in problems:
+        yield f"  [bold]{escape(p.where())}[/]: {escape(p.message)}"
+        if p.hint:
+            yield f"      [dim]hint: {escape(p.hint)}[/]"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class PartnerSummary:
-    code: str
-    name: str
-    people: int
-    active: int
-    prestart: int
-    leavers: int
-    not_yet: int
-    workplaces: dict[str, int]
-    services: tuple[str, ...]
-
-
-def summarise(region: Region, desired: DesiredState) -> list[PartnerSummary]:
-    """One line of figures per partner, as `ssc-infra show` prints it."""
-    rows = []
-    for partner in region.partners:
-        wanted = desired.partner(partner.code)
-        states = Counter(a.state for a in wanted.accounts)
-        kinds = Counter(w.workplace for w in wanted.workplaces)
-        rows.append(
-            PartnerSummary(
-                partner.code, partner.name, len(partner.people), states[AccountState.ACTIVE],
-                states[AccountState.PRESTART], states[AccountState.LEAVER], wanted.not_yet,
-                {w.value: kinds[w] for w in Workplace}, partner.services,
-            )
-        )
-    return rows
+def desired_lines(partners: Iterable[DesiredPartner]) -> Iterator[str]:
+    """The desired state of these partners in figures: OUs, accounts by state, groups."""
+    for p in partners:
+        yield f"[bold]{escape(p.code)}[/] — {escape(p.name)} ({p.identity.value})"
+        yield f"  OUs: {escape(', '.join(p.ous))}"
+        counts: dict[str, int] = {}
+        for a in p.accounts:
+            counts[a.state.value] = counts.get(a.state.value, 0) + 1
+        yield "  accounts: " + ", ".join(f"{n:,} {s}" for s, n in sorted(counts.items()))
+        for g in p.groups:
+            yield f"  group {escape(g.name)}: {len(g.members):,} members"
+        yield f"  workplaces: {len(p.workplaces):,}"
 
 
 def partner_table(title: str, rows: list[PartnerSummary]) -> Table:

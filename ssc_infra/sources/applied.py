@@ -1,5 +1,4 @@
-"""Each partner's inventory files as the systems last got them, and the inventory as plan,
-apply and drift use it (`load_for_run`).
+"""Each partner's inventory files as the systems last got them: the files source's copies.
 
 Every host file (smb.conf, wg0.conf, the DHCP and RADIUS configs, the VDI assignments) holds
 all partners. A partner that is not applied in a run — held back by a guard or by a bad export,
@@ -12,19 +11,18 @@ the same relative paths as in the inventory), never in git, mode 0600.
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import dataclasses
 import json
 import shutil
 import tempfile
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
 
-from ssc_infra.errors import InventoryError, Problem
-from ssc_infra.inventory.files import load, load_holding
-from ssc_infra.model import Guards, Region
+from ssc_infra.model import Guards
+from ssc_infra.sources import Kept
 from ssc_infra.state import write_private
 
 FOLDER = "applied-inventory"
@@ -40,14 +38,6 @@ def _inside(rel: str) -> bool:
 def partner_files(code: str, data_files: Mapping[str, Collection[str]]) -> tuple[str, ...]:
     """A partner's own inventory files: its partner file and its HR export and device list."""
     return (f"partners/{code}.yaml", *data_files.get(code, ()))
-
-
-@dataclass(frozen=True, slots=True)
-class Kept:
-    """A partner's files as last applied."""
-
-    today: date  # the day the apply was for (who had left then)
-    time: datetime  # when it was applied
 
 
 def _read_index(state: Path) -> dict[str, Kept] | None:
@@ -105,6 +95,14 @@ def kept_copies(data_files: Mapping[str, Collection[str]], partners: Collection[
     return found
 
 
+def usable_copies(data_files: Mapping[str, Collection[str]], state: Path) -> dict[str, Kept]:
+    """Every partner whose files were kept whole, and when."""
+    found: dict[str, Kept] = {}
+    for code in data_files:
+        found.update(kept_copies(data_files, [code], state) or {})
+    return found
+
+
 def kept_since(data_files: Mapping[str, Collection[str]], partners: Collection[str],
                state: Path) -> datetime | None:
     """When these partners' files were last kept (the oldest); None if one is missing."""
@@ -114,60 +112,43 @@ def kept_since(data_files: Mapping[str, Collection[str]], partners: Collection[s
     return min(k.time for k in found.values())
 
 
-def ever_applied(state: Path) -> set[str] | None:
+def ever_applied(state: Path) -> frozenset[str] | None:
     """The partners applied at least once with this state dir; None when it cannot tell."""
     index = _read_index(state)
-    return None if index is None else set(index)
+    return None if index is None else frozenset(index)
 
 
-def with_applied(inventory: Path, data_files: Mapping[str, Collection[str]],
-                 partners: Collection[str], state: Path, today: date,
-                 leave_out: Collection[str] = ()) -> Region | None:
-    """The whole region, these partners' files taken from the kept copies.
+@contextlib.contextmanager
+def combined(inventory: Path, data_files: Mapping[str, Collection[str]],
+             partners: Collection[str], state: Path,
+             leave_out: Collection[str] = ()) -> Iterator[Path | None]:
+    """A temporary copy of the inventory, these partners' files taken from the kept copies.
 
     Args:
-        leave_out: partners never applied: left out of the region (the hosts do not hold
-            them yet).
+        leave_out: partners never applied: their partner file is left out (the hosts do not
+            hold them yet).
 
-    Returns:
-        None when a copy is missing or the combination does not load cleanly (say, the
-        partner's file now names a site that was removed): then the hosts wait for the fix.
+    Yields:
+        The folder, or None when a copy is missing for one of these partners.
     """
     if partners and kept_copies(data_files, partners, state) is None:
-        return None
+        yield None
+        return
     with tempfile.TemporaryDirectory(prefix="ssc-applied-") as tmp:
-        combined = Path(tmp) / "inventory"
-        shutil.copytree(inventory, combined, ignore=shutil.ignore_patterns(".git"),
+        folder = Path(tmp) / "inventory"
+        shutil.copytree(inventory, folder, ignore=shutil.ignore_patterns(".git"),
                         symlinks=True)
         for code in partners:
             for rel in partner_files(code, data_files):
                 kept = state / FOLDER / rel
                 if kept.is_file():
-                    shutil.copyfile(kept, combined / rel)
+                    shutil.copyfile(kept, folder / rel)
         for code in leave_out:
-            (combined / "partners" / f"{code}.yaml").unlink(missing_ok=True)
-        try:
-            return load(combined, today)
-        except InventoryError:
-            return None
+            (folder / "partners" / f"{code}.yaml").unlink(missing_ok=True)
+        yield folder
 
 
-# -- the inventory for a run ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunInventory:
-    """The inventory as plan/apply/drift use it: a partner whose own data is bad is held."""
-
-    path: Path
-    region: Region  # held partners included with their data as last applied, where kept
-    partners: tuple[str, ...]  # the partners to work on; empty: all
-    held: dict[str, tuple[Problem, ...]]  # every held partner, with its problems
-    shown: dict[str, tuple[Problem, ...]]  # the held partners this run was asked for
-    hosts_held: bool  # no kept copy for a held partner: the host files wait for the fix
-    kept: datetime | None  # when the held partners' kept copies were made
-    data_files: dict[str, tuple[str, ...]]
-    shrunk: dict[str, RowsLost] = field(default_factory=dict)  # held for lost rows
+# -- exports that shrank ---------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,47 +209,3 @@ def shrunk_exports(inventory: Path, data_files: Mapping[str, Collection[str]],
                 found[code] = RowsLost(code, rel, rows, kept_rows, copies[code].time, limit)
                 break
     return found
-
-
-def load_for_run(inventory: Path, today: date, partners: Collection[str],
-                 state: Path, allow_disable: Mapping[str, int] | None = None) -> RunInventory:
-    """Load for a run over these partners (empty: all), holding back partners with bad data.
-
-    A partner whose HR export lost more rows than the guard allows against its copy as last
-    applied is held with one problem that says so, before its rows are looked at.
-
-    Raises:
-        InventoryError: as `load_holding`, and when every partner asked for is held.
-    """
-    loaded = load_holding(inventory, today)
-    region0 = loaded.region
-    shrunk = shrunk_exports(inventory, loaded.data_files, region0.guards, allow_disable or {},
-                            state)
-    held: dict[str, tuple[Problem, ...]] = dict(loaded.held)
-    for code, lost in shrunk.items():  # one line, not a flood of row problems
-        held[code] = (Problem(lost.file, 0, lost.message(), partner=code),)
-    shown = {code: found for code, found in held.items() if not partners or code in partners}
-    if partners and all(code in held for code in partners):
-        raise InventoryError([p for found in shown.values() for p in found])
-    going_on = tuple(code for code in partners if code not in held)
-    if not held:
-        return RunInventory(inventory, region0, going_on, {}, {}, False, None,
-                            loaded.data_files)
-    going_on = going_on or tuple(p.code for p in region0.partners if p.code not in held)
-    region = with_applied(inventory, loaded.data_files, held, state, today) \
-        if region0.hosts or shrunk else None
-    if region is None and shrunk:
-        # No usable copy: leave the shrunk partner out altogether, as a bad export is.
-        region = _without(region0, shrunk)
-        hosts_held = bool(region0.hosts)
-        return RunInventory(inventory, region, going_on, held, shown, hosts_held, None,
-                            loaded.data_files, shrunk)
-    hosts_held = bool(region0.hosts) and region is None
-    return RunInventory(inventory, region or region0, going_on, held, shown,
-                        hosts_held, kept_since(loaded.data_files, held, state),
-                        loaded.data_files, shrunk)
-
-
-def _without(region: Region, partners: Collection[str]) -> Region:
-    return dataclasses.replace(
-        region, partners=tuple(p for p in region.partners if p.code not in partners))

@@ -1,1 +1,0 @@
-"""Inventory sources: each loads into one validated Region."""
