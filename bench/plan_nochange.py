@@ -32,9 +32,9 @@ from ssc_infra.backends.ansible import AnsibleSettings
 from ssc_infra.directory import scope_of
 from ssc_infra.hostplan import read_hosts, run_hosts
 from ssc_infra.hostsync import load_records
-from ssc_infra.sources.files import FilesSource, load
 from ssc_infra.lab import free_loopback_address, start_dc, stop_dc
 from ssc_infra.run import RunRequest, host_bundle, plan_run
+from ssc_infra.sources.files import FilesSource, load
 from ssc_infra.targets import ad_settings, load_target
 
 ROOT = Path(__file__).resolve().parent.parent
