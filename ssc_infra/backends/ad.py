@@ -550,21 +550,12 @@ class AdWriter:
                                                                   [str(uac)])]}), change)
 
     def _create_account(self, conn: ldap3.Connection, change: Change) -> None:
-        after = dict(change.after)
-        enabled = bool(after.pop("enabled", False))
-        after.pop("cn", None)
-        after.pop("password", None)  # a create always gets a new password
         password = new_password()
-        attributes: dict[str, Any] = {k: v for k, v in after.items() if v}
-        attributes["unicodePwd"] = _encode_password(password)
-        attributes["userAccountControl"] = str(
-            UAC_NORMAL_ACCOUNT | (0 if enabled else UAC_ACCOUNTDISABLE))
-        attributes["pwdLastSet"] = "0"  # must change the password at first logon
         # Write-ahead: a crash after the add must never leave an account nobody knows the
         # password of. When the add then fails, the recorded row names no account; the next
         # run creates it with a new password and a new row.
         self._record(change, password)
-        ok = conn.add(change.dn, ["top", "person", "organizationalPerson", "user"], attributes)
+        ok = conn.add(change.dn, USER_CLASSES, new_account_attributes(change, password))
         _check(conn, ok, change)
 
     def _record(self, change: Change, password: str) -> None:
@@ -585,6 +576,24 @@ _APPLIERS: dict[ObjectKind, Callable[[AdWriter, ldap3.Connection, Change], None]
     ObjectKind.MEMBERS: AdWriter._members,
     ObjectKind.ACCOUNT: AdWriter._account,
 }
+
+
+USER_CLASSES = ("top", "person", "organizationalPerson", "user")
+
+
+def new_account_attributes(change: Change, password: str) -> dict[str, Any]:
+    """What the one add that creates an account carries (pure): the plan's attributes, the
+    password, and the flags (enabled or not, must change the password at first logon)."""
+    after = dict(change.after)
+    enabled = bool(after.pop("enabled", False))
+    after.pop("cn", None)  # the RDN gives it
+    after.pop("password", None)  # a create always gets a new password
+    attributes: dict[str, Any] = {k: v for k, v in after.items() if v}
+    attributes["unicodePwd"] = _encode_password(password)
+    attributes["userAccountControl"] = str(
+        UAC_NORMAL_ACCOUNT | (0 if enabled else UAC_ACCOUNTDISABLE))
+    attributes["pwdLastSet"] = "0"  # must change the password at first logon
+    return attributes
 
 
 def _encode_password(password: str) -> bytes:
@@ -632,6 +641,7 @@ __all__ = [
     "default_scope",
     "escape_rdn",
     "explain_ldap_result",
+    "new_account_attributes",
     "new_password",
     "parse_account",
     "parse_group",
