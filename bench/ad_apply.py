@@ -13,31 +13,16 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
+from benchlab import ROOT, TODAY, fresh_dc, settings
+
 from ssc_infra.apply import apply_changes
-from ssc_infra.backends.ad import (
-    AdSettings,
-    AdWriter,
-    ItemResult,
-    Secret,
-    connect,
-    new_password,
-)
+from ssc_infra.backends.ad import AdWriter, ItemResult, connect, new_password
 from ssc_infra.directory import plan_directory
-from ssc_infra.lab import DomainController, free_loopback_address, start_dc, stop_dc
+from ssc_infra.lab import DomainController
 from ssc_infra.plan import ObjectKind, Plan
 from ssc_infra.sources.files import load
-
-ROOT = Path(__file__).resolve().parent.parent
-TODAY = date(2026, 11, 23)
-
-
-def settings(dc: DomainController, workers_timeout: int = 30) -> AdSettings:
-    return AdSettings(url=dc.url, bind_user=dc.bind_user, password=Secret(dc.password()),
-                      base_dn=dc.base_dn, ca_file=str(dc.ca_file), tls_names=(dc.tls_name,),
-                      timeout=workers_timeout)
 
 
 def raw_rate(dc: DomainController, count: int, label: str) -> float:
@@ -73,42 +58,39 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="parallel LDAP connections")
     parser.add_argument("--inventory", type=Path, default=ROOT / "inventory")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="ssc-bench-ad-") as tmp:
-        dc = start_dc(Path(tmp) / "dc", "ssc.frl", free_loopback_address(), fresh=True)
-        try:
-            before = raw_rate(dc, args.raw, "Before")
-            print(f"raw ldap3 loop (1 connection, empty DC):   {before:6.1f} users/s")
-            plan, _, plan_time = plan_for(dc, args.inventory)
-            accounts = sum(1 for c in plan.changes if c.kind is ObjectKind.ACCOUNT)
-            stamps: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="ssc-bench-ad-") as tmp, \
+            fresh_dc(Path(tmp) / "dc") as dc:
+        before = raw_rate(dc, args.raw, "Before")
+        print(f"raw ldap3 loop (1 connection, empty DC):   {before:6.1f} users/s")
+        plan, _, plan_time = plan_for(dc, args.inventory)
+        accounts = sum(1 for c in plan.changes if c.kind is ObjectKind.ACCOUNT)
+        stamps: list[float] = []
 
-            def on_result(result: ItemResult) -> None:
-                if result.change.kind is ObjectKind.ACCOUNT:
-                    stamps.append(time.perf_counter())
+        def on_result(result: ItemResult) -> None:
+            if result.change.kind is ObjectKind.ACCOUNT:
+                stamps.append(time.perf_counter())
 
-            writer = AdWriter(settings(dc), workers=args.workers,
-                              on_password=lambda _change, _password: None)
-            started = time.perf_counter()
-            report = apply_changes(plan.changes, writer, on_result)
-            total = time.perf_counter() - started
-            writer.close()
-            account_phase = stamps[-1] - stamps[0] if len(stamps) > 1 else total
-            rate = accounts / account_phase
-            print(f"plan of the empty DC: {len(plan.changes):,} changes in {plan_time:.1f} s")
-            print(f"ssc-infra apply ({args.workers} connections): {len(plan.changes):,} changes, "
-                  f"{len(report.failed)} failed, {total:.1f} s in all; accounts "
-                  f"{accounts:,} at {rate:6.1f} accounts/s")
-            after = raw_rate(dc, args.raw, "After")
-            print(f"raw ldap3 loop (1 connection, full DC):    {after:6.1f} users/s")
-            ceiling = (before + after) / 2
-            print(f"apply / raw ceiling: {rate / ceiling:5.0%} (target >= 80%)")
-            noop, trips, noop_time = plan_for(dc, args.inventory)
-            partners = len({c.partner for c in plan.changes} - {""})
-            print(f"plan with nothing to do: {len(noop.changes)} changes, {noop_time:.2f} s wall "
-                  f"(load + read + derive + diff), {trips} LDAP round trips for "
-                  f"{accounts:,} accounts in {partners} partners")
-        finally:
-            stop_dc(dc)
+        writer = AdWriter(settings(dc), workers=args.workers,
+                          on_password=lambda _change, _password: None)
+        started = time.perf_counter()
+        report = apply_changes(plan.changes, writer, on_result)
+        total = time.perf_counter() - started
+        writer.close()
+        account_phase = stamps[-1] - stamps[0] if len(stamps) > 1 else total
+        rate = accounts / account_phase
+        print(f"plan of the empty DC: {len(plan.changes):,} changes in {plan_time:.1f} s")
+        print(f"ssc-infra apply ({args.workers} connections): {len(plan.changes):,} changes, "
+              f"{len(report.failed)} failed, {total:.1f} s in all; accounts "
+              f"{accounts:,} at {rate:6.1f} accounts/s")
+        after = raw_rate(dc, args.raw, "After")
+        print(f"raw ldap3 loop (1 connection, full DC):    {after:6.1f} users/s")
+        ceiling = (before + after) / 2
+        print(f"apply / raw ceiling: {rate / ceiling:5.0%} (target >= 80%)")
+        noop, trips, noop_time = plan_for(dc, args.inventory)
+        partners = len({c.partner for c in plan.changes} - {""})
+        print(f"plan with nothing to do: {len(noop.changes)} changes, {noop_time:.2f} s wall "
+              f"(load + read + derive + diff), {trips} LDAP round trips for "
+              f"{accounts:,} accounts in {partners} partners")
 
 
 if __name__ == "__main__":

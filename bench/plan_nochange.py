@@ -15,16 +15,14 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
-import yaml
+from benchlab import ROOT, TARGET, TODAY, cli, cli_options, write_targets
 
 from ssc_infra.backends import ad_snapshot
 from ssc_infra.backends.ad import connect
@@ -37,8 +35,6 @@ from ssc_infra.run import RunRequest, host_bundle, plan_run
 from ssc_infra.sources.files import FilesSource, load
 from ssc_infra.targets import ad_settings, load_target
 
-ROOT = Path(__file__).resolve().parent.parent
-TODAY = date(2026, 11, 23)
 T = TypeVar("T")
 
 
@@ -50,11 +46,6 @@ def timed(label: str, run: Callable[[], T]) -> tuple[float, T]:
     return seconds, result
 
 
-def cli(*args: str) -> int:
-    command = [str(Path(sys.executable).parent / "ssc-infra"), *args]
-    return subprocess.run(command, capture_output=True, check=False).returncode
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--inventory", type=Path, default=ROOT / "inventory")
@@ -63,16 +54,8 @@ def main() -> None:
         work = Path(tmp)
         dc = start_dc(work / "dc", "ssc.frl", free_loopback_address(), fresh=True)
         try:
-            targets = work / "targets.yaml"
-            targets.write_text(yaml.safe_dump({"bench": {
-                "ad": {"url": dc.url, "bind_user": dc.bind_user, "base_dn": dc.base_dn,
-                       "ca_file": str(dc.ca_file), "tls_names": [dc.tls_name],
-                       "bind_password_file": str(dc.password_file), "workers": 4},
-                "ansible": {"connection": "local", "root": str(work / "hosts"),
-                            "reload": False, "unknown_owner": "keep"}}}))
-            common = ["--inventory", str(args.inventory), "--today", TODAY.isoformat(),
-                      "--targets", str(targets), "--target", "bench", "--state-dir",
-                      str(work / "state")]
+            targets = write_targets(work, dc, workers=4)
+            common = cli_options(args.inventory, targets, work / "state")
             print("applying the sample once (accounts and hosts)...")
             _, code = timed("apply of the sample to an empty DC and hosts",
                             lambda: cli("apply", "--yes", *common))
@@ -101,13 +84,13 @@ def main() -> None:
 
 def parts(inventory: Path, targets: Path, state: Path) -> None:
     region = timed("  load the inventory (4,500 people)", lambda: load(inventory, TODAY))[1]
-    settings = ad_settings(load_target(targets, "bench"), "bench")
+    settings = ad_settings(load_target(targets, TARGET), TARGET)
     scope = scope_of(region)
     timed("  directory: a full read (apply, drift)",
           lambda: ad_snapshot.read(lambda: connect(settings), scope, 4, state, True))
     timed("  directory: a read of what changed since (plan)",
           lambda: ad_snapshot.read(lambda: connect(settings), scope, 4, state, False))
-    request = RunRequest(FilesSource(inventory), TODAY, targets, "bench", state)
+    request = RunRequest(FilesSource(inventory), TODAY, targets, TARGET, state)
     _, planned = timed("  load + read + derive + diff (no hosts)",
                        lambda: plan_run(request, check_hosts=False))
     _, bundle = timed("  host bundle: derive + render", lambda: host_bundle(planned))
