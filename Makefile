@@ -84,6 +84,7 @@ bench: $(STAMP) system
 	$(BIN)/python -W ignore bench/ad_apply.py
 	$(BIN)/python bench/hosts_apply.py
 	$(BIN)/python -W ignore bench/plan_nochange.py
+	$(BIN)/python -W ignore bench/apply_ceiling.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -29,6 +29,8 @@ case "${1:-all}" in
     [ -x /usr/sbin/sshd ] || want+=(openssh-server)
     command -v ssh >/dev/null 2>&1 || want+=(openssh-client)
     need ip iproute2
+    # bench/apply_ceiling.py: OpenLDAP's ldapadd as one of the DC's write ceilings.
+    need ldapadd ldap-utils
     ;;
   *) echo "usage: $0 python|all" >&2; exit 2 ;;
 esac
