@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -466,12 +467,14 @@ def _apply_directory(planned: PlannedRun, plan: Plan, rid: str,
     total = len(plan.changes)
     with state.credentials(rid) as credentials:
         failed = 0
+        one_at_a_time = threading.Lock()
 
         def on_password(change: Change, password: str) -> None:
             after = change.after
             partner, _, employee_id = change.key.partition("/")
-            credentials.add(partner, employee_id, str(after.get("sAMAccountName")),
-                            str(after.get("userPrincipalName")), password)
+            with one_at_a_time:  # the writer's threads: one whole row written and synced
+                credentials.add(partner, employee_id, str(after.get("sAMAccountName")),
+                                str(after.get("userPrincipalName")), password)
 
         def on_result(result: ItemResult) -> None:
             nonlocal failed
