@@ -43,8 +43,14 @@ def apply_changes(
     changes: Sequence[Change],
     writer: Writer,
     on_result: Callable[[ItemResult], None] | None = None,
+    on_done: Callable[[ObjectKind], None] | None = None,
 ) -> ApplyReport:
-    """Apply changes in dependency order; every item's result is returned and reported."""
+    """Apply changes in dependency order; every item's result is returned and reported.
+
+    Args:
+        on_done: called when every item of a kind has its result (for each kind of
+            APPLY_ORDER, one with nothing to do too), so that work waiting for it can start.
+    """
     report = ApplyReport()
     failed_dns: set[str] = set()
     for kind in APPLY_ORDER:
@@ -53,6 +59,8 @@ def apply_changes(
             batch = [_without(c, failed_dns) for c in batch]
             batch = [c for c in batch if c.after.get("add") or c.after.get("remove")]
         if not batch:
+            if on_done is not None:
+                on_done(kind)
             continue
         results = writer.apply(batch, on_result)
         report.results.extend(results)
@@ -62,6 +70,8 @@ def apply_changes(
                 failed_dns.add(dn_key(change.dn))
                 if "dn" in change.after and change.action is not Action.CREATE:
                     failed_dns.add(dn_key(str(change.after["dn"])))
+        if on_done is not None:
+            on_done(kind)
     return report
 
 

@@ -19,6 +19,7 @@ import dataclasses
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -46,10 +47,11 @@ from ssc_infra.hostplan import (
     write_job,
 )
 from ssc_infra.ledger import NameConflict, load_ledger, record_names
-from ssc_infra.model import Region
+from ssc_infra.model import HostRole, Region
 from ssc_infra.naming import ExistingName
 from ssc_infra.plan import (
     Change,
+    ObjectKind,
     Plan,
     directory_names,
     plan_from_dict,
@@ -419,22 +421,95 @@ class Outcome:
 
 
 def execute_apply(planned: PlannedRun, prepared: Prepared, hooks: Hooks = Hooks()) -> Outcome:
-    """Apply the directory changes, then the hosts; record every item and what was applied."""
+    """Apply the directory changes and the hosts; record every item and what was applied.
+
+    A file server's homes belong to accounts, so it waits for the accounts to be written.
+    When the plan writes accounts, the hosts that need none (DHCP, RADIUS, VPN, VDI) are
+    applied meanwhile, and a file server once the accounts are done (while the memberships
+    are written); one host run at a time, each audited.
+    """
     rid = run_id()
-    report, credentials = (_apply_directory(planned, prepared.plan, rid, hooks)
-                           if prepared.plan.changes else (ApplyReport(), None))
-    if prepared.plan.changes and not prepared.from_file:
-        # Names are only ever kept, never moved: recording after a partial failure is safe.
-        record_names(planned.state.ensure(), planned.desired)
-    hosts = None
-    if prepared.bundle is not None and prepared.host_changes:
-        # After the directory: a new home's owner must exist before the home is made.
-        hosts = _run_hosts(planned, prepared.bundle, hooks, check=False,
-                           expect=prepared.expect)
+    bundle = prepared.bundle if prepared.host_changes else None
+    early, late = _host_parts(planned, prepared) if bundle is not None else (None, None)
+    runs: list[Future[RunResult]] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hosts") as pool:
+
+        def start(part: PlannedRun | None) -> None:
+            if part is not None and bundle is not None:  # quiet: the directory shows progress
+                runs.append(pool.submit(_run_hosts, part, bundle, Hooks(), False,
+                                        prepared.expect))
+
+        def on_done(kind: ObjectKind) -> None:
+            if kind is ObjectKind.ACCOUNT:
+                start(late)
+
+        start(early)
+        try:
+            report, credentials = (
+                _apply_directory(planned, prepared.plan, rid, hooks, on_done)
+                if prepared.plan.changes else (ApplyReport(), None))
+            if prepared.plan.changes and not prepared.from_file:
+                # Names are only ever kept, never moved: recording after a partial failure is
+                # safe.
+                record_names(planned.state.ensure(), planned.desired)
+        except BaseException:
+            _finish_hosts(planned, runs, hooks, rid, raise_error=False)  # the first error wins
+            raise
+        results = _finish_hosts(planned, runs, hooks, rid)
+    hosts = _combined(results) if results else None
+    if bundle is not None and not runs:  # every host in one run, after the directory
+        hosts = _run_hosts(planned, bundle, hooks, check=False, expect=prepared.expect)
         _audit_hosts(planned, hosts, rid)
     if prepared.bundle is not None and (hosts is None or not hosts.failed_hosts):
         settle(planned, prepared, report)
     return Outcome(report, credentials, hosts)
+
+
+def _host_parts(planned: PlannedRun,
+                prepared: Prepared) -> tuple[PlannedRun | None, PlannedRun | None]:
+    """The run limited to the hosts that need no account, and to those that do; both None
+    (one run of every host after the directory) when the plan writes no account or the
+    hosts are all of one kind."""
+    if not any(c.kind is ObjectKind.ACCOUNT for c in prepared.plan.changes):
+        return None, None
+    region = planned.region
+    owners = tuple(h for h in region.hosts if HostRole.FILESERVER in h.roles)
+    others = tuple(h for h in region.hosts if HostRole.FILESERVER not in h.roles)
+    if not owners or not others:
+        return None, None
+    return (dataclasses.replace(planned, region=dataclasses.replace(region, hosts=others)),
+            dataclasses.replace(planned, region=dataclasses.replace(region, hosts=owners)))
+
+
+def _finish_hosts(planned: PlannedRun, runs: list[Future[RunResult]], hooks: Hooks,
+                  rid: str, raise_error: bool = True) -> list[RunResult]:
+    """Wait for the host runs started beside the directory and audit each; the error of one
+    that could not run is raised once the others are audited."""
+    if not runs:
+        return []
+    results: list[RunResult] = []
+    error: BaseException | None = None
+    with hooks.status("applying the workplace hosts..."):
+        for run in runs:
+            try:
+                results.append(run.result())
+            except Exception as e:  # raised below, once every other run is audited
+                error = error or e
+    for result in results:
+        _audit_hosts(planned, result, rid)
+    if error is not None and raise_error:
+        raise error
+    return results
+
+
+def _combined(results: list[RunResult]) -> RunResult:
+    """One result for host runs over disjoint hosts."""
+    failed = next((r for r in results if r.status != "successful"), None)
+    return RunResult(failed.status if failed else "successful", max(r.rc for r in results),
+                     {h: o for r in results for h, o in r.hosts.items()},
+                     tuple(c for r in results for c in r.changes),
+                     {h: d for r in results for h, d in r.digests.items()},
+                     tuple(sorted(h for r in results for h in r.in_sync)))
 
 
 def settle(planned: PlannedRun, prepared: Prepared, report: ApplyReport | None = None) -> None:
@@ -461,8 +536,9 @@ def remember_applied(planned: PlannedRun, report: ApplyReport) -> None:
                                     planned.request.today)
 
 
-def _apply_directory(planned: PlannedRun, plan: Plan, rid: str,
-                     hooks: Hooks) -> tuple[ApplyReport, Path | None]:
+def _apply_directory(planned: PlannedRun, plan: Plan, rid: str, hooks: Hooks,
+                     on_done: Callable[[ObjectKind], None] | None = None,
+                     ) -> tuple[ApplyReport, Path | None]:
     state = planned.state
     total = len(plan.changes)
     with state.credentials(rid) as credentials:
@@ -491,7 +567,7 @@ def _apply_directory(planned: PlannedRun, plan: Plan, rid: str,
         writer = planned.backends.directory.writer(scope_of(planned.region), planned.workers,
                                                    on_password)
         try:
-            report = apply_changes(plan.changes, writer, on_result)
+            report = apply_changes(plan.changes, writer, on_result, on_done)
         finally:
             writer.close()
         path = credentials.path if credentials.count else None

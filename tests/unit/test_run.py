@@ -42,7 +42,7 @@ from ssc_infra.model import (
     Site,
     Workplace,
 )
-from ssc_infra.plan import Change
+from ssc_infra.plan import Change, ObjectKind
 from ssc_infra.run import (
     PlannedRun,
     RunRequest,
@@ -103,6 +103,7 @@ class MemoryHosts:
     files: dict[tuple[str, str], str] = field(default_factory=dict)
     calls: list[dict[str, object]] = field(default_factory=list)
     read_aheads: int = 0
+    accounts: Callable[[], int] = lambda: 0  # accounts the directory holds, seen at each call
 
     def read_ahead(self, region: Region, state: Path) -> None:
         self.read_aheads += 1
@@ -111,15 +112,16 @@ class MemoryHosts:
             partners: Collection[str] | None, held: Collection[str],
             on_event: Callable[[TaskEvent], None] | None,
             expect: Mapping[str, Mapping[str, str]] | None, fast: bool = False) -> RunResult:
+        names = sorted(h.name for h in region.hosts)  # only the region's hosts are worked on
         self.calls.append({"check": check, "partners": partners, "expect": expect,
-                           "fast": fast})
+                           "fast": fast, "hosts": names, "accounts": self.accounts()})
         manifest = json.loads((bundle.path / "manifest.json").read_text())
         new = {(h, p): (bundle.path / h / p).read_text()
-               for h, paths in manifest["hosts"].items() for p in paths}
+               for h, paths in manifest["hosts"].items() if h in names for p in paths}
         changes = tuple(HostChange(h, "copy", f"/{p}", "", 1, 0) for (h, p), text in new.items()
                         if self.files.get((h, p)) != text)
         digests = {h: {f"/{p}": str(hash(self.files.get((h, p))))
-                       for (h2, p) in new if h2 == h} for h in manifest["hosts"]}
+                       for (h2, p) in new if h2 == h} for h in manifest["hosts"] if h in names}
         if not check:
             self.files.update(new)
         return RunResult("successful", 0, {}, changes, digests)
@@ -283,7 +285,10 @@ def world(request: pytest.FixtureRequest, mini: Path, tmp_path: Path,
     else:
         source = edits = MemorySource(built_region())
     run = RunRequest(source, TODAY, targets, "test", tmp_path / "state")
-    return World(run, MemoryDirectory(), MemoryHosts(), edits)
+    directory = MemoryDirectory()
+    hosts = MemoryHosts(accounts=lambda: sum(c.kind is ObjectKind.ACCOUNT
+                                             for c in directory.applied))
+    return World(run, directory, hosts, edits)
 
 
 def _vdi(world: World, planned: PlannedRun) -> list[dict[str, str]]:
@@ -367,3 +372,37 @@ def test_apply_for_one_partner_keeps_the_others_part(world: World) -> None:
         a["sam"] == "dkuipers" for a in _vdi(world, just_alpha))
     everyone = world.plan()
     assert any(a["sam"] == "dkuipers" for a in _vdi(world, everyone))  # beta's hire is there
+
+
+ALL_HOSTS = ["dhcp01", "fs01", "rad01", "vdi01", "vpn01"]
+
+
+def test_hosts_that_need_no_account_go_beside_the_accounts_the_file_server_after(
+        world: World) -> None:
+    planned = world.plan()
+    accounts = sum(c.kind is ObjectKind.ACCOUNT for c in planned.plan.changes)
+    assert accounts
+    outcome = execute_apply(planned, prepare_apply(planned, None))
+    applied = [c for c in world.hosts.calls if not c["check"]]
+    assert [c["hosts"] for c in applied] == [["dhcp01", "rad01", "vdi01", "vpn01"], ["fs01"]]
+    assert applied[1]["accounts"] == accounts  # every home's owner exists first
+    assert outcome.hosts is not None and not outcome.hosts.failed_hosts
+    assert sorted({c.host for c in outcome.hosts.changes}) == ALL_HOSTS
+    assert sorted(outcome.hosts.digests) == ALL_HOSTS
+    audit = [json.loads(line) for line in
+             (world.request.state_dir / "audit.jsonl").read_text().splitlines()]
+    audited = sorted(e["key"] for e in audit if e["kind"] == "host")
+    assert audited == sorted(f"{c.host}:{c.path}" for c in outcome.hosts.changes)
+    world.directory.state = directory_as_desired(planned.desired)
+    assert world.plan().empty  # and the hosts converged: nothing left to do
+
+
+def test_a_run_that_writes_no_account_runs_every_host_at_once_after_the_directory(
+        world: World) -> None:
+    world.apply(world.plan())
+    world.hosts.files.clear()  # the hosts lost their files; the directory is as it should be
+    planned = world.plan()
+    assert not any(c.kind is ObjectKind.ACCOUNT for c in planned.plan.changes)
+    calls = len(world.hosts.calls)
+    execute_apply(planned, prepare_apply(planned, None))
+    assert [c["hosts"] for c in world.hosts.calls[calls:]] == [ALL_HOSTS]
