@@ -12,7 +12,8 @@ import contextlib
 import difflib
 import os
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,26 +195,22 @@ def run_playbook(
     try:
         # The runner writes its artifacts (job events hold the diffs: people's names) with the
         # process umask: keep them to the owner for the run.
-        old_umask = os.umask(0o077)
-        try:
-            with contextlib.ExitStack() as stack:
-                folder = project or stack.enter_context(packaged_path(PLAYBOOKS))
-                runner = ansible_runner.run(
-                    private_data_dir=str(private_data_dir),
-                    project_dir=str(folder),
-                    playbook=playbook,
-                    inventory=inventory,
-                    extravars=extravars,
-                    cmdline=cmdline,
-                    limit=limit,
-                    forks=forks,
-                    envvars=_environment(),
-                    event_handler=handle,
-                    quiet=True,
-                    rotate_artifacts=3,
-                )
-        finally:
-            os.umask(old_umask)
+        with _owner_only_umask(), contextlib.ExitStack() as stack:
+            folder = project or stack.enter_context(packaged_path(PLAYBOOKS))
+            runner = ansible_runner.run(
+                private_data_dir=str(private_data_dir),
+                project_dir=str(folder),
+                playbook=playbook,
+                inventory=inventory,
+                extravars=extravars,
+                cmdline=cmdline,
+                limit=limit,
+                forks=forks,
+                envvars=_environment(),
+                event_handler=handle,
+                quiet=True,
+                rotate_artifacts=3,
+            )
     except Exception as e:  # ansible-runner raises bare exceptions for a broken setup
         raise BackendError(f"Ansible could not start: {e} (is ansible-core installed? "
                            "run `make test` or `pip install ansible-core ansible-runner`)") from e
@@ -242,6 +239,30 @@ def _host_state(task: str, status: str, res: dict[str, Any], outcome: HostOutcom
         outcome.homes_after = res["digest_after"]
     if res.get("held"):
         outcome.homes_held = True
+
+
+_UMASK_LOCK = threading.Lock()
+_umask_users = 0
+_umask_before = 0o022
+
+
+@contextlib.contextmanager
+def _owner_only_umask() -> Iterator[None]:
+    """umask 077 while any playbook runs. The umask is the process's: runs in threads at once
+    (a plan's host read beside the directory read, apply's host runs) must not restore one
+    another's, so the first in sets it and the last out puts the old one back."""
+    global _umask_users, _umask_before
+    with _UMASK_LOCK:
+        if _umask_users == 0:
+            _umask_before = os.umask(0o077)
+        _umask_users += 1
+    try:
+        yield
+    finally:
+        with _UMASK_LOCK:
+            _umask_users -= 1
+            if _umask_users == 0:
+                os.umask(_umask_before)
 
 
 def _environment() -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def test_the_read_quotes_every_path_and_reads_files_modes_and_homes(tmp_path: Pa
     root = tmp_path / "a root with 'quotes' and $(touch pwned)"
     (root / "etc/samba").mkdir(parents=True)
     (root / "etc/samba/smb.conf").write_text("[global]\n")
+    (root / "etc/samba/smb.conf").chmod(0o644)  # whatever the umask
     (root / "srv/homes/alpha/jan").mkdir(parents=True)
     command = read_command(bundle, "fs01", str(root))
     assert ".ssc/homes.json" not in command  # the tool's own data is not on the host
@@ -118,3 +120,19 @@ def test_records_survive_a_round_trip_and_a_damaged_file_means_a_full_check(
     for damaged in ("", "{", "[]", '{"fs01": {"key": 1}}', '{"fs01": 3}'):
         (tmp_path / RECORDS).write_text(damaged)
         assert load_records(tmp_path) == {}
+
+
+def test_playbook_runs_in_threads_at_once_put_the_umask_back_once_all_are_done() -> None:
+    from ssc_infra.backends.ansible import _owner_only_umask
+
+    before = os.umask(0o022)
+    try:
+        first, second = _owner_only_umask(), _owner_only_umask()
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)  # the first ends while the second still runs
+        assert os.umask(0o077) == 0o077
+        second.__exit__(None, None, None)
+        assert os.umask(0o022) == 0o022
+    finally:
+        os.umask(before)
