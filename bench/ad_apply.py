@@ -21,7 +21,7 @@ from ssc_infra.apply import apply_changes
 from ssc_infra.backends.ad import AdWriter, ItemResult, connect, new_password
 from ssc_infra.directory import plan_directory
 from ssc_infra.lab import DomainController
-from ssc_infra.plan import ObjectKind, Plan
+from ssc_infra.plan import ObjectKind, Section
 from ssc_infra.sources.files import load
 
 
@@ -46,7 +46,7 @@ def raw_rate(dc: DomainController, count: int, label: str) -> float:
     return count / elapsed
 
 
-def plan_for(dc: DomainController, inventory: Path) -> tuple[Plan, int, float]:
+def plan_for(dc: DomainController, inventory: Path) -> tuple[Section, int, float]:
     started = time.perf_counter()
     run = plan_directory(load(inventory, TODAY), TODAY, settings(dc))
     return run.plan, run.round_trips, time.perf_counter() - started

@@ -196,7 +196,8 @@ def _phases(audit: Path, started: float, ended: float) -> str:
         for line in handle:
             item = json.loads(line)
             at = datetime.fromisoformat(item["time"]).timestamp()
-            stamps.setdefault(item["kind"], []).append(at)
+            what = "host" if item.get("backend") == "hosts" else item["kind"]
+            stamps.setdefault(what, []).append(at)
     accounts = stamps.get("account")
     if not accounts:
         return ""

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ssc_infra.backends.ad import ItemResult
+from ssc_infra.diff.directory import APPLY_ORDER
 from ssc_infra.dn import dn_key
-from ssc_infra.plan import APPLY_ORDER, Action, Change, ObjectKind
+from ssc_infra.plan import Action, Change, ItemResult, ObjectKind
 
 
 class Writer(Protocol):

@@ -21,13 +21,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ssc_infra import __version__
-from ssc_infra.backends.ad import ItemResult
+from ssc_infra.backends.ansible import host_of
 from ssc_infra.desired import derive
 from ssc_infra.errors import InventoryError, Problem, SscError
 from ssc_infra.holds import HOLDS_FILE
 from ssc_infra.ledger import kept_names, load_ledger
 from ssc_infra.model import Region
-from ssc_infra.plan import parse_allow_disable
+from ssc_infra.plan import ItemResult, parse_allow_disable
 from ssc_infra.report import (
     console,
     desired_lines,
@@ -340,7 +340,7 @@ def render(inventory: Path, today: date, partners: tuple[str, ...], out_dir: Pat
     Account names are the ones earlier applies handed out (kept in the state dir); plan and
     apply check them against the directory. With --partner, the files hold only that partner's part.
     """
-    from ssc_infra.hostplan import load_allocations
+    from ssc_infra.backends.hosts import load_allocations
     from ssc_infra.render import render_bundle, write_bundle
     from ssc_infra.workplaces import derive_workplaces
 
@@ -523,7 +523,7 @@ def plan(inventory: Path, today: date, targets_file: Path, target_name: str, sta
     Examples:
       ssc-infra plan
       ssc-infra plan --partner waadhoeke --out waadhoeke.plan.json
-      ssc-infra plan --format json | jq '.changes | length'
+      ssc-infra plan --format json | jq '.sections.directory.changes | length'
       ssc-infra plan --job /srv/jobs/today   # then on an execution node:
         ansible-runner transmit /srv/jobs/today -p site.yml | ansible-runner worker |
         ansible-runner process /tmp/out
@@ -602,10 +602,15 @@ def apply(inventory: Path, today: date, targets_file: Path, target_name: str, st
     request = _request(inventory, today, targets_file, target_name, state_dir, partners,
                        allow_disable, "apply", enable, holds_file)
     with locked(request, f"ssc-infra apply {plan_file or ''}".strip()):
-        planned = _planned(request, check_hosts=plan_file is None)
+        # Nobody reviews an `apply --yes`: the hosts' check run ahead would only be shown;
+        # the apply's own run (every file through its checker) says what it changed.
+        planned = _planned(request, check_hosts=plan_file is None and not yes)
         prepared = prepare_apply(planned, plan_file)
         if plan_file is None:
             _show_plan(planned, "text", {})
+            if prepared.hosts_unchecked:
+                out.print("Hosts: checked and applied in one run (--yes); their changes "
+                          "follow the apply.")
         else:  # a saved plan was reviewed already: its summary is enough
             out.print(plan_summary(prepared.plan))
             if prepared.bundle is not None:
@@ -616,7 +621,7 @@ def apply(inventory: Path, today: date, targets_file: Path, target_name: str, st
         for change, reason in prepared.refused:
             err.print(f"[red]refused[/] {change.kind.value} {escape(change.key)}: "
                       f"{escape(reason)}", soft_wrap=True)
-        if not prepared.plan.changes and not prepared.host_changes:
+        if not prepared.plan.directory.changes and not prepared.applies_hosts:
             settle(planned, prepared)  # the hosts hold exactly this already
             out.print("nothing to apply.")
             sys.exit(EXIT_ERROR if planned.incomplete else
@@ -663,9 +668,12 @@ def _print_apply_result(outcome: Outcome, planned: PlannedRun, prepared: Prepare
     for held in prepared.plan.held:
         err.print(f"[yellow]held back:[/] {escape(held.message())}", soft_wrap=True)
     if hosts is not None:
+        if prepared.hosts_unchecked:  # not shown ahead: what the run changed
+            for line in host_lines(hosts.changes, ()):
+                out.print(line, soft_wrap=True)
         for line in host_lines([], hosts.failed_hosts):
             err.print(line, soft_wrap=True)
-        changed = {c.host for c in hosts.changes}
+        changed = {host_of(c) for c in hosts.changes}
         out.print(f"hosts: {len(hosts.changes)} changes on {len(changed)} hosts"
                   + (f", [red]{len(hosts.failed_hosts)} hosts failed[/]"
                      if hosts.failed_hosts else ""))

@@ -16,23 +16,20 @@ from ssc_infra.backends.ad import AdSettings, Scope
 from ssc_infra.backends.ldap import LdapDirectory
 from ssc_infra.backends.protocols import DirectoryBackend
 from ssc_infra.desired import AccountState, DesiredState, derive
-from ssc_infra.holds import NO_HOLDS, Holds
-from ssc_infra.ledger import Ledger, MergedNames, NameConflict, merge_names
-from ssc_infra.model import PersonKey, Region
-from ssc_infra.plan import (
+from ssc_infra.diff.directory import (
     PASSWORD_NEW,
     PASSWORD_NOT_RECORDED,
-    Action,
-    Change,
-    ObjectKind,
-    Plan,
     _ordered,
-    apply_guards,
     diff_directory,
     directory_names,
+    guard_directory,
     hybrid_partners,
     new_accounts,
 )
+from ssc_infra.holds import NO_HOLDS, Holds
+from ssc_infra.ledger import Ledger, MergedNames, NameConflict, merge_names
+from ssc_infra.model import PersonKey, Region
+from ssc_infra.plan import Action, Change, ObjectKind, Section
 
 MAX_NAME_ROUNDS = 5
 
@@ -41,7 +38,7 @@ MAX_NAME_ROUNDS = 5
 class DirectoryRun:
     actual: DirectoryState
     desired: DesiredState
-    plan: Plan
+    plan: Section  # the directory's section of the run's plan
     round_trips: int
     name_conflicts: tuple[NameConflict, ...] = ()  # the ledger contradicted: the directory won
 
@@ -100,7 +97,7 @@ def plan_with(
     plan = diff_directory(desired, actual, moves, partners, holds, enable)
     if recorded is not None:
         plan = password_resets(plan, desired, actual, moves, recorded, partners)
-    guarded = apply_guards(plan, actual, region.guards, allow_disable)
+    guarded = guard_directory(plan, actual, region.guards, allow_disable)
     return DirectoryRun(actual, desired, guarded, actual.round_trips + named.asked,
                         named.conflicts)
 
@@ -152,13 +149,13 @@ def derive_with_free_names(
 
 
 def password_resets(
-    plan: Plan,
+    plan: Section,
     desired: DesiredState,
     actual: DirectoryState,
     moves: Mapping[PersonKey, DirectoryAccount],
     recorded: Collection[PersonKey],
     partners: Collection[str] = (),
-) -> Plan:
+) -> Section:
     """The plan plus a new password for every account nobody knows the password of (pure).
 
     Such an account was made with an initial password (pwdLastSet=0, never logged on) that

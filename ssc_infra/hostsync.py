@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ssc_infra.backends.ansible import HostOutcome, RunResult
+from ssc_infra.backends.ansible import HostOutcome, RunResult, host_of
 from ssc_infra.render import HOMES_DATA
 from ssc_infra.state import write_private
 
@@ -131,7 +131,7 @@ def after_run(records: Mapping[str, InSync], result: RunResult, *, check: bool,
     expected digests are then the bundle's files (after an apply) or what the check saw.
     """
     kept = {h: r for h, r in records.items() if h not in hosts}
-    changed = {c.host for c in result.changes}
+    changed = {host_of(c) for c in result.changes}
     for host in hosts:
         outcome = result.hosts.get(host)
         if outcome is None or not _clean(outcome) or (check and host in changed):

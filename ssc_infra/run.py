@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,40 +29,44 @@ from typing import Any, Protocol
 from ssc_infra.actual import DirectoryState
 from ssc_infra.apply import ApplyReport, apply_changes
 from ssc_infra.audit import AuditEntry
-from ssc_infra.backends.ad import AdSettings, ItemResult
+from ssc_infra.backends.ad import AdSettings
 from ssc_infra.backends.ansible import AnsibleSettings, RunResult, TaskEvent
-from ssc_infra.backends.ldap import LdapDirectory
-from ssc_infra.backends.protocols import Backends
-from ssc_infra.desired import DesiredState, derive
-from ssc_infra.directory import plan_with, scope_of
-from ssc_infra.errors import Problem, SscError
-from ssc_infra.holds import NO_HOLDS, load_holds, parse_enable
-from ssc_infra.hostplan import (
+from ssc_infra.backends.hosts import (
     AnsibleHosts,
     Bundle,
     HostPlan,
-    host_plan_to_dict,
+    host_plan_extra,
     make_bundle,
     refused_files,
     use_bundle,
     write_job,
 )
+from ssc_infra.backends.ldap import LdapDirectory
+from ssc_infra.backends.protocols import Backends
+from ssc_infra.desired import DesiredState, derive
+from ssc_infra.diff.directory import directory_names, stale_reason
+from ssc_infra.directory import plan_with, scope_of
+from ssc_infra.errors import Problem, SscError
+from ssc_infra.holds import NO_HOLDS, load_holds, parse_enable
 from ssc_infra.ledger import NameConflict, load_ledger, record_names
 from ssc_infra.model import HostRole, Region
 from ssc_infra.naming import ExistingName
 from ssc_infra.plan import (
+    Backend,
     Change,
+    ItemResult,
     ObjectKind,
     Plan,
-    directory_names,
+    Section,
     plan_from_dict,
     plan_to_dict,
-    stale_reason,
 )
 from ssc_infra.seal import plan_key, seal, unseal
 from ssc_infra.sources import InventorySource, Kept, RunInventory
 from ssc_infra.state import StateDir, now, recorded_passwords, run_id, write_private
 from ssc_infra.targets import ad_settings, ansible_settings, load_target
+
+HOST_RUN_NICE = 10  # the nice value of host runs beside the directory writes
 
 
 class Status(Protocol):
@@ -120,7 +125,7 @@ class PlannedRun:
     settings: AdSettings
     workers: int
     actual: DirectoryState
-    plan: Plan
+    directory: Section  # the directory's section of the plan
     desired: DesiredState
     ansible: AnsibleSettings | None
     state: StateDir
@@ -136,6 +141,21 @@ class PlannedRun:
         return self.request.target_name
 
     @property
+    def held_partners(self) -> frozenset[str]:
+        """Partners a guard held back: nothing of theirs changes, on the hosts neither."""
+        return frozenset(h.partner for h in self.directory.held)
+
+    @property
+    def plan(self) -> Plan:
+        """The run's plan: the directory's section, then the hosts' (for the asked partners).
+
+        A partner held back in one section is held back in every one."""
+        sections = [self.directory]
+        if self.hosts is not None:
+            sections.append(self.hosts.section(self.partners))
+        return Plan(tuple(sections)).held_everywhere()
+
+    @property
     def held_inventory(self) -> dict[str, tuple[Problem, ...]]:
         """Partners left out for problems in their own data (those this run was asked for)."""
         return self.inventory.shown
@@ -148,7 +168,7 @@ class PlannedRun:
     def empty(self) -> bool:
         """Nothing to apply and nothing that differs unacknowledged (drift: exit 2)."""
         return self.plan.empty and not self.plan.drift and \
-            (self.hosts is None or self.hosts.empty)
+            (self.hosts is None or self.hosts.empty)  # a host change of another partner too
 
     @property
     def incomplete(self) -> list[str]:
@@ -169,11 +189,12 @@ class PlannedRun:
                 "partners": list(r.partners), "created": now()}
 
     def to_dict(self, meta: Mapping[str, Any]) -> dict[str, Any]:
-        data = plan_to_dict(self.plan, meta)
+        extra: dict[Backend, dict[str, Any]] = {}
         if self.hosts is not None:
-            data["workplaces"] = {**host_plan_to_dict(self.hosts, self.partners),
-                                  "expect": self.hosts.result.digests,
-                                  "homes_for": list(self.scope.applied) if self.scope else []}
+            extra[Backend.HOSTS] = {**host_plan_extra(self.hosts),
+                                    "expect": self.hosts.result.digests,
+                                    "homes_for": list(self.scope.applied) if self.scope else []}
+        data = plan_to_dict(self.plan, meta, extra)
         if self.held_inventory or self.hosts_held:
             data["held_inventory"] = [
                 {"partner": code, "problems": [dataclasses.asdict(p) for p in found]}
@@ -263,7 +284,7 @@ def host_scope(planned: PlannedRun) -> HostScope:
     inventory = planned.inventory
     # Every partner of the inventory, a held one too (its data may be missing from the region).
     everyone = sorted({p.code for p in inventory.region.partners} | set(inventory.data_files))
-    guard_held = {h.partner for h in planned.plan.held}
+    guard_held = planned.held_partners
     asked = inventory.partners or tuple(c for c in everyone if c not in inventory.held)
     applied = tuple(c for c in asked if c not in guard_held and c not in inventory.held)
     others = [c for c in everyone if c not in applied]
@@ -339,7 +360,7 @@ def _run_hosts(planned: PlannedRun, bundle: Bundle, hooks: Hooks, check: bool,
         assert planned.backends.hosts is not None
         return planned.backends.hosts.run(planned.region, bundle, planned.state.path,
                                           check=check, partners=homes_for,
-                                          held=[h.partner for h in planned.plan.held],
+                                          held=sorted(planned.held_partners),
                                           on_event=on_event, expect=expect, fast=fast)
 
 
@@ -365,12 +386,21 @@ class Prepared:
     expect: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     hosts_not_applied: int = 0  # host changes of a saved plan left out (hosts held)
     from_file: bool = False
+    hosts_unchecked: bool = False  # no check run ahead (`apply --yes`): the apply shows them
+
+    @property
+    def applies_hosts(self) -> bool:
+        return self.bundle is not None and (self.host_changes > 0 or self.hosts_unchecked)
 
 
 def prepare_apply(planned: PlannedRun, plan_file: Path | None) -> Prepared:
     """What to apply: the fresh plan, or a sealed saved plan item by item against now."""
     if plan_file is None:
         hosts = planned.hosts
+        if hosts is None and _hosts_go_on(planned):
+            # Not checked ahead (nobody reviews an `apply --yes`): the apply's own run with
+            # every checker is the check, and its changes are what is shown.
+            return Prepared(planned.plan, [], host_bundle(planned), hosts_unchecked=True)
         if hosts is None:
             return Prepared(planned.plan)
         return Prepared(planned.plan, [], hosts.bundle, len(hosts.result.changes),
@@ -381,33 +411,46 @@ def prepare_apply(planned: PlannedRun, plan_file: Path | None) -> Prepared:
         raise SscError(f"cannot use the plan file {plan_file}: {e}") from e
     data = unseal(raw, plan_key(planned.state.ensure()), str(plan_file))
     try:
-        saved, meta = plan_from_dict(data)
+        saved, meta, extra = plan_from_dict(data)
     except ValueError as e:
         raise SscError(f"cannot use the plan file {plan_file}: {e}") from e
     if meta.get("target") != planned.target or meta.get("base_dn") != planned.settings.base_dn:
         raise SscError(f"{plan_file} was made for target {meta.get('target')!r} "
                        f"({meta.get('base_dn')}); this run is for {planned.target!r}")
-    refused = [(c, r) for c in saved.changes
+    directory = saved.directory
+    refused = [(c, r) for c in directory.changes
                if (r := stale_reason(c, planned.actual)) is not None]
     stale = {c.ident for c, _ in refused}
-    keep = tuple(c for c in saved.changes if c.ident not in stale)
-    prepared = Prepared(Plan(keep, saved.held, saved.held_changes, saved.unmanaged), refused,
-                        from_file=True)
-    hosts = meta.get("workplaces")
-    if not hosts or planned.ansible is None:
+    keep = dataclasses.replace(directory,
+                               changes=tuple(c for c in directory.changes
+                                             if c.ident not in stale))
+    prepared = Prepared(saved.replaced(keep), refused, from_file=True)
+    saw = extra.get(Backend.HOSTS)
+    if not saw or planned.ansible is None:
         return prepared
-    changes = len(hosts.get("changes", []))
+    # The hosts' items are checked on each host against what the plan saw there (`expect`):
+    # a file or the homes changed since are refused by the playbook, the rest goes on.
+    changes = len(saved.section(Backend.HOSTS).changes)
     if planned.hosts_held:
         prepared.hosts_not_applied = changes
         return prepared
-    prepared.bundle = use_bundle(Path(hosts["bundle"]), str(hosts["digest"]), planned.region,
-                                 planned.desired, planned.state.path)
+    try:
+        prepared.bundle = use_bundle(Path(saw["bundle"]), str(saw["digest"]),
+                                     planned.region, planned.desired, planned.state.path)
+        prepared.expect = dict(saw.get("expect") or {})
+        homes_for = tuple(saw.get("homes_for") or ())
+    except (KeyError, TypeError, ValueError) as e:
+        raise SscError(f"cannot use the plan file {plan_file}: its hosts' section is "
+                       f"damaged ({e!r}); make a new plan") from e
     prepared.host_changes = changes
-    prepared.expect = hosts.get("expect") or {}
     if planned.scope is not None:  # the homes the reviewed plan was for, no others
-        planned.scope = dataclasses.replace(planned.scope,
-                                            applied=tuple(hosts.get("homes_for") or ()))
+        planned.scope = dataclasses.replace(planned.scope, applied=homes_for)
     return prepared
+
+
+def _hosts_go_on(planned: PlannedRun) -> bool:
+    return planned.ansible is not None and planned.backends.hosts is not None and \
+        bool(planned.region.hosts) and planned.scope is not None and not planned.scope.waiting
 
 
 # -- apply ------------------------------------------------------------------------------
@@ -429,10 +472,11 @@ def execute_apply(planned: PlannedRun, prepared: Prepared, hooks: Hooks = Hooks(
     are written); one host run at a time, each audited.
     """
     rid = run_id()
-    bundle = prepared.bundle if prepared.host_changes else None
+    bundle = prepared.bundle if prepared.applies_hosts else None
     early, late = _host_parts(planned, prepared) if bundle is not None else (None, None)
     runs: list[Future[RunResult]] = []
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hosts") as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hosts",
+                            initializer=_second_place) as pool:
 
         def start(part: PlannedRun | None) -> None:
             if part is not None and bundle is not None:  # quiet: the directory shows progress
@@ -445,10 +489,11 @@ def execute_apply(planned: PlannedRun, prepared: Prepared, hooks: Hooks = Hooks(
 
         start(early)
         try:
+            directory = prepared.plan.directory
             report, credentials = (
-                _apply_directory(planned, prepared.plan, rid, hooks, on_done)
-                if prepared.plan.changes else (ApplyReport(), None))
-            if prepared.plan.changes and not prepared.from_file:
+                _apply_directory(planned, directory, rid, hooks, on_done)
+                if directory.changes else (ApplyReport(), None))
+            if directory.changes and not prepared.from_file:
                 # Names are only ever kept, never moved: recording after a partial failure is
                 # safe.
                 record_names(planned.state.ensure(), planned.desired)
@@ -465,12 +510,20 @@ def execute_apply(planned: PlannedRun, prepared: Prepared, hooks: Hooks = Hooks(
     return Outcome(report, credentials, hosts)
 
 
+def _second_place() -> None:
+    """Host runs beside the directory writes take what CPU the writer leaves: on a control
+    machine that also runs a DC (a lab, a small site) the DC's writes come first. The nice
+    value is this thread's (Linux), and the Ansible processes it starts inherit it."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HOST_RUN_NICE)
+
+
 def _host_parts(planned: PlannedRun,
                 prepared: Prepared) -> tuple[PlannedRun | None, PlannedRun | None]:
     """The run limited to the hosts that need no account, and to those that do; both None
     (one run of every host after the directory) when the plan writes no account or the
     hosts are all of one kind."""
-    if not any(c.kind is ObjectKind.ACCOUNT for c in prepared.plan.changes):
+    if not any(c.kind is ObjectKind.ACCOUNT for c in prepared.plan.directory.changes):
         return None, None
     region = planned.region
     owners = tuple(h for h in region.hosts if HostRole.FILESERVER in h.roles)
@@ -536,7 +589,7 @@ def remember_applied(planned: PlannedRun, report: ApplyReport) -> None:
                                     planned.request.today)
 
 
-def _apply_directory(planned: PlannedRun, plan: Plan, rid: str, hooks: Hooks,
+def _apply_directory(planned: PlannedRun, plan: Section, rid: str, hooks: Hooks,
                      on_done: Callable[[ObjectKind], None] | None = None,
                      ) -> tuple[ApplyReport, Path | None]:
     state = planned.state
@@ -554,12 +607,8 @@ def _apply_directory(planned: PlannedRun, plan: Plan, rid: str, hooks: Hooks,
 
         def on_result(result: ItemResult) -> None:
             nonlocal failed
-            c = result.change
-            state.audit(AuditEntry(
-                run=rid, command=planned.request.command, target=planned.target,
-                partner=c.partner, kind=c.kind.value, action=c.action.value, key=c.key,
-                dn=c.dn, result="ok" if result.ok else "failed",
-                message=result.message).as_dict())
+            state.audit(AuditEntry.of(result, rid, planned.request.command,
+                                      planned.target).as_dict())
             failed += 0 if result.ok else 1
             if hooks.on_item is not None:
                 hooks.on_item(result, failed, total)
@@ -575,17 +624,21 @@ def _apply_directory(planned: PlannedRun, plan: Plan, rid: str, hooks: Hooks,
 
 
 def _audit_hosts(planned: PlannedRun, result: RunResult, rid: str) -> None:
-    for c in result.changes:
-        planned.state.audit(AuditEntry(
-            run=rid, command=planned.request.command, target=planned.target,
-            partner=",".join(c.partners), kind="host", action="update",
-            key=f"{c.host}:{c.path}", result="ok", message=f"+{c.added} -{c.removed}",
-        ).as_dict())
+    request = planned.request
+    for change in result.changes:
+        planned.state.audit(AuditEntry.of(ItemResult(change, True, _host_message(change)), rid,
+                                          request.command, planned.target).as_dict())
     for h in result.failed_hosts:
         planned.state.audit(AuditEntry(
-            run=rid, command=planned.request.command, target=planned.target, partner="",
+            run=rid, command=request.command, target=planned.target, partner="",
             kind="host", action="update", key=h.host, result="failed",
-            message="; ".join(h.messages)).as_dict())
+            message="; ".join(h.messages), backend=Backend.HOSTS.value).as_dict())
+
+
+def _host_message(change: Change) -> str:
+    if change.kind is ObjectKind.HOMES:
+        return ", ".join(f"{len(v)} {k}" for k, v in change.after.items())
+    return f"+{change.after.get('added', 0)} -{change.after.get('removed', 0)}"
 
 
 @contextlib.contextmanager

@@ -16,9 +16,10 @@ from ssc_infra.actual import (
     DirectoryState,
 )
 from ssc_infra.desired import DesiredState, derive
+from ssc_infra.diff.directory import DISABLED_MARK, diff_directory, directory_names
 from ssc_infra.dn import dn_key
 from ssc_infra.model import Identity
-from ssc_infra.plan import DISABLED_MARK, Plan, diff_directory, directory_names
+from ssc_infra.plan import Section
 from ssc_infra.sources.files import load
 
 
@@ -93,7 +94,7 @@ def edit_directory(state: DirectoryState, edits: Iterable[dict[str, Any]]) -> Di
 
 
 def plan_for(inventory: Path, today: date, actual: DirectoryState,
-             partners: tuple[str, ...] = ()) -> Plan:
+             partners: tuple[str, ...] = ()) -> Section:
     """The plan the tool would make for this inventory against this directory."""
     region = load(inventory, today)
     existing, reserved, moves = directory_names(region, actual)

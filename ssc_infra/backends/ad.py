@@ -32,6 +32,7 @@ from ssc_infra.actual import (
     DirectoryAccount,
     DirectoryGroup,
 )
+from ssc_infra.diff.directory import GLOBAL_SECURITY_GROUP
 from ssc_infra.dn import (
     canonical_dn,
     dn_key,
@@ -43,7 +44,7 @@ from ssc_infra.dn import (
     split_dn,
 )
 from ssc_infra.errors import BackendError, SscError
-from ssc_infra.plan import GLOBAL_SECURITY_GROUP, Action, Change, ObjectKind
+from ssc_infra.plan import Action, Change, ItemResult, ObjectKind
 
 USER_ATTRIBUTES = (
     "sAMAccountName", "userPrincipalName", "employeeID", "givenName", "sn", "cn",
@@ -382,17 +383,10 @@ def _canonical(change: Change) -> Change:
     for side in ("add", "remove"):
         if side in after and change.kind is ObjectKind.MEMBERS:
             after[side] = [canonical_dn(str(m)) for m in after[side]]
-    return dataclasses.replace(change, dn=canonical_dn(change.dn), after=after)
+    return dataclasses.replace(change, target=canonical_dn(change.dn), after=after)
 
 
 # -- writing ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ItemResult:
-    change: Change
-    ok: bool
-    message: str = ""
 
 
 PasswordSink = Callable[[Change, str], None]

@@ -1,19 +1,22 @@
 """Ansible: one typed function around `ansible_runner.run`, and the inventory it runs against.
 
 Job events are the vocabulary: each becomes a `TaskEvent` for the progress display, and the
-events of changed tasks become `HostChange`s (which file or which homes, with the diff) for
-plan, drift and apply. A failed or unreachable host is a result, never an exception: the other
-hosts go on and converge.
+events of changed tasks become the plan's `Change`s of the hosts' section, made here once:
+a whole file (with its diff and its digest on the host as the run found it) or one partner's
+home folders (who gets one made, restored, archived or fixed) for plan, drift and apply. A
+failed or unreachable host is a result, never an exception: the other hosts go on and
+converge.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ import ansible_runner
 from ssc_infra.errors import BackendError
 from ssc_infra.model import Region
 from ssc_infra.packaged import PLAYBOOKS, packaged_path
+from ssc_infra.plan import Action, Backend, Change, ObjectKind
 from ssc_infra.state import private_dir
 
 READ_TASK = "What this host holds now, in one read"  # the task in read.yml
@@ -82,23 +86,32 @@ class TaskEvent:
     status: str  # ok, changed, failed, unreachable, skipped
 
 
-@dataclass(frozen=True, slots=True)
-class HostChange:
-    """A task that changed (or in check mode would change) something on a host."""
+HOMES_TARGET = "homes"  # the key and target of a homes change: HOST:homes/PARTNER
 
-    host: str
-    task: str
-    path: str
-    diff: str  # unified diff of a file, or the module's own summary lines
-    added: int
-    removed: int
 
-    @property
-    def partners(self) -> tuple[str, ...]:
-        """Partners this change concerns, when the diff names them (home directories)."""
-        found = {line.split()[2].split("/")[0] for line in self.diff.splitlines()
-                 if line.startswith(("+ home ", "- home ", "~ home "))}
-        return tuple(sorted(found))
+def file_change(host: str, path: str, diff: str = "", added: int = 0, removed: int = 0,
+                sha256: str = "") -> Change:
+    """A whole file on a host that changes (or would): its diff, and its digest as found."""
+    return Change(ObjectKind.FILE, Action.UPDATE, "", f"{host}:{path}", path,
+                  {"sha256": sha256} if sha256 else {},
+                  {"diff": diff, "added": added, "removed": removed}, Backend.HOSTS)
+
+
+def homes_change(host: str, partner: str, lists: Mapping[str, list[str]],
+                 sha256: str = "") -> Change:
+    """One partner's home folders on a file server: `lists` maps "create", "restore",
+    "archive", "fix" and "shares" to the names or paths (the empty lists are left out)."""
+    after = {k: list(v) for k, v in lists.items() if v}
+    action = Action.ARCHIVE if after.get("archive") else (
+        Action.CREATE if after.get("create") or after.get("restore") or after.get("shares")
+        else Action.UPDATE)
+    return Change(ObjectKind.HOMES, action, partner, f"{host}:{HOMES_TARGET}/{partner}",
+                  HOMES_TARGET, {"sha256": sha256} if sha256 else {}, after, Backend.HOSTS)
+
+
+def host_of(change: Change) -> str:
+    """The host a change of the hosts' section is on."""
+    return change.key.partition(":")[0]
 
 
 @dataclass
@@ -119,7 +132,7 @@ class RunResult:
     status: str
     rc: int
     hosts: dict[str, HostOutcome]
-    changes: tuple[HostChange, ...]
+    changes: tuple[Change, ...]  # of the hosts' section
     # What each host holds now, host -> path (or "homes") -> SHA-256 ("absent": no file);
     # a saved plan carries these and apply refuses what changed since.
     digests: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -160,7 +173,7 @@ def run_playbook(
         BackendError: when Ansible itself cannot start (not installed, bad playbook).
     """
     hosts: dict[str, HostOutcome] = {}
-    changes: list[HostChange] = []
+    changes: list[Change] = []
     digests: dict[str, dict[str, str]] = {}
 
     def handle(event: dict[str, Any]) -> bool:
@@ -218,8 +231,18 @@ def run_playbook(
         tail = (runner.stdout.read()[-800:] if runner.stdout else "").strip()
         raise BackendError(f"ansible-playbook failed before any host was reached (rc "
                            f"{runner.rc}): {tail}")
-    return RunResult(str(runner.status), int(runner.rc or 0), hosts, tuple(changes),
-                     {host: found for host, found in digests.items() if found})
+    found = {host: seen for host, seen in digests.items() if seen}
+    return RunResult(str(runner.status), int(runner.rc or 0), hosts,
+                     tuple(_with_digest(c, found) for c in changes), found)
+
+
+def _with_digest(change: Change, digests: Mapping[str, Mapping[str, str]]) -> Change:
+    """A change with the digest its host reported, before the run, for what it changes."""
+    if change.before:
+        return change
+    seen = digests.get(host_of(change), {})
+    sha = seen.get("homes" if change.kind is ObjectKind.HOMES else change.target)
+    return dataclasses.replace(change, before={"sha256": sha}) if sha else change
 
 
 def _digests(res: dict[str, Any], found: dict[str, str]) -> None:
@@ -294,8 +317,8 @@ def _message(res: dict[str, Any]) -> str:
     return ": ".join(dict.fromkeys(lines))[:800] or "failed"
 
 
-def _attribute_change(host: str, task: str, before: dict[str, Any],
-                      after: dict[str, Any]) -> list[HostChange]:
+def _attribute_change(host: str, before: dict[str, Any],
+                      after: dict[str, Any]) -> list[Change]:
     """A file whose mode or owner (not content) would change: "~ mode 0600 -> 0644"."""
     where = str(after.get("path") or before.get("path") or "")
     if f"/{host}/" in where:  # a lab host root: the path on the host
@@ -303,27 +326,41 @@ def _attribute_change(host: str, task: str, before: dict[str, Any],
     lines = [f"~ {name} {before.get(name)} -> {after.get(name)}"
              for name in sorted(set(before) | set(after))
              if name != "path" and before.get(name) != after.get(name)]
-    return [HostChange(host, task, where or task, "\n".join(lines), 0, 0)] if lines else []
+    return [file_change(host, where, "\n".join(lines))] if where and lines else []
 
 
-def _changes(host: str, task: str, res: dict[str, Any]) -> list[HostChange]:
+_HOMES_LISTS = {"created": "create", "restored": "restore", "archived": "archive",
+                "fixed": "fix"}
+
+
+def _homes_changes(host: str, res: dict[str, Any]) -> list[Change]:
+    """The homes module's result, one change per partner it changes."""
+    lists: dict[str, dict[str, list[str]]] = {}
+    for field_name, what in _HOMES_LISTS.items():
+        for entry in res.get(field_name) or []:
+            partner = str(entry).partition("/")[0]
+            lists.setdefault(partner, {}).setdefault(what, []).append(str(entry))
+    for share in res.get("shares") or []:
+        if isinstance(share, dict):
+            lists.setdefault(str(share.get("partner", "")), {}).setdefault("shares", []).append(
+                str(share.get("path", "")))
+    return [homes_change(host, partner, found) for partner, found in sorted(lists.items())]
+
+
+def _changes(host: str, task: str, res: dict[str, Any]) -> list[Change]:
+    if "archived" in res and "created" in res:  # the homes module
+        return _homes_changes(host, res)
     diffs = res.get("diff") or []
     if isinstance(diffs, dict):
         diffs = [diffs]
-    found: list[HostChange] = []
+    found: list[Change] = []
     for d in diffs:
-        if "prepared" in d:
-            text = str(d["prepared"])
-            lines = text.splitlines()
-            found.append(HostChange(host, task, "homes", text,
-                                    sum(1 for x in lines if x.startswith("+")),
-                                    sum(1 for x in lines if x.startswith("-"))))
-        elif isinstance(d.get("before"), dict) and isinstance(d.get("after"), dict):
-            found.extend(_attribute_change(host, task, d["before"], d["after"]))
+        if isinstance(d.get("before"), dict) and isinstance(d.get("after"), dict):
+            found.extend(_attribute_change(host, d["before"], d["after"]))
         elif "before" in d or "after" in d:
             source = str(d.get("after_header") or "")
             if f"/{host}/" not in source:  # not a rendered file: the tool's own checker
-                found.append(HostChange(host, task, Path(source).name or task, "", 0, 0))
+                found.append(file_change(host, Path(source).name or task))
                 continue
             path = "/" + source.split(f"/{host}/", 1)[1]
             before = d.get("before", "")
@@ -334,10 +371,9 @@ def _changes(host: str, task: str, res: dict[str, Any]) -> list[HostChange]:
                                              path, path, lineterm="", n=1))
             if not diff:
                 continue
-            found.append(HostChange(host, task, path, "\n".join(diff),
-                                    sum(1 for x in diff[2:] if x.startswith("+")),
-                                    sum(1 for x in diff[2:] if x.startswith("-"))))
+            found.append(file_change(host, path, "\n".join(diff),
+                                     sum(1 for x in diff[2:] if x.startswith("+")),
+                                     sum(1 for x in diff[2:] if x.startswith("-"))))
     if not found and res.get("changed"):
-        path = str(res.get("dest") or res.get("path") or task)
-        found.append(HostChange(host, task, path, "", 0, 0))
+        found.append(file_change(host, str(res.get("dest") or res.get("path") or task)))
     return found

@@ -2,8 +2,11 @@
 
 A new system (Microsoft Graph, NetBox as a push target) is one module that implements these;
 `run.py` is unit-tested with in-memory ones (tests/unit/test_run.py). The real ones are
-`LdapDirectory` (backends/ad.py over ldap3) and `AnsibleHosts` (backends/ansible.py over
-ansible-runner), made from a target by `real_backends`.
+`LdapDirectory` (backends/ldap.py over ldap3, backends/ad.py) and `AnsibleHosts`
+(backends/hosts.py over ansible-runner, backends/ansible.py), made from a target by
+`run.real_backends`. What each backend reads becomes its `Section` of the one `Plan`, in the
+shared vocabulary of `ssc_infra.plan` (Change, ItemResult); an item's fingerprint is what it
+relied on at plan time, and a saved item whose target no longer matches it is refused.
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ssc_infra.actual import DirectoryState
-    from ssc_infra.backends.ad import ItemResult, Scope
+    from ssc_infra.backends.ad import Scope
     from ssc_infra.backends.ansible import RunResult, TaskEvent
-    from ssc_infra.hostplan import Bundle
+    from ssc_infra.backends.hosts import Bundle
     from ssc_infra.model import Region
-    from ssc_infra.plan import Change
+    from ssc_infra.plan import Change, ItemResult
 
 PasswordSink = Callable[["Change", str], None]
 

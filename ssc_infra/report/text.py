@@ -16,10 +16,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ssc_infra.backends.ansible import HostChange, HostOutcome
+from ssc_infra.backends.ansible import HostOutcome, host_of
 from ssc_infra.desired import DesiredPartner
 from ssc_infra.errors import Problem
-from ssc_infra.plan import Action, Change, ObjectKind, Plan, Unmanaged
+from ssc_infra.plan import Action, Backend, Change, ObjectKind, Plan, Unmanaged
 from ssc_infra.report.summary import PartnerSummary
 
 
@@ -95,17 +95,24 @@ _SYMBOL = {
     Action.ENABLE: "[cyan]^[/]",
     Action.DISABLE: "[red]-[/]",
     Action.RESET_PASSWORD: "[yellow]*[/]",
+    Action.ARCHIVE: "[red]-[/]",
 }
 _HIDDEN = {"uac", "add_keys", "remove_keys"}  # details for the apply, not for the reader
+
+
+def _by_partner(plan: Plan) -> Plan:
+    """The sections shown per partner: all but the hosts' (shown per host, `host_lines`)."""
+    return Plan(tuple(s for s in plan.sections if s.backend is not Backend.HOSTS))
 
 
 def plan_lines(plan: Plan, names: Mapping[str, str]) -> Iterator[str]:
     """The plan as a reader wants it: per partner, one line per object, changed attributes.
 
     Args:
-        plan: the plan to show.
+        plan: the plan to show (its hosts' section is `host_lines`'s).
         names: partner code -> name, for the headings.
     """
+    plan = _by_partner(plan)
     by_partner: dict[str, list[Change]] = {}
     for change in plan.changes:
         by_partner.setdefault(change.partner, []).append(change)
@@ -157,6 +164,8 @@ def _change_lines(change: Change) -> Iterator[str]:
 
 
 def plan_summary(plan: Plan) -> str:
+    """One line of counts over the sections shown per partner."""
+    plan = _by_partner(plan)
     counts = plan.counts()
     parts = [f"{counts[a.value]:,} to {a.value}" for a in Action if counts[a.value]]
     text = "Plan: " + (", ".join(parts) if parts else "no changes") + "."
@@ -175,53 +184,69 @@ def plan_summary(plan: Plan) -> str:
 DIFF_LINES = 12  # of each file's diff in the text plan; --format json has all of it
 
 
-def host_lines(changes: Sequence[HostChange], failed: Sequence[HostOutcome],
+_HOMES_WORDS = (("shares", "shares to create"), ("create", "to create"),
+                ("restore", "to restore"), ("archive", "to archive"), ("fix", "to fix"))
+
+
+def host_lines(changes: Sequence[Change], failed: Sequence[HostOutcome],
                full: bool = False) -> Iterator[str]:
-    """The host part of a plan: per host, the files and homes that change, with their diff."""
+    """The host part of a plan: per host, the files and homes that change, with their diff.
+
+    The home folders of every partner on one host make one line, with the partners named.
+    """
     if not changes and not failed:
         return
     yield "[bold]workplace hosts[/]"
+    homes: dict[str, list[Change]] = {}
     for change in changes:
-        if change.path == "homes":
-            lines = change.diff.splitlines()
-            counts = Counter(line.split()[0] + (" (from the archive)" in line) * "r"
-                             for line in lines if " home " in line)
-            shares = sum(1 for line in lines if line.startswith("+ share "))
-            parts = [f"{shares:,} shares to create"] if shares else []
-            parts += [f"{counts['+']:,} to create"] if counts["+"] else []
-            parts += [f"{counts['+r']:,} to restore"] if counts["+r"] else []
-            parts += [f"{counts['-']:,} to archive"] if counts["-"] else []
-            parts += [f"{counts['~']:,} to fix"] if counts["~"] else []
-            partners = ", ".join(change.partners)
-            yield (f"  [yellow]~[/] {_v(f'{change.host:<8}')} homes: {', '.join(parts)} "
-                   f"({_v(partners)})")
+        if change.kind is ObjectKind.HOMES:
+            homes.setdefault(host_of(change), []).append(change)
+    shown: set[str] = set()
+    for change in changes:
+        host = host_of(change)
+        if change.kind is ObjectKind.HOMES:
+            if host not in shown:
+                shown.add(host)
+                yield _homes_line(host, homes[host])
             continue
-        if not change.diff:
-            yield (f"  [yellow]~[/] {_v(f'{change.host:<8}')} {_v(change.path)} "
-                   "(installed or updated)")
-            continue
-        if change.diff.startswith("~ "):  # mode or owner, not content
-            what = "; ".join(line[2:] for line in change.diff.splitlines())
-            yield f"  [yellow]~[/] {_v(f'{change.host:<8}')} {_v(change.path)} ({_v(what)})"
-            continue
-        yield (f"  [yellow]~[/] {_v(f'{change.host:<8}')} {_v(change.path)} "
-               f"(+{change.added:,} -{change.removed:,} lines)")
-        body = change.diff.splitlines()[2:]
-        for line in body if full else body[:DIFF_LINES]:
-            colour = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
-            yield f"        [{colour}]{escape(line)}[/]"
-        if not full and len(body) > DIFF_LINES:
-            yield f"        [dim]... {len(body) - DIFF_LINES:,} more diff lines[/]"
-    for host in failed:
-        state = "unreachable" if host.unreachable else "failed"
-        for message in host.messages[:3] or [state]:
-            yield f"  [red]![/] {_v(f'{host.host:<8}')} {state}: {_v(message)}"
+        yield from _file_lines(host, change, full)
+    for outcome in failed:
+        state = "unreachable" if outcome.unreachable else "failed"
+        for message in outcome.messages[:3] or [state]:
+            yield f"  [red]![/] {_v(f'{outcome.host:<8}')} {state}: {_v(message)}"
 
 
-def host_summary(changes: Sequence[HostChange], failed: Sequence[HostOutcome],
+def _homes_line(host: str, changes: Sequence[Change]) -> str:
+    counts = Counter({what: sum(len(c.after.get(what, ())) for c in changes)
+                      for what, _ in _HOMES_WORDS})
+    parts = [f"{counts[what]:,} {words}" for what, words in _HOMES_WORDS if counts[what]]
+    partners = ", ".join(sorted({c.partner for c in changes}))
+    return f"  [yellow]~[/] {_v(f'{host:<8}')} homes: {', '.join(parts)} ({_v(partners)})"
+
+
+def _file_lines(host: str, change: Change, full: bool) -> Iterator[str]:
+    diff = str(change.after.get("diff", ""))
+    where = f"  [yellow]~[/] {_v(f'{host:<8}')} {_v(change.target)}"
+    if not diff:
+        yield f"{where} (installed or updated)"
+        return
+    if diff.startswith("~ "):  # mode or owner, not content
+        yield f"{where} ({_v('; '.join(line[2:] for line in diff.splitlines()))})"
+        return
+    yield (f"{where} (+{int(change.after.get('added', 0)):,} "
+           f"-{int(change.after.get('removed', 0)):,} lines)")
+    body = diff.splitlines()[2:]
+    for line in body if full else body[:DIFF_LINES]:
+        colour = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+        yield f"        [{colour}]{escape(line)}[/]"
+    if not full and len(body) > DIFF_LINES:
+        yield f"        [dim]... {len(body) - DIFF_LINES:,} more diff lines[/]"
+
+
+def host_summary(changes: Sequence[Change], failed: Sequence[HostOutcome],
                  in_sync: int = 0) -> str:
     """One line; `in_sync`: hosts known unchanged by one read, not checked in full."""
-    hosts = {c.host for c in changes}
+    hosts = {host_of(c) for c in changes}
     text = "Hosts: no changes"
     if changes:
         text = (f"Hosts: {len(changes)} change{'s' if len(changes) != 1 else ''} on "

@@ -242,7 +242,7 @@ def test_a_saved_plan_refuses_items_changed_since(lab: Lab) -> None:
     plan_file = lab.state.parent / "today.plan.json"
     assert lab.cli("plan", "--out", str(plan_file)).code == 2
     saved = json.loads(plan_file.read_text())
-    assert any(c["key"] == "alpha/1002" for c in saved["changes"])
+    assert any(c["key"] == "alpha/1002" for c in saved["sections"]["directory"]["changes"])
     jan = lab.users()["jvries"]
     assert lab.conn.modify(jan["dn"], {"title": [(ldap3.MODIFY_REPLACE, ["Directeur"])]})
     run = lab.cli("apply", "--yes", str(plan_file))

@@ -14,7 +14,7 @@ import pytest
 
 from ssc_infra.directory import plan_directory
 from ssc_infra.lab import DomainController
-from ssc_infra.plan import Plan
+from ssc_infra.plan import Section
 from ssc_infra.sources.files import load
 from tests.integration.conftest import settings_for
 from tests.integration.test_ad import TODAY, Lab
@@ -28,7 +28,7 @@ def lab(tmp_path: Path, samba_dc: DomainController, directory: ldap3.Connection)
     return Lab(tmp_path, samba_dc, directory)
 
 
-def _plan(lab: Lab, **options: Any) -> Plan:
+def _plan(lab: Lab, **options: Any) -> Section:
     today = date.fromisoformat(TODAY)
     return plan_directory(load(lab.inventory, today), today, settings_for(lab.dc),
                           **options).plan
@@ -145,8 +145,9 @@ def test_apply_killed_mid_run_loses_no_password_and_a_lost_row_gets_a_reset(
 
     from ssc_infra.apply import apply_changes
     from ssc_infra.backends.ad import AdWriter, Secret, connect
+    from ssc_infra.diff.directory import PASSWORD_NEW
     from ssc_infra.errors import BackendError
-    from ssc_infra.plan import PASSWORD_NEW, Action, Change
+    from ssc_infra.plan import Action, Change
     from ssc_infra.state import StateDir, recorded_passwords
 
     hires = "".join(f"{5000 + i},Hylke,,Dijkstra,Ruimte,Adviseur,alp-hq,vdi,2020-01-01,\n"

@@ -14,11 +14,12 @@ import pytest
 
 from ssc_infra.apply import apply_changes
 from ssc_infra.backends.ad import AdWriter
+from ssc_infra.diff.directory import DISABLED_MARK, RETIRED_MARK
 from ssc_infra.directory import plan_directory
 from ssc_infra.holds import HOLDS_FILE, NO_HOLDS, Holds, load_holds
 from ssc_infra.lab import DomainController
 from ssc_infra.model import PersonKey
-from ssc_infra.plan import DISABLED_MARK, RETIRED_MARK, Action, ObjectKind, Plan
+from ssc_infra.plan import Action, ObjectKind, Section
 from ssc_infra.sources.files import load
 from tests.integration.conftest import settings_for
 from tests.integration.test_ad import TODAY, Lab
@@ -34,13 +35,13 @@ def lab(tmp_path: Path, samba_dc: DomainController, directory: ldap3.Connection)
 
 
 def _plan(lab: Lab, holds: Holds = NO_HOLDS, enable: frozenset[PersonKey] = frozenset(),
-          allow: dict[str, int] | None = None) -> Plan:
+          allow: dict[str, int] | None = None) -> Section:
     region = load(lab.inventory, DAY)
     return plan_directory(region, DAY, settings_for(lab.dc), allow_disable=allow, holds=holds,
                           enable=enable).plan
 
 
-def _apply(lab: Lab, plan: Plan) -> None:
+def _apply(lab: Lab, plan: Section) -> None:
     writer = AdWriter(settings_for(lab.dc), workers=2)
     try:
         report = apply_changes(plan.changes, writer)

@@ -28,11 +28,11 @@ def lab(one_plan_lab: Lab) -> Lab:  # noqa: F811
 def _plan(lab: Lab, *args: str) -> tuple[int, dict[str, Any]]:
     run = lab.cli("plan", "--format", "json", *args)
     assert run.code in (0, 2), run.out + run.err
-    return run.code, json.loads(run.out)["workplaces"]
+    return run.code, json.loads(run.out)["sections"]["hosts"]
 
 
-def _changed(hosts: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(c["host"], c["path"]) for c in hosts["changes"]}
+def _changed(hosts: dict[str, Any]) -> set[str]:
+    return {c["key"] for c in hosts["changes"]}
 
 
 def test_a_plan_checks_in_full_only_the_hosts_whose_read_changed(lab: Lab) -> None:
@@ -52,15 +52,15 @@ def test_a_plan_checks_in_full_only_the_hosts_whose_read_changed(lab: Lab) -> No
     code, hosts = _plan(lab)
     assert code == 2 and set(hosts["in_sync"]) == {"dhcp01", "rad01", "vdi01"}
     changed = _changed(hosts)
-    assert ("vpn01", "/etc/wireguard/wg0.conf") in changed
-    assert ("fs01", "homes") in changed and ("fs01", "/etc/samba/smb.conf") in changed
-    homes = next(c for c in hosts["changes"] if c["path"] == "homes")
-    assert f"+ home alpha/{home.name}" in homes["diff"]
+    assert "vpn01:/etc/wireguard/wg0.conf" in changed
+    assert "fs01:homes/alpha" in changed and "fs01:/etc/samba/smb.conf" in changed
+    homes = next(c for c in hosts["changes"] if c["kind"] == "homes")
+    assert homes["after"]["create"] == [f"alpha/{home.name}"]
 
     # drift never trusts the record: every host in full.
     drift = lab.cli("drift", "--format", "json")
     assert drift.code == 2, drift.out + drift.err
-    assert json.loads(drift.out)["workplaces"]["in_sync"] == []
+    assert json.loads(drift.out)["sections"]["hosts"]["in_sync"] == []
 
     # A saved plan expects the recorded digests of the hosts it did not run: a file changed
     # on one of them after the plan is refused there, the reviewed changes go on.
@@ -89,8 +89,8 @@ def test_a_change_to_the_inventory_checks_the_hosts_it_touches_in_full(lab: Lab)
               "append": "1099,Sytske,,Wiersma,Burgerzaken,Medewerker,alp-hq,vdi,2020-01-01,\n"})
     code, hosts = _plan(lab)
     assert code == 2
-    assert ("vdi01", "/etc/ssc-vdi/assignments.json") in _changed(hosts)
-    assert ("fs01", "homes") in _changed(hosts)
+    assert "vdi01:/etc/ssc-vdi/assignments.json" in _changed(hosts)
+    assert "fs01:homes/alpha" in _changed(hosts)
     assert "vdi01" not in hosts["in_sync"] and "fs01" not in hosts["in_sync"]
     assert "dhcp01" in hosts["in_sync"]  # its file does not change: one read is enough
     # A host with changes is no longer recorded in sync: the next plan checks it in full.

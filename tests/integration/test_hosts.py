@@ -25,12 +25,13 @@ import pytest
 from click.testing import CliRunner
 
 from ssc_infra.backends.ansible import AnsibleSettings, RunResult
+from ssc_infra.backends.hosts import Bundle, make_bundle, refused_files, run_hosts
 from ssc_infra.checks import check_bundle
 from ssc_infra.cli import main
 from ssc_infra.desired import derive
-from ssc_infra.hostplan import Bundle, make_bundle, refused_files, run_hosts
 from ssc_infra.model import Region
 from ssc_infra.packaged import TEMPLATES, packaged_path
+from ssc_infra.plan import ObjectKind
 from ssc_infra.render import TEMPLATES_ENV, render_bundle, write_bundle
 from ssc_infra.render import Bundle as RenderedBundle
 from ssc_infra.sources.files import load
@@ -116,11 +117,12 @@ def test_second_run_changes_nothing_and_check_mode_agrees(lab: Lab) -> None:
 
 def test_check_mode_shows_the_diff_and_changes_nothing(lab: Lab) -> None:
     result = lab.run(lab.bundle(), check=True)
-    paths = {(c.host, c.path) for c in result.changes}
-    assert ("fs01", "/etc/samba/smb.conf") in paths
-    assert ("dhcp01", "/etc/kea/kea-dhcp4.conf") in paths
-    homes = next(c for c in result.changes if c.path == "homes")
-    assert "+ home alpha/wbuma" in homes.diff and homes.partners == ("alpha",)
+    paths = {c.key for c in result.changes}
+    assert "fs01:/etc/samba/smb.conf" in paths
+    assert "dhcp01:/etc/kea/kea-dhcp4.conf" in paths
+    homes = next(c for c in result.changes if c.kind is ObjectKind.HOMES)
+    assert "alpha/wbuma" in homes.after["create"] and homes.partner == "alpha"
+    assert homes.before["sha256"]  # what the plan saw, for apply to check
     assert not lab.file("fs01", "etc/samba/smb.conf").exists()
     assert not lab.file("fs01", "srv/homes").exists()
 

@@ -40,8 +40,8 @@ def test_plan_apply_drift_cover_accounts_and_hosts(lab: Lab, tmp_path: Path) -> 
     assert planned.code == 2, planned.err
     assert "workplace hosts" in planned.out and "/etc/samba/smb.conf" in planned.out
     saved = json.loads(plan_file.read_text())
-    paths = {(c["host"], c["path"]) for c in saved["workplaces"]["changes"]}
-    assert ("rad01", "/etc/freeradius/3.0/mods-config/files/authorize") in paths
+    paths = {c["key"] for c in saved["sections"]["hosts"]["changes"]}
+    assert "rad01:/etc/freeradius/3.0/mods-config/files/authorize" in paths
     assert not (tmp_path / "hosts" / "fs01" / "etc/samba/smb.conf").exists()  # plan changes nothing
 
     applied = lab.apply(str(plan_file))
@@ -64,8 +64,10 @@ def test_plan_apply_drift_cover_accounts_and_hosts(lab: Lab, tmp_path: Path) -> 
     planned = lab.cli("plan", "--partner", "alpha", "--allow-disable", "alpha=1", "--format",
                       "json")
     data = json.loads(planned.out)
-    homes_change = next(c for c in data["workplaces"]["changes"] if c["path"] == "homes")
-    assert homes_change["partners"] == ["alpha"] and "- home alpha/" in homes_change["diff"]
+    homes_change = next(c for c in data["sections"]["hosts"]["changes"]
+                        if c["kind"] == "homes")
+    assert homes_change["partner"] == "alpha" and homes_change["action"] == "archive"
+    assert [name.partition("/")[0] for name in homes_change["after"]["archive"]] == ["alpha"]
     held = lab.apply("--partner", "alpha")
     assert held.code == 1 and "--allow-disable alpha=1" in held.err
     assert not (tmp_path / "hosts" / "fs01" / "srv/archive/homes/alpha").exists()
@@ -96,10 +98,11 @@ def test_a_bad_hr_export_holds_its_partner_while_the_others_go_on(lab: Lab) -> N
     assert "held back: partner beta" in planned.err and "people/beta.csv:3" in planned.err
     assert "beta's part of their files stays as applied" in planned.err
     data = json.loads(planned.out)
-    assert {c["partner"] for c in data["changes"]} == {"alpha"}  # beta: nothing, not "disable"
+    directory = data["sections"]["directory"]["changes"]
+    assert {c["partner"] for c in directory} == {"alpha"}  # beta: nothing, not "disable"
     assert data["held_inventory"][0]["partner"] == "beta" and data["hosts_held"] is False
-    changed = {(c["host"], c["path"]) for c in data["workplaces"]["changes"]}
-    assert changed == {("fs01", "homes"), ("vdi01", "/etc/ssc-vdi/assignments.json")}
+    changed = {c["key"] for c in data["sections"]["hosts"]["changes"]}
+    assert changed == {"fs01:homes/alpha", "vdi01:/etc/ssc-vdi/assignments.json"}
 
     applied = lab.apply()
     assert applied.code == 1 and "not everything was applied" in applied.err
@@ -138,7 +141,7 @@ def test_plan_shows_a_host_file_its_checker_would_refuse(lab: Lab, tmp_path: Pat
     assert "refused fs01:/etc/samba/smb.conf by its checker" in planned.out
     assert "not boolean" in planned.out
     data = json.loads(lab.cli("plan", "--format", "json").out)
-    assert [r["path"] for r in data["workplaces"]["refused"]] == ["/etc/samba/smb.conf"]
+    assert [r["path"] for r in data["sections"]["hosts"]["refused"]] == ["/etc/samba/smb.conf"]
 
 
 def test_a_plan_for_one_partner_knows_every_partners_real_names(lab: Lab) -> None:
@@ -152,4 +155,4 @@ def test_a_plan_for_one_partner_knows_every_partners_real_names(lab: Lab) -> Non
     derived = {a.name.sam: a.name.upn for p in run.desired.partners for a in p.accounts}
     assert {sam: derived.get(sam) for sam in in_directory} == in_directory  # nobody renamed
     planned = lab.cli("plan", "--partner", "alpha", "--format", "json")
-    assert planned.code == 0 and not json.loads(planned.out)["workplaces"]["changes"]
+    assert planned.code == 0 and not json.loads(planned.out)["sections"]["hosts"]["changes"]

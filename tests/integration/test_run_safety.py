@@ -143,9 +143,10 @@ def test_a_hand_edited_plan_is_refused_whole(lab: Lab, tmp_path: Path) -> None:
     plan_file = tmp_path / "plan.json"
     assert lab.cli("plan", "--out", str(plan_file)).code == 2
     data = json.loads(plan_file.read_text())
-    data["changes"].append({
-        "kind": "members", "action": "update", "partner": "alpha", "key": "Domain Admins",
-        "dn": f"CN=Domain Admins,CN=Users,{lab.base}", "destructive": False,
+    data["sections"]["directory"]["changes"].append({
+        "backend": "directory", "kind": "members", "action": "update", "partner": "alpha",
+        "key": "Domain Admins", "target": f"CN=Domain Admins,CN=Users,{lab.base}",
+        "destructive": False,
         "before": {"members": []},
         "after": {"add": [f"CN=Wâtse Bûmâ,OU=alpha,OU=Partners,{lab.base}"], "remove": []}})
     plan_file.write_text(json.dumps(data))

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 # name below the state dir; each is switched to state.write_private / private_dir by the lead:
 #   cli.py               plan --out files (here: plan.json), drift reports (reports/)
 #   inventory/applied.py the HR copies (applied-inventory/)
-#   hostplan.py          bundles (bundles/) and addresses.json
+#   backends/hosts.py   bundles (bundles/) and addresses.json
 #   backends/ansible.py  the runner's private data dir (ansible/)
 OTHERS = ("plan.json", "reports", "applied-inventory", "bundles", "addresses.json", "ansible")
 

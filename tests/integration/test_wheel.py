@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ssc_infra.backends.ansible import AnsibleSettings
 from ssc_infra.desired import derive
-from ssc_infra.hostplan import make_bundle, write_job
+from ssc_infra.backends.hosts import make_bundle, write_job
 from ssc_infra.sources.files import load
 
 inventory, today, state, hosts, job = sys.argv[1:]

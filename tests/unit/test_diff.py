@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 
 from ssc_infra.desired import derive
+from ssc_infra.diff.directory import diff_directory, directory_names, new_accounts
 from ssc_infra.holds import HOLDS_FILE, NO_HOLDS, load_holds, parse_enable
 from ssc_infra.plan import (
     Action,
+    Backend,
     Change,
     ObjectKind,
     Plan,
+    Section,
     Unmanaged,
-    diff_directory,
-    directory_names,
-    new_accounts,
     plan_from_dict,
     plan_to_dict,
 )
@@ -117,14 +117,15 @@ def test_a_second_plan_after_applying_finds_nothing(mini: Path) -> None:
 def test_unacknowledged_findings_are_drift_even_when_nothing_is_to_apply() -> None:
     found = Unmanaged("alpha", "CN=Scanner,OU=Users", "no employeeID")
     known = Unmanaged("alpha", "CN=Printer,OU=Users", "no employeeID", known="known: printer")
-    assert Plan((), unmanaged=(found, known)).empty
-    assert Plan((), unmanaged=(found, known)).drift == (found,)
-    assert Plan((), unmanaged=(known,)).acknowledged == (known,)
-    assert not Plan((), unmanaged=(known,)).drift
+    assert Section(Backend.DIRECTORY, unmanaged=(found, known)).empty
+    assert Section(Backend.DIRECTORY, unmanaged=(found, known)).drift == (found,)
+    assert Section(Backend.DIRECTORY, unmanaged=(known,)).acknowledged == (known,)
+    assert not Section(Backend.DIRECTORY, unmanaged=(known,)).drift
 
 
 def test_findings_survive_a_saved_plan() -> None:
     lock = Unmanaged("alpha", "CN=Jan", "disabled outside the tool", "alpha/1002",
                      "held until 2026-12-31: INC-1")
-    plan, _ = plan_from_dict(plan_to_dict(Plan((), unmanaged=(lock,)), {}))
+    plan, _, _ = plan_from_dict(plan_to_dict(Plan((Section(Backend.DIRECTORY,
+                                                        unmanaged=(lock,)),)), {}))
     assert plan.unmanaged == (lock,)

@@ -46,7 +46,7 @@ def params(root: Path, names: list[str], **extra: Any) -> dict[str, Any]:
 def test_creates_homes_and_share_then_nothing_on_a_second_run(tmp_path: Path) -> None:
     first = homes_module.run(params(tmp_path, ["jdevries", "wbuma"]), check_mode=False)
     assert first["created"] == ["alpha/jdevries", "alpha/wbuma"]
-    assert first["shares"] == ["/srv/shares/alpha"]
+    assert first["shares"] == [{"partner": "alpha", "path": "/srv/shares/alpha"}]
     home = tmp_path / "srv/homes/alpha/wbuma"
     assert home.is_dir() and (home.stat().st_mode & 0o777) == 0o700
     second = homes_module.run(params(tmp_path, ["jdevries", "wbuma"]), check_mode=False)

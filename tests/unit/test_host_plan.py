@@ -10,15 +10,17 @@ from click.testing import CliRunner
 
 from ssc_infra.backends.ansible import (
     AnsibleSettings,
-    HostChange,
     HostOutcome,
     RunResult,
     _changes,
     _message,
+    homes_change,
     host_inventory,
+    host_of,
 )
+from ssc_infra.backends.hosts import Bundle, HostPlan
 from ssc_infra.cli import main
-from ssc_infra.hostplan import Bundle, HostPlan
+from ssc_infra.plan import Action, Backend, Change, ObjectKind
 from ssc_infra.report import host_lines, host_summary
 from ssc_infra.sources.files import load
 from ssc_infra.workplaces import derive_workplaces
@@ -31,8 +33,11 @@ COPY_EDIT = {"changed": True, "diff": [{
     "after_header": "/s/bundles/ab12/fs01/etc/samba/smb.conf"}]}
 CHECKER = {"changed": True, "diff": [{"before": "", "after": "#!/usr/bin/env python3\n",
                                       "after_header": "/repo/ssc_infra/playbooks/files/ssc-check"}]}
-HOMES = {"changed": True, "diff": {"prepared": "+ share /srv/shares/alpha\n+ home alpha/wbuma\n"
-                                               "- home alpha/yvdmeer (to the archive)"}}
+HOMES = {"changed": True, "created": ["alpha/wbuma"], "restored": [],
+         "archived": ["alpha/yvdmeer"], "fixed": [], "digest": "d0", "held": {}, "errors": [],
+         "shares": [{"partner": "alpha", "path": "/srv/shares/alpha"}],
+         "diff": {"prepared": "+ share /srv/shares/alpha\n+ home alpha/wbuma\n"
+                              "- home alpha/yvdmeer (to the archive)"}}
 MODE_ONLY = {"changed": True, "diff": {"before": {"mode": "0755"}, "after": {"mode": "0700"},
                                        "before_header": "/h/fs01/srv"}}
 
@@ -41,20 +46,27 @@ MODE_ONLY = {"changed": True, "diff": {"before": {"mode": "0755"}, "after": {"mo
     (COPY_NEW, "/etc/samba/smb.conf", 2, 0),
     (COPY_EDIT, "/etc/samba/smb.conf", 1, 1),
     (CHECKER, "ssc-check", 0, 0),
-    (HOMES, "homes", 2, 1),
     (MODE_ONLY, "task", 0, 0),
 ])
-def test_a_changed_task_becomes_a_host_change(res: dict[str, Any], path: str, added: int,
-                                              removed: int) -> None:
+def test_a_changed_task_becomes_a_file_change_of_the_hosts_section(
+        res: dict[str, Any], path: str, added: int, removed: int) -> None:
     (change,) = _changes("fs01", "task", res)
-    assert (change.path, change.added, change.removed) == (path, added, removed)
+    assert change.backend is Backend.HOSTS and change.kind is ObjectKind.FILE
+    assert (host_of(change), change.target) == ("fs01", path)
+    assert (change.after["added"], change.after["removed"]) == (added, removed)
+    assert change.partner == "" and change.key == f"fs01:{path}"  # a shared file
 
 
-def test_homes_change_names_its_partners() -> None:
-    (change,) = _changes("fs01", "homes", HOMES)
-    assert change.partners == ("alpha",)
-    (shared,) = _changes("fs01", "smb", COPY_EDIT)
-    assert shared.partners == ()
+def test_the_homes_module_gives_one_change_per_partner_naming_the_people() -> None:
+    res = {**HOMES, "created": ["alpha/wbuma", "beta/jhoekstra"]}
+    alpha, beta = _changes("fs01", "homes", res)
+    assert (alpha.partner, alpha.action, alpha.key) == ("alpha", Action.ARCHIVE,
+                                                        "fs01:homes/alpha")
+    assert alpha.after == {"create": ["alpha/wbuma"], "archive": ["alpha/yvdmeer"],
+                           "shares": ["/srv/shares/alpha"]}
+    assert alpha.destructive and alpha.weight == 1
+    assert (beta.partner, beta.action, beta.after) == ("beta", Action.CREATE,
+                                                       {"create": ["beta/jhoekstra"]})
 
 
 def test_a_failed_check_says_what_the_checker_said() -> None:
@@ -77,7 +89,7 @@ def test_inventory_groups_hosts_by_role_with_a_root_each_in_a_lab(tmp_path: Path
     assert "ssc_root" not in real["all"]["hosts"]["fs01"]
 
 
-def _plan(changes: tuple[HostChange, ...]) -> HostPlan:
+def _plan(changes: tuple[Change, ...]) -> HostPlan:
     region = load(MINI, TODAY)
     from ssc_infra.desired import derive
 
@@ -89,12 +101,13 @@ def _plan(changes: tuple[HostChange, ...]) -> HostPlan:
 
 
 def test_partner_filter_keeps_that_partners_homes_and_every_shared_file() -> None:
-    homes_beta = HostChange("fs01", "homes", "homes", "+ home beta/jhoekstra", 1, 0)
+    homes_beta = homes_change("fs01", "beta", {"create": ["beta/jhoekstra"]})
     plan = _plan((*_changes("fs01", "homes", HOMES), *_changes("fs01", "smb", COPY_EDIT),
                   homes_beta))
     shown = plan.changes_for(["alpha"])
-    assert [c.path for c in shown] == ["homes", "/etc/samba/smb.conf"]
+    assert [c.key for c in shown] == ["fs01:homes/alpha", "fs01:/etc/samba/smb.conf"]
     assert len(plan.changes_for([])) == 3
+    assert plan.section(["alpha"]).changes == tuple(shown)
 
 
 def test_text_plan_lists_files_with_diff_homes_counts_and_failed_hosts() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ssc_infra.backends.ansible import HostChange, HostOutcome, RunResult
+from ssc_infra.backends.ansible import HostOutcome, RunResult, file_change
 from ssc_infra.hostsync import (
     RECORDS,
     InSync,
@@ -71,7 +71,7 @@ def test_a_record_holds_only_for_the_same_bundle_playbooks_and_run(tmp_path: Pat
 
 def _result(outcome: HostOutcome, *, changed: bool = False,
             digests: dict[str, str] | None = None) -> RunResult:
-    changes = (HostChange("fs01", "t", "/etc/samba/smb.conf", "", 1, 0),) if changed else ()
+    changes = (file_change("fs01", "/etc/samba/smb.conf", "", 1, 0),) if changed else ()
     return RunResult("successful", 0, {"fs01": outcome}, changes,
                      {"fs01": digests or {"/etc/samba/smb.conf": "seen", "homes": "h0"}})
 

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 import pytest
 from rich.console import Console, RenderableType
 
-from ssc_infra.backends.ansible import HostChange, HostOutcome
-from ssc_infra.plan import Action, Change, Held, ObjectKind, Plan, Unmanaged
+from ssc_infra.backends.ansible import HostOutcome, file_change, homes_change
+from ssc_infra.plan import Action, Backend, Change, Held, ObjectKind, Plan, Section, Unmanaged
 from ssc_infra.report import PartnerSummary, console, host_lines, partner_table, plan_lines
 
 HOSTILE = ("Smit[/x]", "[bold]de Vries[/bold]", "Bûmâ :x: :thumbs_up:", "a\\", "[link=x]y")
@@ -37,8 +37,9 @@ def plan_with(value: str) -> Plan:
                after={"add": ["x"], "remove": []}),
         Change(ObjectKind.OU, Action.CREATE, "alpha", "ou", f"OU={value},OU=Partners"),
     )
-    return Plan(changes=changes, held=(Held(value, 60, 100, 50, "--allow-disable"),),
-                unmanaged=(Unmanaged("alpha", f"CN={value},OU=alpha", f"no {value}"),))
+    return Plan((Section(Backend.DIRECTORY, changes,
+                         held=(Held(value, 60, 100, 50, "--allow-disable"),),
+                         unmanaged=(Unmanaged("alpha", f"CN={value},OU=alpha", f"no {value}"),)),))
 
 
 @pytest.mark.parametrize("value", HOSTILE)
@@ -55,12 +56,15 @@ def test_plan_lines_show_markup_and_emoji_codes_in_values_literally(value: str) 
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_host_lines_show_paths_and_messages_literally(value: str) -> None:
-    changes = [HostChange(f"fs{value}", "t", f"/etc/{value}", "", 0, 0),
-               HostChange("fs01", "t", "/etc/x", f"--- a\n+++ b\n+{value}\n-old\n", 1, 1)]
+    # Host names are codes (a-z, 0-9, -): the values come in through paths, partners, messages.
+    changes = [file_change("fs02", f"/etc/{value}"),
+               file_change("fs01", "/etc/x", f"--- a\n+++ b\n+{value}\n-old\n", 1, 1),
+               homes_change("fs01", f"p{value}", {"create": [f"p{value}/x{value}"]})]
     failed = [HostOutcome(f"vpn{value}", failed=True, messages=[f"refused {value}"])]
     text = printed(host_lines(changes, failed))
-    assert f"{'fs' + value:<8} /etc/{value} (installed or updated)" in text
+    assert f"fs02     /etc/{value} (installed or updated)" in text
     assert f"+{value}" in text
+    assert f"homes: 1 to create (p{value})" in text
     assert f"{'vpn' + value:<8} failed: refused {value}" in text
 
 

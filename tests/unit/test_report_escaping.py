@@ -11,7 +11,7 @@ from rich.console import Console
 
 from ssc_infra.cli import main
 from ssc_infra.errors import Problem
-from ssc_infra.plan import Action, Change, ObjectKind, Plan, Unmanaged
+from ssc_infra.plan import Action, Backend, Change, ObjectKind, Plan, Section, Unmanaged
 from ssc_infra.report import plan_lines, problem_lines
 from tests.conftest import TODAY
 from tests.unit.test_inventory import apply_edits
@@ -21,12 +21,13 @@ HOSTILE = ["Smit[/x]", "[bold]de Boer[/bold]", ":x: Hoekstra", "[/]", "\\[red]"]
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_plan_lines_print_values_literally(value: str) -> None:
-    plan = Plan(
+    plan = Plan((Section(
+        Backend.DIRECTORY,
         (Change(ObjectKind.ACCOUNT, Action.CREATE, "alpha", f"alpha/{value}", f"CN={value}",
                 {}, {"sAMAccountName": value, "displayName": value, "enabled": True}),
          Change(ObjectKind.ACCOUNT, Action.UPDATE, "alpha", "alpha/1", "CN=x",
                 {"sn": "old"}, {"sn": value})),
-        unmanaged=(Unmanaged("alpha", f"CN={value},OU=alpha", f"made by {value}"),))
+        unmanaged=(Unmanaged("alpha", f"CN={value},OU=alpha", f"made by {value}"),)),))
     console = Console(record=True, width=200, emoji=False, highlight=False)
     for line in plan_lines(plan, {"alpha": value}):
         console.print(line)

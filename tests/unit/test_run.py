@@ -21,9 +21,9 @@ import yaml
 
 from ssc_infra.actual import DirectoryState
 from ssc_infra.backends.ad import ItemResult, Scope
-from ssc_infra.backends.ansible import HostChange, RunResult, TaskEvent
+from ssc_infra.backends.ansible import RunResult, TaskEvent, file_change, host_of
+from ssc_infra.backends.hosts import Bundle
 from ssc_infra.backends.protocols import Backends, PasswordSink
-from ssc_infra.hostplan import Bundle
 from ssc_infra.model import (
     Device,
     DeviceKind,
@@ -42,7 +42,7 @@ from ssc_infra.model import (
     Site,
     Workplace,
 )
-from ssc_infra.plan import Change, ObjectKind
+from ssc_infra.plan import Backend, Change, ObjectKind
 from ssc_infra.run import (
     PlannedRun,
     RunRequest,
@@ -118,7 +118,7 @@ class MemoryHosts:
         manifest = json.loads((bundle.path / "manifest.json").read_text())
         new = {(h, p): (bundle.path / h / p).read_text()
                for h, paths in manifest["hosts"].items() if h in names for p in paths}
-        changes = tuple(HostChange(h, "copy", f"/{p}", "", 1, 0) for (h, p), text in new.items()
+        changes = tuple(file_change(h, f"/{p}", "", 1, 0) for (h, p), text in new.items()
                         if self.files.get((h, p)) != text)
         digests = {h: {f"/{p}": str(hash(self.files.get((h, p))))
                        for (h2, p) in new if h2 == h} for h in manifest["hosts"] if h in names}
@@ -342,7 +342,8 @@ def test_an_edited_saved_plan_is_refused_whole(world: World, tmp_path: Path) -> 
     save_plan(planned, path)
     assert (path.stat().st_mode & 0o777) == 0o600
     data = json.loads(path.read_text())
-    data["changes"] = data["changes"][:1]
+    section = data["sections"]["directory"]
+    section["changes"] = section["changes"][:1]
     path.write_text(json.dumps(data))
     with pytest.raises(SealError, match="seal does not match"):
         prepare_apply(world.plan(), path)
@@ -387,12 +388,12 @@ def test_hosts_that_need_no_account_go_beside_the_accounts_the_file_server_after
     assert [c["hosts"] for c in applied] == [["dhcp01", "rad01", "vdi01", "vpn01"], ["fs01"]]
     assert applied[1]["accounts"] == accounts  # every home's owner exists first
     assert outcome.hosts is not None and not outcome.hosts.failed_hosts
-    assert sorted({c.host for c in outcome.hosts.changes}) == ALL_HOSTS
+    assert sorted({host_of(c) for c in outcome.hosts.changes}) == ALL_HOSTS
     assert sorted(outcome.hosts.digests) == ALL_HOSTS
     audit = [json.loads(line) for line in
              (world.request.state_dir / "audit.jsonl").read_text().splitlines()]
-    audited = sorted(e["key"] for e in audit if e["kind"] == "host")
-    assert audited == sorted(f"{c.host}:{c.path}" for c in outcome.hosts.changes)
+    audited = sorted(e["key"] for e in audit if e["backend"] == "hosts")
+    assert audited == sorted(c.key for c in outcome.hosts.changes)
     world.directory.state = directory_as_desired(planned.desired)
     assert world.plan().empty  # and the hosts converged: nothing left to do
 
@@ -406,3 +407,31 @@ def test_a_run_that_writes_no_account_runs_every_host_at_once_after_the_director
     calls = len(world.hosts.calls)
     execute_apply(planned, prepare_apply(planned, None))
     assert [c["hosts"] for c in world.hosts.calls[calls:]] == [ALL_HOSTS]
+
+
+def test_an_unreviewed_apply_checks_the_hosts_in_the_apply_run_alone(world: World) -> None:
+    """`apply --yes` (nobody reviews): no check run ahead; the apply's own run is the check."""
+    request = dataclasses.replace(world.request, command="apply")
+    planned = plan_run(request, check_hosts=False,
+                       backends=Backends(world.directory, world.hosts))
+    assert planned.hosts is None and not world.hosts.calls
+    prepared = prepare_apply(planned, None)
+    assert prepared.hosts_unchecked and prepared.applies_hosts
+    outcome = execute_apply(planned, prepared)
+    assert [c["check"] for c in world.hosts.calls] == [False, False]  # beside, then after
+    assert outcome.hosts is not None and outcome.hosts.changes
+    assert set(world.copies()) == {"alpha", "beta"}  # applied, so kept as applied
+    world.directory.state = directory_as_desired(planned.desired)
+    assert world.plan().empty
+
+
+def test_the_plan_has_a_section_per_backend_and_holds_a_partner_in_all(world: World) -> None:
+    world.apply(world.plan())
+    world.edits.leave("alpha", "1001", "2026-11-01")
+    world.edits.leave("alpha", "1002", "2026-11-01")
+    planned = world.plan()
+    plan = planned.plan
+    assert [s.backend for s in plan.sections] == [Backend.DIRECTORY, Backend.HOSTS]
+    assert plan.held_partners == {"alpha"}
+    assert not any(c.partner == "alpha" for c in plan.changes)
+    assert all(c.backend is s.backend for s in plan.sections for c in s.changes)

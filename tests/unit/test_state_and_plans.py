@@ -11,21 +11,25 @@ import pytest
 
 from ssc_infra.actual import DirectoryAccount, DirectoryGroup, DirectoryState
 from ssc_infra.backends.ad import new_password
-from ssc_infra.errors import SscError
-from ssc_infra.plan import (
+from ssc_infra.diff.directory import (
     PASSWORD_NEW,
     PASSWORD_NOT_RECORDED,
+    diff_directory,
+    directory_names,
+    stale_reason,
+)
+from ssc_infra.errors import SscError
+from ssc_infra.plan import (
     Action,
+    Backend,
     Change,
     Held,
     ObjectKind,
     Plan,
+    Section,
     Unmanaged,
-    diff_directory,
-    directory_names,
     plan_from_dict,
     plan_to_dict,
-    stale_reason,
 )
 from ssc_infra.state import (
     FORMULA_STARTS,
@@ -109,16 +113,21 @@ def _plan() -> Plan:
                     {}, {"sAMAccountName": "new", "enabled": True})
     held = Change(ObjectKind.ACCOUNT, Action.DISABLE, "beta", "beta/1", "CN=b", {"enabled": True},
                   {"enabled": False})
-    return Plan((update, create), (Held("beta", 1, 10, 0, "--allow-disable beta=1"),), (held,),
-                (Unmanaged("alpha", "CN=Scanner", "no employeeID"),))
+    directory = Section(Backend.DIRECTORY, (update, create),
+                        (Held("beta", 1, 10, 0, "--allow-disable beta=1"),), (held,),
+                        (Unmanaged("alpha", "CN=Scanner", "no employeeID"),))
+    homes = Change(ObjectKind.HOMES, Action.ARCHIVE, "alpha", "fs01:homes/alpha", "homes",
+                   {"sha256": "ab"}, {"archive": ["alpha/jvries"]}, Backend.HOSTS)
+    return Plan((directory, Section(Backend.HOSTS, (homes,))))
 
 
 def test_a_saved_plan_reads_back_exactly() -> None:
     plan = _plan()
     data = json.loads(json.dumps(plan_to_dict(plan, {"target": "lab"})))
-    again, meta = plan_from_dict(data)
+    again, meta, _ = plan_from_dict(data)
     assert again == plan
     assert meta["target"] == "lab"
+    assert data["sections"]["hosts"]["changes"][0]["fingerprint"] == plan.changes[-1].fingerprint
 
 
 def test_a_plan_file_of_another_format_is_refused() -> None:
@@ -132,7 +141,7 @@ def _state(title: str, groups: tuple[DirectoryGroup, ...] = ()) -> DirectoryStat
 
 
 def test_an_item_whose_object_changed_since_the_plan_is_refused() -> None:
-    update, create = _plan().changes
+    update, create = _plan().directory.changes
     assert stale_reason(update, _state("Adviseur")) is None
     assert stale_reason(update, _state("Directeur")) == "title changed since the plan was made"
     assert stale_reason(create, _state("Adviseur")) is None
@@ -212,7 +221,7 @@ def _resets(mini: Path, recorded: set[tuple[str, str]], **attrs: object) -> Plan
     actual = edit_directory(actual, [*never, {"set": "alpha/1002", "attrs": attrs}])
     region = load(mini, TODAY)
     plan = diff_directory(desired, actual, directory_names(region, actual)[2])
-    return password_resets(plan, desired, actual, {}, recorded)
+    return Plan((password_resets(plan, desired, actual, {}, recorded),))
 
 
 def test_an_account_that_never_logged_on_without_a_recorded_password_gets_one(
@@ -229,7 +238,7 @@ def test_an_account_that_never_logged_on_without_a_recorded_password_gets_one(
     both = by_key["alpha/1002"]  # one change per account: the update carries the reset
     assert both.action is Action.UPDATE
     assert both.after["department"] and both.after["password"] == PASSWORD_NEW
-    saved, _ = plan_from_dict(json.loads(json.dumps(plan_to_dict(plan, {}))))
+    saved, _, _ = plan_from_dict(json.loads(json.dumps(plan_to_dict(plan, {}))))
     assert saved == plan
 
 

@@ -65,7 +65,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-shares: {description: share folders made, type: list, returned: always}
+shares: {description: share folders made (partner, path), type: list, returned: always}
 created: {description: partner/name of homes made, type: list, returned: always}
 restored:
   {description: partner/name of homes brought back from the archive, type: list, returned: always}
@@ -151,7 +151,7 @@ def run(params, check_mode):
         return result
     for share in spec.get("shares", []):
         if share["partner"] in only and not os.path.isdir(root + share["path"]):
-            result["shares"].append(share["path"])
+            result["shares"].append({"partner": share["partner"], "path": share["path"]})
             if not check_mode:
                 os.makedirs(root + share["path"], mode=0o2770)
     wanted = {}
@@ -216,7 +216,7 @@ def run(params, check_mode):
 
 
 def _diff(result):
-    lines = [f"+ share {path}" for path in result["shares"]]
+    lines = [f"+ share {share['path']}" for share in result["shares"]]
     lines += [f"+ home {h}" for h in result["created"]]
     lines += [f"+ home {h} (from the archive)" for h in result["restored"]]
     lines += [f"- home {h} (to the archive)" for h in result["archived"]]

@@ -1,6 +1,7 @@
-"""Plan and apply the workplace hosts: render the bundle, run the playbook in check or normal mode.
+"""The workplace hosts: render the bundle, run the playbook in check or normal mode.
 
-The one place that strings the steps together for the hosts, as `directory.py` does for AD:
+The real `HostsBackend` (`AnsibleHosts`), and the one place that strings the steps together
+for the hosts, as `directory.py` does for AD:
 derive -> render (a bundle in the state dir, named by its digest) -> Ansible in check + diff
 mode for plan and drift, or normal mode for apply. Addresses handed out are kept in the state
 dir, so a laptop or thin client keeps its address across runs.
@@ -20,11 +21,11 @@ from typing import Any
 
 from ssc_infra.backends.ansible import (
     AnsibleSettings,
-    HostChange,
     HostOutcome,
     RunResult,
     TaskEvent,
     host_inventory,
+    host_of,
     run_playbook,
 )
 from ssc_infra.checks import CheckResult, check_bundle
@@ -42,6 +43,7 @@ from ssc_infra.hostsync import (
 )
 from ssc_infra.model import Region
 from ssc_infra.packaged import PLAYBOOKS, packaged_path
+from ssc_infra.plan import Backend, Change, ObjectKind, Section
 from ssc_infra.render import MANIFEST, bundle_digest, render_bundle, write_bundle
 from ssc_infra.render import Bundle as RenderedBundle
 from ssc_infra.state import private_dir, write_private
@@ -70,12 +72,14 @@ class HostPlan:
     def empty(self) -> bool:
         return not self.result.changes
 
-    def changes_for(self, partners: Collection[str]) -> list[HostChange]:
+    def changes_for(self, partners: Collection[str]) -> list[Change]:
         """The changes to show for these partners: their homes and every shared file."""
-        if not partners:
-            return list(self.result.changes)
         return [c for c in self.result.changes
-                if not c.partners or set(c.partners) & set(partners)]
+                if not partners or not c.partner or c.partner in partners]
+
+    def section(self, partners: Collection[str] = ()) -> Section:
+        """The hosts' section of the run's plan (for these partners; () for all)."""
+        return Section(Backend.HOSTS, tuple(self.changes_for(partners)))
 
 
 def load_allocations(state: Path) -> Allocations:
@@ -117,7 +121,8 @@ def refused_files(region: Region, bundle: Bundle, result: RunResult) -> tuple[Ch
     machine, so a plan shows what apply would refuse (and keep the old file for). A checker
     not installed here is passed over: apply still checks on the host.
     """
-    changed = {(c.host, c.path.lstrip("/")) for c in result.changes}
+    changed = {(host_of(c), c.target.lstrip("/")) for c in result.changes
+               if c.kind is ObjectKind.FILE}
     if not changed:
         return ()
     return tuple(r for r in check_bundle(region, bundle.path, changed) if r.status == "failed")
@@ -315,13 +320,11 @@ class AnsibleHosts:
                          held=held, on_event=on_event, expect=expect, fast=fast, reads=reads)
 
 
-def host_plan_to_dict(plan: HostPlan, partners: Collection[str] = ()) -> dict[str, Any]:
+def host_plan_extra(plan: HostPlan) -> dict[str, Any]:
+    """What the hosts' section of a saved plan carries besides its changes."""
     return {
         "bundle": str(plan.bundle.path),
         "digest": plan.bundle.digest,
-        "changes": [{"host": c.host, "task": c.task, "path": c.path, "added": c.added,
-                     "removed": c.removed, "partners": list(c.partners), "diff": c.diff}
-                    for c in plan.changes_for(partners)],
         "failed": [{"host": h.host, "unreachable": h.unreachable, "messages": h.messages}
                    for h in plan.result.failed_hosts],
         "refused": [{"host": r.host, "path": f"/{r.path}", "message": r.message}
