@@ -168,7 +168,7 @@ class PlannedRun:
     def empty(self) -> bool:
         """Nothing to apply and nothing that differs unacknowledged (drift: exit 2)."""
         return self.plan.empty and not self.plan.drift and \
-            (self.hosts is None or self.hosts.empty)  # a host change of another partner too
+            (self.hosts is None or self.hosts.empty)  # every partner's, not only the shown
 
     @property
     def incomplete(self) -> list[str]:
