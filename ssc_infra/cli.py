@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -59,8 +60,14 @@ from ssc_infra.run import (
     write_plan_job,
 )
 from ssc_infra.sources import InventorySource, RunInventory
-from ssc_infra.sources.registry import make_source
-from ssc_infra.targets import DEFAULT_TARGETS, write_target
+from ssc_infra.sources.registry import Context, make_source
+from ssc_infra.targets import (
+    DEFAULT_TARGETS,
+    Target,
+    load_target,
+    netbox_settings,
+    write_target,
+)
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 HELD_SHOWN = 10  # problems shown per held-back partner; `validate` lists them all
@@ -89,11 +96,20 @@ def inventory_options(command: F) -> F:
                   help="The inventory folder (region.yaml, partners/, people/, devices/).")
     @click.option("--today", callback=_parse_today, metavar="YYYY-MM-DD",
                   help="Run as if it were this day (reproducible runs). Default: today.")
+    @click.option("--source", "source", type=click.Choice(["files", "netbox"]),
+                  envvar="SSC_SOURCE", default=None,
+                  help="Read the inventory from the folder's files, or from the target's "
+                       "NetBox (people still from the folder's HR exports). Default: the "
+                       "target's `source:`, else files.")
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        click.get_current_context().meta[_SOURCE_KEY] = kwargs.pop("source")
         return command(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+_SOURCE_KEY = "ssc_infra.source"
 
 
 format_option = click.option(
@@ -103,8 +119,34 @@ format_option = click.option(
 
 
 def _source(inventory: Path) -> InventorySource:
-    """The source --inventory names: a folder of YAML and CSV files."""
-    return make_source("files", str(inventory))
+    """The source of this command: --source, else the target's `source:`, else the folder.
+
+    A NetBox source reads the target's `netbox:` (of --targets/--target where the command
+    has them, else targets.yaml and $SSC_TARGET or lab) and keeps its snapshot in the state
+    dir.
+    """
+    ctx = click.get_current_context()
+    params = ctx.params
+    targets_file = Path(params.get("targets_file") or DEFAULT_TARGETS)
+    target_name = str(params.get("target_name") or os.environ.get("SSC_TARGET") or "lab")
+    state = Path(params.get("state_dir") or ".ssc")
+    name = ctx.meta.get(_SOURCE_KEY)
+    target: Target | None = None
+    if name != "files" and targets_file.exists():
+        try:
+            target = load_target(targets_file, target_name)
+        except SscError:
+            if name == "netbox":
+                raise
+    name = name or (target.source if target is not None else "files")
+    if name == "files":
+        return make_source("files", str(inventory))
+    if target is None:
+        target = load_target(targets_file, target_name)  # says what is missing
+    found = target
+    region = found.netbox.region if found.netbox else None
+    return make_source("netbox", str(inventory), Context(
+        state, lambda: netbox_settings(found, target_name), region))
 
 
 def _load(inventory: Path, today: date) -> Region:
@@ -775,3 +817,6 @@ def lab_status(state_dir: Path) -> None:
         out.print("the lab DC is not running; start it with `ssc-infra lab up`")
         sys.exit(EXIT_ERROR)
     out.print(f"the lab DC for {dc.domain} runs at {dc.url} (pid {dc.pid})")
+
+
+from ssc_infra import cli_netbox  # noqa: E402,F401  (registers `ssc-infra netbox`)

@@ -28,6 +28,7 @@ class Backend(StrEnum):
 
     DIRECTORY = "directory"
     HOSTS = "hosts"
+    NETBOX = "netbox"
 
 
 class ObjectKind(StrEnum):
@@ -37,6 +38,21 @@ class ObjectKind(StrEnum):
     MEMBERS = "members"
     FILE = "file"  # a whole configuration file on a workplace host
     HOMES = "homes"  # one partner's home folders on a file server
+    # NetBox objects (`ssc_infra.netbox_objects`), each one of its API's endpoints
+    NB_TAG = "tag"
+    NB_CUSTOM_FIELD = "custom-field"
+    NB_TENANT_GROUP = "tenant-group"
+    NB_TENANT = "tenant"
+    NB_SITE = "site"
+    NB_VLAN = "vlan"
+    NB_PREFIX = "prefix"
+    NB_MANUFACTURER = "manufacturer"
+    NB_DEVICE_TYPE = "device-type"
+    NB_DEVICE_ROLE = "device-role"
+    NB_DEVICE = "device"
+    NB_MAC = "mac-address"
+    NB_INTERFACE = "interface"
+    NB_IP = "ip-address"
 
 
 class Action(StrEnum):
@@ -47,9 +63,10 @@ class Action(StrEnum):
     DISABLE = "disable"  # a leaver: disabled and moved to the leavers OU, never deleted
     RESET_PASSWORD = "reset-password"  # never logged on, and no initial password recorded
     ARCHIVE = "archive"  # leavers' home folders moved to the archive, never deleted
+    DELETE = "delete"  # a NetBox object the tool made, gone from the inventory (--prune only)
 
 
-DESTRUCTIVE = frozenset({Action.DISABLE, Action.ARCHIVE})
+DESTRUCTIVE = frozenset({Action.DISABLE, Action.ARCHIVE, Action.DELETE})
 
 
 def fingerprint(values: Mapping[str, Any]) -> str:
@@ -147,8 +164,11 @@ class Held:
     limit: int
     override: str
     removals: int = 0  # of `disables`: members removed from retired groups
+    reason: str = ""  # held for another reason than a guard (a NetBox conflict): says why
 
     def message(self) -> str:
+        if self.reason:
+            return f"partner {self.partner!r}: {self.reason}; none of its changes are applied"
         what = f"disables {self.disables} of {self.accounts} accounts"
         if self.removals:
             what = (f"takes access away {self.disables} times ({self.disables - self.removals} "
@@ -364,7 +384,7 @@ def section_to_dict(section: Section) -> dict[str, Any]:
         "held": [
             {"partner": h.partner, "disables": h.disables, "accounts": h.accounts,
              "limit": h.limit, "override": h.override, "removals": h.removals,
-             "message": h.message()}
+             "reason": h.reason, "message": h.message()}
             for h in section.held
         ],
         "held_changes": [change_to_dict(c) for c in section.held_changes],
@@ -409,7 +429,7 @@ def _section_from(backend: Backend, data: Mapping[str, Any]) -> Section:
     changes = tuple(_change_from(c, backend) for c in data["changes"])
     held_changes = tuple(_change_from(c, backend) for c in data.get("held_changes", []))
     held = tuple(Held(h["partner"], h["disables"], h["accounts"], h["limit"], h["override"],
-                      int(h.get("removals", 0)))
+                      int(h.get("removals", 0)), str(h.get("reason", "")))
                  for h in data.get("held", []))
     unmanaged = tuple(Unmanaged(u["partner"], u["dn"], u["reason"], str(u.get("key", "")),
                                 str(u.get("known", "")))

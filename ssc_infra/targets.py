@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ssc_infra.backends.ad import AdSettings, Secret
 from ssc_infra.backends.ansible import AnsibleSettings
+from ssc_infra.backends.netbox import NetBoxSettings
 from ssc_infra.errors import SscError
 
 DEFAULT_TARGETS = Path("targets.yaml")
@@ -59,10 +60,22 @@ class AnsibleTarget(_Entry):
     host_vars: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+class NetBoxTarget(_Entry):
+    url: str = Field(description="https://netbox.example.org, without /api")
+    token_env: str | None = None
+    token_file: str | None = None
+    ca_file: str | None = None
+    timeout: float = Field(120.0, gt=0, description="seconds per request (bulk writes are slow)")
+    region: str | None = Field(None, description="the region's tenant group (slug); default: "
+                               "the one tenant group tagged ssc-infra")
+
+
 class Target(_Entry):
     ad: AdTarget | None = None
     ansible: AnsibleTarget | None = None
-    netbox: dict[str, Any] | None = None
+    netbox: NetBoxTarget | None = None
+    source: str = Field("files", pattern="^(files|netbox)$",
+                        description="where the inventory is read: files, or netbox")
     graph: dict[str, Any] | None = None
 
 
@@ -162,24 +175,42 @@ def ansible_settings(target: Target) -> AnsibleSettings | None:
     )
 
 
+def netbox_settings(target: Target, name: str) -> NetBoxSettings:
+    """NetBox's URL and token (from its environment variable or file)."""
+    nb = target.netbox
+    if nb is None:
+        raise TargetError(f"target {name!r} has no `netbox:` section: add url and token_env "
+                          "(or token_file), or run `ssc-infra lab up --with-netbox`")
+    if not nb.url.startswith("https://") and not _is_loopback(nb.url):
+        raise TargetError(f"target {name!r}: netbox url {nb.url} is not https: the token would "
+                          "cross the network in clear (plain http is for a loopback lab only)")
+    token = _read_secret(nb.token_env, nb.token_file, name, "netbox", "token")
+    return NetBoxSettings(nb.url, token, nb.ca_file, nb.timeout)
+
+
 def _secret(ad: AdTarget, name: str) -> Secret:
-    if ad.bind_password_env:
-        value = os.environ.get(ad.bind_password_env)
+    return _read_secret(ad.bind_password_env, ad.bind_password_file, name, "ad", "bind_password")
+
+
+def _read_secret(env: str | None, file: str | None, name: str, section: str,
+                 what: str) -> Secret:
+    if env:
+        value = os.environ.get(env)
         if not value:
             raise TargetError(
-                f"target {name!r}: the environment variable {ad.bind_password_env} (named by "
-                "bind_password_env) is not set"
+                f"target {name!r}: the environment variable {env} (named by {what}_env) is "
+                "not set"
             )
         return Secret(value)
-    if ad.bind_password_file:
-        path = Path(ad.bind_password_file).expanduser()
+    if file:
+        path = Path(file).expanduser()
         try:
             return Secret(path.read_text(encoding="utf-8").strip())
         except OSError as e:
             raise TargetError(
-                f"target {name!r}: cannot read bind_password_file {path}: {e.strerror}"
+                f"target {name!r}: cannot read {what}_file {path}: {e.strerror}"
             ) from e
-    raise TargetError(f"target {name!r}: set bind_password_env or bind_password_file under ad:")
+    raise TargetError(f"target {name!r}: set {what}_env or {what}_file under {section}:")
 
 
 def write_target(path: Path, name: str, entry: dict[str, Any]) -> None:

@@ -96,6 +96,7 @@ _SYMBOL = {
     Action.DISABLE: "[red]-[/]",
     Action.RESET_PASSWORD: "[yellow]*[/]",
     Action.ARCHIVE: "[red]-[/]",
+    Action.DELETE: "[red]-[/]",
 }
 _HIDDEN = {"uac", "add_keys", "remove_keys"}  # details for the apply, not for the reader
 

@@ -812,7 +812,9 @@ def _build_region(
             code=p.spec.code, name=p.spec.name, kind=p.spec.kind, upn_suffix=p.spec.upn_suffix,
             identity=p.spec.identity, services=tuple(p.spec.services),
             sites=tuple(by_partner[p.spec.code]), people=tuple(people[p.spec.code]),
-            devices=tuple(devices[p.spec.code]), quota_users=p.spec.quota.users,
+            # in asset-tag order: one Region whatever order the list (or NetBox) gives
+            devices=tuple(sorted(devices[p.spec.code], key=lambda d: d.asset_tag)),
+            quota_users=p.spec.quota.users,
         )
         for p in sorted(partner_docs, key=lambda d: d.spec.code)
     )
