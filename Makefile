@@ -14,6 +14,8 @@ PIP_TOOLS := pip-tools==7.6.2
 LOCK_FLAGS ?=
 # The lab DC's loopback address; auto picks a free one (two checkouts never collide).
 LAB_ADDRESS ?= auto
+# Where the demo reads the inventory: files, or netbox (a lab NetBox the demo fills first).
+SOURCE ?= files
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: demo test lint unit integration system bench clean help lock
@@ -55,15 +57,22 @@ system:
 
 # The main job on the sample region: validate, start the lab DC, plan, apply the saved plan,
 # then a drift check that must find nothing. Exit code 2 of `plan` means "changes pending".
+# `make demo SOURCE=netbox` also starts a lab NetBox, pushes the inventory into it, and plans,
+# applies and checks drift with the inventory read from NetBox (people from the HR exports).
 demo: $(STAMP) system
 	$(BIN)/ssc-infra validate
 	$(BIN)/ssc-infra show
-	$(BIN)/ssc-infra lab up --address $(LAB_ADDRESS)
+	$(BIN)/ssc-infra lab up --address $(LAB_ADDRESS) $(if $(filter netbox,$(SOURCE)),--with-netbox)
 	@mkdir -p .ssc
-	$(BIN)/ssc-infra plan --out .ssc/demo.plan.json > .ssc/demo.plan.txt || [ $$? -eq 2 ]
+ifeq ($(SOURCE),netbox)
+	$(BIN)/ssc-infra netbox push --yes > .ssc/demo.netbox.txt || { tail -n 20 .ssc/demo.netbox.txt; exit 1; }
+	@tail -n 1 .ssc/demo.netbox.txt
+	$(BIN)/ssc-infra validate --source netbox
+endif
+	$(BIN)/ssc-infra plan --source $(SOURCE) --out .ssc/demo.plan.json > .ssc/demo.plan.txt || [ $$? -eq 2 ]
 	@echo "the full plan is in .ssc/demo.plan.txt; its last line:"; tail -n 1 .ssc/demo.plan.txt
-	$(BIN)/ssc-infra apply --yes .ssc/demo.plan.json
-	$(BIN)/ssc-infra drift
+	$(BIN)/ssc-infra apply --source $(SOURCE) --yes .ssc/demo.plan.json
+	$(BIN)/ssc-infra drift --source $(SOURCE)
 	@echo "initial passwords: .ssc/credentials/ (0600); audit log: .ssc/audit.jsonl;" \
 	  "drift reports: .ssc/reports/; the workplace hosts' files: .ssc/lab/hosts/;" \
 	  "stop the lab with: $(BIN)/ssc-infra lab down"
@@ -85,6 +94,7 @@ bench: $(STAMP) system
 	$(BIN)/python bench/hosts_apply.py
 	$(BIN)/python -W ignore bench/plan_nochange.py
 	$(BIN)/python -W ignore bench/apply_ceiling.py
+	$(BIN)/python -W ignore bench/netbox.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

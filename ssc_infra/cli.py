@@ -112,6 +112,34 @@ def inventory_options(command: F) -> F:
 _SOURCE_KEY = "ssc_infra.source"
 
 
+def source_target_options(command: F) -> F:
+    """--targets, --target and --state-dir for a command that only reads the inventory: they
+    matter with `--source netbox` (where NetBox is, where its snapshot is kept)."""
+
+    has_state = any(p.name == "state_dir" for p in getattr(command, "__click_params__", []))
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs.pop("targets_file")
+        kwargs.pop("target_name")
+        if not has_state:
+            kwargs.pop("state_dir")
+        return command(*args, **kwargs)
+
+    wrapped: Any = click.option(
+        "--targets", "targets_file", type=click.Path(path_type=Path, dir_okay=False),
+        default=DEFAULT_TARGETS, show_default=True,
+        help="The targets file (for --source netbox).")(click.option(
+            "--target", "target_name", envvar="SSC_TARGET", default="lab", show_default=True,
+            help="Which target in it (for --source netbox).")(wrapper))
+    if not has_state:
+        wrapped = click.option(
+            "--state-dir", type=click.Path(path_type=Path, file_okay=False),
+            default=Path(".ssc"), show_default=True,
+            help="Where the NetBox snapshot is kept (for --source netbox).")(wrapped)
+    return wrapped  # type: ignore[no-any-return]
+
+
 format_option = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
     help="Output for people (text) or scripts (json).",
@@ -199,6 +227,7 @@ def main() -> None:
 
 @main.command()
 @inventory_options
+@source_target_options
 @format_option
 def validate(inventory: Path, today: date, fmt: str) -> None:
     """Check the inventory and list every problem with file, line and a hint.
@@ -248,6 +277,7 @@ def _invalid(problems: list[Problem], held: list[str], fmt: str) -> NoReturn:
 
 @main.command()
 @inventory_options
+@source_target_options
 @format_option
 def show(inventory: Path, today: date, fmt: str) -> None:
     """A table per partner: people, accounts, leavers, workplaces by type, services.
@@ -267,6 +297,7 @@ def show(inventory: Path, today: date, fmt: str) -> None:
 
 @main.command()
 @inventory_options
+@source_target_options
 @format_option
 @click.option("--partner", "partners", multiple=True, metavar="CODE",
               help="Only this partner (repeatable). Default: all.")
@@ -360,6 +391,7 @@ def sample(people: int, seed: int, partners: int | None, out_dir: Path, force: b
 
 @main.command()
 @inventory_options
+@source_target_options
 @click.option("--partner", "partners", multiple=True, metavar="CODE",
               help="Only this partner's part (repeatable). Default: all.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
@@ -755,6 +787,10 @@ def _lab_dir(state_dir: Path) -> Path:
     return state_dir.resolve() / "lab" / "dc"
 
 
+def _netbox_dir(state_dir: Path) -> Path:
+    return state_dir.resolve() / "lab" / "netbox"
+
+
 @lab.command("up")
 @inventory_options
 @click.option("--targets", "targets_file", type=click.Path(path_type=Path, dir_okay=False),
@@ -765,11 +801,19 @@ def _lab_dir(state_dir: Path) -> Path:
               help="Loopback address for the DC (ports 389 and 636); `auto` keeps the lab's "
                    "last address while it is free, else picks a free one in 127.0.0.0/8.")
 @click.option("--fresh", is_flag=True, help="Start from an empty domain (drops the lab's data).")
+@click.option("--with-netbox", is_flag=True,
+              help="Also start a NetBox 4.7 (PostgreSQL, Redis, gunicorn on a free loopback "
+                   "port) and add it to the target. The first time installs it (~5 min).")
 def lab_up(inventory: Path, today: date, targets_file: Path, state_dir: Path,
-           address: str, fresh: bool) -> None:
+           address: str, fresh: bool, with_netbox: bool) -> None:
     """Start the lab DC for the inventory's domain and write the `lab` target.
 
     The lab keeps its data between `lab down` and `lab up`; `--fresh` starts it empty.
+
+    \b
+    Examples:
+      ssc-infra lab up
+      ssc-infra lab up --with-netbox && ssc-infra netbox push --yes
     """
     from ssc_infra.lab import lab_address, start_dc
 
@@ -777,7 +821,17 @@ def lab_up(inventory: Path, today: date, targets_file: Path, state_dir: Path,
     address = lab_address(_lab_dir(state_dir), address)
     with err.status("starting the lab DC (the first time provisions a domain: ~10 s)..."):
         dc = start_dc(_lab_dir(state_dir), region.directory.domain, address, fresh=fresh)
-    write_target(targets_file, "lab", {"ad": {
+    netbox: dict[str, Any] = {}
+    if with_netbox:
+        from ssc_infra.netbox_lab import start_netbox
+
+        with err.status("starting the lab NetBox (the first time installs and migrates it: "
+                        "~5 min)..."):
+            server = start_netbox(_netbox_dir(state_dir))
+        netbox = {"netbox": {"url": server.url, "token_file": str(server.token_file)}}
+        out.print(f"lab NetBox runs at {server.url}/ — web UI login: user admin, password "
+                  f"in {server.admin_password_file} (0600)")
+    write_target(targets_file, "lab", {**netbox, "ad": {
         "url": dc.url, "bind_user": dc.bind_user, "base_dn": dc.base_dn,
         "ca_file": str(dc.ca_file), "tls_names": [dc.tls_name],
         "bind_password_file": str(dc.password_file), "workers": 4,
@@ -796,7 +850,12 @@ def lab_up(inventory: Path, today: date, targets_file: Path, state_dir: Path,
 def lab_down(state_dir: Path) -> None:
     """Stop the lab DC (its data stays in STATE_DIR/lab until the next `lab up`)."""
     from ssc_infra.lab import dc_status, stop_dc
+    from ssc_infra.netbox_lab import netbox_status, stop_netbox
 
+    server = netbox_status(_netbox_dir(state_dir))
+    if server is not None:
+        stop_netbox(server)
+        out.print(f"stopped the lab NetBox at {server.url}")
     dc = dc_status(_lab_dir(state_dir))
     if dc is None:
         out.print("the lab DC is not running")
@@ -817,6 +876,11 @@ def lab_status(state_dir: Path) -> None:
         out.print("the lab DC is not running; start it with `ssc-infra lab up`")
         sys.exit(EXIT_ERROR)
     out.print(f"the lab DC for {dc.domain} runs at {dc.url} (pid {dc.pid})")
+    from ssc_infra.netbox_lab import netbox_status
+
+    server = netbox_status(_netbox_dir(state_dir))
+    if server is not None:
+        out.print(f"the lab NetBox runs at {server.url}/")
 
 
 from ssc_infra import cli_netbox  # noqa: E402,F401  (registers `ssc-infra netbox`)

@@ -39,6 +39,7 @@ from ssc_infra.netbox_push import (
 from ssc_infra.plan import Plan, parse_allow_disable, plan_to_dict
 from ssc_infra.report import plan_lines, plan_summary
 from ssc_infra.run import load_inventory, locked
+from ssc_infra.sources.netbox import NetBoxSource
 from ssc_infra.targets import load_target, netbox_settings
 
 prune_option = click.option(
@@ -78,7 +79,8 @@ def _plan(inventory: Path, today: date, targets_file: Path, target_name: str, st
     run = load_inventory(request)
     _print_held_inventory(run)
     with err.status(escape(f"reading NetBox at {settings.url}...")):
-        return plan_netbox(run, settings, state_dir, today, prune, allow, partners)
+        return plan_netbox(run, settings, state_dir, today, prune, allow, partners,
+                           from_netbox=isinstance(request.source, NetBoxSource))
 
 
 def _show(planned: NetBoxPlan, plan: Plan, fmt: str, meta: Mapping[str, Any]) -> None:

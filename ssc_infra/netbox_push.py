@@ -26,6 +26,7 @@ from ssc_infra.model import Region
 from ssc_infra.netbox_objects import (
     DEVICE_TYPES,
     MANUFACTURER,
+    OWNER_TAG,
     SERVER_TYPE,
     NbObject,
     desired_objects,
@@ -65,8 +66,14 @@ class NetBoxPlan:
 
 def plan_netbox(inventory: RunInventory, settings: NetBoxSettings, state: Path, today: date,
                 prune: bool = False, allow_delete: Mapping[str, int] | None = None,
-                partners: tuple[str, ...] = ()) -> NetBoxPlan:
-    """The NetBox section for the inventory: what a push would create, update and delete."""
+                partners: tuple[str, ...] = (), from_netbox: bool = False) -> NetBoxPlan:
+    """The NetBox section for the inventory: what a push would create, update and delete.
+
+    Args:
+        from_netbox: the inventory was read from this NetBox (`--source netbox`): the push
+            then adds what the tool derives (the addresses it hands out) and adopts, without
+            touching them, the objects engineers made there.
+    """
     region = inventory.region
     desired_state = derive(region, today, kept_names(load_ledger(state), region))
     workplaces = derive_workplaces(region, desired_state, load_allocations(state))
@@ -74,7 +81,8 @@ def plan_netbox(inventory: RunInventory, settings: NetBoxSettings, state: Path, 
     netbox = NetBox(settings)
     refs = Refs()
     existing = read_existing(netbox, region, desired, refs)
-    section = diff_netbox(desired, existing, region.guards, prune, allow_delete, partners)
+    section = diff_netbox(desired, existing, region.guards, prune, allow_delete, partners,
+                          adopt=from_netbox)
     held = {code: found for code, found in inventory.held.items()}
     if held:  # held by the inventory: held here too
         codes = set(held) & {c.partner for c in section.changes}
@@ -117,11 +125,13 @@ def read_existing(netbox: NetBox, region: Region, desired: list[NbObject],
     sites = _merged(netbox.read(ObjectKind.NB_SITE, **in_group) if in_group else [],
                     netbox.read(ObjectKind.NB_SITE, slug=wanted.get(ObjectKind.NB_SITE, [])))
     raw[ObjectKind.NB_SITE] = sites
-    owned = {"tag": "ssc-infra"}
+    # NetBox refuses a filter by a tag it does not have: before the first push, nothing is owned.
+    tagged = any(t.get("slug") == OWNER_TAG for t in raw[ObjectKind.NB_TAG])
+    owned = {"tag": OWNER_TAG}
     raw[ObjectKind.NB_VLAN] = netbox.read(ObjectKind.NB_VLAN, **in_group, **owned) \
-        if in_group else []
+        if in_group and tagged else []
     raw[ObjectKind.NB_PREFIX] = netbox.read(ObjectKind.NB_PREFIX, **in_group, **owned) \
-        if in_group else []
+        if in_group and tagged else []
     infra = infra_site(region)
     devices = netbox.read(ObjectKind.NB_DEVICE, **in_group) if in_group else []
     hosts = netbox.read(ObjectKind.NB_DEVICE, site=infra) \
@@ -131,7 +141,7 @@ def read_existing(netbox: NetBox, region: Region, desired: list[NbObject],
     interfaces = netbox.read(ObjectKind.NB_INTERFACE, site_id=site_ids) if site_ids else []
     raw[ObjectKind.NB_INTERFACE] = interfaces
     interface_ids = {i["id"] for i in interfaces}
-    macs = netbox.read(ObjectKind.NB_MAC, **owned)
+    macs = netbox.read(ObjectKind.NB_MAC, **owned) if tagged else []
     mine = set(wanted.get(ObjectKind.NB_MAC, []))
     raw[ObjectKind.NB_MAC] = [m for m in macs if (m.get("assigned_object_id") in interface_ids)
                               or str(m.get("mac_address", "")).upper() in mine]

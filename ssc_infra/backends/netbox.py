@@ -50,7 +50,8 @@ _FIELDS = {
                           "tags,primary_ip4,custom_fields",
     ObjectKind.NB_INTERFACE: "id,url,display,device,name,type,primary_mac_address,mac_address,"
                              "tags",
-    ObjectKind.NB_MAC: "id,url,display,mac_address,assigned_object,tags",
+    ObjectKind.NB_MAC: "id,url,display,mac_address,assigned_object_type,assigned_object_id,"
+                       "assigned_object,tags",
     ObjectKind.NB_IP: "id,url,display,address,status,tenant,assigned_object_type,"
                       "assigned_object_id,description,tags",
 }

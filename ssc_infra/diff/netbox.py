@@ -62,11 +62,14 @@ class Existing:
 
 def diff_netbox(desired: Iterable[NbObject], actual: Iterable[Existing], guards: Guards,
                 prune: bool = False, allow_delete: Mapping[str, int] | None = None,
-                partners: Collection[str] = ()) -> Section:
+                partners: Collection[str] = (), adopt: bool = False) -> Section:
     """The NetBox section: what to create, update and (with `prune`) delete.
 
     Args:
         partners: only these partners' objects (and the shared ones they need); () for all.
+        adopt: the inventory was read from this NetBox: an object without the tag is where
+            the inventory came from (a thin client an engineer added), so it matches its key
+            and is left as it is, never a conflict.
     """
     scope = set(partners)
 
@@ -91,7 +94,7 @@ def diff_netbox(desired: Iterable[NbObject], actual: Iterable[Existing], guards:
             if after:
                 changes.append(Change(obj.kind, Action.UPDATE, obj.partner, obj.key,
                                       found.path, before, after, Backend.NETBOX))
-        elif obj.kind not in SHARED:
+        elif obj.kind not in SHARED and not adopt:
             conflicts.setdefault(obj.partner, []).append(f"{obj.kind.value} {obj.key}")
             unmanaged.append(Unmanaged(
                 obj.partner, found.path,

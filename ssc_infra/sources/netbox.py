@@ -61,8 +61,11 @@ def read_documents(netbox: NetBox, region: str | None) -> Documents:
     Raises:
         BackendError: NetBox unreachable, the token refused, or no (single) region found.
     """
-    groups = netbox.read(ObjectKind.NB_TENANT_GROUP, **({"slug": region} if region else
-                                                        {"tag": OWNER_TAG}))
+    if region:
+        groups = netbox.read(ObjectKind.NB_TENANT_GROUP, slug=region)
+    else:  # NetBox refuses a filter by a tag it does not have
+        tags = netbox.read(ObjectKind.NB_TAG, slug=OWNER_TAG)
+        groups = netbox.read(ObjectKind.NB_TENANT_GROUP, tag=OWNER_TAG) if tags else []
     if len(groups) != 1:
         found = ", ".join(sorted(str(g.get("slug")) for g in groups)) or "none"
         raise BackendError(

@@ -89,3 +89,7 @@ def empty_directory(conn: ldap3.Connection, base: str) -> None:
     for entry in list(conn.response or []):
         if entry.get("type") == "searchResEntry":
             conn.delete(entry["dn"])
+
+
+# The NetBox fixtures live beside the DC's; pytest finds fixtures of a conftest's imports.
+from tests.integration.netbox_server import netbox, netbox_server  # noqa: E402,F401
