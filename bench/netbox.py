@@ -112,6 +112,8 @@ def main() -> None:
             source = NetBoxSource(SAMPLE, lambda: settings, work / "state2")
             loaded, load_s = timed(lambda: source.load(TODAY))
             assert not loaded.held
+            same = loaded.region == FilesSource(SAMPLE).load(TODAY).region
+            print(f"   the Region read from NetBox equals the files' Region: {same}")
             print(f"2. read the region from NetBox: {netbox.count.requests} requests, "
                   f"{read_s:.2f} s ({devices:,} devices); the whole load (+ snapshot and the "
                   f"loader's checks) {load_s:.2f} s", flush=True)

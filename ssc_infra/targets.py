@@ -65,7 +65,7 @@ class NetBoxTarget(_Entry):
     token_env: str | None = None
     token_file: str | None = None
     ca_file: str | None = None
-    timeout: float = Field(120.0, gt=0, description="seconds per request (bulk writes are slow)")
+    timeout: float = Field(300.0, gt=0, description="seconds per request (bulk writes are slow)")
     region: str | None = Field(None, description="the region's tenant group (slug); default: "
                                "the one tenant group tagged ssc-infra")
 

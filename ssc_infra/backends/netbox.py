@@ -62,7 +62,7 @@ class NetBoxSettings:
     url: str  # https://netbox.example.org (without /api)
     token: Secret
     ca_file: str | None = None
-    timeout: float = 120.0
+    timeout: float = 300.0
 
 
 @dataclass
