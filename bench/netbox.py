@@ -126,8 +126,9 @@ def main() -> None:
             again, again_s = timed(lambda: plan_netbox(inventory, settings, state, TODAY))
             assert again.section.empty, again.section.changes[:3]
             print(f"4. push with nothing to do: {again.netbox.count.requests} requests, "
-                  f"{again_s:.2f} s, 0 changes (target < 15 s, a few dozen requests)",
-                  flush=True)
+                  f"{again_s:.2f} s (waiting on NetBox {again.netbox.count.seconds:.2f} s), "
+                  f"0 changes (target < 15 s, a few dozen requests); "
+                  f"slowest reads: {again.netbox.count.slowest()}", flush=True)
 
             hosts, peer_s = timed(lambda: nb_inventory(server.url, server.token(),
                                                        infra_slug("frl")))
