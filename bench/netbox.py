@@ -1,7 +1,7 @@
 """NetBox: the whole sample pushed into an empty NetBox, read back, pushed again with nothing to
 do; beside it, in the same run, the same read by raw httpx paging and nb_inventory's time.
 
-A real NetBox 4.7 (PostgreSQL, Redis, gunicorn, one worker with four threads) from the cached
+A real NetBox 4.7 (PostgreSQL, Redis, gunicorn, two workers of four threads) from the cached
 migrated dump, on a free loopback port. Each figure is requests and seconds:
   1. push the sample (sites, hosts, ~2,900 devices, their interfaces, MACs and addresses) into
      the empty NetBox: the plan's reads, then the bulk writes;

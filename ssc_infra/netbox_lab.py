@@ -621,7 +621,7 @@ def _spawn_gunicorn(venv: Path, services: _Services) -> NetBoxServer:
     with (directory / "gunicorn.log").open("ab") as output:
         process = subprocess.Popen(
             [str(venv / "bin" / "gunicorn"), "--bind", f"{services.address}:{port}",
-             "--workers", "1", "--threads", "4", "--timeout", "600", "--graceful-timeout", "5",
+             "--workers", "2", "--threads", "4", "--timeout", "600", "--graceful-timeout", "5",
              "--no-control-socket", "--pythonpath", str(directory / "wsgi"),
              "lab_wsgi:application"],
             stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,

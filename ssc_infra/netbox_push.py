@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -48,6 +49,8 @@ from ssc_infra.seal import plan_key, seal, unseal
 from ssc_infra.sources import RunInventory
 from ssc_infra.state import StateDir, run_id, write_private
 from ssc_infra.workplaces import derive_workplaces
+
+READERS = 4  # NetBox reads at once: the lab's gunicorn has 2 workers of 4 threads
 
 
 @dataclass
@@ -128,27 +131,40 @@ def read_existing(netbox: NetBox, region: Region, desired: list[NbObject],
     # NetBox refuses a filter by a tag it does not have: before the first push, nothing is owned.
     tagged = any(t.get("slug") == OWNER_TAG for t in raw[ObjectKind.NB_TAG])
     owned = {"tag": OWNER_TAG}
-    raw[ObjectKind.NB_VLAN] = netbox.read(ObjectKind.NB_VLAN, **in_group, **owned) \
-        if in_group and tagged else []
-    raw[ObjectKind.NB_PREFIX] = netbox.read(ObjectKind.NB_PREFIX, **in_group, **owned) \
-        if in_group and tagged else []
     infra = infra_site(region)
-    devices = netbox.read(ObjectKind.NB_DEVICE, **in_group) if in_group else []
-    hosts = netbox.read(ObjectKind.NB_DEVICE, site=infra) \
-        if any(s.get("slug") == infra for s in sites) else []
-    raw[ObjectKind.NB_DEVICE] = _merged(devices, hosts)
     site_ids = [s["id"] for s in sites]
-    interfaces = netbox.read(ObjectKind.NB_INTERFACE, site_id=site_ids) if site_ids else []
+    has_infra = any(s.get("slug") == infra for s in sites)
+    # The big reads do not depend on each other: NetBox serves them side by side (its
+    # workers and PostgreSQL), which halves a no-change push.
+    reads: dict[str, Callable[[], list[dict[str, Any]]]] = {
+        "vlans": lambda: netbox.read(ObjectKind.NB_VLAN, **in_group, **owned)
+        if in_group and tagged else [],
+        "prefixes": lambda: netbox.read(ObjectKind.NB_PREFIX, **in_group, **owned)
+        if in_group and tagged else [],
+        "devices": lambda: netbox.read(ObjectKind.NB_DEVICE, **in_group) if in_group else [],
+        "hosts": lambda: netbox.read(ObjectKind.NB_DEVICE, site=infra) if has_infra else [],
+        "interfaces": lambda: netbox.read(ObjectKind.NB_INTERFACE, site_id=site_ids)
+        if site_ids else [],
+        "macs": lambda: netbox.read(ObjectKind.NB_MAC, **owned) if tagged else [],
+        "ips": lambda: netbox.read(ObjectKind.NB_IP, **in_group) if in_group else [],
+    }
+    with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="netbox-read") as pool:
+        futures = {name: pool.submit(read) for name, read in reads.items()}
+        got = {name: future.result() for name, future in futures.items()}
+    raw[ObjectKind.NB_VLAN] = got["vlans"]
+    raw[ObjectKind.NB_PREFIX] = got["prefixes"]
+    hosts = got["hosts"]
+    raw[ObjectKind.NB_DEVICE] = _merged(got["devices"], hosts)
+    interfaces = got["interfaces"]
     raw[ObjectKind.NB_INTERFACE] = interfaces
     interface_ids = {i["id"] for i in interfaces}
-    macs = netbox.read(ObjectKind.NB_MAC, **owned) if tagged else []
     mine = set(wanted.get(ObjectKind.NB_MAC, []))
-    raw[ObjectKind.NB_MAC] = [m for m in macs if (m.get("assigned_object_id") in interface_ids)
+    raw[ObjectKind.NB_MAC] = [m for m in got["macs"]
+                              if (m.get("assigned_object_id") in interface_ids)
                               or str(m.get("mac_address", "")).upper() in mine]
     host_names = [d["name"] for d in hosts]
     raw[ObjectKind.NB_IP] = _merged(
-        netbox.read(ObjectKind.NB_IP, **in_group) if in_group else [],
-        netbox.read(ObjectKind.NB_IP, device=host_names) if host_names else [])
+        got["ips"], netbox.read(ObjectKind.NB_IP, device=host_names) if host_names else [])
     partners = {int(t["id"]): str(t["slug"]) for t in tenants
                 if t.get("slug") in {p.code for p in region.partners}}
     existing = existing_objects(raw, partners, refs)

@@ -8,6 +8,7 @@ as dicts: building pynetbox Records for thousands of devices costs more than the
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,6 +92,7 @@ class NetBox:
         session.verify = settings.ca_file or True
         self.api.http_session = session
         self.count = Counter()
+        self._counting = threading.Lock()
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -117,13 +119,15 @@ class NetBox:
         while True:
             started = time.perf_counter()
             page = self._get(path, {**params, "offset": offset})
-            spent = self.count.seconds_by_kind.get(kind.value, 0.0)
-            self.count.seconds_by_kind[kind.value] = spent + time.perf_counter() - started
+            with self._counting:  # reads may run side by side (netbox_push.read_existing)
+                spent = self.count.seconds_by_kind.get(kind.value, 0.0)
+                self.count.seconds_by_kind[kind.value] = spent + time.perf_counter() - started
             results = page.get("results") if isinstance(page, dict) else None
             if not isinstance(results, list):
                 raise BackendError(f"{self.base}/api/{path}: not a page of results")
             out.extend(r for r in results if isinstance(r, dict))
-            self.count.by_kind[kind.value] = self.count.by_kind.get(kind.value, 0) + 1
+            with self._counting:
+                self.count.by_kind[kind.value] = self.count.by_kind.get(kind.value, 0) + 1
             if not page.get("next") or not results:
                 return out
             offset += len(results)
@@ -140,8 +144,9 @@ class NetBox:
             raise BackendError(f"NetBox at {self.base} cannot be reached ({_reason(e)}): is "
                                "it running, and is the URL in the target right?") from None
         finally:
-            self.count.requests += 1
-            self.count.seconds += time.perf_counter() - started
+            with self._counting:
+                self.count.requests += 1
+                self.count.seconds += time.perf_counter() - started
         if response.status_code in (401, 403):
             raise BackendError(f"NetBox at {self.base} refused the token (HTTP "
                                f"{response.status_code}): check token_env / token_file in the "
@@ -293,8 +298,9 @@ class NetBox:
         try:
             return call()
         finally:
-            self.count.requests += 1
-            self.count.seconds += time.perf_counter() - started
+            with self._counting:
+                self.count.requests += 1
+                self.count.seconds += time.perf_counter() - started
 
 
 class Refs:
