@@ -55,8 +55,11 @@ lock:
 system:
 	scripts/install-system.sh all
 
-# The main job on the sample region: validate, start the lab DC, plan, apply the saved plan,
-# then a drift check that must find nothing. Exit code 2 of `plan` means "changes pending".
+# The main job on the sample region: validate, start the lab (DC, host folders, the Graph
+# emulator with a tenant per partner), plan, apply the saved plan (AD, the cloud partners in
+# Microsoft 365, the hosts), let the lab's Entra Connect copy the hybrid partners' accounts,
+# then a drift check over every backend that must find nothing. Exit code 2 of `plan` means
+# "changes pending".
 # `make demo SOURCE=netbox` also starts a lab NetBox, pushes the inventory into it, and plans,
 # applies and checks drift with the inventory read from NetBox (people from the HR exports).
 demo: $(STAMP) system
@@ -72,6 +75,8 @@ endif
 	$(BIN)/ssc-infra plan --source $(SOURCE) --out .ssc/demo.plan.json > .ssc/demo.plan.txt || [ $$? -eq 2 ]
 	@echo "the full plan is in .ssc/demo.plan.txt; its last line:"; tail -n 1 .ssc/demo.plan.txt
 	$(BIN)/ssc-infra apply --source $(SOURCE) --yes .ssc/demo.plan.json
+	@# Entra Connect of the lab: the hybrid partners' accounts into their tenants (emulator)
+	$(BIN)/ssc-infra lab entra-sync
 	$(BIN)/ssc-infra drift --source $(SOURCE)
 	@echo "initial passwords: .ssc/credentials/ (0600); audit log: .ssc/audit.jsonl;" \
 	  "drift reports: .ssc/reports/; the workplace hosts' files: .ssc/lab/hosts/;" \
@@ -95,6 +100,7 @@ bench: $(STAMP) system
 	$(BIN)/python -W ignore bench/plan_nochange.py
 	$(BIN)/python -W ignore bench/apply_ceiling.py
 	$(BIN)/python -W ignore bench/netbox.py
+	$(BIN)/python -W ignore bench/graph.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

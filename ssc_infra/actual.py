@@ -35,6 +35,8 @@ class DirectoryAccount:
     in_leavers: bool = False
     marker: str = ""  # adminDescription: the tool's mark on an account it disabled itself
     must_change_password: bool = False  # pwdLastSet=0: its owner never set a password yet
+    mail: str = ""
+    proxy_addresses: tuple[str, ...] = ()  # SMTP:primary, smtp:aliases, other types
 
     @property
     def key(self) -> PersonKey | None:

@@ -28,7 +28,7 @@ from ssc_infra.errors import InventoryError, Problem, SscError
 from ssc_infra.holds import HOLDS_FILE
 from ssc_infra.ledger import kept_names, load_ledger
 from ssc_infra.model import Region
-from ssc_infra.plan import ItemResult, parse_allow_disable
+from ssc_infra.plan import Backend, ItemResult, parse_allow_disable
 from ssc_infra.report import (
     console,
     desired_lines,
@@ -64,6 +64,7 @@ from ssc_infra.sources.registry import Context, make_source
 from ssc_infra.targets import (
     DEFAULT_TARGETS,
     Target,
+    ad_settings,
     load_target,
     netbox_settings,
     write_target,
@@ -695,7 +696,8 @@ def apply(inventory: Path, today: date, targets_file: Path, target_name: str, st
         for change, reason in prepared.refused:
             err.print(f"[red]refused[/] {change.kind.value} {escape(change.key)}: "
                       f"{escape(reason)}", soft_wrap=True)
-        if not prepared.plan.directory.changes and not prepared.applies_hosts:
+        if not prepared.plan.directory.changes and not prepared.applies_hosts and \
+                not prepared.plan.section(Backend.GRAPH).changes:
             settle(planned, prepared)  # the hosts hold exactly this already
             out.print("nothing to apply.")
             sys.exit(EXIT_ERROR if planned.incomplete else
@@ -754,6 +756,9 @@ def _print_apply_result(outcome: Outcome, planned: PlannedRun, prepared: Prepare
     if outcome.credentials is not None:
         out.print(f"initial passwords: {escape(str(outcome.credentials))} (mode 0600; keep it "
                   "until these people have logged on)")
+    if outcome.cloud_credentials is not None:
+        out.print(f"initial passwords of the new Microsoft 365 users: "
+                  f"{escape(str(outcome.cloud_credentials))} (mode 0600)")
     out.print(f"audit log: {escape(str(state.audit_log))}")
     if report.failed or (hosts is not None and hosts.failed_hosts):
         err.print("run `ssc-infra plan` to see what is left; a re-run of apply converges.")
@@ -789,6 +794,10 @@ def _lab_dir(state_dir: Path) -> Path:
 
 def _netbox_dir(state_dir: Path) -> Path:
     return state_dir.resolve() / "lab" / "netbox"
+
+
+def _graph_dir(state_dir: Path) -> Path:
+    return state_dir.resolve() / "lab" / "graph"
 
 
 @lab.command("up")
@@ -831,7 +840,13 @@ def lab_up(inventory: Path, today: date, targets_file: Path, state_dir: Path,
         netbox = {"netbox": {"url": server.url, "token_file": str(server.token_file)}}
         out.print(f"lab NetBox runs at {server.url}/ — web UI login: user admin, password "
                   f"in {server.admin_password_file} (0600)")
-    write_target(targets_file, "lab", {**netbox, "ad": {
+    from ssc_infra.graph_lab import start_graph_emulator
+
+    with err.status("starting the lab's Graph emulator (a tenant per partner)..."):
+        graph = start_graph_emulator(_graph_dir(state_dir), address, region)
+    out.print(f"lab Microsoft 365: the Graph EMULATOR (not a real tenant) runs at {graph.url} "
+              f"with {len(graph.tenants)} tenants, one per partner")
+    write_target(targets_file, "lab", {**netbox, "graph": graph.target(), "ad": {
         "url": dc.url, "bind_user": dc.bind_user, "base_dn": dc.base_dn,
         "ca_file": str(dc.ca_file), "tls_names": [dc.tls_name],
         "bind_password_file": str(dc.password_file), "workers": 4,
@@ -849,6 +864,7 @@ def lab_up(inventory: Path, today: date, targets_file: Path, state_dir: Path,
               default=Path(".ssc"), show_default=True)
 def lab_down(state_dir: Path) -> None:
     """Stop the lab DC (its data stays in STATE_DIR/lab until the next `lab up`)."""
+    from ssc_infra.graph_lab import graph_status, stop_graph_emulator
     from ssc_infra.lab import dc_status, stop_dc
     from ssc_infra.netbox_lab import netbox_status, stop_netbox
 
@@ -856,6 +872,10 @@ def lab_down(state_dir: Path) -> None:
     if server is not None:
         stop_netbox(server)
         out.print(f"stopped the lab NetBox at {server.url}")
+    graph = graph_status(_graph_dir(state_dir))
+    if graph is not None:
+        stop_graph_emulator(graph)
+        out.print(f"stopped the lab's Graph emulator at {graph.url}")
     dc = dc_status(_lab_dir(state_dir))
     if dc is None:
         out.print("the lab DC is not running")
@@ -881,6 +901,49 @@ def lab_status(state_dir: Path) -> None:
     server = netbox_status(_netbox_dir(state_dir))
     if server is not None:
         out.print(f"the lab NetBox runs at {server.url}/")
+    from ssc_infra.graph_lab import graph_status
+
+    graph = graph_status(_graph_dir(state_dir))
+    if graph is not None:
+        out.print(f"the lab's Graph emulator runs at {graph.url} (pid {graph.pid})")
+
+
+@lab.command("entra-sync")
+@inventory_options
+@click.option("--targets", "targets_file", type=click.Path(path_type=Path, dir_okay=False),
+              default=DEFAULT_TARGETS, show_default=True, help="The targets file.")
+@click.option("--target", "target_name", envvar="SSC_TARGET", default="lab", show_default=True,
+              help="The lab target (its DC is read).")
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path(".ssc"), show_default=True, help="The lab lives in STATE_DIR/lab.")
+def lab_entra_sync(inventory: Path, today: date, targets_file: Path, target_name: str,
+                   state_dir: Path) -> None:
+    """The lab's Entra Connect: copy the hybrid partners' AD accounts and licence groups into
+    their tenants in the Graph emulator, with group-based licensing on the licence groups.
+
+    A real tenant gets this from Entra Connect every 30 minutes; the lab has none, so run this
+    after an apply to see the hybrid partners verified (`drift` reports users not synced yet
+    as waiting, not as drift).
+
+    \b
+    Examples:
+      ssc-infra apply --yes && ssc-infra lab entra-sync && ssc-infra drift
+    """
+    from ssc_infra.backends.ldap import LdapDirectory
+    from ssc_infra.directory import scope_of
+    from ssc_infra.graph_lab import entra_sync, graph_status
+
+    graph = graph_status(_graph_dir(state_dir))
+    if graph is None:
+        raise SscError("the lab's Graph emulator is not running: start it with `ssc-infra lab "
+                       "up`")
+    region = _load(inventory, today)
+    target = load_target(targets_file, target_name)
+    with err.status("reading the lab DC..."):
+        state = LdapDirectory(ad_settings(target, target_name)).read(scope_of(region), 4)
+    for synced in entra_sync(region, state, graph.tenants, graph.control()):
+        out.print(f"{escape(synced.partner)}: {synced.users} accounts and {synced.groups} "
+                  "licence groups synchronised into its tenant (emulator)")
 
 
 from ssc_infra import cli_netbox  # noqa: E402,F401  (registers `ssc-infra netbox`)

@@ -282,6 +282,7 @@ def _groups(
 ) -> Iterator[DesiredGroup]:
     code = partner.code
     everyone = frozenset(p.key for p in current)
+    working = frozenset(a.key for a in accounts if a.state is AccountState.ACTIVE)
     yield DesiredGroup(f"{code}-all", code, GroupKind.ALL, f"Everyone at {partner.name}", ou,
                        everyone)
     # A department whose last member left keeps its (empty) group, so the tool goes on
@@ -297,8 +298,9 @@ def _groups(
     for service_code in partner.services:
         service = region.service(service_code)
         if service.kind is ServiceKind.LICENCE:
+            # A licence costs money: a pre-start account joins its licence group on day one.
             yield DesiredGroup(group_name(code, "lic", service_code), code, GroupKind.LICENCE,
-                               f"Licence {service.sku} for {partner.name}", ou, everyone,
+                               f"Licence {service.sku} for {partner.name}", ou, working,
                                service_code, service.sku)
         elif service.kind is ServiceKind.APPLICATION:
             yield DesiredGroup(group_name(code, "app", service_code), code,

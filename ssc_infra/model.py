@@ -181,6 +181,9 @@ class NamingPolicy:
     sam: str = "{given_initial}{surname}"
     upn: str = "{given}.{full_surname}"
     max_len: int = 20
+    # A name change (a marriage) gives a new UPN and mail address, the old one kept as an
+    # alias; by default the UPN a person has is kept (it is their sign-in name).
+    upn_follows_name: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -175,6 +175,14 @@ class _Names:
         return candidate
 
 
+def _fits(upn: str, base: str) -> bool:
+    """Whether a kept UPN is still the person's name (`jan.vries@x` or `jan.vries2@x`)."""
+    local, _, suffix = upn.lower().rpartition("@")
+    want, _, want_suffix = base.lower().rpartition("@")
+    return suffix == want_suffix and (local == want or (local.startswith(want)
+                                                        and local[len(want):].isdigit()))
+
+
 def assign_names(
     people: Iterable[Person],
     policy: NamingPolicy,
@@ -217,6 +225,8 @@ def assign_names(
         kept = existing.get(person.key)
         sam = kept.sam if kept else sams.claim(base.sam)
         upn = kept.upn if kept and kept.upn else None
+        if upn is not None and policy.upn_follows_name and not _fits(upn, base.upn):
+            upn = None  # the old UPN stays taken: it lives on as an alias
         if upn is None:
             local = base.upn.rsplit("@", 1)[0]
             pool = upns.get(suffix.lower())

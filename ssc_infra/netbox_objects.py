@@ -183,7 +183,8 @@ def region_settings(region: Region) -> dict[str, Any]:
         "directory": {"domain": d.domain, "partners_ou": d.partners_ou,
                       "leavers_ou": d.leavers_ou, "retention_days": d.retention_days,
                       "prestart_days": d.prestart_days},
-        "naming": {"sam": n.sam, "upn": n.upn, "max_len": n.max_len},
+        "naming": {"sam": n.sam, "upn": n.upn, "max_len": n.max_len,
+                   **({"upn_follows_name": True} if n.upn_follows_name else {})},
         "guards": {"max_disable": g.max_disable,
                    "max_disable_fraction": g.max_disable_fraction},
         "services": {s.code: {"kind": s.kind.value, **({"sku": s.sku} if s.sku else {})}

@@ -24,9 +24,10 @@ from ssc_infra.model import Guards
 
 
 class Backend(StrEnum):
-    """The systems a plan has a section for (Microsoft Graph and NetBox join here)."""
+    """The systems a plan has a section for, in the order a run applies them."""
 
     DIRECTORY = "directory"
+    GRAPH = "graph"  # Microsoft 365 through Microsoft Graph
     HOSTS = "hosts"
     NETBOX = "netbox"
 
@@ -53,6 +54,11 @@ class ObjectKind(StrEnum):
     NB_MAC = "mac-address"
     NB_INTERFACE = "interface"
     NB_IP = "ip-address"
+    # Microsoft 365 objects (`ssc_infra.cloud`), in a partner's tenant
+    CLOUD_USER = "cloud-user"
+    CLOUD_LICENCE = "licences"
+    CLOUD_GROUP = "cloud-group"
+    CLOUD_MEMBERS = "cloud-members"
 
 
 class Action(StrEnum):
@@ -64,9 +70,10 @@ class Action(StrEnum):
     RESET_PASSWORD = "reset-password"  # never logged on, and no initial password recorded
     ARCHIVE = "archive"  # leavers' home folders moved to the archive, never deleted
     DELETE = "delete"  # a NetBox object the tool made, gone from the inventory (--prune only)
+    REVOKE = "revoke"  # Microsoft 365 licences taken from a person who still works here
 
 
-DESTRUCTIVE = frozenset({Action.DISABLE, Action.ARCHIVE, Action.DELETE})
+DESTRUCTIVE = frozenset({Action.DISABLE, Action.ARCHIVE, Action.DELETE, Action.REVOKE})
 
 
 def fingerprint(values: Mapping[str, Any]) -> str:

@@ -42,9 +42,11 @@ from ssc_infra.backends.hosts import (
     write_job,
 )
 from ssc_infra.backends.ldap import LdapDirectory
-from ssc_infra.backends.protocols import Backends
+from ssc_infra.backends.m365 import M365
+from ssc_infra.backends.protocols import Backends, GraphBackend
 from ssc_infra.desired import DesiredState, derive
 from ssc_infra.diff.directory import directory_names, stale_reason
+from ssc_infra.diff.graph import diff_graph, stale_graph
 from ssc_infra.directory import plan_with, scope_of
 from ssc_infra.errors import Problem, SscError
 from ssc_infra.holds import NO_HOLDS, load_holds, parse_enable
@@ -64,7 +66,7 @@ from ssc_infra.plan import (
 from ssc_infra.seal import plan_key, seal, unseal
 from ssc_infra.sources import InventorySource, Kept, RunInventory
 from ssc_infra.state import StateDir, now, recorded_passwords, run_id, write_private
-from ssc_infra.targets import ad_settings, ansible_settings, load_target
+from ssc_infra.targets import Target, ad_settings, ansible_settings, graph_settings, load_target
 
 HOST_RUN_NICE = 10  # the nice value of host runs beside the directory writes
 
@@ -135,6 +137,7 @@ class PlannedRun:
     scope: HostScope | None = None
     hosts: HostPlan | None = None
     name_conflicts: tuple[NameConflict, ...] = ()
+    graph: Section | None = None  # Microsoft 365's section (the target has a `graph:`)
 
     @property
     def target(self) -> str:
@@ -142,8 +145,12 @@ class PlannedRun:
 
     @property
     def held_partners(self) -> frozenset[str]:
-        """Partners a guard held back: nothing of theirs changes, on the hosts neither."""
-        return frozenset(h.partner for h in self.directory.held)
+        """Partners a guard (or a seat shortage, or their tenant) held back: nothing of theirs
+        changes, on the hosts neither."""
+        held = {h.partner for h in self.directory.held}
+        if self.graph is not None:
+            held |= {h.partner for h in self.graph.held}
+        return frozenset(held)
 
     @property
     def plan(self) -> Plan:
@@ -151,6 +158,8 @@ class PlannedRun:
 
         A partner held back in one section is held back in every one."""
         sections = [self.directory]
+        if self.graph is not None:
+            sections.append(self.graph)
         if self.hosts is not None:
             sections.append(self.hosts.section(self.partners))
         return Plan(tuple(sections)).held_everywhere()
@@ -212,12 +221,20 @@ def check_base_dn(settings: AdSettings, region: Region) -> None:
 
 
 def real_backends(settings: AdSettings, ansible: AnsibleSettings | None,
-                  state: Path | None = None) -> Backends:
-    """The systems a target names: the directory over ldap3, the hosts over Ansible.
+                  state: Path | None = None, target: Target | None = None,
+                  target_name: str = "") -> Backends:
+    """The systems a target names: the directory over ldap3, the hosts over Ansible,
+    Microsoft 365 over Graph.
 
-    `state`: where the directory keeps its last read, for a plan to read only what changed.
+    `state`: where the directory keeps its last read, for a plan to read only what changed,
+    and Graph its delta links.
     """
-    return Backends(LdapDirectory(settings, state), AnsibleHosts(ansible) if ansible else None)
+    graph = None
+    if target is not None and target.graph is not None and state is not None:
+        entry = target.graph
+        graph = M365(graph_settings(target, target_name), entry.tenant_of, state)
+    return Backends(LdapDirectory(settings, state), AnsibleHosts(ansible) if ansible else None,
+                    graph)
 
 
 def load_inventory(request: RunRequest) -> RunInventory:
@@ -250,7 +267,8 @@ def plan_run(request: RunRequest, hooks: Hooks = Hooks(), check_hosts: bool = Tr
              if request.holds_file is not None else NO_HOLDS)
     ledger = load_ledger(request.state_dir)
     ansible = ansible_settings(target)
-    backends = backends or real_backends(settings, ansible, StateDir(request.state_dir).ensure())
+    backends = backends or real_backends(settings, ansible, StateDir(request.state_dir).ensure(),
+                                         target, request.target_name)
     # A plan may trust what the last run recorded and read only what changed since; apply
     # and drift read everything.
     fast = request.command == "plan"
@@ -264,6 +282,9 @@ def plan_run(request: RunRequest, hooks: Hooks = Hooks(), check_hosts: bool = Tr
                          run.desired, ansible, StateDir(request.state_dir),
                          inventory.partners, inventory, backends,
                          name_conflicts=run.name_conflicts)
+    if backends.graph is not None:
+        with hooks.status("reading Microsoft 365 (Graph)..."):
+            planned.graph = plan_graph(planned, backends.graph)
     if planned.ansible is None or backends.hosts is None or not region.hosts:
         return planned
     planned.scope = host_scope(planned)
@@ -274,6 +295,17 @@ def plan_run(request: RunRequest, hooks: Hooks = Hooks(), check_hosts: bool = Tr
         with hooks.status("checking the changed host files with the daemons' checkers..."):
             planned.hosts = HostPlan(bundle, result, refused_files(region, bundle, result))
     return planned
+
+
+def plan_graph(planned: PlannedRun, graph: GraphBackend) -> Section:
+    """Microsoft 365's section: each partner's tenant read, diffed, its seats counted."""
+    region = planned.region
+    held = set(planned.inventory.held)
+    asked = set(planned.partners) or {p.code for p in region.partners}
+    partners = [p for p in region.partners if p.code in asked and p.code not in held]
+    tenants, unreadable = graph.read(partners)
+    return diff_graph(region, planned.desired, tenants, planned.partners, planned.directory,
+                      planned.request.allow_disable, unreadable)
 
 
 # -- the workplace hosts: held means held -----------------------------------------------
@@ -424,7 +456,12 @@ def prepare_apply(planned: PlannedRun, plan_file: Path | None) -> Prepared:
     keep = dataclasses.replace(directory,
                                changes=tuple(c for c in directory.changes
                                              if c.ident not in stale))
-    prepared = Prepared(saved.replaced(keep), refused, from_file=True)
+    plan = saved.replaced(keep)
+    if saved.section(Backend.GRAPH).changes:
+        graph, graph_refused = stale_graph(saved.section(Backend.GRAPH), planned.graph)
+        plan = plan.replaced(graph)
+        refused += graph_refused
+    prepared = Prepared(plan, refused, from_file=True)
     saw = extra.get(Backend.HOSTS)
     if not saw or planned.ansible is None:
         return prepared
@@ -461,6 +498,7 @@ class Outcome:
     report: ApplyReport
     credentials: Path | None
     hosts: RunResult | None
+    cloud_credentials: Path | None = None  # the new cloud users' initial passwords
 
 
 def execute_apply(planned: PlannedRun, prepared: Prepared, hooks: Hooks = Hooks()) -> Outcome:
@@ -493,7 +531,12 @@ def execute_apply(planned: PlannedRun, prepared: Prepared, hooks: Hooks = Hooks(
             report, credentials = (
                 _apply_directory(planned, directory, rid, hooks, on_done)
                 if directory.changes else (ApplyReport(), None))
-            if directory.changes and not prepared.from_file:
+            graph = prepared.plan.section(Backend.GRAPH)
+            cloud = None
+            if graph.changes and planned.backends.graph is not None:
+                cloud_report, cloud = _apply_graph(planned, graph, rid, hooks)
+                report = ApplyReport([*report.results, *cloud_report.results])
+            if (directory.changes or graph.changes) and not prepared.from_file:
                 # Names are only ever kept, never moved: recording after a partial failure is
                 # safe.
                 record_names(planned.state.ensure(), planned.desired)
@@ -507,7 +550,7 @@ def execute_apply(planned: PlannedRun, prepared: Prepared, hooks: Hooks = Hooks(
         _audit_hosts(planned, hosts, rid)
     if prepared.bundle is not None and (hosts is None or not hosts.failed_hosts):
         settle(planned, prepared, report)
-    return Outcome(report, credentials, hosts)
+    return Outcome(report, credentials, hosts, cloud)
 
 
 def _second_place() -> None:
@@ -621,6 +664,36 @@ def _apply_directory(planned: PlannedRun, plan: Section, rid: str, hooks: Hooks,
             writer.close()
         path = credentials.path if credentials.count else None
     return report, path
+
+
+def _apply_graph(planned: PlannedRun, plan: Section, rid: str,
+                 hooks: Hooks) -> tuple[ApplyReport, Path | None]:
+    """Microsoft 365's changes, each audited; new users' passwords written ahead (0600)."""
+    graph = planned.backends.graph
+    assert graph is not None
+    total = len(plan.changes)
+    results: list[ItemResult] = []
+    with planned.state.credentials(f"{rid}-m365") as credentials:
+        failed = 0
+
+        def on_password(change: Change, password: str) -> None:
+            partner, _, employee_id = change.key.partition("/")
+            credentials.add(partner, employee_id, str(change.after.get("mailNickname")),
+                            str(change.after.get("userPrincipalName")), password)
+
+        def on_result(result: ItemResult) -> None:
+            nonlocal failed
+            planned.state.audit(AuditEntry.of(result, rid, planned.request.command,
+                                              planned.target).as_dict())
+            failed += 0 if result.ok else 1
+            results.append(result)
+            if hooks.on_item is not None:
+                hooks.on_item(result, failed, total)
+
+        with hooks.status(f"applying {total:,} Microsoft 365 changes (Graph $batch)..."):
+            graph.apply(plan.changes, on_password, on_result)
+        path = credentials.path if credentials.count else None
+    return ApplyReport(results), path
 
 
 def _audit_hosts(planned: PlannedRun, result: RunResult, rid: str) -> None:

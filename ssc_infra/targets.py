@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ssc_infra.backends.ad import AdSettings, Secret
 from ssc_infra.backends.ansible import AnsibleSettings
+from ssc_infra.backends.graph import GraphSettings
 from ssc_infra.backends.netbox import NetBoxSettings
 from ssc_infra.errors import SscError
 
@@ -70,13 +71,35 @@ class NetBoxTarget(_Entry):
                                "the one tenant group tagged ssc-infra")
 
 
+class GraphTarget(_Entry):
+    url: str = Field("https://graph.microsoft.com", description="Graph's base URL, without "
+                     "/v1.0 (the lab: its Graph emulator)")
+    login_url: str = Field("https://login.microsoftonline.com",
+                           description="the identity platform's base URL (MSAL's authority)")
+    tenant_id: str = Field(description="the tenant of every partner not named in tenants:")
+    tenants: dict[str, str] = Field(default_factory=dict,
+                                    description="partner code -> its own tenant id")
+    client_id: str
+    client_secret_env: str | None = None
+    client_secret_file: str | None = None
+    certificate_file: str | None = Field(None, description="PEM: the app's private key and "
+                                         "certificate (instead of a client secret)")
+    ca_file: str | None = None
+    emulator: bool = Field(False, description="the lab's Graph emulator: never a real tenant")
+    timeout: float = Field(60.0, gt=0)
+    request_budget: int = Field(100_000, ge=1, description="most Graph requests one run sends")
+
+    def tenant_of(self, partner: str) -> str:
+        return self.tenants.get(partner, self.tenant_id)
+
+
 class Target(_Entry):
     ad: AdTarget | None = None
     ansible: AnsibleTarget | None = None
     netbox: NetBoxTarget | None = None
     source: str = Field("files", pattern="^(files|netbox)$",
                         description="where the inventory is read: files, or netbox")
-    graph: dict[str, Any] | None = None
+    graph: GraphTarget | None = None
 
 
 def load_target(path: Path, name: str) -> Target:
@@ -186,6 +209,27 @@ def netbox_settings(target: Target, name: str) -> NetBoxSettings:
                           "cross the network in clear (plain http is for a loopback lab only)")
     token = _read_secret(nb.token_env, nb.token_file, name, "netbox", "token")
     return NetBoxSettings(nb.url, token, nb.ca_file, nb.timeout)
+
+
+def graph_settings(target: Target, name: str) -> dict[str, GraphSettings]:
+    """Graph's settings per tenant id (a partner's tenant: `GraphTarget.tenant_of`)."""
+    g = target.graph
+    if g is None:
+        raise TargetError(f"target {name!r} has no `graph:` section")
+    for url in (g.url, g.login_url):
+        if not url.startswith("https://"):
+            raise TargetError(f"target {name!r}: graph url {url} is not https: the client "
+                              "secret and the tokens would cross the network in clear")
+    if g.certificate_file and (g.client_secret_env or g.client_secret_file):
+        raise TargetError(f"target {name!r}: graph has both certificate_file and a client "
+                          "secret: give one (a certificate is the safer choice)")
+    secret = None if g.certificate_file else _read_secret(
+        g.client_secret_env, g.client_secret_file, name, "graph", "client_secret")
+    return {tenant: GraphSettings(tenant_id=tenant, client_id=g.client_id, secret=secret,
+                                  certificate_file=g.certificate_file, graph_url=g.url,
+                                  login_url=g.login_url, ca_file=g.ca_file, timeout=g.timeout,
+                                  request_budget=g.request_budget)
+            for tenant in sorted({g.tenant_id, *g.tenants.values()})}
 
 
 def _secret(ad: AdTarget, name: str) -> Secret:

@@ -37,7 +37,7 @@ def directory_as_desired(desired: DesiredState) -> DirectoryState:
                 dn=a.dn, sam=n.sam, partner=a.partner, employee_id=a.employee_id, upn=n.upn,
                 given_name=n.given_name, surname=n.surname, full_name=a.cn,
                 display_name=n.display_name, department=a.department, title=a.title,
-                company=a.company,
+                company=a.company, mail=n.upn, proxy_addresses=(f"SMTP:{n.upn}",),
                 uac=UAC_NORMAL_ACCOUNT | (0 if a.enabled else UAC_ACCOUNTDISABLE),
                 in_leavers=a.ou == partner.leavers_ou,
                 marker="" if a.enabled else f"{DISABLED_MARK}: made so by the tool",

@@ -49,7 +49,7 @@ from ssc_infra.plan import Action, Change, ItemResult, ObjectKind
 USER_ATTRIBUTES = (
     "sAMAccountName", "userPrincipalName", "employeeID", "givenName", "sn", "cn",
     "displayName", "department", "title", "company", "userAccountControl", "pwdLastSet",
-    "adminDescription",
+    "adminDescription", "mail", "proxyAddresses",
 )
 GROUP_ATTRIBUTES = ("cn", "sAMAccountName", "description", "member")
 PAGE_SIZE = 1000
@@ -276,7 +276,15 @@ def parse_account(entry: Mapping[str, Any], partner: str, in_leavers: bool) -> D
         company=_first(entry, "company"), uac=int(uac) if uac else UAC_NORMAL_ACCOUNT,
         in_leavers=in_leavers, marker=_first(entry, "adminDescription"),
         must_change_password=_never_set(_first(entry, "pwdLastSet")),
+        mail=_first(entry, "mail"), proxy_addresses=_all(entry, "proxyAddresses"),
     )
+
+
+def _all(entry: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    value = entry.get("attributes", {}).get(name) or []
+    values = value if isinstance(value, list) else [value]
+    return tuple(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+                 for v in values if v)
 
 
 def _never_set(pwd_last_set: str) -> bool:
@@ -302,7 +310,8 @@ def parse_group(entry: Mapping[str, Any], partner: str) -> DirectoryGroup:
 # What a plan may set on a user object: the attributes the tool manages and its pseudo ones.
 ACCOUNT_WRITABLE = frozenset({
     "sAMAccountName", "userPrincipalName", "employeeID", "givenName", "sn", "displayName",
-    "department", "title", "company", "cn", "dn", "enabled", "password",
+    "department", "title", "company", "cn", "dn", "enabled", "password", "mail",
+    "proxyAddresses",
     "adminDescription",  # the tool's mark on an account it disabled itself (plan.MARKER_ATTRIBUTE)
 })
 _GROUP_WRITABLE = frozenset({"description"})
@@ -522,7 +531,8 @@ class AdWriter:
         attributes = {k: v for k, v in change.after.items()
                       if k not in ("dn", "enabled", "password")}
         if attributes:
-            modification = {k: [(ldap3.MODIFY_REPLACE, [v] if v else [])]
+            modification = {k: [(ldap3.MODIFY_REPLACE, list(v) if isinstance(v, list)
+                                 else [v] if v else [])]
                             for k, v in attributes.items()}
             _check(conn, conn.modify(dn, modification), change)
         if "password" in change.after:

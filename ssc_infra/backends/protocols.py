@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from ssc_infra.backends.ad import Scope
     from ssc_infra.backends.ansible import RunResult, TaskEvent
     from ssc_infra.backends.hosts import Bundle
-    from ssc_infra.model import Region
+    from ssc_infra.cloud import TenantState
+    from ssc_infra.diff.graph import Unreadable
+    from ssc_infra.model import Partner, Region
     from ssc_infra.plan import Change, ItemResult
 
 PasswordSink = Callable[["Change", str], None]
@@ -63,7 +65,22 @@ class HostsBackend(Protocol):
         ...
 
 
+class GraphBackend(Protocol):
+    """Microsoft 365: each partner's part of its tenant, read; changes applied in batches."""
+
+    def read(self, partners: Sequence[Partner]) -> tuple[dict[str, TenantState],
+                                                         list[Unreadable]]:
+        """What each partner's tenant holds of it; a tenant that fails holds its partner."""
+        ...
+
+    def apply(self, changes: Sequence[Change], on_password: PasswordSink,
+              on_result: Callable[[ItemResult], None] | None = None) -> list[ItemResult]: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Backends:
     directory: DirectoryBackend
     hosts: HostsBackend | None  # None: the target has no `ansible:` section
+    graph: GraphBackend | None = None  # None: the target has no `graph:` section

@@ -21,7 +21,7 @@ Drift rules (what the plan does not put right by itself):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -59,7 +59,26 @@ PASSWORD_NEW = "new, recorded at apply"
 APPLY_ORDER = (ObjectKind.OU, ObjectKind.GROUP, ObjectKind.ACCOUNT, ObjectKind.MEMBERS)
 
 
-def account_attributes(account: DesiredAccount) -> dict[str, str]:
+def proxy_addresses(upn: str, have: Sequence[str] = (), old_mail: str = "") -> list[str]:
+    """proxyAddresses for a primary address: `SMTP:upn` first, then every address the account
+    had (and its old mail) as an `smtp:` alias, then other types (x500:, sip:) as they are.
+    An address is never dropped: mail sent to an old name still arrives."""
+    aliases = {a[5:].lower(): a[5:] for a in have if a[:5].lower() == "smtp:"}
+    if old_mail:
+        aliases.setdefault(old_mail.lower(), old_mail)
+    aliases.pop(upn.lower(), None)
+    others = sorted(a for a in have if a[:5].lower() != "smtp:")
+    return [f"SMTP:{upn}", *sorted(f"smtp:{a}" for a in aliases.values()), *others]
+
+
+def _canonical(have: Sequence[str]) -> list[str]:
+    """An account's proxyAddresses in the order `proxy_addresses` writes them."""
+    primary = [a for a in have if a[:5] == "SMTP:"]
+    aliases = sorted(a for a in have if a[:5].lower() == "smtp:" and a[:5] != "SMTP:")
+    return [*primary, *aliases, *sorted(a for a in have if a[:5].lower() != "smtp:")]
+
+
+def account_attributes(account: DesiredAccount) -> dict[str, Any]:
     """The LDAP attributes the tool manages on a user object (besides its DN and state)."""
     name = account.name
     return {
@@ -72,10 +91,12 @@ def account_attributes(account: DesiredAccount) -> dict[str, str]:
         "department": account.department,
         "title": account.title,
         "company": account.company,
+        "mail": name.upn,
+        "proxyAddresses": proxy_addresses(name.upn),
     }
 
 
-def _actual_attributes(account: DirectoryAccount) -> dict[str, str]:
+def _actual_attributes(account: DirectoryAccount) -> dict[str, Any]:
     return {
         "sAMAccountName": account.sam,
         "userPrincipalName": account.upn or "",
@@ -86,6 +107,8 @@ def _actual_attributes(account: DirectoryAccount) -> dict[str, str]:
         "department": account.department,
         "title": account.title,
         "company": account.company,
+        "mail": account.mail,
+        "proxyAddresses": _canonical(account.proxy_addresses),
         MARKER_ATTRIBUTE: account.marker,
     }
 
@@ -287,6 +310,9 @@ def _account_change(wanted: DesiredAccount, current: DirectoryAccount | None) ->
     before_attrs = _actual_attributes(current)
     # The sAMAccountName is never changed by a plan: the naming policy keeps it.
     after_attrs["sAMAccountName"] = current.sam
+    # A new address keeps every old one as an alias.
+    after_attrs["proxyAddresses"] = proxy_addresses(str(after_attrs["mail"]),
+                                                    current.proxy_addresses, current.mail)
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
     for name, value in after_attrs.items():

@@ -97,8 +97,10 @@ _SYMBOL = {
     Action.RESET_PASSWORD: "[yellow]*[/]",
     Action.ARCHIVE: "[red]-[/]",
     Action.DELETE: "[red]-[/]",
+    Action.REVOKE: "[red]-[/]",
 }
-_HIDDEN = {"uac", "add_keys", "remove_keys"}  # details for the apply, not for the reader
+# details for the apply, not for the reader
+_HIDDEN = {"uac", "add_keys", "remove_keys", "keep_address"}
 
 
 def _by_partner(plan: Plan) -> Plan:
@@ -142,7 +144,12 @@ def plan_lines(plan: Plan, names: Mapping[str, str]) -> Iterator[str]:
 def _change_lines(change: Change) -> Iterator[str]:
     symbol = _SYMBOL[change.action]
     label = f"{change.kind.value:<8}"
-    if change.kind is ObjectKind.MEMBERS:
+    if change.kind is ObjectKind.CLOUD_LICENCE:
+        add, remove = change.after.get("add_names", []), change.after.get("remove_names", [])
+        what = ", ".join([*(f"+{n}" for n in add), *(f"-{n}" for n in remove)])
+        yield f"  {symbol} {label} {_v(change.key)} {_v(change.target)}: {_v(what)}"
+        return
+    if change.kind in (ObjectKind.MEMBERS, ObjectKind.CLOUD_MEMBERS):
         add, remove = change.after.get("add", []), change.after.get("remove", [])
         yield f"  {symbol} {label} {_v(change.key)}: +{len(add)} -{len(remove)}"
         return
@@ -151,7 +158,11 @@ def _change_lines(change: Change) -> Iterator[str]:
         return
     if change.action is Action.CREATE:
         after = change.after
-        if change.kind is ObjectKind.ACCOUNT:
+        if change.kind is ObjectKind.CLOUD_USER:
+            state = "enabled" if after.get("accountEnabled") else "disabled until the start date"
+            yield (f"  {symbol} {label} {_v(change.key)} {_v(after.get('userPrincipalName'))} "
+                   f"\"{_v(after.get('displayName'))}\" ({state})")
+        elif change.kind is ObjectKind.ACCOUNT:
             state = "enabled" if after.get("enabled") else "disabled until the start date"
             yield (f"  {symbol} {label} {_v(change.key)} {_v(after.get('sAMAccountName'))} "
                    f"\"{_v(after.get('displayName'))}\" ({state})")

@@ -824,7 +824,8 @@ def _build_region(
         name=spec.region.name,
         directory=Directory(d.domain, d.partners_ou, d.leavers_ou, d.retention_days,
                             d.prestart_days),
-        naming=NamingPolicy(spec.naming.sam, spec.naming.upn, spec.naming.max_len),
+        naming=NamingPolicy(spec.naming.sam, spec.naming.upn, spec.naming.max_len,
+                            spec.naming.upn_follows_name),
         guards=Guards(spec.guards.max_disable, spec.guards.max_disable_fraction),
         services=tuple(Service(code, s.kind, s.sku) for code, s in sorted(spec.services.items())),
         hosts=tuple(

@@ -72,6 +72,8 @@ class NamingSettings(_File):
     sam: NamingTemplate = "{given_initial}{surname}"
     upn: NamingTemplate = "{given}.{full_surname}"
     max_len: int = Field(20, ge=4, le=20, description="AD allows at most 20 for sAMAccountName")
+    upn_follows_name: bool = Field(False, description="a name change gives a new UPN and mail "
+                                   "address (the old one kept as an alias); default: kept")
 
 
 class GuardSettings(_File):

@@ -109,3 +109,22 @@ def test_a_name_without_letters_is_refused_with_the_person_named() -> None:
 
 def test_transliteration_keeps_plain_ascii() -> None:
     assert transliterate("Wâtse Bûmâ, Ĳsbrand, Æbbe") == "Watse Buma, IJsbrand, Aebbe"
+
+
+def test_a_name_change_keeps_the_upn_unless_the_policy_says_it_follows_the_name() -> None:
+    from ssc_infra.model import NamingPolicy as Policy
+    from ssc_infra.naming import ExistingName as Kept
+    from ssc_infra.naming import assign_names as names_for
+
+    married = _person("beta", "1", "Jildou", "", "Postma")
+    kept = {married.key: Kept("jhoekstra", "jildou.hoekstra@x.nl")}
+    stays = names_for([married], Policy(), {married.partner: "x.nl"}, kept)[married.key]
+    assert (stays.sam, stays.upn) == ("jhoekstra", "jildou.hoekstra@x.nl")
+    follows = names_for([married], Policy(upn_follows_name=True), {married.partner: "x.nl"},
+                        kept)[married.key]
+    assert (follows.sam, follows.upn) == ("jhoekstra", "jildou.postma@x.nl")
+    # a numbered UPN of the same name is still the name: no new address on every run
+    numbered = {married.key: Kept("jpostma", "jildou.postma2@x.nl")}
+    again = names_for([married], Policy(upn_follows_name=True), {married.partner: "x.nl"},
+                      numbered)[married.key]
+    assert again.upn == "jildou.postma2@x.nl"

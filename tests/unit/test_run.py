@@ -269,15 +269,21 @@ class World:
         return load_inventory(self.request).copies
 
 
-@pytest.fixture(params=["files", "memory"])
-def world(request: pytest.FixtureRequest, mini: Path, tmp_path: Path,
-          monkeypatch: pytest.MonkeyPatch) -> World:
+def memory_targets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A targets file whose target `test` the in-memory backends stand in for."""
     monkeypatch.setenv("SSC_TEST_PASSWORD", "not-used-in-memory")
     targets = tmp_path / "targets.yaml"
     targets.write_text(yaml.safe_dump({"test": {
         "ad": {"url": "ldaps://127.0.0.1:636", "bind_user": "svc@ssc.test",
                "base_dn": "DC=ssc,DC=test", "bind_password_env": "SSC_TEST_PASSWORD"},
         "ansible": {"connection": "local", "root": str(tmp_path / "hosts")}}}))
+    return targets
+
+
+@pytest.fixture(params=["files", "memory"])
+def world(request: pytest.FixtureRequest, mini: Path, tmp_path: Path,
+          monkeypatch: pytest.MonkeyPatch) -> World:
+    targets = memory_targets(tmp_path, monkeypatch)
     source: InventorySource
     edits: Edits
     if request.param == "files":
