@@ -52,7 +52,7 @@ _FIELDS = {
     ObjectKind.NB_INTERFACE: "id,url,display,device,name,type,primary_mac_address,mac_address,"
                              "tags",
     ObjectKind.NB_MAC: "id,url,display,mac_address,assigned_object_type,assigned_object_id,"
-                       "assigned_object,tags",
+                       "tags",
     ObjectKind.NB_IP: "id,url,display,address,status,tenant,assigned_object_type,"
                       "assigned_object_id,description,tags",
 }
@@ -383,9 +383,8 @@ def existing_objects(raw: Mapping[ObjectKind, Iterable[Mapping[str, Any]]],
             partner = device_partner.get(_nested_id(obj.get("device")) or -1, "")
             interface_partner[ident] = partner
         elif kind is ObjectKind.NB_MAC:
-            assigned = obj.get("assigned_object") or {}
-            partner = interface_partner.get(_nested_id(assigned) or -1, "") \
-                or device_partner.get(_nested_id(assigned.get("device")) or -1, "")
+            # by its interface's id: the nested assigned_object costs NetBox a query per MAC
+            partner = interface_partner.get(int(obj.get("assigned_object_id") or -1), "")
         tags = [str(t.get("slug")) for t in obj.get("tags") or [] if isinstance(t, Mapping)]
         owned = kind in UNTAGGED or OWNER_TAG in tags
         out.append(Existing(kind, key, ident, f"{endpoint(kind)}/{ident}", partner, owned,

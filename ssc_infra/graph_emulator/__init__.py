@@ -41,6 +41,10 @@ What it emulates:
   soft match on userPrincipalName) and groups (onPremisesSecurityIdentifier), with
   onPremisesSyncEnabled=true; Graph writes to mastered properties of synced objects answer 400
   as Graph does (usageLocation and licences stay writable).
+- Test levers: `writes(tenant)` lists every write applied (2xx), as (method, request path),
+  a batch's sub-requests each on their own; `requests` and `throttled` count. In another
+  process the same levers are reached over HTTPS under `/_emulator/` (the client secret as
+  bearer) with `EmulatorControl`.
 - Errors in Graph's shape: `{"error": {"code", "message", "innerError": {"date",
   "request-id", "client-request-id"}}}`; unknown id 404 Request_ResourceNotFound, bad JSON 400
   BadRequest, unknown path 404, wrong method 405.
