@@ -720,13 +720,16 @@ def _item_progress() -> Iterator[Hooks]:
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
                   console=err, transient=False) as progress:
-        task: list[Any] = []
+        tasks: dict[Backend, Any] = {}  # a bar per backend: the directory, Microsoft 365
 
         def on_item(result: ItemResult, failed: int, total: int) -> None:
-            if not task:
-                task.append(progress.add_task("applying", total=total, failed=0))
-            progress.update(task[0], advance=1, failed=failed,
-                            description=f"applying {_PLURAL.get(result.change.kind.value, '')}")
+            backend = result.change.backend
+            if backend not in tasks:
+                tasks[backend] = progress.add_task("applying", total=total, failed=0)
+            what = _PLURAL.get(result.change.kind.value, "") if backend is Backend.DIRECTORY \
+                else "Microsoft 365"
+            progress.update(tasks[backend], advance=1, failed=failed,
+                            description=f"applying {what}")
 
         yield Hooks(status=_status, on_item=on_item)
 
@@ -941,9 +944,18 @@ def lab_entra_sync(inventory: Path, today: date, targets_file: Path, target_name
     target = load_target(targets_file, target_name)
     with err.status("reading the lab DC..."):
         state = LdapDirectory(ad_settings(target, target_name)).read(scope_of(region), 4)
-    for synced in entra_sync(region, state, graph.tenants, graph.control()):
-        out.print(f"{escape(synced.partner)}: {synced.users} accounts and {synced.groups} "
-                  "licence groups synchronised into its tenant (emulator)")
+    if target.graph is None or not target.graph.emulator:
+        raise SscError(f"target {target_name!r} is not the lab's: its `graph:` is not the "
+                       "emulator (a real tenant has Entra Connect of its own)")
+    tenants = {p.code: target.graph.tenant_of(p.code) for p in region.partners}
+    synced_any = False
+    for synced in entra_sync(region, state, tenants, graph.control()):
+        synced_any = True
+        groups = "licence group" + ("" if synced.groups == 1 else "s")
+        out.print(f"{escape(synced.partner)}: {synced.users:,} accounts and {synced.groups} "
+                  f"{groups} synchronised into its tenant (emulator)")
+    if not synced_any:
+        out.print("no hybrid partner to synchronise")
 
 
 from ssc_infra import cli_netbox  # noqa: E402,F401  (registers `ssc-infra netbox`)

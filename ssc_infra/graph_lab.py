@@ -110,7 +110,7 @@ def graph_status(directory: Path) -> LabGraph | None:
         return None
     return LabGraph(str(data["url"]), str(data.get("login_url", data["url"])),
                     str(data["ca_file"]), str(data["client_id"]),
-                    str(directory / "client-secret"), pid, dict(data.get("tenants") or {}))
+                    str(directory / "client-secret"), pid, {})  # tenants: the lab target
 
 
 def stop_graph_emulator(lab: LabGraph, timeout: float = 10.0) -> None:

@@ -145,6 +145,10 @@ class ItemResult:
     message: str = ""
 
 
+# `Unmanaged.known` of an account Entra Connect has not synchronised yet: listed, not drift.
+WAITING_FOR_SYNC = "waiting for Entra Connect (it synchronises every 30 minutes)"
+
+
 @dataclass(frozen=True, slots=True)
 class Unmanaged:
     """Something in a managed scope that the tool reports but does not put right: drift.

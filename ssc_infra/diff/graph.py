@@ -40,6 +40,7 @@ from ssc_infra.cloud import (
 from ssc_infra.desired import AccountState, DesiredPartner, DesiredState, group_name
 from ssc_infra.model import Identity, PersonKey, Region
 from ssc_infra.plan import (
+    WAITING_FOR_SYNC,
     Action,
     Backend,
     Change,
@@ -50,7 +51,7 @@ from ssc_infra.plan import (
     apply_guards,
 )
 
-WAITING = "waiting for Entra Connect (it synchronises every 30 minutes)"
+WAITING = WAITING_FOR_SYNC
 
 
 @dataclass(frozen=True)

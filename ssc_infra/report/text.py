@@ -19,7 +19,7 @@ from rich.text import Text
 from ssc_infra.backends.ansible import HostOutcome, host_of
 from ssc_infra.desired import DesiredPartner
 from ssc_infra.errors import Problem
-from ssc_infra.plan import Action, Backend, Change, ObjectKind, Plan, Unmanaged
+from ssc_infra.plan import WAITING_FOR_SYNC, Action, Backend, Change, ObjectKind, Plan, Unmanaged
 from ssc_infra.report.summary import PartnerSummary
 
 
@@ -128,7 +128,14 @@ def plan_lines(plan: Plan, names: Mapping[str, str]) -> Iterator[str]:
                                                         else "")
         for change in by_partner.get(partner, []):
             yield from _change_lines(change)
-        for item in unmanaged.get(partner, []):
+        items = unmanaged.get(partner, [])
+        waiting = [u for u in items if u.known == WAITING_FOR_SYNC]
+        if waiting:
+            yield (f"  [dim]= {len(waiting):,} accounts not in Microsoft 365 yet: "
+                   f"{WAITING_FOR_SYNC}[/]")
+        for item in items:
+            if item.known == WAITING_FOR_SYNC:
+                continue
             if item.known:
                 yield f"  [dim]= known {_v(item.dn)}: {_v(item.reason)}[/]"
             elif item.key:
@@ -186,8 +193,11 @@ def plan_summary(plan: Plan) -> str:
                  f"({len(plan.held_changes):,} changes).")
     if plan.drift:
         text += f" {len(plan.drift)} drift findings (unmanaged or locked by hand)."
-    if plan.acknowledged:
-        text += f" {len(plan.acknowledged)} known (holds.yaml)."
+    waiting = sum(1 for u in plan.acknowledged if u.known == WAITING_FOR_SYNC)
+    if len(plan.acknowledged) > waiting:
+        text += f" {len(plan.acknowledged) - waiting} known (holds.yaml)."
+    if waiting:
+        text += f" {waiting:,} accounts waiting for Entra Connect."
     return text
 
 
