@@ -958,4 +958,5 @@ def lab_entra_sync(inventory: Path, today: date, targets_file: Path, target_name
         out.print("no hybrid partner to synchronise")
 
 
-from ssc_infra import cli_netbox  # noqa: E402,F401  (registers `ssc-infra netbox`)
+# The command groups of their own modules register themselves on `main`.
+from ssc_infra import cli_netbox, cli_partner  # noqa: E402,F401
