@@ -759,6 +759,8 @@ def _print_apply_result(outcome: Outcome, planned: PlannedRun, prepared: Prepare
     if outcome.credentials is not None:
         out.print(f"initial passwords: {escape(str(outcome.credentials))} (mode 0600; keep it "
                   "until these people have logged on)")
+    if outcome.graph_traffic is not None:
+        out.print(f"Microsoft 365: {escape(outcome.graph_traffic.summary())}")
     if outcome.cloud_credentials is not None:
         out.print(f"initial passwords of the new Microsoft 365 users: "
                   f"{escape(str(outcome.cloud_credentials))} (mode 0600)")

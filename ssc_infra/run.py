@@ -31,6 +31,7 @@ from ssc_infra.apply import ApplyReport, apply_changes
 from ssc_infra.audit import AuditEntry
 from ssc_infra.backends.ad import AdSettings
 from ssc_infra.backends.ansible import AnsibleSettings, RunResult, TaskEvent
+from ssc_infra.backends.graph import GraphCounter
 from ssc_infra.backends.hosts import (
     AnsibleHosts,
     Bundle,
@@ -499,6 +500,7 @@ class Outcome:
     credentials: Path | None
     hosts: RunResult | None
     cloud_credentials: Path | None = None  # the new cloud users' initial passwords
+    graph_traffic: GraphCounter | None = None  # what the run sent to Graph, throttling included
 
 
 def execute_apply(planned: PlannedRun, prepared: Prepared, hooks: Hooks = Hooks()) -> Outcome:
@@ -550,7 +552,9 @@ def execute_apply(planned: PlannedRun, prepared: Prepared, hooks: Hooks = Hooks(
         _audit_hosts(planned, hosts, rid)
     if prepared.bundle is not None and (hosts is None or not hosts.failed_hosts):
         settle(planned, prepared, report)
-    return Outcome(report, credentials, hosts, cloud)
+    traffic = planned.backends.graph.traffic() \
+        if planned.backends.graph is not None and graph.changes else None
+    return Outcome(report, credentials, hosts, cloud, traffic)
 
 
 def _second_place() -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ssc_infra.backends.graph import GraphCounter
 from ssc_infra.cloud import TenantState, in_domain, parse_group, parse_sku, parse_user
 from ssc_infra.diff.graph import Unreadable
 from ssc_infra.model import Partner
@@ -121,6 +122,9 @@ class MemoryM365:
             members = t.members.setdefault(gid, set())
             members |= {self._user(t, k)["id"] for k in after["add"]}
             members -= {self._user(t, k)["id"] for k in after["remove"]}
+
+    def traffic(self) -> GraphCounter:
+        return GraphCounter(requests=len(self.applied))
 
     def close(self) -> None:
         pass

@@ -27,7 +27,7 @@ import json
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -124,6 +124,23 @@ class GraphCounter:
     waited: float = 0.0
     seconds: float = 0.0
     writes_sent: int = 0
+
+    def __add__(self, other: GraphCounter) -> GraphCounter:
+        return GraphCounter(**{f.name: getattr(self, f.name) + getattr(other, f.name)
+                               for f in fields(self)})
+
+    def summary(self) -> str:
+        """One line for people: what was sent, and what Graph held back (throttling)."""
+        text = (f"{self.requests:,} requests ({self.batches:,} $batch, {self.writes_sent:,} "
+                f"writes sent)")
+        if self.throttled or self.unavailable or self.dropped:
+            text += (f"; throttled {self.throttled:,} times (HTTP 429), unavailable "
+                     f"{self.unavailable:,} (503), {self.dropped:,} dropped connections; "
+                     f"{self.retries:,} re-sent, {self.waited:,.1f} s waited (Retry-After, "
+                     "back-off)")
+        else:
+            text += "; not throttled"
+        return text
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from ssc_infra.backends.graph import (
     BatchResult,
     DeltaLinks,
     Graph,
+    GraphCounter,
     GraphError,
     GraphSettings,
 )
@@ -142,6 +143,13 @@ class M365:
         DeltaLinks(self.state_dir).forget(partner)
 
     # -- writes ---------------------------------------------------------------------------
+
+    def traffic(self) -> GraphCounter:
+        """What every tenant's client has sent and waited for in this run, reads and writes."""
+        total = GraphCounter()
+        for client in self.clients.values():
+            total = total + client.count
+        return total
 
     def apply(self, changes: Sequence[Change], on_password: PasswordSink,
               on_result: Callable[[ItemResult], None] | None = None) -> list[ItemResult]:

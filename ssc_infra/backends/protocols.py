@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ssc_infra.actual import DirectoryState
     from ssc_infra.backends.ad import Scope
     from ssc_infra.backends.ansible import RunResult, TaskEvent
+    from ssc_infra.backends.graph import GraphCounter
     from ssc_infra.backends.hosts import Bundle
     from ssc_infra.cloud import TenantState
     from ssc_infra.diff.graph import Unreadable
@@ -75,6 +76,10 @@ class GraphBackend(Protocol):
 
     def apply(self, changes: Sequence[Change], on_password: PasswordSink,
               on_result: Callable[[ItemResult], None] | None = None) -> list[ItemResult]: ...
+
+    def traffic(self) -> GraphCounter:
+        """What the run sent to Graph and how Graph throttled it (429/503, waits)."""
+        ...
 
     def close(self) -> None: ...
 

@@ -105,6 +105,7 @@ def test_a_cloud_partner_from_nothing_then_a_rerun_does_nothing(cloud: Cloud) ->
     assert {c["partner"] for c in changes} == {"beta"}
     run = cloud.cli("apply", "--yes")
     assert run.code == 0, run.out + run.err
+    assert "Microsoft 365: " in run.out and "not throttled" in run.out
     users = {u["employeeId"]: u for u in cloud.cloud_users("beta")}
     assert set(users) == {"1001", "2002"}
     assert all(u["accountEnabled"] and u["usageLocation"] == "NL" for u in users.values())
@@ -185,10 +186,14 @@ def test_throttling_in_the_middle_of_a_batch_applies_every_write_exactly_once(
     tenant = cloud.tenants["beta"]
     want = _expected_writes(cloud.graph_changes())
     assert want["cloud-group create"] and want["member"]
-    cloud.emulator.inject(tenant, Fault("throttle", count=3, retry_after=0.2, in_batch=True))
+    # The first $batch runs and its answer is lost (the drop): the first three sub-requests
+    # take throttles the client never sees; the next three throttles reach it.
+    cloud.emulator.inject(tenant, Fault("throttle", count=6, retry_after=0.2, in_batch=True))
     cloud.emulator.inject(tenant, Fault("drop", count=1, path="$batch", executed=True))
     run = cloud.cli("apply", "--yes")
     assert run.code == 0, run.out + run.err
+    assert "throttled 3 times (HTTP 429)" in run.out  # the operator sees Graph held back
+    assert "1 dropped connections" in run.out
     assert _applied(cloud.emulator.writes(tenant)) == want  # none lost, none twice
     assert {u["employeeId"] for u in cloud.cloud_users("beta")} == {"1001", "2002"}
     assert cloud.graph_changes() == []
