@@ -233,3 +233,87 @@ def test_a_partner_switching_from_cloud_to_hybrid_is_refused(cloud: Cloud) -> No
     assert run.code == 2
     assert "switching a partner from cloud to hybrid is a migration" in run.out
     assert "Users,OU=beta" not in run.out  # no AD accounts made for it meanwhile
+
+
+HOSTILE = "Evil\n[/x][bold red]<script>alert(1)</script> 'quote\" " + "Z" * 10_000
+
+
+def test_hostile_values_read_from_graph_stay_data_in_plan_drift_and_json(cloud: Cloud) -> None:
+    """A tenant is written by others too: what Graph answers is shown escaped, never markup,
+    and a hostile value in a user the tool manages is put right like any other."""
+    assert cloud.cli("apply", "--yes").code == 0
+    settings = GraphSettings(cloud.tenants["beta"], cloud.emulator.client_id,
+                             Secret(cloud.emulator.client_secret),
+                             graph_url=cloud.emulator.url, login_url=cloud.emulator.login_url,
+                             ca_file=str(cloud.emulator.ca_file))
+    user = next(u for u in cloud.cloud_users("beta") if u["employeeId"] == "1001")
+    with Graph(settings) as graph:
+        graph.send("PATCH", f"/users/{user['id']}",
+                      body={"displayName": HOSTILE[:256], "jobTitle": HOSTILE[:128]})
+        graph.send("POST", "/users", body={  # made by hand: no employee id
+            "accountEnabled": True, "displayName": HOSTILE[:256], "mailNickname": "evil",
+            "userPrincipalName": "evil@beta.example",
+            "passwordProfile": {"password": "Hand-made-2026!", "forceChangePasswordNextSignIn":
+                                True}})
+    plan = cloud.cli("plan")
+    assert plan.code == 2, plan.out + plan.err
+    assert "[/x][bold red]<script>" in plan.out  # shown as text, not taken as markup
+    assert "Evil\\n" in plan.out  # a line break is shown, never printed as one
+    drift = cloud.cli("drift", "--format", "json")
+    assert drift.code == 2
+    data = json.loads(drift.out)
+    changes = data["sections"]["graph"]["changes"]
+    fixed = next(c for c in changes if c["key"] == "beta/1001")
+    assert fixed["before"]["displayName"] == HOSTILE[:256]  # the value as data, whole
+    assert any("evil@beta.example" in u["dn"] for u in data["sections"]["graph"]["unmanaged"])
+    assert cloud.cli("apply", "--yes").code == 2  # put right; the hand-made user stays drift
+    assert next(u for u in cloud.cloud_users("beta")
+                if u["employeeId"] == "1001")["displayName"] != HOSTILE[:256]
+    assert any(u["userPrincipalName"] == "evil@beta.example" for u in cloud.cloud_users("beta"))
+
+
+def test_apply_killed_mid_graph_writes_loses_no_password_and_a_rerun_converges(
+        tmp_path: Path, samba_dc: DomainController, directory: ldap3.Connection) -> None:
+    """kill -9 while the tenant throttles the writes: every cloud user the killed run made has
+    its initial password on disk (written ahead), and a rerun makes nobody twice."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from ssc_infra.state import recorded_passwords
+
+    # A tenant that takes 40 writes per 2 s: the apply takes several seconds, time to kill it.
+    with GraphEmulator(tmp_path / "emulator", write_limit=40, write_window=2.0) as emulator:
+        cloud = Cloud(tmp_path, samba_dc, directory, emulator)
+        hires = "".join(f"{7000 + i},Sietske,,Bosma,Secretariaat,Adviseur,bet-kantoor,vdi,"
+                        "2020-01-01,\n" for i in range(90))
+        cloud.edit({"file": "people/beta.csv", "append": hires},
+                   {"file": "partners/beta.yaml", "replace": ["users: 5", "users: 500"]})
+        emulator.set_seats(cloud.tenants["beta"], "M365_E3", 200)
+        tenant = cloud.tenants["beta"]
+        command = [str(Path(sys.executable).parent / "ssc-infra"), "apply", "--yes",
+                   "--inventory", str(cloud.inventory), "--today", TODAY, "--targets",
+                   str(cloud.targets), "--target", "test", "--state-dir", str(cloud.state)]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 120
+            while len(emulator.writes(tenant)) < 30 and process.poll() is None and \
+                    time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.kill(process.pid, signal.SIGKILL)  # kill -9 in the middle of the Graph writes
+        finally:
+            process.wait()
+        made = {u["employeeId"] for u in cloud.cloud_users("beta")}
+        assert 10 <= len(made) < 92, "the kill came too late (or too early) to test anything"
+        assert {("beta", e) for e in made} <= recorded_passwords(cloud.state)
+        again = cloud.cli("apply", "--yes")
+        assert again.code == 0, again.out + again.err
+        users = cloud.cloud_users("beta")
+        ids = [u["employeeId"] for u in users]
+        assert len(ids) == len(set(ids)) == 92  # nobody made twice
+        assert {("beta", e) for e in ids} <= recorded_passwords(cloud.state)
+        assert all([a["skuId"] for a in u["assignedLicenses"]] == [E3] for u in users)
+        assert cloud.graph_changes() == []
