@@ -7,6 +7,7 @@ with the desired state. DNs are compared case-insensitively everywhere (`dn_key`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ssc_infra.dn import parent_dn
 from ssc_infra.model import PersonKey
@@ -50,6 +51,16 @@ class DirectoryAccount:
     @property
     def ou(self) -> str:
         return parent_dn(self.dn)
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedAccount:
+    """A user object in a partner's leavers OU, with what a purge needs besides the account:
+    its objectGUID (which never changes, whatever is renamed) and when it last changed."""
+
+    account: DirectoryAccount
+    guid: str  # objectGUID as 8-4-4-4-12 hex, lowercase
+    changed: datetime | None  # whenChanged (UTC), None when the DC did not say
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,6 +110,7 @@ class DesiredPartner:
     groups: tuple[DesiredGroup, ...]
     workplaces: tuple[WorkplaceAssignment, ...]
     not_yet: int  # people whose account is not due yet (start date beyond the pre-start window)
+    offboarded: date | None = None  # the partner left the SSC on this day: no one is current
 
     @property
     def ous(self) -> tuple[str, ...]:
@@ -250,6 +251,7 @@ def _derive_partner(
         groups=tuple(_groups(region, partner, current, accounts, groups_ou)),
         workplaces=workplaces,
         not_yet=len(partner.people) - len(accounts),
+        offboarded=partner.offboarded.on if partner.offboarded else None,
     )
 
 

@@ -29,7 +29,7 @@ RECORDS = "hosts-in-sync.json"
 CHECKER = "usr/local/sbin/ssc-check"  # the config checker the roles copy to every host
 # Variables that change what a run does on a host; a record holds only for the same ones.
 KEY_VARS = ("ssc_reload", "ssc_unknown_owner", "ssc_max_archive", "ssc_hold_archive",
-            "ssc_only_partners")
+            "ssc_allow_archive", "ssc_only_partners")
 
 
 @dataclass(frozen=True, slots=True)

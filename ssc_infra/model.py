@@ -78,6 +78,10 @@ DEPARTMENT_MAX = 64  # department; the group description adds the partner name
 JOB_TITLE_MAX = 128  # title
 NAME_MAX = 64  # partner name (company), site and region names (host file comments)
 NAMING_TEMPLATE_MAX = 64
+# An absolute folder path on the control machine (a handover bundle): printable on one line
+# (and no '..' part: checked apart, as the patterns have no look-ahead).
+FOLDER_PATH_PATTERN = r"^/[^\x00-\x1f\x7f-\x9f]{0,1023}$"
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 
 PersonKey = tuple[str, str]
@@ -147,6 +151,21 @@ class Device:
 
 
 @dataclass(frozen=True, slots=True)
+class Offboarded:
+    """A partner that left the SSC (ontvlechting): its handover bundle was written first.
+
+    An offboarded partner has no people, devices or services any more: every account of it is
+    a leaver (disabled, moved to its leavers OU, taken out of every group and licence), its
+    addresses are released and its homes archived. Nothing is deleted; a purge after the
+    retention period deletes only accounts that the bundle holds.
+    """
+
+    on: date  # the day the partner was offboarded
+    bundle: str  # the folder the handover bundle was written to (absolute)
+    manifest_sha256: str  # SHA-256 of the bundle's manifest.json, to know it again
+
+
+@dataclass(frozen=True, slots=True)
 class Partner:
     code: str
     name: str
@@ -158,6 +177,7 @@ class Partner:
     people: tuple[Person, ...]
     devices: tuple[Device, ...]
     quota_users: int | None = None
+    offboarded: Offboarded | None = None
 
 
 @dataclass(frozen=True, slots=True)

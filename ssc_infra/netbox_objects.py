@@ -82,6 +82,8 @@ CUSTOM_FIELDS = (
                 "ssc-infra: most people (not yet left) allowed; empty: no quota"),
     CustomField("ssc_people", "SSC HR export", "text", ("tenancy.tenant",),
                 "ssc-infra: the partner's HR export, a path inside the inventory folder"),
+    CustomField("ssc_offboarded", "SSC offboarded", "json", ("tenancy.tenant",),
+                "ssc-infra: set by `partner offboard`: date, bundle folder, manifest SHA-256"),
     CustomField("ssc_position", "SSC site position", "integer", ("dcim.site",),
                 "ssc-infra: the site's place in its partner's list (the first carries its VLAN)"),
     CustomField("ssc_flex_desks", "SSC flex desks", "integer", ("dcim.site",),
@@ -162,6 +164,10 @@ def desired_objects(region: Region, workplaces: Workplaces | None) -> list[NbObj
                 "ssc_kind": partner.kind.value, "ssc_identity": partner.identity.value,
                 "ssc_upn_suffix": partner.upn_suffix, "ssc_services": list(partner.services),
                 "ssc_quota_users": partner.quota_users, "ssc_people": people_file(partner.code),
+                "ssc_offboarded": None if partner.offboarded is None else {
+                    "date": partner.offboarded.on.isoformat(),
+                    "bundle": partner.offboarded.bundle,
+                    "manifest_sha256": partner.offboarded.manifest_sha256},
             }}))
     out += _sites(region)
     out += _hosts(region)
@@ -404,6 +410,8 @@ def inventory_documents(group: Mapping[str, Any], tenants: Iterable[Mapping[str,
             "people": cf.get("ssc_people") or people_file(code),
             "devices": f"devices/{code}.csv",
         }
+        if cf.get("ssc_offboarded") is not None:
+            partners[code]["offboarded"] = cf["ssc_offboarded"]
         origin[(f"partners/{code}.yaml", 0)] = where("tenant", tenant)
     return Documents(region, partners, rows, origin)
 

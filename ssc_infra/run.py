@@ -394,7 +394,8 @@ def _run_hosts(planned: PlannedRun, bundle: Bundle, hooks: Hooks, check: bool,
         return planned.backends.hosts.run(planned.region, bundle, planned.state.path,
                                           check=check, partners=homes_for,
                                           held=sorted(planned.held_partners),
-                                          on_event=on_event, expect=expect, fast=fast)
+                                          on_event=on_event, expect=expect, fast=fast,
+                                          allow=planned.request.allow_disable)
 
 
 # -- saved plans ------------------------------------------------------------------------

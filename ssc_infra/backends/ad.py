@@ -16,9 +16,11 @@ import secrets
 import ssl
 import string
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -31,6 +33,7 @@ from ssc_infra.actual import (
     UAC_NORMAL_ACCOUNT,
     DirectoryAccount,
     DirectoryGroup,
+    ParkedAccount,
 )
 from ssc_infra.diff.directory import GLOBAL_SECURITY_GROUP
 from ssc_infra.dn import (
@@ -217,6 +220,60 @@ def taken_names(
     return found_sams, found_upns
 
 
+def read_parked(conn: ldap3.Connection, scope: Scope) -> list[ParkedAccount]:
+    """Every user object below the leavers OU, with its objectGUID and whenChanged: one paged
+    search, for `ssc-infra leavers` and `purge` (`ssc_infra.retention`)."""
+    entries = Reader(conn).search(scope.leavers_dn, USERS_FILTER,
+                                  (*USER_ATTRIBUTES, "objectGUID", "whenChanged"))
+    found = []
+    for entry in entries:
+        partner = partner_below(entry["dn"], scope.leavers_dn)
+        if partner and (not scope.partners or partner in scope.partners):
+            found.append(parse_parked(entry, partner))
+    return found
+
+
+def partner_below(dn: str, container: str) -> str:
+    """The partner whose OU (directly below `container`) holds `dn`; "" when none does."""
+    inner, outer = split_dn(dn_key(dn)), split_dn(dn_key(container))
+    if len(inner) < len(outer) + 2 or not is_within(dn, container):
+        return ""
+    own = split_dn(dn)[len(inner) - len(outer) - 1]
+    return rdn_value(own) if own.lower().startswith("ou=") else ""
+
+
+def parse_parked(entry: Mapping[str, Any], partner: str) -> ParkedAccount:
+    """A raw LDAP user entry below the leavers OU as a ParkedAccount (pure)."""
+    return ParkedAccount(parse_account(entry, partner, in_leavers=True),
+                         guid_text(entry), generalized_time(_first(entry, "whenChanged")))
+
+
+def guid_text(entry: Mapping[str, Any]) -> str:
+    """objectGUID as text (8-4-4-4-12, lowercase), from the raw bytes AD sends (little-endian
+    in its first three parts, as Windows shows it); "" when there is none."""
+    raw = entry.get("raw_attributes", {}).get("objectGUID") or []
+    value = raw[0] if isinstance(raw, list) and raw else raw
+    if isinstance(value, bytes) and len(value) == 16:
+        return str(uuid.UUID(bytes_le=value))
+    text = _first(entry, "objectGUID").strip("{}").lower()
+    with contextlib.suppress(ValueError):
+        return str(uuid.UUID(text))
+    return ""
+
+
+def generalized_time(text: str) -> datetime | None:
+    """An LDAP GeneralizedTime ("20261203075705.0Z") as an aware UTC datetime; None when it is
+    not one."""
+    digits = text.strip().rstrip("Zz").split(".")[0]
+    try:
+        return datetime.strptime(digits, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        with contextlib.suppress(ValueError):
+            found = datetime.fromisoformat(text.strip())
+            return found if found.tzinfo else found.replace(tzinfo=UTC)
+    return None
+
+
 def partner_ous(ous: Iterable[str], scope: Scope) -> Iterator[tuple[str, str, bool]]:
     """(partner, OU dn, is a leavers OU) for every OU one level below the two containers."""
     partners, leavers = dn_key(scope.partners_dn), dn_key(scope.leavers_dn)
@@ -333,6 +390,15 @@ def scope_refusal(change: Change, scope: Scope) -> str | None:
     if change.kind is ObjectKind.OU:
         if not any(is_within(change.dn, c) for c in containers):
             return f"the OU {change.dn} is outside {_either(scope)}"
+        return None
+    if change.kind is ObjectKind.ACCOUNT and change.action is Action.DELETE:
+        # A purge deletes only what waits in the leavers OU, never an account in use.
+        leavers = scope.leavers_dn
+        if not is_within(change.dn, leavers) or dn_key(change.dn) == dn_key(leavers) or \
+                change.after:
+            return f"the account {change.dn} is not below {leavers}: only leavers are purged"
+        if not change.before.get("objectGUID"):
+            return f"the purge of {change.dn} names no objectGUID to check it against"
         return None
     if change.kind is ObjectKind.ACCOUNT:
         extra = sorted(set(change.after) - ACCOUNT_WRITABLE)
@@ -523,6 +589,9 @@ class AdWriter:
         if change.action is Action.CREATE:
             self._create_account(conn, change)
             return
+        if change.action is Action.DELETE:
+            _delete_parked(conn, change)
+            return
         dn = change.dn
         if "dn" in change.after:
             target = str(change.after["dn"])
@@ -583,6 +652,27 @@ _APPLIERS: dict[ObjectKind, Callable[[AdWriter, ldap3.Connection, Change], None]
 
 
 USER_CLASSES = ("top", "person", "organizationalPerson", "user")
+
+
+def _delete_parked(conn: ldap3.Connection, change: Change) -> None:
+    """Delete a leaver's account after checking, right before, that it is the very object the
+    purge plan was made for (objectGUID), still disabled and still carrying the tool's mark."""
+    entries = Reader(conn).search(change.dn, USERS_FILTER, ("objectGUID", "userAccountControl",
+                                                            "adminDescription", "employeeID"))
+    here = [e for e in entries if dn_key(e["dn"]) == dn_key(change.dn)]
+    if not here:
+        raise BackendError(f"{change.dn} is gone or moved since the purge plan: not deleted; "
+                           "run purge again")
+    entry = here[0]
+    uac = _first(entry, "userAccountControl")
+    now = {"objectGUID": guid_text(entry), "employeeID": _first(entry, "employeeID"),
+           "enabled": not (int(uac) if uac else 0) & UAC_ACCOUNTDISABLE,
+           "adminDescription": _first(entry, "adminDescription")}
+    changed = sorted(k for k, v in change.before.items() if k in now and now[k] != v)
+    if changed:
+        raise BackendError(f"{change.dn} changed since the purge plan ({', '.join(changed)}): "
+                           "not deleted; run purge again")
+    _check(conn, conn.delete(change.dn), change)
 
 
 def new_account_attributes(change: Change, password: str) -> dict[str, Any]:

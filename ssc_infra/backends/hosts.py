@@ -177,6 +177,7 @@ def run_hosts(
     expect: Mapping[str, Mapping[str, str]] | None = None,
     fast: bool = False,
     reads: Mapping[str, str] | None = None,
+    allow: Mapping[str, int] | None = None,
 ) -> RunResult:
     """Run the playbook for every host with the bundle: check mode for plan/drift, else apply.
 
@@ -189,9 +190,11 @@ def run_hosts(
         fast: (check mode) a host recorded in sync with this bundle whose one-command read is
             unchanged is not checked again (see `hostsync`); the others are checked in full.
         reads: what `read_ahead` read (host -> read); None: read the hosts here.
+        allow: partner -> the homes this run may archive for it, above the guard
+            (`--allow-disable`, an offboarding).
     """
     _lab_folders(region, settings)
-    extravars = job_vars(region, bundle, settings, partners, held, expect)
+    extravars = job_vars(region, bundle, settings, partners, held, expect, allow=allow)
     names = [h.name for h in region.hosts]
     commands = {h: read_command(bundle.path, h, _root(settings, h)) for h in names}
     extravars["ssc_read"] = commands
@@ -259,7 +262,8 @@ def _lab_folders(region: Region, settings: AnsibleSettings) -> None:
 def job_vars(region: Region, bundle: Bundle, settings: AnsibleSettings,
              partners: Collection[str] | None = None, held: Collection[str] = (),
              expect: Mapping[str, Mapping[str, str]] | None = None,
-             bundle_path: str | None = None) -> dict[str, Any]:
+             bundle_path: str | None = None,
+             allow: Mapping[str, int] | None = None) -> dict[str, Any]:
     """The playbook's variables for one run of a bundle (see `run_hosts`)."""
     extravars: dict[str, Any] = {
         "ssc_bundle": bundle_path or str(bundle.path.resolve()),
@@ -269,6 +273,7 @@ def job_vars(region: Region, bundle: Bundle, settings: AnsibleSettings,
         "ssc_expect": {host: dict(found) for host, found in (expect or {}).items()},
         "ssc_max_archive": region.guards.max_disable,
         "ssc_hold_archive": sorted(held),
+        "ssc_allow_archive": dict(sorted((allow or {}).items())),
     }
     if partners is not None:
         extravars["ssc_only_partners"] = sorted(partners)
@@ -312,12 +317,14 @@ class AnsibleHosts:
     def run(self, region: Region, bundle: Bundle, state: Path, *, check: bool,
             partners: Collection[str] | None, held: Collection[str],
             on_event: Callable[[TaskEvent], None] | None,
-            expect: Mapping[str, Mapping[str, str]] | None, fast: bool = False) -> RunResult:
+            expect: Mapping[str, Mapping[str, str]] | None, fast: bool = False,
+            allow: Mapping[str, int] | None = None) -> RunResult:
         reads = None
         if fast and self._ahead is not None:
             reads, self._ahead = self._ahead.result(), None
         return run_hosts(region, bundle, self.settings, state, check=check, partners=partners,
-                         held=held, on_event=on_event, expect=expect, fast=fast, reads=reads)
+                         held=held, on_event=on_event, expect=expect, fast=fast, reads=reads,
+                         allow=allow)
 
 
 def host_plan_extra(plan: HostPlan) -> dict[str, Any]:

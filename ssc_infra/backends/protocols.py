@@ -61,8 +61,10 @@ class HostsBackend(Protocol):
     def run(self, region: Region, bundle: Bundle, state: Path, *, check: bool,
             partners: Collection[str] | None, held: Collection[str],
             on_event: Callable[[TaskEvent], None] | None,
-            expect: Mapping[str, Mapping[str, str]] | None, fast: bool = False) -> RunResult:
-        """`fast`: a host known to be in sync (one cheap read) need not be checked in full."""
+            expect: Mapping[str, Mapping[str, str]] | None, fast: bool = False,
+            allow: Mapping[str, int] | None = None) -> RunResult:
+        """`fast`: a host known to be in sync (one cheap read) need not be checked in full;
+        `allow`: partner -> how many homes this run may archive (`--allow-disable`)."""
         ...
 
 

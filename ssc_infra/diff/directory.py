@@ -217,13 +217,15 @@ def diff_directory(
                 final_dn[current.key] = account.dn  # moved: the old key's DN changes too
     wanted = {a.key for p in desired.partners for a in p.accounts}
     leavers_ou = {p.code: p.leavers_ou for p in desired.partners}
+    offboarded = {p.code for p in desired.partners if p.offboarded is not None}
     for key, gone in sorted(managed.items()):
         if key in wanted or key in moved_away or (partners and key[0] not in partners):
             continue
         if any(p.code == key[0] and p.identity is not Identity.HYBRID for p in desired.partners):
             continue
         target_ou = leavers_ou.get(key[0], f"OU={escape_rdn(key[0])},{desired.leavers_ou}")
-        change = _gone_change(gone, target_ou)
+        why = "partner offboarded" if key[0] in offboarded else "gone from the HR export"
+        change = _gone_change(gone, target_ou, f"{why} on {desired.today.isoformat()}")
         if change is not None:
             changes.append(change)
             final_dn[key] = str(change.after.get("dn", gone.dn))
@@ -336,15 +338,18 @@ def _account_change(wanted: DesiredAccount, current: DirectoryAccount | None) ->
     return Change(ObjectKind.ACCOUNT, action, wanted.partner, key, current.dn, before, after)
 
 
-def _gone_change(account: DirectoryAccount, leavers_ou: str) -> Change | None:
-    """A managed account whose person is gone from the HR export: disable it and park it."""
+def _gone_change(account: DirectoryAccount, leavers_ou: str, why: str) -> Change | None:
+    """A managed account whose person is gone from the HR export: disable it and park it.
+
+    `why` goes into the mark, ending with the day (" on YYYY-MM-DD") the retention counts from.
+    """
     target = f"CN={escape_rdn(account.full_name or account.sam)},{leavers_ou}"
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
     if account.enabled:
         before["enabled"], after["enabled"] = True, False
         before["uac"] = account.uac
-        after[MARKER_ATTRIBUTE] = f"{DISABLED_MARK}: gone from the HR export"
+        after[MARKER_ATTRIBUTE] = f"{DISABLED_MARK}: {why}"
     if dn_key(account.ou) != dn_key(leavers_ou):
         before["dn"], after["dn"] = account.dn, target
     if not after:
@@ -379,7 +384,7 @@ def _lock_rules(
     after = dict(change.after) if change is not None else {}
     if current is None:
         if change is not None and change.action is Action.CREATE and not after.get("enabled"):
-            after[MARKER_ATTRIBUTE] = _mark(wanted)
+            after[MARKER_ATTRIBUTE] = _mark(wanted, today)
             return replace(change, after=after), None
         return change, None
     ours = current.marker.startswith(DISABLED_MARK)
@@ -387,7 +392,7 @@ def _lock_rules(
         return _without_enable(change), _lock(wanted, current, holds, today)
     before = dict(change.before) if change is not None else {}
     if after.get("enabled") is False:
-        after[MARKER_ATTRIBUTE] = _mark(wanted)
+        after[MARKER_ATTRIBUTE] = _mark(wanted, today)
     elif ours and (current.enabled or after.get("enabled") is True):
         # Enabled by the tool, or by a person: the mark goes, so a later lock is seen.
         before[MARKER_ATTRIBUTE], after[MARKER_ATTRIBUTE] = current.marker, ""
@@ -400,8 +405,10 @@ def _lock_rules(
     return replace(change, before=before, after=after), None
 
 
-def _mark(account: DesiredAccount) -> str:
-    why = "leaver" if account.state is AccountState.LEAVER else (
+def _mark(account: DesiredAccount, today: date) -> str:
+    """The mark of an account the tool disables; a leaver's ends with the day it was disabled,
+    from which the retention period counts (`ssc_infra.retention`)."""
+    why = f"leaver on {today.isoformat()}" if account.state is AccountState.LEAVER else (
         f"pre-start, starts {account.start_date.isoformat()}")
     return f"{DISABLED_MARK}: {why}"
 

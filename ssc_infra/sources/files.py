@@ -43,6 +43,7 @@ from ssc_infra.model import (
     Guards,
     Host,
     NamingPolicy,
+    Offboarded,
     Partner,
     Person,
     Region,
@@ -62,6 +63,7 @@ from ssc_infra.sources.applied import (
 )
 from ssc_infra.sources.located import CSV_MAX_BYTES, Located, decode, read_regular, read_yaml
 from ssc_infra.sources.schema import (
+    OffboardedEntry,
     PartnerFile,
     RegionFile,
     is_mac,
@@ -225,14 +227,18 @@ class _Loader:
         self._check_partner_uniqueness(partner_docs)
         sites = self._collect_sites(partner_docs)
         shared_files = len(self.problems)  # so far: region.yaml and the partner files
-        read = {p.spec.code: self._read_people(p, sites) for p in partner_docs}
+        # An offboarded partner's HR export and device list are no longer read: it has none.
+        active = [p for p in partner_docs if p.spec.offboarded is None]
+        read: dict[str, list[Person] | None] = {p.spec.code: [] for p in partner_docs}
+        read.update({p.spec.code: self._read_people(p, sites) for p in active})
         people = {code: found or [] for code, found in read.items()}
-        devices = {
+        devices: dict[str, list[Device]] = {p.spec.code: [] for p in partner_docs}
+        devices.update({
             p.spec.code: self._read_devices(p, sites)
-            for p in partner_docs
+            for p in active
             if read[p.spec.code] is not None  # devices of unreadable people can't be checked
-        }
-        for p in partner_docs:
+        })
+        for p in active:
             self._check_quota(p, people[p.spec.code])
         held: dict[str, list[Problem]] = defaultdict(list)
         for problem in self.problems[shared_files:]:
@@ -242,7 +248,7 @@ class _Loader:
                 or len(held) == len(partner_docs))):
             raise InventoryError(self.problems)
         self.data_files = {p.spec.code: tuple(f for f in (p.spec.people, p.spec.devices) if f)
-                           for p in partner_docs}
+                           if p.spec.offboarded is None else () for p in partner_docs}
         going_on = [p for p in partner_docs if p.spec.code not in held]
         return (_build_region(region, going_on, sites, people, devices),
                 {code: tuple(found) for code, found in sorted(held.items())})
@@ -810,11 +816,12 @@ def _build_region(
     partners = tuple(
         Partner(
             code=p.spec.code, name=p.spec.name, kind=p.spec.kind, upn_suffix=p.spec.upn_suffix,
-            identity=p.spec.identity, services=tuple(p.spec.services),
+            identity=p.spec.identity,
+            services=tuple(p.spec.services) if p.spec.offboarded is None else (),
             sites=tuple(by_partner[p.spec.code]), people=tuple(people[p.spec.code]),
             # in asset-tag order: one Region whatever order the list (or NetBox) gives
             devices=tuple(sorted(devices[p.spec.code], key=lambda d: d.asset_tag)),
-            quota_users=p.spec.quota.users,
+            quota_users=p.spec.quota.users, offboarded=_offboarded(p.spec.offboarded),
         )
         for p in sorted(partner_docs, key=lambda d: d.spec.code)
     )
@@ -835,3 +842,7 @@ def _build_region(
     )
 
 
+def _offboarded(entry: OffboardedEntry | None) -> Offboarded | None:
+    if entry is None:
+        return None
+    return Offboarded(entry.date, entry.bundle, entry.manifest_sha256)

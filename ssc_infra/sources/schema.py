@@ -7,6 +7,7 @@ duplicates) live in `ssc_infra.sources.files`.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from ipaddress import IPv4Address, IPv4Network
@@ -16,10 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ssc_infra.model import (
     DATA_PATH_PATTERN,
+    FOLDER_PATH_PATTERN,
     NAME_MAX,
     NAMING_TEMPLATE_MAX,
     PERSON_NAME_PUNCTUATION,
     PRINTABLE_PATTERN,
+    SHA256_PATTERN,
     SKU_PATTERN,
     HostRole,
     Identity,
@@ -122,6 +125,22 @@ class Quota(_File):
     users: int | None = Field(None, ge=0, description="most people (not yet left) allowed")
 
 
+class OffboardedEntry(_File):
+    """Written by `ssc-infra partner offboard`: the partner left; its bundle is where it says."""
+
+    date: dt.date = Field(description="the day the partner was offboarded")
+    bundle: str = Field(pattern=FOLDER_PATH_PATTERN, max_length=1024,
+                        description="the folder its handover bundle was written to")
+    manifest_sha256: str = Field(pattern=SHA256_PATTERN,
+                                 description="SHA-256 of the bundle's manifest.json")
+
+    @model_validator(mode="after")
+    def _no_parent_parts(self) -> OffboardedEntry:
+        if ".." in self.bundle.split("/"):
+            raise ValueError("the bundle folder is an absolute path without '..' parts")
+        return self
+
+
 class PartnerFile(_File):
     """inventory/partners/<code>.yaml: one partner organisation."""
 
@@ -137,6 +156,9 @@ class PartnerFile(_File):
                              "people/alpha.csv (no '..', no leading '/')")
     devices: DataPath | None = Field(None, description="path of the device list inside "
                                      "inventory/, e.g. devices/alpha.csv")
+    offboarded: OffboardedEntry | None = Field(
+        None, description="set by `ssc-infra partner offboard`: the partner left the SSC; its "
+        "HR export and device list are no longer read")
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

@@ -37,7 +37,7 @@ def params(root: Path, names: list[str], **extra: Any) -> dict[str, Any]:
                  "homes": [{"partner": "alpha", "name": n, "owner": f"SSC\\{n}"}
                            for n in names]},
         "root": str(root), "only_partners": None, "mode": "0700", "unknown_owner": "keep",
-        "max_archive": 50, "hold_archive": [],
+        "max_archive": 50, "hold_archive": [], "allow_archive": {},
     }
     values.update(extra)
     return values
@@ -79,6 +79,10 @@ def test_too_many_homes_to_archive_holds_that_partner_back(tmp_path: Path) -> No
     assert result["archived"] == []
     assert "would archive 8 homes of alpha (limit 3)" in result["held"]["alpha"]
     assert len(list((tmp_path / "srv/homes/alpha").iterdir())) == 10
+    allowed = homes_module.run(params(tmp_path, names[:2], max_archive=3,
+                                      allow_archive={"alpha": 8}), check_mode=False)
+    assert len(allowed["archived"]) == 8 and allowed["held"] == {}  # --allow-disable alpha=8
+    assert len(list((tmp_path / "srv/archive/homes/alpha").iterdir())) == 8
 
 
 def test_a_partner_held_by_the_account_guard_keeps_its_homes(tmp_path: Path) -> None:

@@ -111,7 +111,8 @@ class MemoryHosts:
     def run(self, region: Region, bundle: Bundle, state: Path, *, check: bool,
             partners: Collection[str] | None, held: Collection[str],
             on_event: Callable[[TaskEvent], None] | None,
-            expect: Mapping[str, Mapping[str, str]] | None, fast: bool = False) -> RunResult:
+            expect: Mapping[str, Mapping[str, str]] | None, fast: bool = False,
+            allow: Mapping[str, int] | None = None) -> RunResult:
         names = sorted(h.name for h in region.hosts)  # only the region's hosts are worked on
         self.calls.append({"check": check, "partners": partners, "expect": expect,
                            "fast": fast, "hosts": names, "accounts": self.accounts()})

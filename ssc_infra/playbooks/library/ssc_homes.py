@@ -40,6 +40,12 @@ options:
     default: fail
   max_archive: {description: Most homes one partner may have archived in one run., type: int,
                 default: 50}
+  allow_archive:
+    description:
+      - Per partner, the homes this run may archive instead of I(max_archive) (the operator's
+        explicit override, e.g. for a partner that leaves the SSC).
+    type: dict
+    default: {}
   hold_archive:
     description: Partners whose plan a guard held back - their homes are not archived now.
     type: list
@@ -130,6 +136,12 @@ def state_digest(root, homes_dir, archive_dir, partners):
     return h.hexdigest()
 
 
+def _limit(params, partner):
+    """How many homes of this partner the run may archive."""
+    allowed = (params.get("allow_archive") or {}).get(partner)
+    return params["max_archive"] if allowed is None else int(allowed)
+
+
 def run(params, check_mode):
     spec = params["spec"]
     params = dict(params, homes=spec["homes"], partners=spec["partners"],
@@ -169,10 +181,11 @@ def run(params, check_mode):
         gone = sorted(present - set(homes))
         if partner in params["hold_archive"]:
             gone = []  # the account guard held this partner: its leavers stay as they are
-        elif len(gone) > params["max_archive"]:
+        elif len(gone) > _limit(params, partner):
             result["held"][partner] = (
-                f"would archive {len(gone)} homes of {partner} (limit {params['max_archive']}): "
-                "is the HR export complete? Raise max_archive for this run if it is."
+                f"would archive {len(gone)} homes of {partner} (limit "
+                f"{_limit(params, partner)}): is the HR export complete? Allow it for this run "
+                f"(--allow-disable {partner}={len(gone)}) if it is."
             )
             gone = []
         for name in gone:
@@ -234,6 +247,7 @@ def main():
             "unknown_owner": {"type": "str", "choices": ["fail", "keep"], "default": "fail"},
             "max_archive": {"type": "int", "default": 50},
             "hold_archive": {"type": "list", "elements": "str", "default": []},
+            "allow_archive": {"type": "dict", "default": {}},
             "expect_digest": {"type": "str", "required": False},
         },
         supports_check_mode=True,
