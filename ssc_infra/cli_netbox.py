@@ -69,10 +69,9 @@ def _plan(inventory: Path, today: date, targets_file: Path, target_name: str, st
           partners: tuple[str, ...], prune: bool, allow_delete: tuple[str, ...],
           command: str) -> NetBoxPlan:
     try:
-        allow = parse_allow_disable(allow_delete)
+        allow = parse_allow_disable(allow_delete, "--allow-delete")
     except ValueError as e:
-        raise click.BadParameter(str(e).replace("--allow-disable", "--allow-delete"),
-                                 param_hint="--allow-delete") from None
+        raise click.BadParameter(str(e), param_hint="--allow-delete") from None
     request = _request(inventory, today, targets_file, target_name, state_dir, partners, (),
                        command)
     settings = netbox_settings(load_target(targets_file, target_name), target_name)

@@ -354,13 +354,15 @@ def apply_guards(
     )
 
 
-def parse_allow_disable(values: Iterable[str]) -> dict[str, int]:
-    """`--allow-disable PARTNER=N` values into a mapping; ValueError says what is wrong."""
+def parse_allow_disable(values: Iterable[str], flag: str = "--allow-disable",
+                        ) -> dict[str, int]:
+    """`--allow-disable PARTNER=N` values (or another guard's `flag`) into a mapping;
+    ValueError says what is wrong."""
     result: dict[str, int] = {}
     for value in values:
         partner, sep, number = value.partition("=")
         if not sep or not partner or not number.isdigit():
-            raise ValueError(f"--allow-disable {value!r}: write PARTNER=N, e.g. ameland=12")
+            raise ValueError(f"{flag} {value!r}: write PARTNER=N, e.g. ameland=12")
         result[partner] = int(number)
     return result
 
