@@ -1,9 +1,64 @@
-"""`ssc-infra partner ...`: a partner's life in the SSC. Options and output only; the work is
-`ssc_infra.lifecycle`."""
+"""`ssc-infra partner ...` and `ssc-infra bundle verify`: a partner's life in the SSC.
+Options and output only; the work is `ssc_infra.lifecycle`."""
 
 from __future__ import annotations
 
-from ssc_infra.cli import main
+import dataclasses
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from ssc_infra.cli import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    HOOKS,
+    _item_progress,
+    _planned,
+    _print_apply_result,
+    _print_json,
+    _request,
+    _show_plan,
+    _source,
+    err,
+    format_option,
+    inventory_options,
+    main,
+    out,
+    target_options,
+)
+from ssc_infra.directory import scope_of
+from ssc_infra.errors import SscError
+from ssc_infra.lifecycle.handover import BundleCheck, check_bundle
+from ssc_infra.lifecycle.offboard import (
+    check_against,
+    directory_entries,
+    gather,
+    mark_offboarded,
+    partner_file,
+    purged_keys,
+    unmark,
+    write_handover,
+)
+from ssc_infra.model import Region
+from ssc_infra.run import (
+    check_base_dn,
+    execute_apply,
+    locked,
+    prepare_apply,
+    real_backends,
+)
+from ssc_infra.sources.netbox import NetBoxSource
+from ssc_infra.state import StateDir
+from ssc_infra.targets import ad_settings, load_target
+
+# An offboarding disables every account of the partner: the guard is sized by the operator,
+# who sees the whole plan before confirming (or asked for it with --yes).
+WHOLE_PARTNER = 10**9
 
 
 @main.group()
@@ -14,3 +69,182 @@ def partner() -> None:
     Every command changes the inventory, then shows that partner's plan; nothing changes in
     AD, Microsoft 365 or on the hosts before the plan is applied.
     """
+
+
+@partner.command("offboard")
+@inventory_options
+@target_options
+@click.argument("code")
+@click.option("--to", "folder", required=True,
+              type=click.Path(path_type=Path, file_okay=False),
+              help="A new (or empty) folder for the handover bundle.")
+@click.option("--yes", is_flag=True, help="Apply without asking (scripts).")
+def offboard(inventory: Path, today: date, targets_file: Path, target_name: str,
+             state_dir: Path, code: str, folder: Path, yes: bool) -> None:
+    """Offboard a partner: its handover bundle first, then (plan, confirm) take it out.
+
+    The bundle (people, accounts with every attribute, groups and members, Microsoft 365
+    users and licences, devices, addresses, the partner's part of every host file, with a
+    manifest of counts and SHA-256 checksums; JSON and CSV, LDIF for the accounts) is written
+    and read back before anything changes. Then the partner is marked offboarded in its
+    partners/CODE.yaml and the plan is shown: its accounts disabled and moved to its leavers
+    OU, out of every group, licence and shared service, its addresses released, its homes
+    archived. Nothing is deleted. Declining leaves the partner file as it was (the bundle
+    stays).
+
+    \b
+    Examples:
+      ssc-infra partner offboard vlieland --to /srv/handover/vlieland-2026-12
+      ssc-infra bundle verify /srv/handover/vlieland-2026-12
+    Exit code 0 offboarded, 2 not confirmed or a partner held, 1 error.
+    """
+    request = _request(inventory, today, targets_file, target_name, state_dir, (code,), (),
+                       "offboard")
+    if isinstance(request.source, NetBoxSource):
+        raise SscError("partner offboard works on the inventory folder's files: offboard with "
+                       "--source files, then `ssc-infra netbox push` carries the mark to NetBox")
+    with locked(request, f"ssc-infra partner offboard {code}"):
+        loaded = request.source.load(today)
+        if code in loaded.held:
+            raise SscError(f"{code}'s HR export or device list has problems (`ssc-infra "
+                           "validate` lists them): its handover bundle must hold its people "
+                           "as they are; fix them first")
+        check = _write_bundle(loaded.region, code, folder, targets_file, target_name,
+                              state_dir, today)
+        path = partner_file(inventory, code)
+        before = mark_offboarded(path, today, check)
+        try:
+            run = dataclasses.replace(request, allow_disable={code: WHOLE_PARTNER},
+                                      command="apply")
+            planned = _planned(run, check_hosts=not yes)
+            prepared = prepare_apply(planned, None)
+            _show_plan(planned, "text", {})
+            if not yes and not click.confirm(f"Offboard {code} with this plan?", default=False,
+                                             err=True):
+                unmark(path, before)
+                err.print(f"nothing applied; {escape(str(path))} is as it was. The bundle "
+                          f"stays in {escape(str(check.folder))}.")
+                sys.exit(EXIT_CHANGES)
+        except BaseException as e:
+            if not isinstance(e, SystemExit):
+                unmark(path, before)
+            raise
+        out.print(f"{escape(str(path))}: {escape(code)} marked offboarded on {today}")
+        with _item_progress() as hooks:
+            outcome = execute_apply(planned, prepared, hooks)
+    _print_apply_result(outcome, planned, prepared)
+
+
+def _write_bundle(region: Region, code: str, folder: Path, targets_file: Path,
+                  target_name: str, state_dir: Path, today: date) -> BundleCheck:
+    try:
+        partner_ = region.partner(code)
+    except KeyError as e:
+        raise click.BadParameter(str(e.args[0]), param_hint="CODE") from None
+    if partner_.offboarded is not None:
+        raise SscError(f"{code} was offboarded on {partner_.offboarded.on}; its bundle is in "
+                       f"{partner_.offboarded.bundle} (`ssc-infra bundle verify` checks it)")
+    target = load_target(targets_file, target_name)
+    settings = ad_settings(target, target_name)
+    check_base_dn(settings, region)
+    cloud = None
+    if target.graph is not None:
+        backends = real_backends(settings, None, StateDir(state_dir).ensure(), target,
+                                 target_name)
+        assert backends.graph is not None
+        with err.status("reading its Microsoft 365 tenant..."):
+            found, failed = backends.graph.read([partner_])
+        backends.graph.close()
+        if failed:
+            raise SscError(f"{failed[0].reason}; a bundle without its Microsoft 365 users "
+                           "would not be complete: nothing was written or changed")
+        cloud = found.get(code)
+    with HOOKS.status(f"reading everything of {code} for its handover bundle..."):
+        handover = gather(region, code, settings, state_dir, today, target_name, cloud)
+        check = write_handover(handover, folder, scope_of(region).leavers_dn)
+    counts = check.manifest.get("counts", {})
+    out.print(f"handover bundle of {escape(code)} written to {escape(str(check.folder))} "
+              f"({len(check.manifest.get('files', {}))} files; manifest SHA-256 "
+              f"{check.manifest_sha256}):")
+    out.print("  " + ", ".join(f"{escape(str(k))} {v:,}" for k, v in counts.items()))
+    for note in check.manifest.get("notes", []):
+        err.print(f"  [yellow]note:[/] {escape(str(note))}", soft_wrap=True)
+    return check
+
+
+@main.group()
+def bundle() -> None:
+    """Handover bundles written by `partner offboard`."""
+
+
+@bundle.command("verify")
+@inventory_options
+@target_options
+@format_option
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--files-only", is_flag=True,
+              help="Check the files against the manifest only, not against the directory.")
+def bundle_verify(inventory: Path, today: date, targets_file: Path, target_name: str,
+                  state_dir: Path, fmt: str, folder: Path, files_only: bool) -> None:
+    """Check a handover bundle: every file against its manifest, and every account it holds
+    against the directory (still there, or deleted by a purge the audit log records).
+
+    \b
+    Examples:
+      ssc-infra bundle verify /srv/handover/vlieland-2026-12
+      ssc-infra bundle verify /srv/handover/vlieland-2026-12 --files-only --format json
+    Exit code 0 the bundle is whole and complete, 1 it is not (the problems are listed).
+    """
+    check = check_bundle(folder.absolute())
+    code = check.partner
+    region = None
+    if code and not files_only:
+        region = _source(inventory).load(today).region
+        try:
+            offboarded = region.partner(code).offboarded
+        except KeyError:
+            offboarded = None
+        if offboarded is not None and Path(offboarded.bundle) == folder.absolute():
+            check = check_bundle(folder.absolute(), offboarded.manifest_sha256)
+    found: dict[str, Any] = {"folder": str(check.folder), "partner": code,
+                             "manifest_sha256": check.manifest_sha256,
+                             "files": len(check.manifest.get("files", {})),
+                             "counts": check.manifest.get("counts", {}),
+                             "problems": list(check.problems)}
+    against = None
+    if region is not None and check.ok:
+        settings = ad_settings(load_target(targets_file, target_name), target_name)
+        check_base_dn(settings, region)
+        with err.status(escape(f"reading {code}'s accounts in the directory...")):
+            users, _groups = directory_entries(settings, region, code)
+        against = check_against(check, users, purged_keys(StateDir(state_dir).audit_log))
+        found["directory"] = {"present": against.present, "purged": against.purged,
+                              "missing": list(against.missing), "extra": list(against.extra)}
+    ok = check.ok and (against is None or against.ok)
+    found["ok"] = ok
+    if fmt == "json":
+        _print_json(found)
+    else:
+        _print_verify(check, against, ok)
+    sys.exit(EXIT_OK if ok else EXIT_ERROR)
+
+
+def _print_verify(check: BundleCheck, against: Any, ok: bool) -> None:
+    files = len(check.manifest.get("files", {}))
+    if check.ok:
+        out.print(f"[green]✓[/] {escape(str(check.folder))}: {files} files match the manifest "
+                  f"(SHA-256 {check.manifest_sha256})")
+    for problem in check.problems:
+        err.print(f"  [red]✗[/] {escape(problem)}", soft_wrap=True)
+    if against is not None:
+        out.print(f"  accounts in the directory: {against.present:,} present, "
+                  f"{len(against.purged):,} deleted by a purge since")
+        for key in against.missing:
+            err.print(f"  [red]✗[/] missing from the directory (and no purge of it in the "
+                      f"audit log): {escape(key)}", soft_wrap=True)
+        for key in against.extra:
+            err.print(f"  [red]✗[/] in the directory, not in the bundle: {escape(key)} (a "
+                      "purge keeps it)", soft_wrap=True)
+    if not ok:
+        err.print("[red]the bundle does not verify[/]: a purge deletes none of this partner's "
+                  "accounts until it does")

@@ -233,6 +233,19 @@ def read_parked(conn: ldap3.Connection, scope: Scope) -> list[ParkedAccount]:
     return found
 
 
+def read_export(conn: ldap3.Connection, scope: Scope, partner: str,
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every user of a partner (its OU and its leavers OU) and every group in its OU, with all
+    their attributes as raw values: what a handover bundle holds. Three paged searches."""
+    reader = Reader(conn)
+    own = f"OU={escape_rdn(partner)},{scope.partners_dn}"
+    parked = f"OU={escape_rdn(partner)},{scope.leavers_dn}"
+    users = reader.search(own, USERS_FILTER, ("*",)) + reader.search(parked, USERS_FILTER,
+                                                                      ("*",))
+    groups = reader.search(own, "(objectClass=group)", ("*",))
+    return users, groups
+
+
 def partner_below(dn: str, container: str) -> str:
     """The partner whose OU (directly below `container`) holds `dn`; "" when none does."""
     inner, outer = split_dn(dn_key(dn)), split_dn(dn_key(container))

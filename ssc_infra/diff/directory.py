@@ -352,6 +352,10 @@ def _gone_change(account: DirectoryAccount, leavers_ou: str, why: str) -> Change
         after[MARKER_ATTRIBUTE] = f"{DISABLED_MARK}: {why}"
     if dn_key(account.ou) != dn_key(leavers_ou):
         before["dn"], after["dn"] = account.dn, target
+        if not account.enabled and account.marker.startswith(DISABLED_MARK):
+            # Disabled by the tool before (a pre-start account): parked now, from today.
+            before[MARKER_ATTRIBUTE] = account.marker
+            after[MARKER_ATTRIBUTE] = f"{DISABLED_MARK}: {why}"
     if not after:
         return None
     key = f"{account.partner}/{account.employee_id}"
@@ -391,7 +395,11 @@ def _lock_rules(
     if after.get("enabled") is True and not ours and wanted.key not in enable:
         return _without_enable(change), _lock(wanted, current, holds, today)
     before = dict(change.before) if change is not None else {}
-    if after.get("enabled") is False:
+    if after.get("enabled") is False or (ours and "dn" in after and
+                                         wanted.state is AccountState.LEAVER):
+        # Disabled now, or (a pre-start account whose person left) parked now: from today.
+        if after.get("enabled") is not False:
+            before[MARKER_ATTRIBUTE] = current.marker
         after[MARKER_ATTRIBUTE] = _mark(wanted, today)
     elif ours and (current.enabled or after.get("enabled") is True):
         # Enabled by the tool, or by a person: the mark goes, so a later lock is seen.

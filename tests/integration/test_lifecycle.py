@@ -1,0 +1,168 @@
+"""A partner's life against the real Samba DC and the Graph emulator: offboard it with its
+handover bundle, verify the bundle against the directory, purge after the retention period.
+
+Nothing is deleted before the purge; the purge deletes only what the verified bundle holds.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import stat
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import ldap3
+import pytest
+
+from ssc_infra.graph_emulator import GraphEmulator
+from ssc_infra.lab import DomainController
+from tests.integration.test_ad import TODAY
+from tests.integration.test_graph import Cloud
+
+AFTER_RETENTION = (date.fromisoformat(TODAY) + timedelta(days=91)).isoformat()
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[GraphEmulator]:
+    with GraphEmulator(tmp_path / "emulator") as running:
+        yield running
+
+
+@pytest.fixture
+def lab(tmp_path: Path, samba_dc: DomainController, directory: ldap3.Connection,
+        emulator: GraphEmulator) -> Cloud:
+    cloud = Cloud(tmp_path, samba_dc, directory, emulator)
+    applied = cloud.cli("apply", "--yes")
+    assert applied.code == 0, applied.out + applied.err
+    return cloud
+
+
+def _cli(lab: Cloud, *args: str, today: str = TODAY) -> Any:
+    from click.testing import CliRunner
+
+    from ssc_infra.cli import main
+
+    common = ["--inventory", str(lab.inventory), "--today", today, "--targets",
+              str(lab.targets), "--target", "test", "--state-dir", str(lab.state)]
+    result = CliRunner().invoke(main, [*args, *common])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def _alpha_accounts(lab: Cloud) -> dict[str, dict[str, Any]]:
+    return {sam: user for sam, user in lab.users().items() if "OU=alpha," in str(user["dn"])}
+
+
+def test_offboard_writes_the_whole_bundle_first_then_parks_everything_and_deletes_nothing(
+        lab: Cloud, tmp_path: Path) -> None:
+    before = _alpha_accounts(lab)
+    assert len(before) == 4  # 1004 left before the tool began: she never had an account
+    folder = tmp_path / "handover" / "alpha"
+    run = _cli(lab, "partner", "offboard", "alpha", "--to", str(folder), "--yes")
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert "marked offboarded" in run.stdout
+    # The bundle: whole, private, every account with its attributes and groups.
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["partner"]["code"] == "alpha"
+    assert manifest["counts"]["accounts"] == 4 and manifest["counts"]["people"] == 5
+    assert manifest["counts"]["groups"] >= 5 and manifest["counts"]["memberships"] > 0
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE((folder / f).stat().st_mode) == 0o600 for f in manifest["files"])
+    rows = list(csv.DictReader((folder / "accounts.csv").open(encoding="utf-8")))
+    assert {r["sam"] for r in rows} == set(before)
+    assert all(r["groups"] for r in rows if r["enabled"] == "yes")
+    ldif = (folder / "accounts.ldif").read_text(encoding="utf-8")
+    assert ldif.count("\ndn: ") + ldif.count("\ndn:: ") == 4
+    assert "unicodePwd" not in ldif
+    assert (folder / "configs" / "vpn01" / "etc" / "wireguard" / "wg0.conf").is_file()
+    assert "alpha" in (folder / "configs" / "rad01").rglob("authorize").__next__().read_text()
+    # The partner file records it, with the manifest's digest.
+    partner = (lab.inventory / "partners" / "alpha.yaml").read_text(encoding="utf-8")
+    assert f"manifest_sha256: {manifest and _sha(folder / 'manifest.json')}" in partner
+    # Every account parked: disabled, in alpha's leavers OU, out of every group; none deleted.
+    after = _alpha_accounts(lab)
+    assert set(after) == set(before)
+    assert all(",OU=alpha,OU=Leavers," in str(u["dn"]) for u in after.values())
+    assert all(int(u["userAccountControl"]) & 2 for u in after.values())
+    assert all(str(u["adminDescription"]).endswith(": partner offboarded on 2026-11-23")
+               for u in after.values())
+    assert all(not lab.members(g) for g in ("alpha-all", "alpha-lic-m365-e3", "alpha-acc-vpn"))
+    # The run converged: nothing left to do, and the bundle verifies against the directory.
+    assert lab.cli("plan").code == 0
+    verify = _cli(lab, "bundle", "verify", str(folder), "--format", "json")
+    assert verify.exit_code == 0, verify.stdout + verify.stderr
+    assert json.loads(verify.stdout)["directory"]["present"] == 4
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_declining_the_offboarding_changes_nothing_but_leaves_the_bundle(
+        lab: Cloud, tmp_path: Path) -> None:
+    partner = (lab.inventory / "partners" / "alpha.yaml").read_bytes()
+    before = _alpha_accounts(lab)
+    folder = tmp_path / "alpha-bundle"
+    from click.testing import CliRunner
+
+    from ssc_infra.cli import main
+
+    run = CliRunner().invoke(main, ["partner", "offboard", "alpha", "--to", str(folder),
+                                    "--inventory", str(lab.inventory), "--today", TODAY,
+                                    "--targets", str(lab.targets), "--target", "test",
+                                    "--state-dir", str(lab.state)], input="n\n")
+    assert run.exit_code == 2, run.stdout + run.stderr
+    assert (lab.inventory / "partners" / "alpha.yaml").read_bytes() == partner
+    assert (folder / "manifest.json").is_file()
+    assert _alpha_accounts(lab) == before
+    again = _cli(lab, "partner", "offboard", "alpha", "--to", str(folder), "--yes")
+    assert again.exit_code == 1 and "not an empty folder" in again.stderr  # never overwritten
+
+
+def test_purge_after_retention_deletes_only_what_the_verified_bundle_holds(
+        lab: Cloud, tmp_path: Path) -> None:
+    folder = tmp_path / "alpha"
+    assert _cli(lab, "partner", "offboard", "alpha", "--to", str(folder), "--yes").exit_code == 0
+    # Within retention: nothing to delete.
+    early = _cli(lab, "purge", "--yes")
+    assert early.exit_code == 0 and "0 to delete" in early.stdout
+    leavers = _cli(lab, "leavers", "--format", "json", today=AFTER_RETENTION)
+    assert leavers.exit_code == 2 and json.loads(leavers.stdout)["due"] == 4
+    # A bundle changed since: the offboarded partner's accounts are all kept.
+    people = folder / "people.csv"
+    original = people.read_bytes()
+    people.write_bytes(original + b"9999,Forged,,Row,X,Y,alp-hq,vdi,2020-01-01,\r\n")
+    refused = _cli(lab, "purge", "--yes", "--format", "json", today=AFTER_RETENTION)
+    assert refused.exit_code == 2
+    assert len(json.loads(refused.stdout)["refused"]) == 4
+    assert len(_alpha_accounts(lab)) == 4
+    people.write_bytes(original)
+    # An account of alpha made by hand in its leavers OU since: never in the bundle, kept.
+    base = lab.base
+    lab.conn.add(f"CN=Hand Made,OU=alpha,OU=Leavers,{base}",
+                 ["top", "person", "organizationalPerson", "user"],
+                 {"sAMAccountName": "handmade", "employeeID": "7777",
+                  "userAccountControl": "514",
+                  "adminDescription": "ssc-infra: disabled by the tool: leaver on 2026-01-01"})
+    run = _cli(lab, "purge", "--yes", "--format", "json", today=AFTER_RETENTION)
+    assert run.exit_code == 2, run.stdout + run.stderr  # one refused
+    data = json.loads(run.stdout)
+    assert len(data["delete"]) == 4
+    assert [r["sam"] for r in data["refused"]] == ["handmade"]
+    assert "does not hold it" in data["refused"][0]["reason"]
+    assert set(_alpha_accounts(lab)) == {"handmade"}
+    audit = [json.loads(line) for line in (lab.state / "audit.jsonl").read_text().splitlines()]
+    deleted = [e for e in audit if e["command"] == "purge" and e["action"] == "delete"]
+    assert len(deleted) == 4 and all(e["result"] == "ok" and "objectGUID" in e["message"]
+                                     for e in deleted)
+    # The bundle still verifies: its accounts are there or deleted by the purge.
+    verify = _cli(lab, "bundle", "verify", str(folder), "--format", "json")
+    found = json.loads(verify.stdout)["directory"]
+    assert len(found["purged"]) == 4 and found["extra"] == ["handmade (" +
+                                                            found["extra"][0].split("(")[1]]
