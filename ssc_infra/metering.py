@@ -116,7 +116,7 @@ def measure(region: Region, held: Mapping[str, Sequence[Problem]], today: date, 
         meters: the systems to read.
         now: when the reading starts (tests); default the clock.
     """
-    started = now or datetime.now(UTC)
+    started = now or datetime.now(UTC).replace(microsecond=0)
     why = dict(meters.why)
     codes = sorted(p.code for p in region.partners)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="storage") as pool:
@@ -208,7 +208,8 @@ def load_snapshot(state: Path, target: str, month: Month) -> tuple[UsageReport, 
         raise UsageError(
             f"no usage figures were kept for {month} of target {target!r}: {path} does not "
             "exist. A month is measured during the month itself (`ssc-infra report usage`, "
-            "e.g. on its last day from the scheduler); it cannot be measured afterwards"
+            "e.g. on its last day from the scheduler); to measure it late, run with --today "
+            "set to a day of that month: what the systems hold now is kept as its figures"
         ) from None
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from e
