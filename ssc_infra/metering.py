@@ -32,7 +32,7 @@ from ssc_infra.actual import DirectoryState
 from ssc_infra.backends.ldap import LdapDirectory
 from ssc_infra.backends.m365 import M365
 from ssc_infra.backends.protocols import DirectoryBackend, GraphBackend
-from ssc_infra.backends.storage import StorageRead, read_storage
+from ssc_infra.backends.storage import read_storage
 from ssc_infra.cloud import TenantState
 from ssc_infra.directory import scope_of
 from ssc_infra.errors import Problem, SscError
@@ -40,7 +40,15 @@ from ssc_infra.model import Identity, Region
 from ssc_infra.run import check_base_dn
 from ssc_infra.state import StateDir, write_private
 from ssc_infra.targets import Target, ad_settings, ansible_settings, graph_settings
-from ssc_infra.usage import TARGET_PATTERN, Month, Reads, UsageReport, measure_usage, one_line
+from ssc_infra.usage import (
+    TARGET_PATTERN,
+    Month,
+    Reads,
+    StorageRead,
+    UsageReport,
+    measure_usage,
+    one_line,
+)
 
 USAGE_DIR = "usage"
 SNAPSHOT_MAX = 20 * 1024 * 1024  # a month of 300 partners is a few hundred KiB

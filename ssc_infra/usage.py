@@ -33,7 +33,6 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from ssc_infra.actual import DirectoryState
-from ssc_infra.backends.storage import StorageRead
 from ssc_infra.cloud import TenantState
 from ssc_infra.desired import AccountState, account_state, group_name
 from ssc_infra.errors import Problem
@@ -209,6 +208,24 @@ def totals(partners: Sequence[PartnerUsage], skus: Sequence[str]) -> Totals:
 
 
 # -- measuring ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerStorage:
+    """What one partner's folders hold on all file servers together, in bytes."""
+
+    homes: int = 0
+    archive: int = 0  # the archived homes of leavers, kept for the retention period
+    files: int = 0
+
+
+@dataclass(frozen=True)
+class StorageRead:
+    """The file servers' answer: a figure per partner, or why there is none."""
+
+    partners: Mapping[str, PartnerStorage] = field(default_factory=dict)
+    unreadable: Mapping[str, str] = field(default_factory=dict)  # partner -> why not known
+    failed: str = ""  # why no partner's figure is known (a file server not read)
 
 
 @dataclass(frozen=True)

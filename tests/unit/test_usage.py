@@ -20,7 +20,7 @@ from rich.console import Console
 
 from ssc_infra.actual import DirectoryState
 from ssc_infra.backends.ad import Scope
-from ssc_infra.backends.storage import PartnerStorage, StorageRead, parse_storage
+from ssc_infra.backends.storage import parse_storage
 from ssc_infra.cli import main
 from ssc_infra.cloud import Seats, TenantState, parse_user
 from ssc_infra.desired import derive
@@ -41,8 +41,10 @@ from ssc_infra.sources.files import FilesSource
 from ssc_infra.usage import (
     Figure,
     Month,
+    PartnerStorage,
     PartnerUsage,
     Reads,
+    StorageRead,
     UsageReport,
     measure_usage,
 )
