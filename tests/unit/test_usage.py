@@ -20,6 +20,7 @@ from rich.console import Console
 
 from ssc_infra.actual import DirectoryState
 from ssc_infra.backends.ad import Scope
+from ssc_infra.backends.graph import GraphCounter
 from ssc_infra.backends.storage import parse_storage
 from ssc_infra.cli import main
 from ssc_infra.cloud import Seats, TenantState, parse_user
@@ -394,6 +395,9 @@ class _Graph:
 
     def apply(self, *_args: Any, **_kwargs: Any) -> Any:
         raise AssertionError("a measurement never writes")
+
+    def traffic(self) -> GraphCounter:
+        return GraphCounter()
 
     def close(self) -> None:
         self.closed = True
