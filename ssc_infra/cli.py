@@ -961,4 +961,9 @@ def lab_entra_sync(inventory: Path, today: date, targets_file: Path, target_name
 
 
 # The command groups of their own modules register themselves on `main`.
-from ssc_infra import cli_netbox, cli_partner, cli_retention  # noqa: E402,F401
+from ssc_infra import (  # noqa: E402,F401
+    cli_netbox,
+    cli_partner,
+    cli_report,
+    cli_retention,
+)

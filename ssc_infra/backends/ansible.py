@@ -154,6 +154,7 @@ def run_playbook(
     playbook: str = "site.yml",
     project: Path | None = None,
     on_event: Callable[[TaskEvent], None] | None = None,
+    on_result: Callable[[str, str, Mapping[str, Any]], None] | None = None,
 ) -> RunResult:
     """Run a playbook and turn its job events into results; never raises for a host's failure.
 
@@ -168,6 +169,8 @@ def run_playbook(
         project: the folder with the playbooks, roles and library; default the ones that
             ship in the package.
         on_event: called for every finished task on every host.
+        on_result: called with (host, task, the module's result) for every task that
+            finished ok or changed: what a read-only playbook read.
 
     Raises:
         BackendError: when Ansible itself cannot start (not installed, bad playbook).
@@ -199,6 +202,8 @@ def run_playbook(
             changes.extend(_changes(host, task, res))
         _digests(res, digests.setdefault(host, {}))
         _host_state(task, status, res, outcome)
+        if on_result is not None and status in ("ok", "changed"):
+            on_result(host, task, res)
         if on_event is not None:
             on_event(TaskEvent(host, task, status))
         return True

@@ -1,0 +1,144 @@
+#!/usr/bin/python
+"""Ansible module: how much every partner's home folders hold, in one read-only call.
+
+The usage report (`ssc-infra report usage`) bills home storage per partner. A task per home
+would cost a quarter of a second each; this module walks every partner's homes and archived
+homes in one call and changes nothing.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ssc_usage
+short_description: Bytes in every partner's home folders, read in one call
+description:
+  - For each partner, the apparent size in bytes and the number of the regular files below
+    I(homes_dir)/<partner> and I(archive_dir)/<partner>. A file with several hard links counts
+    once; symbolic links are not followed; a folder that is not there holds 0 bytes.
+  - Read only, in check mode too. A folder that cannot be read is reported per partner, so
+    that partner's figure is not taken as complete.
+options:
+  partners:
+    description: The partner codes whose folders are read.
+    type: list
+    elements: str
+    required: true
+  root: {description: Prefix of every path (a lab's per-host root)., type: str, default: ""}
+  homes_dir: {description: The folder with a folder per partner., type: str,
+              default: /srv/homes}
+  archive_dir: {description: The archived homes, a folder per partner., type: str,
+                default: /srv/archive/homes}
+author: ssc-infra
+"""
+
+EXAMPLES = r"""
+- name: Home storage per partner
+  ssc_usage:
+    partners: [leeuwarden, waadhoeke]
+"""
+
+RETURN = r"""
+storage:
+  description: >-
+    partner -> homes_bytes, homes_files, archive_bytes, archive_files, unreadable (how many
+    folders or files could not be read) and problems (the first few, path on the host and why)
+  type: dict
+  returned: always
+"""
+
+import os
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+
+CODE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")  # a partner code, as the inventory has it
+PROBLEMS_KEPT = 5
+
+
+def measure(folder, shown):
+    """(bytes, files, unreadable, problems) below `folder`; `shown` strips the lab's root from
+    the paths in the problems."""
+    total = files = unreadable = 0
+    problems = []
+    seen = set()
+    stack = [folder]
+
+    def problem(path, error):
+        nonlocal unreadable
+        unreadable += 1
+        if len(problems) < PROBLEMS_KEPT:
+            problems.append(f"{shown(path)}: {error.strerror or error}")
+
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                            continue
+                        if not entry.is_file(follow_symlinks=False):
+                            continue  # links, sockets, FIFOs hold no data of their own
+                        st = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # removed while it was read: it holds nothing now
+                    except OSError as e:
+                        problem(entry.path, e)
+                        continue
+                    if st.st_nlink > 1:
+                        key = (st.st_dev, st.st_ino)
+                        if key in seen:
+                            continue
+                        seen.add(key)
+                    total += st.st_size
+                    files += 1
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # no such folder (yet), or one removed while it was read: 0 bytes
+        except OSError as e:
+            problem(current, e)
+    return total, files, unreadable, problems
+
+
+def run(params):
+    root = params["root"].rstrip("/")
+    bad = [p for p in params["partners"] if not CODE.match(p)]
+    if bad:
+        raise ValueError(f"not a partner code: {bad[0]!r}")
+
+    def shown(path):
+        return path[len(root):] if root and path.startswith(root) else path
+
+    storage = {}
+    for partner in sorted(set(params["partners"])):
+        found = {"unreadable": 0, "problems": []}
+        for kind, folder in (("homes", params["homes_dir"]), ("archive", params["archive_dir"])):
+            size, files, unreadable, problems = measure(f"{root}{folder}/{partner}", shown)
+            found[f"{kind}_bytes"] = size
+            found[f"{kind}_files"] = files
+            found["unreadable"] += unreadable
+            found["problems"] += problems
+        found["problems"] = found["problems"][:PROBLEMS_KEPT]
+        storage[partner] = found
+    return storage
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "partners": {"type": "list", "elements": "str", "required": True},
+            "root": {"type": "str", "default": ""},
+            "homes_dir": {"type": "str", "default": "/srv/homes"},
+            "archive_dir": {"type": "str", "default": "/srv/archive/homes"},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        storage = run(module.params)
+    except ValueError as e:
+        module.fail_json(msg=f"home storage: {e}")
+    module.exit_json(changed=False, storage=storage)
+
+
+if __name__ == "__main__":
+    main()
