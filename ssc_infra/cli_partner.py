@@ -12,6 +12,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from ssc_infra.backends.storage import read_home_folders
 from ssc_infra.cli import (
     EXIT_CHANGES,
     EXIT_ERROR,
@@ -44,7 +45,7 @@ from ssc_infra.lifecycle.offboard import (
     unmark,
     write_handover,
 )
-from ssc_infra.model import Region
+from ssc_infra.model import HostRole, Region
 from ssc_infra.run import (
     check_base_dn,
     execute_apply,
@@ -54,7 +55,7 @@ from ssc_infra.run import (
 )
 from ssc_infra.sources.netbox import NetBoxSource
 from ssc_infra.state import StateDir
-from ssc_infra.targets import ad_settings, load_target
+from ssc_infra.targets import Target, ad_settings, ansible_settings, load_target
 
 # An offboarding disables every account of the partner: the guard is sized by the operator,
 # who sees the whole plan before confirming (or asked for it with --yes).
@@ -159,8 +160,10 @@ def _write_bundle(region: Region, code: str, folder: Path, targets_file: Path,
             raise SscError(f"{failed[0].reason}; a bundle without its Microsoft 365 users "
                            "would not be complete: nothing was written or changed")
         cloud = found.get(code)
+    homes, notes = _home_folders(region, code, target, state_dir)
     with HOOKS.status(f"reading everything of {code} for its handover bundle..."):
-        handover = gather(region, code, settings, state_dir, today, target_name, cloud)
+        handover = gather(region, code, settings, state_dir, today, target_name, cloud,
+                          homes, notes)
         check = write_handover(handover, folder, scope_of(region).leavers_dn)
     counts = check.manifest.get("counts", {})
     out.print(f"handover bundle of {escape(code)} written to {escape(str(check.folder))} "
@@ -170,6 +173,21 @@ def _write_bundle(region: Region, code: str, folder: Path, targets_file: Path,
     for note in check.manifest.get("notes", []):
         err.print(f"  [yellow]note:[/] {escape(str(note))}", soft_wrap=True)
     return check
+
+
+def _home_folders(region: Region, code: str, target: Target, state_dir: Path,
+                  ) -> tuple[list[dict[str, Any]] | None, tuple[str, ...]]:
+    """The partner's home folders on the file servers, for the bundle's manifest of homes."""
+    settings = ansible_settings(target)
+    if settings is None or not region.hosts_with(HostRole.FILESERVER):
+        return None, ("homes: the target reaches no file server (no `ansible:`), so the "
+                      "bundle lists no home folders",)
+    with HOOKS.status(f"listing {code}'s home folders on the file servers..."):
+        found = read_home_folders(region, settings, StateDir(state_dir).ensure(), code)
+    if isinstance(found, str):
+        raise SscError(f"the home folders of {code} could not be listed: {found}; a bundle "
+                       "without them would not be complete: nothing was written or changed")
+    return found, ()
 
 
 @main.group()

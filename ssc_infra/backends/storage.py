@@ -36,6 +36,24 @@ def read_storage(region: Region, settings: AnsibleSettings, state: Path,
     servers = [h.name for h in region.hosts_with(HostRole.FILESERVER)]
     if not servers:  # no file server: the tool made no homes anywhere
         return StorageRead({code: PartnerStorage() for code in partners})
+    results, failures = _read(region, settings, state, servers, partners, ())
+    return parse_storage(results, servers, partners, failures)
+
+
+def read_home_folders(region: Region, settings: AnsibleSettings, state: Path,
+                      partner: str) -> list[dict[str, Any]] | str:
+    """Every home and archived home of one partner on every file server, each measured on its
+    own (a handover bundle's manifest of homes); or why a file server could not be read."""
+    servers = [h.name for h in region.hosts_with(HostRole.FILESERVER)]
+    if not servers:
+        return []
+    results, failures = _read(region, settings, state, servers, (partner,), (partner,))
+    return parse_folders(results, servers, partner, failures)
+
+
+def _read(region: Region, settings: AnsibleSettings, state: Path, servers: Sequence[str],
+          partners: Sequence[str], detail: Sequence[str],
+          ) -> tuple[dict[str, Mapping[str, Any]], dict[str, str]]:
     results: dict[str, Mapping[str, Any]] = {}
 
     def keep(host: str, task: str, res: Mapping[str, Any]) -> None:
@@ -45,11 +63,32 @@ def read_storage(region: Region, settings: AnsibleSettings, state: Path,
     run = run_playbook(
         private_data_dir=state / "ansible", inventory=host_inventory(region, settings),
         extravars={"ssc_usage_partners": sorted(partners), "ssc_homes_dir": HOMES_DIR,
-                   "ssc_archive_dir": ARCHIVE_DIR},
+                   "ssc_archive_dir": ARCHIVE_DIR, "ssc_usage_detail": sorted(detail)},
         check=True, forks=settings.forks, limit=",".join(servers), playbook=USAGE_PLAYBOOK,
         on_result=keep)
-    failures = {h.host: "; ".join(h.messages) or "failed" for h in run.failed_hosts}
-    return parse_storage(results, servers, partners, failures)
+    return results, {h.host: "; ".join(h.messages) or "failed" for h in run.failed_hosts}
+
+
+def parse_folders(results: Mapping[str, Mapping[str, Any]], servers: Sequence[str],
+                  partner: str, failures: Mapping[str, str]) -> list[dict[str, Any]] | str:
+    """One partner's home folders from the `ssc_usage` results (with `detail`), each row
+    naming its file server; or why they are not all known. Pure."""
+    rows: list[dict[str, Any]] = []
+    for host in servers:
+        if host not in results:
+            return f"{host} not read ({failures.get(host) or 'no answer'})"
+        raw = (results[host].get("storage") or {}).get(partner)
+        folders = raw.get("folders") if isinstance(raw, Mapping) else None
+        if not isinstance(folders, list):
+            return f"{host}: no home folders of {partner} in its answer"
+        for row in folders:
+            if not isinstance(row, Mapping):
+                return f"{host}: a home folder of {partner} that is not one: {row!r}"
+            if row.get("unreadable"):
+                return f"{host}: {row.get('path')} could not be read whole"
+            rows.append({"host": host, **{k: row.get(k) for k in (
+                "kind", "name", "path", "owner", "files", "bytes", "newest")}})
+    return rows
 
 
 def parse_storage(results: Mapping[str, Mapping[str, Any]], servers: Sequence[str],

@@ -282,11 +282,11 @@ def bundle_files(handover: Handover, leavers_ou: str) -> dict[str, bytes]:
         for path, text in sorted(paths.items()):
             files[f"configs/{host}/{path.lstrip('/')}"] = text.encode("utf-8")
     if handover.homes is not None:
-        homes = sorted(handover.homes, key=lambda h: str(h.get("path", "")))
+        homes = sorted(handover.homes, key=lambda h: (str(h.get("host", "")),
+                                                      str(h.get("path", ""))))
         files["homes.json"] = _json(list(homes))
-        files["homes.csv"] = _csv(("name", "path", "owner", "files", "bytes", "newest"), (
-            [h.get("name", ""), h.get("path", ""), h.get("owner", ""), h.get("files", 0),
-             h.get("bytes", 0), h.get("newest", "")] for h in homes))
+        columns = ("host", "kind", "name", "path", "owner", "files", "bytes", "newest")
+        files["homes.csv"] = _csv(columns, ([h.get(c, "") for c in columns] for h in homes))
     return files
 
 

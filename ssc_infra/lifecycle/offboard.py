@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -41,8 +41,6 @@ from ssc_infra.render import HOMES_DATA, render_bundle
 from ssc_infra.state import now
 from ssc_infra.workplaces import derive_workplaces
 
-HOMES_NOT_READ = "homes: the home-folder manifest needs the file server's read"
-
 
 def partner_file(inventory: Path, code: str) -> Path:
     """The partner's YAML file in the inventory folder."""
@@ -55,7 +53,8 @@ def partner_file(inventory: Path, code: str) -> Path:
 
 
 def gather(region: Region, code: str, settings: AdSettings, state: Path, today: date,
-           target: str, cloud: TenantState | None, notes: tuple[str, ...] = (),
+           target: str, cloud: TenantState | None,
+           homes: Sequence[Mapping[str, Any]] | None = None, notes: tuple[str, ...] = (),
            read_directory: Callable[[AdSettings, Region, str],
                                     tuple[list[Entry], list[Entry]]] | None = None,
            ) -> Handover:
@@ -69,6 +68,7 @@ def gather(region: Region, code: str, settings: AdSettings, state: Path, today: 
         today: the day of the offboarding.
         target: the target's name, for the manifest.
         cloud: its Microsoft 365 users and groups as read (None: the target has no Graph).
+        homes: its home folders as the file servers hold them (None: not read).
         notes: what the bundle cannot hold, and why.
         read_directory: the directory read (tests pass their own).
     """
@@ -78,8 +78,7 @@ def gather(region: Region, code: str, settings: AdSettings, state: Path, today: 
     addresses = {kind: {tag: str(ip) for tag, ip in by_tag.items() if tag in devices}
                  for kind, by_tag in load_allocations(state).items()}
     return Handover(partner, region.code, target, now(), accounts, groups, cloud,
-                    addresses, partner_configs(region, partner, state, today), None,
-                    (*notes, HOMES_NOT_READ))
+                    addresses, partner_configs(region, partner, state, today), homes, notes)
 
 
 def directory_entries(settings: AdSettings, region: Region,

@@ -16,11 +16,15 @@ from typing import Any
 
 import ldap3
 import pytest
+import yaml
 
 from ssc_infra.graph_emulator import GraphEmulator
 from ssc_infra.lab import DomainController
 from tests.integration.test_ad import TODAY
 from tests.integration.test_graph import Cloud
+from tests.integration.test_hosts import validators  # noqa: F401  (skips without checkers)
+
+pytestmark = pytest.mark.integration
 
 AFTER_RETENTION = (date.fromisoformat(TODAY) + timedelta(days=91)).isoformat()
 
@@ -35,6 +39,10 @@ def emulator(tmp_path: Path) -> Iterator[GraphEmulator]:
 def lab(tmp_path: Path, samba_dc: DomainController, directory: ldap3.Connection,
         emulator: GraphEmulator) -> Cloud:
     cloud = Cloud(tmp_path, samba_dc, directory, emulator)
+    targets = yaml.safe_load(cloud.targets.read_text())
+    targets["test"]["ansible"] = {"connection": "local", "root": str(tmp_path / "hosts"),
+                                  "reload": False, "unknown_owner": "keep"}
+    cloud.targets.write_text(yaml.safe_dump(targets))
     applied = cloud.cli("apply", "--yes")
     assert applied.code == 0, applied.out + applied.err
     return cloud
@@ -79,6 +87,11 @@ def test_offboard_writes_the_whole_bundle_first_then_parks_everything_and_delete
     assert ldif.count("\ndn: ") + ldif.count("\ndn:: ") == 4
     assert "unicodePwd" not in ldif
     assert (folder / "configs" / "vpn01" / "etc" / "wireguard" / "wg0.conf").is_file()
+    homes = list(csv.DictReader((folder / "homes.csv").open(encoding="utf-8")))
+    assert {h["name"] for h in homes if h["kind"] == "home"} == set(before)
+    assert all(h["host"] == "fs01" and h["path"].startswith("/srv/homes/alpha/")
+               for h in homes)
+    assert manifest["counts"]["homes"] == len(homes) > 0
     assert "alpha" in (folder / "configs" / "rad01").rglob("authorize").__next__().read_text()
     # The partner file records it, with the manifest's digest.
     partner = (lab.inventory / "partners" / "alpha.yaml").read_text(encoding="utf-8")
@@ -91,6 +104,10 @@ def test_offboard_writes_the_whole_bundle_first_then_parks_everything_and_delete
     assert all(str(u["adminDescription"]).endswith(": partner offboarded on 2026-11-23")
                for u in after.values())
     assert all(not lab.members(g) for g in ("alpha-all", "alpha-lic-m365-e3", "alpha-acc-vpn"))
+    hosts = tmp_path / "hosts"
+    assert not list((hosts / "fs01" / "srv" / "homes" / "alpha").iterdir())  # all archived
+    assert {p.name for p in (hosts / "fs01" / "srv" / "archive" / "homes" / "alpha").iterdir()}
+    assert "alpha" not in (hosts / "vpn01" / "etc" / "wireguard" / "wg0.conf").read_text()
     # The run converged: nothing left to do, and the bundle verifies against the directory.
     assert lab.cli("plan").code == 0
     verify = _cli(lab, "bundle", "verify", str(folder), "--format", "json")

@@ -28,6 +28,13 @@ options:
               default: /srv/homes}
   archive_dir: {description: The archived homes, a folder per partner., type: str,
                 default: /srv/archive/homes}
+  detail:
+    description:
+      - Partners whose every home folder is listed on its own (name, owner, files, bytes,
+        newest change): the home-folder manifest of a partner's handover bundle.
+    type: list
+    elements: str
+    default: []
 author: ssc-infra
 """
 
@@ -41,12 +48,16 @@ RETURN = r"""
 storage:
   description: >-
     partner -> homes_bytes, homes_files, archive_bytes, archive_files, unreadable (how many
-    folders or files could not be read) and problems (the first few, path on the host and why)
+    folders or files could not be read) and problems (the first few, path on the host and why);
+    for a partner in I(detail) also folders, a list of every home and archived home with kind,
+    name, path, owner, files, bytes and newest (the latest change of a file in it, ISO UTC)
   type: dict
   returned: always
 """
 
+import datetime
 import os
+import pwd
 import re
 
 from ansible.module_utils.basic import AnsibleModule
@@ -55,9 +66,9 @@ CODE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")  # a partner code, as the i
 PROBLEMS_KEPT = 5
 
 
-def measure(folder, shown):
+def measure(folder, shown, newest=None):
     """(bytes, files, unreadable, problems) below `folder`; `shown` strips the lab's root from
-    the paths in the problems."""
+    the paths in the problems; `newest` (a one-item list) gets the latest mtime seen."""
     total = files = unreadable = 0
     problems = []
     seen = set()
@@ -93,11 +104,44 @@ def measure(folder, shown):
                         seen.add(key)
                     total += st.st_size
                     files += 1
+                    if newest is not None and st.st_mtime > newest[0]:
+                        newest[0] = st.st_mtime
         except (FileNotFoundError, NotADirectoryError):
             continue  # no such folder (yet), or one removed while it was read: 0 bytes
         except OSError as e:
             problem(current, e)
     return total, files, unreadable, problems
+
+
+def _owner(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def folders(base, kind, shown):
+    """Every home folder directly below `base`, measured on its own (the manifest's rows)."""
+    rows = []
+    try:
+        entries = sorted(os.scandir(base), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return rows
+    for entry in entries:
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        newest = [0.0]
+        size, files, unreadable, _problems = measure(entry.path, shown, newest)
+        st = entry.stat(follow_symlinks=False)
+        rows.append({
+            "kind": kind, "name": entry.name, "path": shown(entry.path),
+            "owner": _owner(st.st_uid), "files": files, "bytes": size,
+            "unreadable": unreadable,
+            "newest": datetime.datetime.fromtimestamp(
+                newest[0], datetime.timezone.utc  # noqa: UP017 (hosts with Python < 3.11)
+            ).isoformat(timespec="seconds")
+            if newest[0] else ""})
+    return rows
 
 
 def run(params):
@@ -119,6 +163,10 @@ def run(params):
             found["unreadable"] += unreadable
             found["problems"] += problems
         found["problems"] = found["problems"][:PROBLEMS_KEPT]
+        if partner in (params.get("detail") or ()):
+            found["folders"] = (
+                folders(f"{root}{params['homes_dir']}/{partner}", "home", shown)
+                + folders(f"{root}{params['archive_dir']}/{partner}", "archive", shown))
         storage[partner] = found
     return storage
 
@@ -130,6 +178,7 @@ def main():
             "root": {"type": "str", "default": ""},
             "homes_dir": {"type": "str", "default": "/srv/homes"},
             "archive_dir": {"type": "str", "default": "/srv/archive/homes"},
+            "detail": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
