@@ -95,6 +95,7 @@ class WorkplaceAssignment:
     workplace: Workplace
     site: str
     devices: tuple[str, ...]
+    moved_from: str = ""  # the partner this person was with before a merge (their home follows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +237,9 @@ def _derive_partner(
         devices.setdefault(device.employee_id, []).append(device.asset_tag)
     workplaces = tuple(
         WorkplaceAssignment(partner.code, p.employee_id, names[p.key].sam, p.workplace, p.site,
-                            tuple(devices.get(p.employee_id, ())))
+                            tuple(devices.get(p.employee_id, ())),
+                            p.previous[0] if p.previous and p.previous[0] != partner.code
+                            else "")
         for p in current
     )
     return DesiredPartner(

@@ -128,6 +128,9 @@ class Person:
     workplace: Workplace
     start_date: date
     end_date: date | None = None
+    # Who this person was before a merge of partners (`partner merge`): their account, home
+    # and names follow them, whatever the new employee id.
+    previous: PersonKey | None = None
     # Kept, not computed on each use: the key is looked up millions of times in a big region.
     key: PersonKey = field(init=False, repr=False, compare=False)
 
@@ -166,6 +169,23 @@ class Offboarded:
 
 
 @dataclass(frozen=True, slots=True)
+class Merged:
+    """A partner merged into another (`partner merge`): its people, sites and devices are the
+    other's now; it stays in the inventory so that its OUs, groups and leavers stay known."""
+
+    into: str  # the partner it merged into
+    on: date
+
+
+@dataclass(frozen=True, slots=True)
+class MergedFrom:
+    """The partners merged into this one, and the file that says who each person was."""
+
+    partners: tuple[str, ...]
+    ids: str  # CSV partner,employee_id,new_employee_id, inside the inventory folder
+
+
+@dataclass(frozen=True, slots=True)
 class Partner:
     code: str
     name: str
@@ -178,6 +198,13 @@ class Partner:
     devices: tuple[Device, ...]
     quota_users: int | None = None
     offboarded: Offboarded | None = None
+    merged: Merged | None = None
+    merged_from: MergedFrom | None = None
+
+    @property
+    def active(self) -> bool:
+        """Neither offboarded nor merged into another: its HR export is read."""
+        return self.offboarded is None and self.merged is None
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ssc_infra.model import DeviceKind, HostRole, Region
+from ssc_infra.model import DeviceKind, HostRole, Partner, Region
 from ssc_infra.plan import ObjectKind
 from ssc_infra.workplaces import VPN_NETWORK, Workplaces
 
@@ -82,8 +82,9 @@ CUSTOM_FIELDS = (
                 "ssc-infra: most people (not yet left) allowed; empty: no quota"),
     CustomField("ssc_people", "SSC HR export", "text", ("tenancy.tenant",),
                 "ssc-infra: the partner's HR export, a path inside the inventory folder"),
-    CustomField("ssc_offboarded", "SSC offboarded", "json", ("tenancy.tenant",),
-                "ssc-infra: set by `partner offboard`: date, bundle folder, manifest SHA-256"),
+    CustomField("ssc_lifecycle", "SSC lifecycle", "json", ("tenancy.tenant",),
+                "ssc-infra: offboarded (date, bundle, manifest_sha256), merged (into, date) "
+                "or merged_from (partners, ids), as `partner offboard` and `partner merge` set"),
     CustomField("ssc_position", "SSC site position", "integer", ("dcim.site",),
                 "ssc-infra: the site's place in its partner's list (the first carries its VLAN)"),
     CustomField("ssc_flex_desks", "SSC flex desks", "integer", ("dcim.site",),
@@ -164,16 +165,27 @@ def desired_objects(region: Region, workplaces: Workplaces | None) -> list[NbObj
                 "ssc_kind": partner.kind.value, "ssc_identity": partner.identity.value,
                 "ssc_upn_suffix": partner.upn_suffix, "ssc_services": list(partner.services),
                 "ssc_quota_users": partner.quota_users, "ssc_people": people_file(partner.code),
-                "ssc_offboarded": None if partner.offboarded is None else {
-                    "date": partner.offboarded.on.isoformat(),
-                    "bundle": partner.offboarded.bundle,
-                    "manifest_sha256": partner.offboarded.manifest_sha256},
+                "ssc_lifecycle": lifecycle_of(partner),
             }}))
     out += _sites(region)
     out += _hosts(region)
     out += _devices(region, workplaces)
     order = {kind: index for index, kind in enumerate(APPLY_ORDER)}
     return sorted(out, key=lambda o: order[o.kind])
+
+
+def lifecycle_of(partner: Partner) -> dict[str, Any] | None:
+    """A partner's offboarding or merge, as the partner file holds it; None for neither."""
+    if partner.offboarded is not None:
+        o = partner.offboarded
+        return {"offboarded": {"date": o.on.isoformat(), "bundle": o.bundle,
+                               "manifest_sha256": o.manifest_sha256}}
+    if partner.merged is not None:
+        return {"merged": {"into": partner.merged.into, "date": partner.merged.on.isoformat()}}
+    if partner.merged_from is not None:
+        return {"merged_from": {"partners": list(partner.merged_from.partners),
+                                "ids": partner.merged_from.ids}}
+    return None
 
 
 def people_file(partner: str) -> str:
@@ -410,8 +422,10 @@ def inventory_documents(group: Mapping[str, Any], tenants: Iterable[Mapping[str,
             "people": cf.get("ssc_people") or people_file(code),
             "devices": f"devices/{code}.csv",
         }
-        if cf.get("ssc_offboarded") is not None:
-            partners[code]["offboarded"] = cf["ssc_offboarded"]
+        lifecycle = cf.get("ssc_lifecycle")
+        if isinstance(lifecycle, Mapping):  # the loader checks what is in it
+            partners[code].update({k: v for k, v in lifecycle.items()
+                                   if k in ("offboarded", "merged", "merged_from")})
         origin[(f"partners/{code}.yaml", 0)] = where("tenant", tenant)
     return Documents(region, partners, rows, origin)
 

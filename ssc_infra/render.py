@@ -185,7 +185,7 @@ def homes_data(workplaces: Workplaces) -> str:
         "archive_dir": ARCHIVE_DIR,
         "partners": list(fs.partners),
         "shares": [{"partner": s.partner, "path": s.path} for s in fs.shares],
-        "homes": [asdict(h) for h in fs.homes],
+        "homes": [{k: v for k, v in asdict(h).items() if v} for h in fs.homes],
     }, indent=0) + "\n"
 
 

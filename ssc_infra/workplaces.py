@@ -38,6 +38,7 @@ class Home:
     partner: str
     name: str  # the sAMAccountName, also the folder name
     owner: str  # as winbind shows it: WORKGROUP\name
+    moved_from: str = ""  # a merge: the home is moved here from this partner's homes
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +205,7 @@ def _fileserver(region: Region, desired: DesiredState) -> Fileserver:
         for p in ad_partners
     )
     homes = tuple(
-        Home(p.code, w.sam, f"{group}\\{w.sam}")
+        Home(p.code, w.sam, f"{group}\\{w.sam}", w.moved_from)
         for p in ad_partners
         for w in sorted(p.workplaces, key=lambda w: w.sam)
     )

@@ -100,11 +100,12 @@ def file_change(host: str, path: str, diff: str = "", added: int = 0, removed: i
 def homes_change(host: str, partner: str, lists: Mapping[str, list[str]],
                  sha256: str = "") -> Change:
     """One partner's home folders on a file server: `lists` maps "create", "restore",
-    "archive", "fix" and "shares" to the names or paths (the empty lists are left out)."""
+    "archive", "fix", "move" and "shares" to the names or paths (the empty lists are left
+    out)."""
     after = {k: list(v) for k, v in lists.items() if v}
     action = Action.ARCHIVE if after.get("archive") else (
         Action.CREATE if after.get("create") or after.get("restore") or after.get("shares")
-        else Action.UPDATE)
+        else Action.MOVE if after.get("move") else Action.UPDATE)
     return Change(ObjectKind.HOMES, action, partner, f"{host}:{HOMES_TARGET}/{partner}",
                   HOMES_TARGET, {"sha256": sha256} if sha256 else {}, after, Backend.HOSTS)
 
@@ -335,7 +336,7 @@ def _attribute_change(host: str, before: dict[str, Any],
 
 
 _HOMES_LISTS = {"created": "create", "restored": "restore", "archived": "archive",
-                "fixed": "fix"}
+                "fixed": "fix", "moved": "move"}
 
 
 def _homes_changes(host: str, res: dict[str, Any]) -> list[Change]:

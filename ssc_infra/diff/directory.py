@@ -145,23 +145,30 @@ def directory_names(
 def match_moves(
     region: Region, managed: Mapping[PersonKey, DirectoryAccount]
 ) -> dict[PersonKey, DirectoryAccount]:
-    """People who moved to another partner: the same employee id and the same name.
+    """People who moved to another partner: the same employee id and the same name, or a
+    person whose `previous` key (a merge of partners: `partner merge`) is an account's.
 
     An account whose key no longer appears in any HR export, and a person with no account
     yet who has that employee id and name at another partner, are one person who moved.
     Anything less certain is treated as a leaver plus a new joiner, which loses nothing.
     """
     people = {p.key: p for partner in region.partners for p in partner.people}
+    moves: dict[PersonKey, DirectoryAccount] = {}
+    for key, person in people.items():
+        before = person.previous
+        if key not in managed and before is not None and before in managed and \
+                before not in people:
+            moves[key] = managed[before]
+    claimed = {a.key for a in moves.values()}
     orphans: dict[tuple[str, str, str], list[DirectoryAccount]] = {}
     for key, account in managed.items():
-        if key not in people:
+        if key not in people and key not in claimed:
             ident = (key[1], account.given_name.lower(), account.surname.lower())
             orphans.setdefault(ident, []).append(account)
     if not orphans:
-        return {}
-    moves: dict[PersonKey, DirectoryAccount] = {}
+        return moves
     for key, person in people.items():
-        if key in managed:
+        if key in managed or key in moves:
             continue
         found = orphans.get((person.employee_id, *_name_pair(person)), [])
         if len(found) == 1:

@@ -207,7 +207,8 @@ DIFF_LINES = 12  # of each file's diff in the text plan; --format json has all o
 
 
 _HOMES_WORDS = (("shares", "shares to create"), ("create", "to create"),
-                ("restore", "to restore"), ("archive", "to archive"), ("fix", "to fix"))
+                ("restore", "to restore"), ("archive", "to archive"), ("fix", "to fix"),
+                ("move", "to move along from a merged partner"))
 
 
 def host_lines(changes: Sequence[Change], failed: Sequence[HostOutcome],

@@ -42,10 +42,13 @@ from ssc_infra.model import (
     Directory,
     Guards,
     Host,
+    Merged,
+    MergedFrom,
     NamingPolicy,
     Offboarded,
     Partner,
     Person,
+    PersonKey,
     Region,
     Service,
     Site,
@@ -77,6 +80,7 @@ PEOPLE_COLUMNS = (
     "job_title", "site", "workplace", "start_date", "end_date",
 )
 DEVICE_COLUMNS = ("asset_tag", "kind", "employee_id", "site", "mac", "wg_public_key")
+MERGE_COLUMNS = ("partner", "employee_id", "new_employee_id")
 _REQUIRED_PEOPLE = ("employee_id", "given_name", "surname", "site", "workplace", "start_date")
 _WORKPLACES = {w.value: w for w in Workplace}
 _DEVICE_KINDS = {k.value: k for k in DeviceKind}
@@ -227,8 +231,9 @@ class _Loader:
         self._check_partner_uniqueness(partner_docs)
         sites = self._collect_sites(partner_docs)
         shared_files = len(self.problems)  # so far: region.yaml and the partner files
-        # An offboarded partner's HR export and device list are no longer read: it has none.
-        active = [p for p in partner_docs if p.spec.offboarded is None]
+        self._check_merges(partner_docs)
+        # An offboarded or merged partner's HR export and device list are no longer read.
+        active = [p for p in partner_docs if _active(p.spec)]
         read: dict[str, list[Person] | None] = {p.spec.code: [] for p in partner_docs}
         read.update({p.spec.code: self._read_people(p, sites) for p in active})
         people = {code: found or [] for code, found in read.items()}
@@ -247,8 +252,9 @@ class _Loader:
                 not hold or self.problems[:shared_files] or "" in held
                 or len(held) == len(partner_docs))):
             raise InventoryError(self.problems)
-        self.data_files = {p.spec.code: tuple(f for f in (p.spec.people, p.spec.devices) if f)
-                           if p.spec.offboarded is None else () for p in partner_docs}
+        self.data_files = {p.spec.code: tuple(f for f in (
+            p.spec.people, p.spec.devices, p.spec.merged_from and p.spec.merged_from.ids) if f)
+            if _active(p.spec) else () for p in partner_docs}
         going_on = [p for p in partner_docs if p.spec.code not in held]
         return (_build_region(region, going_on, sites, people, devices),
                 {code: tuple(found) for code, found in sorted(held.items())})
@@ -323,6 +329,31 @@ class _Loader:
                         f"every partner needs its own {what}", p.spec.code,
                     )
 
+    def _check_merges(self, partners: list[_PartnerDoc]) -> None:
+        """A merge is written on both sides: `merged: {into: B}` in A, `merged_from` in B."""
+        docs = {p.spec.code: p for p in partners}
+        for p in partners:
+            merged = p.spec.merged
+            if merged is not None:
+                into = docs.get(merged.into)
+                if into is None or into.spec.merged_from is None or \
+                        p.spec.code not in into.spec.merged_from.partners:
+                    self.problem(p.doc.file, p.doc.line(("merged", "into")),
+                                 f"merged into {merged.into!r}, which does not list "
+                                 f"{p.spec.code!r} under merged_from.partners",
+                                 "a merge is recorded on both partners' files; "
+                                 "`ssc-infra partner merge` writes both", p.spec.code)
+            merged_from = p.spec.merged_from
+            for index, code in enumerate(merged_from.partners if merged_from else ()):
+                other = docs.get(code)
+                if other is None or other.spec.merged is None or \
+                        other.spec.merged.into != p.spec.code:
+                    self.problem(p.doc.file, p.doc.line(("merged_from", "partners", index)),
+                                 f"merged_from lists {code!r}, whose file does not say it "
+                                 f"merged into {p.spec.code!r}",
+                                 "keep the merged partner's file with `merged: {into: "
+                                 f"{p.spec.code}, date: ...}}`", p.spec.code)
+
     def _collect_sites(self, partners: list[_PartnerDoc]) -> dict[str, Site]:
         sites: dict[str, Site] = {}
         where: dict[str, str] = {}
@@ -362,9 +393,9 @@ class _Loader:
     # -- CSV files --------------------------------------------------------------------------
 
     def _open_csv(
-        self, p: _PartnerDoc, key: str, columns: tuple[str, ...]
+        self, p: _PartnerDoc, key: str, columns: tuple[str, ...], rel: str = ""
     ) -> tuple[str, _Rows] | None:
-        rel: str = getattr(p.spec, key)
+        rel = rel or getattr(p.spec, key)
         path = self.root / rel
         try:
             data = read_regular(path, rel, CSV_MAX_BYTES)
@@ -423,6 +454,7 @@ class _Loader:
         usable = {s.code for s in sites.values() if s.partner == code or s.shared}
         usable |= self._unchecked_sites
         seen: dict[str, int] = {}
+        before = self._read_previous(p)
         ids = self._employee_ids.setdefault(code, set())
         departments = _Departments(rel)
         people: list[Person] = []
@@ -471,6 +503,7 @@ class _Loader:
             people.append(Person(
                 code, employee_id, values["given_name"], values["infix"], values["surname"],
                 values["department"], values["job_title"], site, workplace, start, end,
+                before.get(employee_id),
             ))
         if rows.error is not None:
             self.problem(rel, rows.error[0], rows.error[1], rows.error[2], code)
@@ -482,6 +515,44 @@ class _Loader:
             self.problem(rel, line, message, "use one spelling of the department in the HR "
                          "export: the group flaps between them on every other run", code)
         return people
+
+    def _read_previous(self, p: _PartnerDoc) -> dict[str, PersonKey]:
+        """Who each person was before a merge (`merged_from.ids`): new id -> old key."""
+        merged_from = p.spec.merged_from
+        if merged_from is None:
+            return {}
+        opened = self._open_csv(p, "merged_from", MERGE_COLUMNS, merged_from.ids)
+        if opened is None:
+            return {}
+        rel, rows = opened
+        found: dict[str, PersonKey] = {}
+        olds: dict[PersonKey, int] = {}
+        for line, values in rows:
+            bad = _RowProblems(self, rel, line, p.spec.code)
+            if values is None:
+                bad(*rows.shape_problem)
+                continue
+            old = (values["partner"], values["employee_id"])
+            new = values["new_employee_id"]
+            if old[0] not in merged_from.partners:
+                bad(f"partner {_show(old[0])} is not one of merged_from.partners",
+                    f"the partners merged into {p.spec.code}: "
+                    f"{', '.join(merged_from.partners)}")
+            for column in ("employee_id", "new_employee_id"):
+                if not re.fullmatch(EMPLOYEE_ID_PATTERN, values[column]):
+                    bad(f"{column} {_show(values[column])} is not an employee id",
+                        "letters, digits, '.', '_', '-'; at most 16")
+            if new in found:
+                bad(f"new_employee_id {new!r} given twice", "each person gets one new id")
+            if old in olds:
+                bad(f"{old[0]}/{old[1]} listed twice (first on line {olds[old]})",
+                    "each person of a merged partner is listed once")
+            olds.setdefault(old, line)
+            if not bad.count:
+                found[new] = old
+        if rows.error is not None:
+            self.problem(rel, rows.error[0], rows.error[1], rows.error[2], p.spec.code)
+        return found
 
     def _read_devices(self, p: _PartnerDoc, sites: dict[str, Site]) -> list[Device]:
         if p.spec.devices is None:
@@ -817,11 +888,14 @@ def _build_region(
         Partner(
             code=p.spec.code, name=p.spec.name, kind=p.spec.kind, upn_suffix=p.spec.upn_suffix,
             identity=p.spec.identity,
-            services=tuple(p.spec.services) if p.spec.offboarded is None else (),
+            services=tuple(p.spec.services) if _active(p.spec) else (),
             sites=tuple(by_partner[p.spec.code]), people=tuple(people[p.spec.code]),
             # in asset-tag order: one Region whatever order the list (or NetBox) gives
             devices=tuple(sorted(devices[p.spec.code], key=lambda d: d.asset_tag)),
             quota_users=p.spec.quota.users, offboarded=_offboarded(p.spec.offboarded),
+            merged=Merged(p.spec.merged.into, p.spec.merged.date) if p.spec.merged else None,
+            merged_from=MergedFrom(tuple(p.spec.merged_from.partners), p.spec.merged_from.ids)
+            if p.spec.merged_from else None,
         )
         for p in sorted(partner_docs, key=lambda d: d.spec.code)
     )
@@ -840,6 +914,10 @@ def _build_region(
         ),
         partners=partners,
     )
+
+
+def _active(spec: PartnerFile) -> bool:
+    return spec.offboarded is None and spec.merged is None
 
 
 def _offboarded(entry: OffboardedEntry | None) -> Offboarded | None:

@@ -141,6 +141,21 @@ class OffboardedEntry(_File):
         return self
 
 
+class MergedEntry(_File):
+    """Written by `ssc-infra partner merge` into each partner that merged into another."""
+
+    into: Code = Field(description="the partner it merged into")
+    date: dt.date = Field(description="the day of the merge")
+
+
+class MergedFromEntry(_File):
+    """Written by `ssc-infra partner merge` into the partner the others merged into."""
+
+    partners: list[Code] = Field(min_length=1, description="the partners merged into this one")
+    ids: DataPath = Field(description="CSV partner,employee_id,new_employee_id: who each "
+                          "person was before the merge (inside inventory/)")
+
+
 class PartnerFile(_File):
     """inventory/partners/<code>.yaml: one partner organisation."""
 
@@ -151,7 +166,8 @@ class PartnerFile(_File):
     identity: Identity = Identity.HYBRID
     services: list[Code] = Field(default_factory=list)
     quota: Quota = Quota()
-    sites: list[SiteEntry] = Field(min_length=1)
+    sites: list[SiteEntry] = Field(default_factory=list, description="at least one, but for "
+                                   "a partner merged into another")
     people: DataPath = Field(description="path of the HR export inside inventory/, e.g. "
                              "people/alpha.csv (no '..', no leading '/')")
     devices: DataPath | None = Field(None, description="path of the device list inside "
@@ -159,6 +175,19 @@ class PartnerFile(_File):
     offboarded: OffboardedEntry | None = Field(
         None, description="set by `ssc-infra partner offboard`: the partner left the SSC; its "
         "HR export and device list are no longer read")
+    merged: MergedEntry | None = Field(
+        None, description="set by `ssc-infra partner merge`: merged into another partner; its "
+        "HR export and device list are no longer read")
+    merged_from: MergedFromEntry | None = Field(
+        None, description="set by `ssc-infra partner merge`: the partners merged into this one")
+
+    @model_validator(mode="after")
+    def _sites_unless_merged(self) -> PartnerFile:
+        if not self.sites and self.merged is None:
+            raise ValueError("a partner needs at least one site under `sites:`")
+        if self.merged is not None and (self.offboarded is not None or self.merged_from):
+            raise ValueError("a partner merged into another is not offboarded, nor merged into")
+        return self
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

@@ -139,3 +139,24 @@ def test_vdi_check_rejects_an_assignment_to_an_unknown_pool(tmp_path: Path) -> N
         ' "assignments": [{"user": "jan@alpha.example", "pool": "beta-desktop"}]}')
     done = check("vdi", tmp_path / "a.json")
     assert done.returncode == 1 and "jan@alpha.example" in done.stderr
+
+
+def test_a_home_moves_along_with_its_person_in_a_merge_before_anything_is_archived(
+        tmp_path: Path) -> None:
+    first = params(tmp_path, ["jdevries", "wbuma"])
+    homes_module.run(first, check_mode=False)
+    (tmp_path / "srv/homes/alpha/wbuma/notes.txt").write_text("mine")
+    merged = params(tmp_path, [])
+    merged["spec"]["partners"] = ["alpha", "gamma"]
+    merged["spec"]["homes"] = [{"partner": "gamma", "name": "wbuma", "owner": "SSC\\wbuma",
+                                "moved_from": "alpha"}]
+    planned = homes_module.run(merged, check_mode=True)
+    assert planned["moved"] == ["gamma/wbuma"] and planned["archived"] == ["alpha/jdevries"]
+    assert planned["created"] == []
+    result = homes_module.run(merged, check_mode=False)
+    assert result["moved"] == ["gamma/wbuma"] and result["created"] == []
+    assert (tmp_path / "srv/homes/gamma/wbuma/notes.txt").read_text() == "mine"
+    assert not (tmp_path / "srv/homes/alpha/wbuma").exists()
+    assert result["archived"] == ["alpha/jdevries"]  # the one who did not come along
+    again = homes_module.run(merged, check_mode=False)
+    assert again["moved"] == [] and again["archived"] == []

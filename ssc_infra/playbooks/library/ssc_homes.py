@@ -75,6 +75,12 @@ shares: {description: share folders made (partner, path), type: list, returned: 
 created: {description: partner/name of homes made, type: list, returned: always}
 restored:
   {description: partner/name of homes brought back from the archive, type: list, returned: always}
+moved:
+  description: >-
+    partner/name of homes moved from another partner's homes (a merge of partners: a home with
+    moved_from in the spec), before anything else is looked at
+  type: list
+  returned: always
 archived: {description: partner/name of homes moved to the archive, type: list, returned: always}
 fixed:
   {description: partner/name of homes whose mode or owner was fixed, type: list, returned: always}
@@ -142,6 +148,27 @@ def _limit(params, partner):
     return params["max_archive"] if allowed is None else int(allowed)
 
 
+def _move_merged(params, root, only, wanted, result, check_mode):
+    """A merge of partners: a person's home moves along from the partner they were with,
+    before that partner's leftover homes would be archived. Returns (partner, name) of the
+    homes moved away (in check mode: that would be)."""
+    moving = set()
+    for partner in sorted(set(params["partners"]) & only):
+        for name, home in sorted(wanted.get(partner, {}).items()):
+            source = home.get("moved_from")
+            if not source or source == partner or name in wanted.get(source, {}):
+                continue
+            old = os.path.join(f"{root}{params['homes_dir']}/{source}", name)
+            new = os.path.join(f"{root}{params['homes_dir']}/{partner}", name)
+            if os.path.isdir(old) and not os.path.lexists(new):
+                result["moved"].append(f"{partner}/{name}")
+                moving.add((source, name))
+                if not check_mode:
+                    os.makedirs(os.path.dirname(new), mode=0o755, exist_ok=True)
+                    shutil.move(old, new)
+    return moving
+
+
 def run(params, check_mode):
     spec = params["spec"]
     params = dict(params, homes=spec["homes"], partners=spec["partners"],
@@ -153,6 +180,7 @@ def run(params, check_mode):
     only = set(params["partners"] if params["only_partners"] is None
                else params["only_partners"])
     result = {"created": [], "restored": [], "archived": [], "fixed": [], "held": {},
+              "moved": [],
               "errors": [], "shares": [],
               "digest": state_digest(root, params["homes_dir"], params["archive_dir"],
                                      params["partners"])}
@@ -169,6 +197,7 @@ def run(params, check_mode):
     wanted = {}
     for home in params["homes"]:
         wanted.setdefault(home["partner"], {})[home["name"]] = home
+    moving = _move_merged(params, root, only, wanted, result, check_mode)
     for partner in sorted(set(params["partners"]) & only):
         base = f"{root}{params['homes_dir']}/{partner}"
         archive = f"{root}{params['archive_dir']}/{partner}"
@@ -178,7 +207,10 @@ def run(params, check_mode):
             present = {e.name for e in os.scandir(base) if e.is_dir(follow_symlinks=False)}
         elif not check_mode:
             os.makedirs(base, mode=0o755)
-        gone = sorted(present - set(homes))
+        gone = sorted(n for n in present - set(homes) if (partner, n) not in moving)
+        if check_mode:  # what the move brings in is there, as far as the rest goes
+            present |= {h.partition("/")[2] for h in result["moved"]
+                        if h.partition("/")[0] == partner}
         if partner in params["hold_archive"]:
             gone = []  # the account guard held this partner: its leavers stay as they are
         elif len(gone) > _limit(params, partner):
@@ -213,6 +245,8 @@ def run(params, check_mode):
                         os.mkdir(path, mode)
                 if check_mode:
                     continue
+            if check_mode and not os.path.lexists(path):
+                continue  # moved along in this run: its mode and owner are the old home's
             st = os.lstat(path)
             wrong_mode = (st.st_mode & 0o7777) != mode
             wrong_owner = ids is not None and (st.st_uid, st.st_gid) != ids
@@ -232,6 +266,7 @@ def _diff(result):
     lines = [f"+ share {share['path']}" for share in result["shares"]]
     lines += [f"+ home {h}" for h in result["created"]]
     lines += [f"+ home {h} (from the archive)" for h in result["restored"]]
+    lines += [f"> home {h} (moved along in a merge)" for h in result["moved"]]
     lines += [f"- home {h} (to the archive)" for h in result["archived"]]
     lines += [f"~ home {h} (mode or owner)" for h in result["fixed"]]
     return {"prepared": "\n".join(lines)} if lines else {}
@@ -256,8 +291,9 @@ def main():
         result = run(module.params, module.check_mode)
     except OSError as e:
         module.fail_json(msg=f"home directories: {e}")
-    changed = any(result[k] for k in ("shares", "created", "restored", "archived", "fixed"))
-    counts = {k: len(result[k]) for k in ("created", "restored", "archived", "fixed")}
+    changed = any(result[k] for k in ("shares", "created", "restored", "archived", "fixed",
+                                      "moved"))
+    counts = {k: len(result[k]) for k in ("created", "restored", "archived", "fixed", "moved")}
     problems = ([result["stale"]] if "stale" in result else []) + \
         list(result["held"].values()) + result["errors"][:10]
     if problems:
