@@ -12,7 +12,7 @@ from ssc_infra.diff.directory import diff_directory, directory_names
 from ssc_infra.errors import Problem
 from ssc_infra.lifecycle.merge import MergeFiles, MergeRequest, merge_files, read_ids
 from ssc_infra.plan import Action, ObjectKind
-from ssc_infra.sources.files import load
+from ssc_infra.sources.files import PEOPLE_COLUMNS, load
 from tests.conftest import TODAY
 from tests.support import directory_as_desired
 
@@ -26,7 +26,7 @@ sites:
   - {code: gam-hq, name: Gemeentehuis Gamma, vlan: 130, subnet: 10.40.0.0/24}
 people: people/gamma.csv
 """
-GAMMA_PEOPLE = """employee_id,given_name,infix,surname,department,job_title,site,workplace,start_date,end_date
+GAMMA_PEOPLE = ",".join(PEOPLE_COLUMNS) + """
 1001,Sjoerd,,Hoekstra,Burgerzaken,Medewerker,gam-hq,vdi,2016-05-01,
 3002,Baukje,,Postma,Ruimte,Adviseur,gam-hq,vdi,2019-02-01,
 """
