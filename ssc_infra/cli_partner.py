@@ -33,8 +33,16 @@ from ssc_infra.cli import (
     target_options,
 )
 from ssc_infra.directory import scope_of
-from ssc_infra.errors import SscError
+from ssc_infra.errors import InventoryError, Problem, SscError
 from ssc_infra.lifecycle.handover import BundleCheck, check_bundle
+from ssc_infra.lifecycle.merge import (
+    IdMap,
+    MergeRequest,
+    check_staged,
+    merge_files,
+    read_ids,
+    write_merge,
+)
 from ssc_infra.lifecycle.offboard import (
     check_against,
     directory_entries,
@@ -53,6 +61,7 @@ from ssc_infra.run import (
     prepare_apply,
     real_backends,
 )
+from ssc_infra.sources.located import decode, read_regular
 from ssc_infra.sources.netbox import NetBoxSource
 from ssc_infra.state import StateDir
 from ssc_infra.targets import Target, ad_settings, ansible_settings, load_target
@@ -134,6 +143,102 @@ def offboard(inventory: Path, today: date, targets_file: Path, target_name: str,
         with _item_progress() as hooks:
             outcome = execute_apply(planned, prepared, hooks)
     _print_apply_result(outcome, planned, prepared)
+
+
+@partner.command("merge")
+@inventory_options
+@target_options
+@click.argument("sources", nargs=-1, required=True, metavar="PARTNER PARTNER...")
+@click.option("--into", "into", required=True, metavar="CODE",
+              help="The merged partner: a new code, or one of the PARTNERs (it absorbs the "
+                   "others).")
+@click.option("--name", default="", help="Its name (default: the absorbing partner's).")
+@click.option("--upn-suffix", "upn_suffix", default="", metavar="DOMAIN",
+              help="Its UPN and mail domain (default: the absorbing partner's).")
+@click.option("--kind", type=click.Choice(["municipality", "affiliated"]),
+              default="municipality", show_default=True)
+@click.option("--ids", "ids_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="CSV partner,employee_id,new_employee_id: new employee ids, for ids that "
+                   "collide between the partners (refused without it).")
+@click.option("--yes", is_flag=True, help="Apply without asking (scripts).")
+def merge(inventory: Path, today: date, targets_file: Path, target_name: str, state_dir: Path,
+          sources: tuple[str, ...], into: str, name: str, upn_suffix: str, kind: str,
+          ids_file: Path | None, yes: bool) -> None:
+    """Merge partners into one (municipalities that form one work organisation).
+
+    People keep their accounts and logon names: their accounts move to the merged partner's
+    OU and UPN suffix (the old address kept as an alias), with its groups, licences, shared
+    services, homes and workplaces; the merged partners' groups are emptied and marked
+    retired; nothing is disabled or deleted. The inventory gets the merged partner's files
+    (one HR export, one device list, merges/CODE.csv saying who each person was) and keeps the
+    others as records; the plan is shown before anything in AD or on the hosts changes, and
+    declining puts the inventory back as it was. Guards are sized for the merge: the plan is
+    what you confirm (or --yes).
+
+    \b
+    Examples:
+      ssc-infra partner merge bergen uitgeest castricum heiloo --into buch \\
+          --name "Werkorganisatie BUCH" --upn-suffix buch.nl --ids buch-ids.csv
+      ssc-infra partner merge haarlemmerliede haarlem --into haarlem --yes
+    Exit code 0 merged, 2 not confirmed or a partner held, 1 error.
+    """
+    request = _request(inventory, today, targets_file, target_name, state_dir, (), (),
+                       "merge")
+    if isinstance(request.source, NetBoxSource):
+        raise SscError("partner merge works on the inventory folder's files: merge with "
+                       "--source files, then `ssc-infra netbox push` carries it to NetBox")
+    codes = tuple(dict.fromkeys((*sources, into)))
+    with locked(request, f"ssc-infra partner merge {' '.join(sources)} --into {into}"):
+        loaded = request.source.load(today)
+        held = [code for code in sources if code in loaded.held]
+        if held:
+            raise SscError(f"{', '.join(held)}: problems in the HR export or device list "
+                           "(`ssc-infra validate` lists them); fix them before the merge")
+        ids = _merge_ids(ids_file)
+        paths = {p.stem: f"partners/{p.name}" for p in (inventory / "partners").glob("*.y*ml")}
+        found = merge_files(loaded.region, MergeRequest(sources, into, name, upn_suffix, kind,
+                                                        ids), today, paths)
+        if isinstance(found, list):
+            raise InventoryError(found)
+        problems = check_staged(inventory, found, today, codes)
+        if problems:
+            raise InventoryError(problems)
+        written = write_merge(inventory, found)
+        try:
+            run = dataclasses.replace(request, partners=codes, command="apply",
+                                      allow_disable={code: WHOLE_PARTNER for code in codes})
+            planned = _planned(run, check_hosts=not yes)
+            prepared = prepare_apply(planned, None)
+            _show_plan(planned, "text", {})
+            if not yes and not click.confirm(f"Merge {', '.join(sources)} into {into} with "
+                                             "this plan?", default=False, err=True):
+                written.undo()
+                err.print("nothing applied; the inventory is as it was.")
+                sys.exit(EXIT_CHANGES)
+        except BaseException as e:
+            if not isinstance(e, SystemExit):
+                written.undo()
+            raise
+        out.print(f"inventory: {escape(into)} holds {found.moved:,} people of "
+                  f"{escape(', '.join(c for c in sources if c != into))} "
+                  f"({found.renumbered:,} with a new employee id); wrote "
+                  f"{escape(', '.join(sorted({**found.new, **found.replaced})))}")
+        with _item_progress() as hooks:
+            outcome = execute_apply(planned, prepared, hooks)
+    _print_apply_result(outcome, planned, prepared)
+
+
+def _merge_ids(path: Path | None) -> IdMap | None:
+    if path is None:
+        return None
+    data = read_regular(path, str(path), 10 * 1024 * 1024)
+    text = decode(data, str(path), "save it as CSV UTF-8") if isinstance(data, bytes) else data
+    if isinstance(text, Problem):
+        raise InventoryError([text])
+    found = read_ids(path, text)
+    if isinstance(found, list):
+        raise InventoryError(found)
+    return found
 
 
 def _write_bundle(region: Region, code: str, folder: Path, targets_file: Path,

@@ -55,6 +55,7 @@ class DesiredAccount:
     cn: str  # the full name, made unique within the partner (see `_unique_cns`)
     start_date: date
     end_date: date | None
+    previous: PersonKey | None = None  # who the person was before a merge of partners
 
     @property
     def key(self) -> PersonKey:
@@ -228,6 +229,7 @@ def _derive_partner(
                 cn=cns[person.key],
                 start_date=person.start_date,
                 end_date=person.end_date,
+                previous=person.previous,
             )
         )
         if state is not AccountState.LEAVER:

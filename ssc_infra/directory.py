@@ -174,7 +174,7 @@ def password_resets(
             current = managed.get(account.key) or moves.get(account.key)
             if current is None or not current.must_change_password or \
                     account.state is AccountState.LEAVER or account.key in recorded or \
-                    current.key in recorded:
+                    current.key in recorded or account.previous in recorded:
                 continue
             key = f"{account.partner}/{account.employee_id}"
             before = {"sAMAccountName": current.sam, "userPrincipalName": current.upn or "",

@@ -14,7 +14,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from ssc_infra.addresses import allocate
 from ssc_infra.desired import DesiredState
-from ssc_infra.model import DeviceKind, Identity, Region, ServiceKind, Site, Workplace
+from ssc_infra.model import DeviceKind, Identity, Partner, Region, ServiceKind, Site, Workplace
 
 VPN_NETWORK = IPv4Network("10.250.0.0/16")  # the tunnel addresses of all laptops
 VPN_PORT = 51820
@@ -199,10 +199,13 @@ def workgroup(region: Region) -> str:
 def _fileserver(region: Region, desired: DesiredState) -> Fileserver:
     group = workgroup(region)
     ad_partners = [p for p in desired.partners if p.identity is Identity.HYBRID]
+    # An offboarded partner's share is no longer served (its folder stays on disk); a merged
+    # partner's is served to the partner it merged into, whose people have its files.
+    by_code = {p.code: p for p in region.partners}
     shares = tuple(
-        Share(p.code, p.code, f"{SHARES_DIR}/{p.code}", f"{p.code}-all",
+        Share(p.code, p.code, f"{SHARES_DIR}/{p.code}", f"{_share_owner(by_code[p.code])}-all",
               f"Shared files of {p.name}")
-        for p in ad_partners
+        for p in ad_partners if by_code[p.code].offboarded is None
     )
     homes = tuple(
         Home(p.code, w.sam, f"{group}\\{w.sam}", w.moved_from)
@@ -211,6 +214,10 @@ def _fileserver(region: Region, desired: DesiredState) -> Fileserver:
     )
     return Fileserver(group, region.directory.domain.upper(), shares, homes,
                       tuple(p.code for p in ad_partners))
+
+
+def _share_owner(partner: Partner) -> str:
+    return partner.merged.into if partner.merged is not None else partner.code
 
 
 def _vpn(region: Region, desired: DesiredState, previous: Mapping[str, IPv4Address]) -> Vpn:
@@ -287,8 +294,9 @@ def device_site(region: Region, partner: str, site: str) -> Site:
 
 def _radius(region: Region, desired: DesiredState) -> Radius:
     current = _current_devices(region, desired)
+    # A partner offboarded or merged into another has nobody to sign in any more.
     realms = tuple(RadiusRealm(p.code, p.upn_suffix, partner_vlan(region, p.code))
-                   for p in region.partners)
+                   for p in region.partners if p.active)
     devices = tuple(
         RadiusDevice(p.code, d.asset_tag, (d.mac or "").replace(":", "").lower(),
                      device_site(region, p.code, d.site or "").vlan)
@@ -303,6 +311,8 @@ def _vdi(region: Region, desired: DesiredState) -> Vdi:
     pools: list[VdiPool] = []
     assignments: list[VdiAssignment] = []
     for partner, wanted in zip(region.partners, desired.partners, strict=True):
+        if not partner.active:
+            continue  # offboarded or merged: no desktops of its own any more
         apps = tuple(s for s in partner.services
                      if region.service(s).kind is ServiceKind.APPLICATION)
         pool = f"{partner.code}-desktop"

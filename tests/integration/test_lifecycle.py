@@ -20,7 +20,7 @@ import yaml
 
 from ssc_infra.graph_emulator import GraphEmulator
 from ssc_infra.lab import DomainController
-from tests.integration.test_ad import TODAY
+from tests.integration.test_ad import TODAY, Lab
 from tests.integration.test_graph import Cloud
 from tests.integration.test_hosts import validators  # noqa: F401  (skips without checkers)
 
@@ -183,3 +183,60 @@ def test_purge_after_retention_deletes_only_what_the_verified_bundle_holds(
     found = json.loads(verify.stdout)["directory"]
     assert len(found["purged"]) == 4 and found["extra"] == ["handmade (" +
                                                             found["extra"][0].split("(")[1]]
+
+
+@pytest.fixture
+def merging(tmp_path: Path, samba_dc: DomainController, directory: ldap3.Connection) -> Lab:
+    """The mini inventory with a second hybrid municipality, gamma, applied with its hosts."""
+    from tests.unit.test_merge import GAMMA, GAMMA_PEOPLE
+
+    lab = Lab(tmp_path, samba_dc, directory)
+    (lab.inventory / "partners" / "gamma.yaml").write_text(GAMMA, encoding="utf-8")
+    (lab.inventory / "people" / "gamma.csv").write_text(GAMMA_PEOPLE, encoding="utf-8")
+    targets = yaml.safe_load(lab.targets.read_text())
+    targets["test"]["ansible"] = {"connection": "local", "root": str(tmp_path / "hosts"),
+                                  "reload": False, "unknown_owner": "keep"}
+    lab.targets.write_text(yaml.safe_dump(targets))
+    applied = lab.apply()
+    assert applied.code == 0, applied.out + applied.err
+    return lab
+
+
+def test_a_merge_moves_accounts_homes_and_memberships_and_disables_nobody(
+        merging: Lab, tmp_path: Path) -> None:
+    lab = merging
+    before = {sam: u for sam, u in lab.users().items() if "OU=Partners," in str(u["dn"])}
+    homes = tmp_path / "hosts" / "fs01" / "srv" / "homes"
+    (homes / "gamma" / "shoekstra" / "notes.txt").write_text("werkinstructies")
+    refused = lab.cli("partner", "merge", "alpha", "gamma", "--into", "delta",
+                      "--name", "Gemeente Delta", "--upn-suffix", "delta.example", "--yes")
+    assert refused.code == 1 and "'1001' is alpha/1001 and gamma/1001" in refused.err
+    assert not (lab.inventory / "partners" / "delta.yaml").exists()  # nothing written
+    ids = tmp_path / "ids.csv"
+    ids.write_text("partner,employee_id,new_employee_id\ngamma,1001,G1001\n")
+    run = lab.cli("partner", "merge", "alpha", "gamma", "--into", "delta", "--name",
+                  "Gemeente Delta", "--upn-suffix", "delta.example", "--ids", str(ids), "--yes")
+    assert run.code == 0, run.out + run.err
+    after = lab.users()
+    # Every account is there, with its logon name, in delta's OU and under delta's suffix.
+    assert set(before) <= set(after)
+    for sam, user in before.items():
+        moved = after[sam]
+        assert ",OU=delta,OU=Partners," in str(moved["dn"]), sam
+        assert str(moved["userPrincipalName"]).endswith("@delta.example")
+        assert int(moved["userAccountControl"]) & 2 == int(user["userAccountControl"]) & 2
+        assert str(user["mail"]).lower() in [str(a).lower().removeprefix("smtp:")
+                                             for a in moved["proxyAddresses"]]
+    assert after["shoekstra"]["employeeID"] == "G1001"
+    # Memberships follow; the merged partners' groups are emptied and marked retired.
+    assert "Sjoerd Hoekstra" in lab.members("delta-all")
+    assert not lab.members("alpha-all") and not lab.members("gamma-lic-m365-e3")
+    # Homes move along with their files; nothing was archived.
+    assert (homes / "delta" / "shoekstra" / "notes.txt").read_text() == "werkinstructies"
+    assert not list((homes / "gamma").iterdir())
+    archive = tmp_path / "hosts" / "fs01" / "srv" / "archive" / "homes"
+    assert not any(archive.rglob("*")) if archive.exists() else True
+    # The inventory: delta's files, the records, and who was who.
+    assert "merged: {into: delta" in (lab.inventory / "partners" / "alpha.yaml").read_text()
+    assert "gamma,1001,G1001" in (lab.inventory / "merges" / "delta.csv").read_text()
+    assert lab.cli("plan").code == 0  # converged
