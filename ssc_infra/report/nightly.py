@@ -31,6 +31,7 @@ from typing import Any
 from ssc_infra import __version__
 from ssc_infra.backends.ansible import host_of
 from ssc_infra.plan import WAITING_FOR_SYNC, Action, Backend, Change, ObjectKind, Plan
+from ssc_infra.report.text import homes_counts
 from ssc_infra.run import PlannedRun
 from ssc_infra.sources.located import read_regular
 from ssc_infra.state import StateError, write_private
@@ -55,8 +56,6 @@ SHARED = ""  # the partner code of what belongs to no one partner (a shared host
 VERDICTS = {0: "no drift", 2: "drift found", 1: "drift check incomplete"}
 # Attributes of an account change that are the apply's business, not the reader's.
 _HIDDEN = {"uac", "add_keys", "remove_keys", "keep_address", "adminDescription"}
-_HOMES_WORDS = (("shares", "shares to create"), ("create", "to create"),
-                ("restore", "to restore"), ("archive", "to archive"), ("fix", "to fix"))
 
 
 @dataclass(frozen=True)
@@ -204,8 +203,7 @@ def _detail(change: Change) -> str:
         return ", ".join([*(f"+{n}" for n in after.get("add_names", ())),
                           *(f"-{n}" for n in after.get("remove_names", ()))])
     if change.kind is ObjectKind.HOMES:
-        return ", ".join(f"{len(after.get(what, ())):,} {words}"
-                         for what, words in _HOMES_WORDS if after.get(what))
+        return homes_counts([change])
     if change.kind is ObjectKind.FILE:
         where = host_of(change)
         diff = str(after.get("diff", ""))

@@ -258,12 +258,18 @@ def host_lines(changes: Sequence[Change], failed: Sequence[HostOutcome],
             yield f"  [red]![/] {_v(f'{outcome.host:<8}')} {state}: {_v(message)}"
 
 
-def _homes_line(host: str, changes: Sequence[Change]) -> str:
+def homes_counts(changes: Sequence[Change]) -> str:
+    """What homes changes do, counted: "1 to create, 2 to archive" (plain text)."""
     counts = Counter({what: sum(len(c.after.get(what, ())) for c in changes)
                       for what, _ in _HOMES_WORDS})
-    parts = [f"{counts[what]:,} {words}" for what, words in _HOMES_WORDS if counts[what]]
+    return ", ".join(f"{counts[what]:,} {words}" for what, words in _HOMES_WORDS
+                     if counts[what])
+
+
+def _homes_line(host: str, changes: Sequence[Change]) -> str:
     partners = ", ".join(sorted({c.partner for c in changes}))
-    return f"  [yellow]~[/] {_v(f'{host:<8}')} homes: {', '.join(parts)} ({_v(partners)})"
+    return (f"  [yellow]~[/] {_v(f'{host:<8}')} homes: {_v(homes_counts(changes))} "
+            f"({_v(partners)})")
 
 
 # The homes that are listed one by one, with their person: taken away or brought back.
