@@ -110,11 +110,19 @@ def check_seal(data: Any, state: Path, where: str) -> tuple[dict[str, Any], Seal
         raise SealError(f"{where} is not a plan file (no JSON object)")
     if "seal" not in data:
         return data, SealCheck.UNSEALED
+    body = {k: v for k, v in data.items() if k != "seal"}
     path = state / KEY_FILE
     if not path.is_file():
-        return {k: v for k, v in data.items() if k != "seal"}, SealCheck.UNVERIFIED
-    try:
-        return unseal(data, _read_key(path), where), SealCheck.VERIFIED
-    except SealError as e:
-        raise SealError(f"{e} (checked with the key in {state}; if the plan was made with "
-                        "another state directory, pass that one with --state-dir)") from None
+        return body, SealCheck.UNVERIFIED
+    found = data["seal"]
+    if not isinstance(found, dict) or found.get("algorithm") != ALGORITHM or \
+            not isinstance(found.get("mac"), str):
+        raise SealError(f"{where} has a damaged seal: edited by hand, or not made by "
+                        "`ssc-infra plan --out`. Not shown: apply would refuse it whole; make "
+                        "a new plan")
+    if not hmac.compare_digest(found["mac"], _mac(data, _read_key(path))):
+        raise SealError(f"{where}: its seal does not match the key in {path}: the file was "
+                        "changed after it was made, or made with another state directory. Not "
+                        "shown: apply would refuse it whole. Pass the --state-dir it was made "
+                        "with, or make a new plan (`ssc-infra plan --out FILE`)")
+    return body, SealCheck.VERIFIED

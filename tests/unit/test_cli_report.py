@@ -205,8 +205,12 @@ def test_show_refuses_an_edited_plan_and_warns_when_it_cannot_check_the_seal(
     saved.write_text(json.dumps(data), encoding="utf-8")
     edited = cli("show", str(saved), "--state-dir", str(cli.state), common=False)
     assert edited.code == 1
-    assert "was changed after it was made" in edited.err and "--state-dir" in edited.err
+    assert "its seal does not match the key in" in edited.err and "--state-dir" in edited.err
+    assert "apply would refuse it whole" in edited.err
     assert edited.out == ""
+    saved.write_text(json.dumps({**data, "seal": {"algorithm": "none"}}), encoding="utf-8")
+    damaged = cli("show", str(saved), "--state-dir", str(cli.state), common=False)
+    assert damaged.code == 1 and "has a damaged seal" in damaged.err
 
 
 def test_show_reads_a_drift_report_kept_in_the_state_dir_as_unsealed_data(cli: Cli) -> None:
