@@ -77,9 +77,10 @@ endif
 	$(BIN)/ssc-infra apply --source $(SOURCE) --yes .ssc/demo.plan.json
 	@# Entra Connect of the lab: the hybrid partners' accounts into their tenants (emulator)
 	$(BIN)/ssc-infra lab entra-sync
-	$(BIN)/ssc-infra drift --source $(SOURCE)
+	$(BIN)/ssc-infra drift --source $(SOURCE) --compact --report .ssc/drift-report
 	@echo "initial passwords: .ssc/credentials/ (0600); audit log: .ssc/audit.jsonl;" \
-	  "drift reports: .ssc/reports/; the workplace hosts' files: .ssc/lab/hosts/;" \
+	  "drift reports: .ssc/reports/ and .ssc/drift-report/latest.html;" \
+	  "the workplace hosts' files: .ssc/lab/hosts/;" \
 	  "stop the lab with: $(BIN)/ssc-infra lab down"
 
 lint: $(STAMP)

@@ -39,6 +39,10 @@ case "${1:-all}" in
     # psycopg's C extension (in NetBox's lock) is built from source: libpq's headers, a compiler.
     need pg_config libpq-dev
     need gcc gcc
+    # The nightly report's page is checked in headless Chromium (tests/chromium.py drives it
+    # over the DevTools protocol: no driver, no browser download); a font to render its text.
+    need chromium chromium
+    [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || want+=(fonts-dejavu-core)
     ;;
   *) echo "usage: $0 python|all" >&2; exit 2 ;;
 esac

@@ -30,19 +30,18 @@ from ssc_infra.ledger import kept_names, load_ledger
 from ssc_infra.model import Region
 from ssc_infra.plan import Backend, ItemResult, parse_allow_disable
 from ssc_infra.report import (
+    HostPart,
     console,
     desired_lines,
     host_lines,
-    host_summary,
     json_text,
     jsonable,
-    partner_table,
-    plan_lines,
     plan_summary,
     problem_lines,
     problems_json,
-    summarise,
+    shown_plan_lines,
 )
+from ssc_infra.report.nightly import DEFAULT_KEEP, drift_run, write_report
 from ssc_infra.run import (
     Hooks,
     Outcome,
@@ -145,6 +144,9 @@ format_option = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
     help="Output for people (text) or scripts (json).",
 )
+compact_option = click.option(
+    "--compact", is_flag=True,
+    help="One line per object: no changed attributes, file diffs or homes listed below it.")
 
 
 def _source(inventory: Path) -> InventorySource:
@@ -274,26 +276,6 @@ def _invalid(problems: list[Problem], held: list[str], fmt: str) -> NoReturn:
     else:
         err.print("these problems stop plan, apply and drift for every partner.")
     sys.exit(EXIT_ERROR)
-
-
-@main.command()
-@inventory_options
-@source_target_options
-@format_option
-def show(inventory: Path, today: date, fmt: str) -> None:
-    """A table per partner: people, accounts, leavers, workplaces by type, services.
-
-    \b
-    Examples:
-      ssc-infra show
-      ssc-infra show --today 2027-01-01 --format json
-    """
-    region = _load(inventory, today)
-    rows = summarise(region, derive(region, today))
-    if fmt == "json":
-        _print_json({"region": region.code, "today": today.isoformat(), "partners": jsonable(rows)})
-        return
-    out.print(partner_table(f"{region.name} on {today.isoformat()}", rows))
 
 
 @main.command()
@@ -543,30 +525,19 @@ def _print_held_inventory(inventory: RunInventory) -> None:
                       "them all")
 
 
-def _show_plan(planned: PlannedRun, fmt: str, meta: dict[str, Any]) -> None:
-    plan = planned.plan
+def _show_plan(planned: PlannedRun, fmt: str, meta: dict[str, Any],
+               compact: bool = False) -> None:
     if fmt == "json":
         _print_json(planned.to_dict(meta))
         return
+    hosts = None
+    if planned.hosts is not None:
+        hosts = HostPart(planned.hosts.changes_for(planned.partners),
+                         planned.hosts.result.failed_hosts, planned.hosts.refused,
+                         len(planned.hosts.result.in_sync))
     names = {p.code: p.name for p in planned.region.partners}
-    for line in plan_lines(plan, names):
+    for line in shown_plan_lines(planned.plan, names, hosts, planned.hosts_held, compact):
         out.print(line, soft_wrap=True)
-    changes: list[Any] = []
-    failed: list[Any] = []
-    if planned.hosts is not None:
-        changes = planned.hosts.changes_for(planned.partners)
-        failed = planned.hosts.result.failed_hosts
-        for line in host_lines(changes, failed):
-            out.print(line, soft_wrap=True)
-        for r in planned.hosts.refused:
-            out.print(f"  [red]refused[/] {escape(r.host)}:/{escape(r.path)} by its checker: "
-                      f"{escape(r.message)}; apply would keep the old file — fix the value "
-                      "or template it names", soft_wrap=True, highlight=False)
-    out.print(plan_summary(plan))
-    if planned.hosts is not None:
-        out.print(host_summary(changes, failed, len(planned.hosts.result.in_sync)))
-    elif planned.hosts_held:
-        out.print("Hosts: [yellow]held back[/] (see above).")
 
 
 def _exit_code(planned: PlannedRun) -> int:
@@ -588,10 +559,11 @@ def _exit_code(planned: PlannedRun) -> int:
 @click.option("--job", "job_dir", type=click.Path(path_type=Path, file_okay=False),
               help="Also write the host part as an ansible-runner job (for an AWX/AAP "
                    "execution node: transmit | worker | process).")
+@compact_option
 def plan(inventory: Path, today: date, targets_file: Path, target_name: str, state_dir: Path,
          fmt: str, partners: tuple[str, ...], allow_disable: tuple[str, ...],
          enable: tuple[str, ...], holds_file: Path | None, out_file: Path | None,
-         job_dir: Path | None) -> None:
+         job_dir: Path | None, compact: bool) -> None:
     """Show what apply would change: per partner, + create, ~ update, > move, - disable.
 
     \b
@@ -608,7 +580,7 @@ def plan(inventory: Path, today: date, targets_file: Path, target_name: str, sta
     request = _request(inventory, today, targets_file, target_name, state_dir, partners,
                        allow_disable, "plan", enable, holds_file)
     planned = _planned(request)
-    _show_plan(planned, fmt, planned.meta())
+    _show_plan(planned, fmt, planned.meta(), compact)
     if out_file is not None:
         save_plan(planned, out_file)
         err.print(f"saved the plan to {escape(str(out_file))}; apply it with "
@@ -627,23 +599,39 @@ def plan(inventory: Path, today: date, targets_file: Path, target_name: str, sta
 @format_option
 @partner_option
 @holds_option
+@compact_option
+@click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Also write the nightly report into this folder: JSON and one HTML page "
+                   "(latest.json, latest.html), with the trend of the reports before it.")
+@click.option("--keep", type=click.IntRange(min=1), default=DEFAULT_KEEP, show_default=True,
+              help="With --report: how many reports stay in the folder (older ones go).")
 def drift(inventory: Path, today: date, targets_file: Path, target_name: str, state_dir: Path,
-          fmt: str, partners: tuple[str, ...], holds_file: Path | None) -> None:
-    """Read-only check: does the directory match the inventory? For the nightly scheduler.
+          fmt: str, partners: tuple[str, ...], holds_file: Path | None, compact: bool,
+          report_dir: Path | None, keep: int) -> None:
+    """Read-only check of every backend against the inventory. For the nightly scheduler.
 
     \b
     Examples:
       ssc-infra drift --target production
       ssc-infra drift --format json > drift.json
-    Exit code 0 no drift, 2 drift found, 1 error. A JSON report is kept in the state dir.
+      ssc-infra drift --report /var/lib/ssc-infra/drift-report --keep 60 --compact
+    Exit code 0 no drift, 2 drift found, 1 error (or a check left incomplete); the report
+    changes none of these. A JSON report is kept in the state dir as well.
     """
     request = _request(inventory, today, targets_file, target_name, state_dir, partners, (),
                        "drift", (), holds_file)
     planned = _planned(request)
     meta = planned.meta()
-    _show_plan(planned, fmt, meta)
+    _show_plan(planned, fmt, meta, compact)
     report_file = write_drift_report(planned, meta)
     code = _exit_code(planned)
+    if report_dir is not None:
+        files = write_report(report_dir, drift_run(planned, code), keep)
+        for why in files.skipped:
+            err.print(f"[yellow]left out of the trend:[/] {escape(why)}", soft_wrap=True)
+        (out if fmt == "text" else err).print(
+            f"nightly report: {escape(str(files.latest_html))} and {escape(files.json.name)}",
+            soft_wrap=True)
     if fmt == "text":
         verdict = {EXIT_OK: "[green]no drift[/]", EXIT_CHANGES: "[yellow]drift found[/]",
                    EXIT_ERROR: "[red]drift check incomplete: "
@@ -966,4 +954,5 @@ from ssc_infra import (  # noqa: E402,F401
     cli_partner,
     cli_report,
     cli_retention,
+    cli_show,
 )

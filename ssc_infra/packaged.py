@@ -1,4 +1,5 @@
-"""The files that ship inside the package: the Jinja2 templates and the Ansible playbooks.
+"""The files that ship inside the package: the Jinja2 templates, the Ansible playbooks and the
+drift report's page.
 
 They are package data (pyproject.toml) found with `importlib.resources`, never by a path
 relative to a source file, so an installed wheel finds them as a checkout does. A tool that
@@ -17,6 +18,7 @@ PACKAGE = "ssc_infra"
 TEMPLATES = "templates"  # the Jinja2 template of every host file
 PLAYBOOKS = "playbooks"  # site.yml with its roles/, library/, files/ and group_vars/
 CHECKER = "playbooks/files/ssc-check"  # the config checker the roles install on the hosts
+REPORT_TEMPLATES = "report/templates"  # the nightly drift report's page and its stylesheet
 
 
 def packaged(rel: str) -> Traversable:

@@ -93,6 +93,11 @@ class Change:
     pseudo attributes "dn" and "enabled" stand for a move and for the disabled bit; for a
     MEMBERS change `after` has "add" and "remove" (member DNs as they will be once the
     accounts are applied) and `before` the member keys the plan relied on.
+
+    `label` and `names` are for the reader only: the person a change is about ("Vries, Jelle
+    de"), and for a change of several people's objects (one partner's homes) each object's
+    person by its entry ("waadhoeke/jvries" -> name). Neither is part of `ident` or the
+    fingerprint: a name is never what a saved item is matched or checked by.
     """
 
     kind: ObjectKind
@@ -103,6 +108,8 @@ class Change:
     before: Mapping[str, Any] = field(default_factory=dict)
     after: Mapping[str, Any] = field(default_factory=dict)
     backend: Backend = Backend.DIRECTORY
+    label: str = ""  # the person's display name, when the change is about one person
+    names: Mapping[str, str] = field(default_factory=dict)  # entry -> display name
 
     @property
     def dn(self) -> str:
@@ -154,8 +161,9 @@ class Unmanaged:
     """Something in a managed scope that the tool reports but does not put right: drift.
 
     An object the tool does not manage (no employee id, a group it did not make), or an
-    account of its own that a person disabled (`key` names the person). `known` holds the
-    acknowledgement from the holds file; an acknowledged item is listed, and is not drift.
+    account of its own that a person disabled (`key` names the person, `label` gives their
+    display name). `known` holds the acknowledgement from the holds file; an acknowledged item
+    is listed, and is not drift.
     """
 
     partner: str
@@ -163,6 +171,7 @@ class Unmanaged:
     reason: str
     key: str = ""
     known: str = ""
+    label: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,16 +411,19 @@ def section_to_dict(section: Section) -> dict[str, Any]:
         ],
         "held_changes": [change_to_dict(c) for c in section.held_changes],
         "unmanaged": [{"partner": u.partner, "dn": u.dn, "reason": u.reason, "key": u.key,
-                       "known": u.known} for u in section.unmanaged],
+                       "known": u.known, "label": u.label} for u in section.unmanaged],
     }
 
 
 def change_to_dict(change: Change) -> dict[str, Any]:
-    return {"backend": change.backend.value, "kind": change.kind.value,
+    data = {"backend": change.backend.value, "kind": change.kind.value,
             "action": change.action.value, "partner": change.partner, "key": change.key,
-            "target": change.target, "destructive": change.destructive,
+            "target": change.target, "label": change.label, "destructive": change.destructive,
             "fingerprint": change.fingerprint, "before": dict(change.before),
             "after": dict(change.after)}
+    if change.names:
+        data["names"] = dict(change.names)
+    return data
 
 
 def plan_from_dict(
@@ -444,8 +456,9 @@ def _section_from(backend: Backend, data: Mapping[str, Any]) -> Section:
     held = tuple(Held(h["partner"], h["disables"], h["accounts"], h["limit"], h["override"],
                       int(h.get("removals", 0)), str(h.get("reason", "")))
                  for h in data.get("held", []))
+    # "label" and "names" came with plan files of later versions: `.get`, so older ones load.
     unmanaged = tuple(Unmanaged(u["partner"], u["dn"], u["reason"], str(u.get("key", "")),
-                                str(u.get("known", "")))
+                                str(u.get("known", "")), str(u.get("label") or ""))
                       for u in data.get("unmanaged", []))
     return Section(backend, changes, held, held_changes, unmanaged)
 
@@ -453,6 +466,8 @@ def _section_from(backend: Backend, data: Mapping[str, Any]) -> Section:
 def _change_from(data: Mapping[str, Any], backend: Backend) -> Change:
     if Backend(data["backend"]) is not backend:
         raise ValueError(f"a {data['backend']} change in the {backend.value} section")
+    names = data.get("names") or {}
     return Change(ObjectKind(data["kind"]), Action(data["action"]), data["partner"],
                   data["key"], data["target"], dict(data["before"]), dict(data["after"]),
-                  backend)
+                  backend, str(data.get("label") or ""),
+                  {str(k): str(v) for k, v in dict(names).items()})

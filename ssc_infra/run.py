@@ -36,8 +36,10 @@ from ssc_infra.backends.hosts import (
     AnsibleHosts,
     Bundle,
     HostPlan,
+    home_names,
     host_plan_extra,
     make_bundle,
+    name_homes,
     refused_files,
     use_bundle,
     write_job,
@@ -196,7 +198,9 @@ class PlannedRun:
         r = self.request
         return {"region": self.region.code, "target": r.target_name,
                 "base_dn": self.settings.base_dn, "today": r.today.isoformat(),
-                "partners": list(r.partners), "created": now()}
+                "partners": list(r.partners), "created": now(),
+                # for the headings when the plan is shown again (`show PLAN`)
+                "partner_names": {p.code: p.name for p in self.region.partners}}
 
     def to_dict(self, meta: Mapping[str, Any]) -> dict[str, Any]:
         extra: dict[Backend, dict[str, Any]] = {}
@@ -292,10 +296,17 @@ def plan_run(request: RunRequest, hooks: Hooks = Hooks(), check_hosts: bool = Tr
     if check_hosts and not planned.scope.waiting:
         bundle = host_bundle(planned)
         # A plan trusts what a run recorded, after one read of each host.
-        result = _run_hosts(planned, bundle, hooks, check=True, fast=fast)
+        result = _named_homes(planned, _run_hosts(planned, bundle, hooks, check=True,
+                                                  fast=fast))
         with hooks.status("checking the changed host files with the daemons' checkers..."):
             planned.hosts = HostPlan(bundle, result, refused_files(region, bundle, result))
     return planned
+
+
+def _named_homes(planned: PlannedRun, result: RunResult) -> RunResult:
+    """The host run's result with each home folder's person named, for the reader."""
+    names = home_names(planned.desired, planned.actual)
+    return dataclasses.replace(result, changes=name_homes(result.changes, names))
 
 
 def plan_graph(planned: PlannedRun, graph: GraphBackend) -> Section:
@@ -551,6 +562,8 @@ def execute_apply(planned: PlannedRun, prepared: Prepared, hooks: Hooks = Hooks(
     if bundle is not None and not runs:  # every host in one run, after the directory
         hosts = _run_hosts(planned, bundle, hooks, check=False, expect=prepared.expect)
         _audit_hosts(planned, hosts, rid)
+    if hosts is not None:
+        hosts = _named_homes(planned, hosts)
     if prepared.bundle is not None and (hosts is None or not hosts.failed_hosts):
         settle(planned, prepared, report)
     traffic = planned.backends.graph.traffic() \

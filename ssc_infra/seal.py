@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,10 @@ def plan_key(state: Path) -> bytes:
             handle.write(secrets.token_hex(32) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+    return _read_key(path)
+
+
+def _read_key(path: Path) -> bytes:
     try:
         text = path.read_text(encoding="ascii").strip()
         key = bytes.fromhex(text)
@@ -80,3 +85,44 @@ def unseal(data: Any, key: bytes, where: str) -> dict[str, Any]:
                         "directory): its seal does not match. Nothing is applied; review a new "
                         "plan (`ssc-infra plan --out FILE`) and apply that")
     return {k: v for k, v in data.items() if k != "seal"}
+
+
+class SealCheck(StrEnum):
+    """What reading a plan file found out about its seal (`check_seal`)."""
+
+    VERIFIED = "verified"  # sealed with this state directory's key, unchanged since
+    UNSEALED = "unsealed"  # no seal: a drift report, or `plan --format json` output
+    UNVERIFIED = "unverified"  # sealed, but this state directory has no key to check it
+
+
+def check_seal(data: Any, state: Path, where: str) -> tuple[dict[str, Any], SealCheck]:
+    """A plan file's data and what its seal says, for reading only: never makes a key.
+
+    Showing a plan changes nothing, so a file without a seal, or whose seal this state
+    directory cannot check, is still shown (the caller says so); only `apply` needs the seal.
+    A seal that does not match is refused all the same: what would be shown is not what was
+    made, and apply would refuse it whole.
+
+    Raises:
+        SealError: the data is no plan object, or its seal does not match the key.
+    """
+    if not isinstance(data, dict):
+        raise SealError(f"{where} is not a plan file (no JSON object)")
+    if "seal" not in data:
+        return data, SealCheck.UNSEALED
+    body = {k: v for k, v in data.items() if k != "seal"}
+    path = state / KEY_FILE
+    if not path.is_file():
+        return body, SealCheck.UNVERIFIED
+    found = data["seal"]
+    if not isinstance(found, dict) or found.get("algorithm") != ALGORITHM or \
+            not isinstance(found.get("mac"), str):
+        raise SealError(f"{where} has a damaged seal: edited by hand, or not made by "
+                        "`ssc-infra plan --out`. Not shown: apply would refuse it whole; make "
+                        "a new plan")
+    if not hmac.compare_digest(found["mac"], _mac(data, _read_key(path))):
+        raise SealError(f"{where}: its seal does not match the key in {path}: the file was "
+                        "changed after it was made, or made with another state directory. Not "
+                        "shown: apply would refuse it whole. Pass the --state-dir it was made "
+                        "with, or make a new plan (`ssc-infra plan --out FILE`)")
+    return body, SealCheck.VERIFIED

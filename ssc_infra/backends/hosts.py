@@ -19,6 +19,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
+from ssc_infra.actual import DirectoryState
 from ssc_infra.backends.ansible import (
     AnsibleSettings,
     HostOutcome,
@@ -80,6 +81,36 @@ class HostPlan:
     def section(self, partners: Collection[str] = ()) -> Section:
         """The hosts' section of the run's plan (for these partners; () for all)."""
         return Section(Backend.HOSTS, tuple(self.changes_for(partners)))
+
+
+# The lists of a homes change whose entries ("partner/sam") are people's home folders.
+_PEOPLE_LISTS = ("create", "restore", "archive", "fix")
+
+
+def home_names(desired: DesiredState, actual: DirectoryState) -> dict[str, str]:
+    """Whose home folder is whose: "partner/sam" (lowercase) -> the person's display name.
+
+    The desired state names everyone the inventory holds; the directory names those gone
+    from the HR export, whose homes are the ones archived.
+    """
+    names = {f"{a.partner}/{a.sam}".lower(): a.display_name or a.full_name
+             for a in actual.accounts if a.display_name or a.full_name}
+    names.update({f"{a.partner}/{a.name.sam}".lower(): a.name.display_name
+                  for p in desired.partners for a in p.accounts})
+    return names
+
+
+def name_homes(changes: tuple[Change, ...], names: Mapping[str, str]) -> tuple[Change, ...]:
+    """The homes changes with the person of each home folder they touch (`Change.names`)."""
+    named: list[Change] = []
+    for change in changes:
+        if change.kind is ObjectKind.HOMES:
+            entries = [str(e) for what in _PEOPLE_LISTS for e in change.after.get(what, ())]
+            found = {e: names[e.lower()] for e in entries if e.lower() in names}
+            if found:
+                change = dataclasses.replace(change, names=found)
+        named.append(change)
+    return tuple(named)
 
 
 def load_allocations(state: Path) -> Allocations:

@@ -315,7 +315,8 @@ def _account_change(wanted: DesiredAccount, current: DirectoryAccount | None) ->
         if wanted.state is AccountState.LEAVER:
             return None  # nobody to disable: a leaver who never had an account gets none
         return Change(ObjectKind.ACCOUNT, Action.CREATE, wanted.partner, key, wanted.dn, {},
-                      {**after_attrs, "cn": wanted.cn, "enabled": wanted.enabled})
+                      {**after_attrs, "cn": wanted.cn, "enabled": wanted.enabled},
+                      label=wanted.name.display_name)
     before_attrs = _actual_attributes(current)
     # The sAMAccountName is never changed by a plan: the naming policy keeps it.
     after_attrs["sAMAccountName"] = current.sam
@@ -342,7 +343,8 @@ def _account_change(wanted: DesiredAccount, current: DirectoryAccount | None) ->
         action = Action.MOVE
     else:
         action = Action.UPDATE
-    return Change(ObjectKind.ACCOUNT, action, wanted.partner, key, current.dn, before, after)
+    return Change(ObjectKind.ACCOUNT, action, wanted.partner, key, current.dn, before, after,
+                  label=wanted.name.display_name)
 
 
 def _gone_change(account: DirectoryAccount, leavers_ou: str, why: str) -> Change | None:
@@ -367,7 +369,9 @@ def _gone_change(account: DirectoryAccount, leavers_ou: str, why: str) -> Change
         return None
     key = f"{account.partner}/{account.employee_id}"
     action = Action.DISABLE if account.enabled else Action.MOVE
-    return Change(ObjectKind.ACCOUNT, action, account.partner, key, account.dn, before, after)
+    # Gone from the HR export: only the directory still knows the person's name.
+    return Change(ObjectKind.ACCOUNT, action, account.partner, key, account.dn, before, after,
+                  label=account.display_name or account.full_name)
 
 
 def _lock_rules(
@@ -416,7 +420,7 @@ def _lock_rules(
     if change is None:
         key = f"{wanted.partner}/{wanted.employee_id}"
         return Change(ObjectKind.ACCOUNT, Action.UPDATE, wanted.partner, key, current.dn,
-                      before, after), None
+                      before, after, label=wanted.name.display_name), None
     return replace(change, before=before, after=after), None
 
 
@@ -444,14 +448,16 @@ def _lock(wanted: DesiredAccount, current: DirectoryAccount, holds: Holds,
           today: date) -> Unmanaged:
     key = f"{wanted.partner}/{wanted.employee_id}"
     hold = holds.hold_for(wanted.key)
+    label = wanted.name.display_name
     if hold is not None and hold.active(today):
         return Unmanaged(wanted.partner, current.dn, "disabled outside the tool", key,
-                         f"held until {hold.until.isoformat()}: {hold.reason} ({hold.where})")
+                         f"held until {hold.until.isoformat()}: {hold.reason} ({hold.where})",
+                         label)
     reason = (f"disabled outside the tool (not by ssc-infra): kept disabled. Release it with "
               f"--enable {key}, or acknowledge it in holds.yaml")
     if hold is not None:
         reason += f" (the hold at {hold.where} ran out on {hold.until.isoformat()})"
-    return Unmanaged(wanted.partner, current.dn, reason, key)
+    return Unmanaged(wanted.partner, current.dn, reason, key, label=label)
 
 
 def owned_group_kind(name: str, partner: str) -> str | None:

@@ -151,6 +151,7 @@ def _cloud_changes(region: Region, dp: DesiredPartner, tenant: TenantState,
     accounts = {a.key: a for a in dp.accounts}
     for account in dp.accounts:
         key = _key(*account.key)
+        label = account.name.display_name
         want = desired_user(account)
         user = managed.get(account.key)
         wanted = {by_part[p] for p in licences_for(account, by_part)}
@@ -158,34 +159,37 @@ def _cloud_changes(region: Region, dp: DesiredPartner, tenant: TenantState,
             if account.state is AccountState.LEAVER:
                 continue  # left before the tool made a user: nothing to disable
             changes.append(Change(ObjectKind.CLOUD_USER, Action.CREATE, code, key,
-                                  account.name.upn, {}, want, Backend.GRAPH))
+                                  account.name.upn, {}, want, Backend.GRAPH, label))
             if wanted:
                 licence_changes.append(_licence_change(code, key, account.name.upn,
-                                                       set(), wanted, catalogue))
+                                                       set(), wanted, catalogue, label=label))
             continue
-        changes += _user_changes(code, key, user, want)
+        changes += _user_changes(code, key, user, want, label)
         have = {s for s in user.direct_licences if s in catalogue}
         if have != wanted:
             licence_changes.append(_licence_change(
                 code, key, user.upn, have, wanted, catalogue,
-                leaver=account.state is AccountState.LEAVER))
+                leaver=account.state is AccountState.LEAVER, label=label))
     for person_key, user in sorted(managed.items()):
         if person_key in accounts:
             continue
         key = _key(*person_key)
+        # Gone from the HR export: only the tenant still knows the person's name.
+        label = str(user.properties.get("displayName") or "")
         if user.properties.get("accountEnabled"):
             changes.append(Change(ObjectKind.CLOUD_USER, Action.DISABLE, code, key, user.upn,
                                   {"accountEnabled": True}, {"accountEnabled": False},
-                                  Backend.GRAPH))
+                                  Backend.GRAPH, label))
         have = {s for s in user.direct_licences if s in catalogue}
         if have:
             licence_changes.append(_licence_change(code, key, user.upn, have, set(), catalogue,
-                                                   leaver=True))
+                                                   leaver=True, label=label))
     changes += _group_changes(dp, tenant, managed, accounts)
     return changes + licence_changes, unmanaged
 
 
-def _user_changes(code: str, key: str, user: CloudUser, want: Mapping[str, Any]) -> list[Change]:
+def _user_changes(code: str, key: str, user: CloudUser, want: Mapping[str, Any],
+                  label: str) -> list[Change]:
     differ = {name: value for name, value in want.items()
               if not _same(user.properties.get(name), value)}
     if not differ:
@@ -199,17 +203,18 @@ def _user_changes(code: str, key: str, user: CloudUser, want: Mapping[str, Any])
             differ["keep_address"] = user.properties.get("mail")
         found.append(Change(ObjectKind.CLOUD_USER, Action.UPDATE, code, key, user.upn,
                             {n: before[n] for n in differ if n in before}, differ,
-                            Backend.GRAPH))
+                            Backend.GRAPH, label))
     if enabled is not None:
         action = Action.ENABLE if enabled else Action.DISABLE
         found.append(Change(ObjectKind.CLOUD_USER, action, code, key, user.upn,
                             {"accountEnabled": not enabled}, {"accountEnabled": enabled},
-                            Backend.GRAPH))
+                            Backend.GRAPH, label))
     return found
 
 
 def _licence_change(code: str, key: str, upn: str, have: set[str], wanted: set[str],
-                    catalogue: Mapping[str, str], leaver: bool = False) -> Change:
+                    catalogue: Mapping[str, str], leaver: bool = False,
+                    label: str = "") -> Change:
     add, remove = sorted(wanted - have), sorted(have - wanted)
     # Taking a licence from someone who still works here takes access away: the guard
     # counts it. A leaver's licences go with the disable, which the guard counts already.
@@ -219,7 +224,7 @@ def _licence_change(code: str, key: str, upn: str, have: set[str], wanted: set[s
                   {"add": add, "remove": remove,
                    "add_names": [catalogue.get(s, s) for s in add],
                    "remove_names": [catalogue.get(s, s) for s in remove]},
-                  Backend.GRAPH)
+                  Backend.GRAPH, label)
 
 
 def _group_changes(dp: DesiredPartner, tenant: TenantState,
@@ -264,19 +269,20 @@ def _verify_hybrid(region: Region, dp: DesiredPartner, tenant: TenantState,
     found: list[Unmanaged] = []
     for account in dp.accounts:
         key = _key(*account.key)
+        label = account.name.display_name
         user = synced.get(account.employee_id)
         if user is None:
             if account.state is not AccountState.LEAVER:
                 found.append(Unmanaged(code, account.name.upn, "not yet in Microsoft 365: "
                                        "Entra Connect has not synchronised this account",
-                                       key, WAITING))
+                                       key, WAITING, label))
             continue
         wanted = licences_for(account, parts)
         for part in sorted(wanted):
             seats = tenant.sku(part)
             if seats is None:
                 found.append(Unmanaged(code, user.upn, f"licence {part}: the tenant has no such "
-                                       "subscription", key))
+                                       "subscription", key, label=label))
                 continue
             states = [s for s in user.states if s.sku_id == seats.sku_id]
             errors = [s for s in states if s.error or s.state.lower() == "error"]
@@ -284,15 +290,15 @@ def _verify_hybrid(region: Region, dp: DesiredPartner, tenant: TenantState,
             if errors:
                 found.append(Unmanaged(code, user.upn, f"licence {part}: "
                                        f"{errors[0].error or 'Error'} (group-based licensing "
-                                       f"through {group})", key))
+                                       f"through {group})", key, label=label))
             elif seats.sku_id not in user.licences:
                 found.append(Unmanaged(code, user.upn, f"licence {part} missing: is the group "
-                                       f"{group} licensed in Entra ID?", key))
+                                       f"{group} licensed in Entra ID?", key, label=label))
         extra = sorted(catalogue[s] for s in user.licences
                        if s in catalogue and catalogue[s] not in wanted)
         for part in extra:
             found.append(Unmanaged(code, user.upn, f"holds licence {part} but should not "
-                                   f"({account.state.value})", key))
+                                   f"({account.state.value})", key, label=label))
     return found
 
 

@@ -4,6 +4,7 @@
 from ssc_infra.report.json import json_text, jsonable, problems_json
 from ssc_infra.report.summary import PartnerSummary, summarise
 from ssc_infra.report.text import (
+    HostPart,
     console,
     desired_lines,
     host_lines,
@@ -12,9 +13,11 @@ from ssc_infra.report.text import (
     plan_lines,
     plan_summary,
     problem_lines,
+    shown_plan_lines,
 )
 
 __all__ = [
+    "HostPart",
     "PartnerSummary",
     "console",
     "desired_lines",
@@ -27,5 +30,6 @@ __all__ = [
     "plan_summary",
     "problem_lines",
     "problems_json",
+    "shown_plan_lines",
     "summarise",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.markup import escape
@@ -17,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ssc_infra.backends.ansible import HostOutcome, host_of
+from ssc_infra.checks import CheckResult
 from ssc_infra.desired import DesiredPartner
 from ssc_infra.errors import Problem
 from ssc_infra.plan import WAITING_FOR_SYNC, Action, Backend, Change, ObjectKind, Plan, Unmanaged
@@ -108,12 +110,15 @@ def _by_partner(plan: Plan) -> Plan:
     return Plan(tuple(s for s in plan.sections if s.backend is not Backend.HOSTS))
 
 
-def plan_lines(plan: Plan, names: Mapping[str, str]) -> Iterator[str]:
+def plan_lines(plan: Plan, names: Mapping[str, str], compact: bool = False) -> Iterator[str]:
     """The plan as a reader wants it: per partner, one line per object, changed attributes.
+
+    A line about one person names them ("Vries, Jelle de") after the key.
 
     Args:
         plan: the plan to show (its hosts' section is `host_lines`'s).
         names: partner code -> name, for the headings.
+        compact: one line per object, without the changed attributes below it.
     """
     plan = _by_partner(plan)
     by_partner: dict[str, list[Change]] = {}
@@ -127,7 +132,7 @@ def plan_lines(plan: Plan, names: Mapping[str, str]) -> Iterator[str]:
         yield f"[bold]{escape(partner or 'region')}[/]" + (f" — {_v(title)}" if partner and title
                                                         else "")
         for change in by_partner.get(partner, []):
-            yield from _change_lines(change)
+            yield from _change_lines(change, compact)
         items = unmanaged.get(partner, [])
         waiting = [u for u in items if u.known == WAITING_FOR_SYNC]
         if waiting:
@@ -137,9 +142,9 @@ def plan_lines(plan: Plan, names: Mapping[str, str]) -> Iterator[str]:
             if item.known == WAITING_FOR_SYNC:
                 continue
             if item.known:
-                yield f"  [dim]= known {_v(item.dn)}: {_v(item.reason)}[/]"
+                yield f"  [dim]= known {_v(item.dn)}{_who(item.label)}: {_v(item.reason)}[/]"
             elif item.key:
-                yield f"  [magenta]?[/] {_v(item.key)}: {_v(item.reason)}"
+                yield f"  [magenta]?[/] {_v(item.key)}{_who(item.label)}: {_v(item.reason)}"
             else:
                 yield f"  [magenta]?[/] unmanaged {_v(item.dn)}: {_v(item.reason)}"
     if plan.held:
@@ -148,13 +153,19 @@ def plan_lines(plan: Plan, names: Mapping[str, str]) -> Iterator[str]:
             yield f"  [red]![/] {_v(held.message())}"
 
 
-def _change_lines(change: Change) -> Iterator[str]:
+def _who(label: str) -> str:
+    """The person a line is about, after its key: ` "Vries, Jelle de"` (or nothing)."""
+    return f' "{_v(label)}"' if label else ""
+
+
+def _change_lines(change: Change, compact: bool = False) -> Iterator[str]:
     symbol = _SYMBOL[change.action]
     label = f"{change.kind.value:<8}"
+    who = _who(change.label)
     if change.kind is ObjectKind.CLOUD_LICENCE:
         add, remove = change.after.get("add_names", []), change.after.get("remove_names", [])
         what = ", ".join([*(f"+{n}" for n in add), *(f"-{n}" for n in remove)])
-        yield f"  {symbol} {label} {_v(change.key)} {_v(change.target)}: {_v(what)}"
+        yield f"  {symbol} {label} {_v(change.key)}{who} {_v(change.target)}: {_v(what)}"
         return
     if change.kind in (ObjectKind.MEMBERS, ObjectKind.CLOUD_MEMBERS):
         add, remove = change.after.get("add", []), change.after.get("remove", [])
@@ -174,9 +185,11 @@ def _change_lines(change: Change) -> Iterator[str]:
             yield (f"  {symbol} {label} {_v(change.key)} {_v(after.get('sAMAccountName'))} "
                    f"\"{_v(after.get('displayName'))}\" ({state})")
         else:
-            yield f"  {symbol} {label} {_v(change.key)}"
+            yield f"  {symbol} {label} {_v(change.key)}{who}"
         return
-    yield f"  {symbol} {label} {_v(change.key)} ({change.action.value})"
+    yield f"  {symbol} {label} {_v(change.key)}{who} ({change.action.value})"
+    if compact:
+        return
     for name, value in change.after.items():
         if name not in _HIDDEN:
             yield f"        {_v(name)}: {_v(repr(change.before.get(name)))} -> {_v(repr(value))}"
@@ -212,10 +225,15 @@ _HOMES_WORDS = (("shares", "shares to create"), ("create", "to create"),
 
 
 def host_lines(changes: Sequence[Change], failed: Sequence[HostOutcome],
-               full: bool = False) -> Iterator[str]:
+               full: bool = False, compact: bool = False) -> Iterator[str]:
     """The host part of a plan: per host, the files and homes that change, with their diff.
 
-    The home folders of every partner on one host make one line, with the partners named.
+    The home folders of every partner on one host make one line, with the partners named;
+    below it each home to archive or restore, with its person.
+
+    Args:
+        full: every line of each file's diff (else the first DIFF_LINES).
+        compact: one line per file and per host's homes: no diff, no homes listed.
     """
     if not changes and not failed:
         return
@@ -231,23 +249,42 @@ def host_lines(changes: Sequence[Change], failed: Sequence[HostOutcome],
             if host not in shown:
                 shown.add(host)
                 yield _homes_line(host, homes[host])
+                if not compact:
+                    yield from _people_lines(homes[host])
             continue
-        yield from _file_lines(host, change, full)
+        yield from _file_lines(host, change, full, compact)
     for outcome in failed:
         state = "unreachable" if outcome.unreachable else "failed"
         for message in outcome.messages[:3] or [state]:
             yield f"  [red]![/] {_v(f'{outcome.host:<8}')} {state}: {_v(message)}"
 
 
-def _homes_line(host: str, changes: Sequence[Change]) -> str:
+def homes_counts(changes: Sequence[Change]) -> str:
+    """What homes changes do, counted: "1 to create, 2 to archive" (plain text)."""
     counts = Counter({what: sum(len(c.after.get(what, ())) for c in changes)
                       for what, _ in _HOMES_WORDS})
-    parts = [f"{counts[what]:,} {words}" for what, words in _HOMES_WORDS if counts[what]]
+    return ", ".join(f"{counts[what]:,} {words}" for what, words in _HOMES_WORDS
+                     if counts[what])
+
+
+def _homes_line(host: str, changes: Sequence[Change]) -> str:
     partners = ", ".join(sorted({c.partner for c in changes}))
-    return f"  [yellow]~[/] {_v(f'{host:<8}')} homes: {', '.join(parts)} ({_v(partners)})"
+    return (f"  [yellow]~[/] {_v(f'{host:<8}')} homes: {_v(homes_counts(changes))} "
+            f"({_v(partners)})")
 
 
-def _file_lines(host: str, change: Change, full: bool) -> Iterator[str]:
+# The homes that are listed one by one, with their person: taken away or brought back.
+_HOMES_LISTED = (("archive", "[red]-[/] archive"), ("restore", "[cyan]^[/] restore"))
+
+
+def _people_lines(changes: Sequence[Change]) -> Iterator[str]:
+    for what, words in _HOMES_LISTED:
+        for change in changes:
+            for entry in change.after.get(what, ()):
+                yield f"        {words} {_v(entry)}{_who(change.names.get(str(entry), ''))}"
+
+
+def _file_lines(host: str, change: Change, full: bool, compact: bool = False) -> Iterator[str]:
     diff = str(change.after.get("diff", ""))
     where = f"  [yellow]~[/] {_v(f'{host:<8}')} {_v(change.target)}"
     if not diff:
@@ -258,12 +295,53 @@ def _file_lines(host: str, change: Change, full: bool) -> Iterator[str]:
         return
     yield (f"{where} (+{int(change.after.get('added', 0)):,} "
            f"-{int(change.after.get('removed', 0)):,} lines)")
+    if compact:
+        return
     body = diff.splitlines()[2:]
     for line in body if full else body[:DIFF_LINES]:
         colour = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
         yield f"        [{colour}]{escape(line)}[/]"
     if not full and len(body) > DIFF_LINES:
         yield f"        [dim]... {len(body) - DIFF_LINES:,} more diff lines[/]"
+
+
+@dataclass(frozen=True)
+class HostPart:
+    """The hosts' part of a plan as it is shown: what changes, which hosts failed, which
+    changed files their checker refuses, and how many hosts one read showed unchanged."""
+
+    changes: Sequence[Change]
+    failed: Sequence[HostOutcome] = ()
+    refused: Sequence[CheckResult] = ()
+    in_sync: int = 0
+
+
+def shown_plan_lines(plan: Plan, names: Mapping[str, str], hosts: HostPart | None,
+                     hosts_held: bool = False, compact: bool = False) -> Iterator[str]:
+    """Everything `plan` prints of a plan, in order: per partner, per host, then the counts.
+
+    `ssc-infra plan`, `drift` and `show PLAN` print a plan through this, so a saved plan reads
+    as it did when it was made.
+
+    Args:
+        plan: every section of the plan.
+        names: partner code -> name, for the headings.
+        hosts: the hosts' part; None when the run had no hosts to check.
+        hosts_held: the hosts were held back (said instead of their counts).
+        compact: one line per object (see `plan_lines`, `host_lines`).
+    """
+    yield from plan_lines(plan, names, compact)
+    if hosts is not None:
+        yield from host_lines(hosts.changes, hosts.failed, compact=compact)
+        for r in hosts.refused:
+            yield (f"  [red]refused[/] {_v(r.host)}:/{_v(r.path)} by its checker: "
+                   f"{_v(r.message)}; apply would keep the old file — fix the value or "
+                   "template it names")
+    yield plan_summary(plan)
+    if hosts is not None:
+        yield host_summary(hosts.changes, hosts.failed, hosts.in_sync)
+    elif hosts_held:
+        yield "Hosts: [yellow]held back[/] (see above)."
 
 
 def host_summary(changes: Sequence[Change], failed: Sequence[HostOutcome],

@@ -113,3 +113,27 @@ def test_a_job_carries_the_playbooks_of_the_wheel(installed: Installed) -> None:
     syntax = installed.run(Path(sys.executable).parent / "ansible-playbook", "--syntax-check", "-i",
                            str(job / "inventory/hosts.json"), str(project / "site.yml"))
     assert syntax.returncode == 0, syntax.stdout + syntax.stderr
+
+
+# What `drift --report` does with the page's template, without a directory to check.
+WRITE_REPORT = """
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ssc_infra.plan import Plan
+from ssc_infra.report.nightly import DriftRun, write_report
+
+files = write_report(Path(sys.argv[1]), DriftRun(
+    "frl", "SSC Leeuwarden", "lab", "2026-11-23", datetime.now(UTC),
+    (("ameland", "Gemeente Ameland"),), Plan(), 0))
+print(files.latest_html)
+"""
+
+
+def test_the_drift_report_page_comes_from_the_wheel(installed: Installed) -> None:
+    done = installed.run("python", "-c", WRITE_REPORT, "report")
+    assert done.returncode == 0, done.stderr
+    page = Path(installed.work / done.stdout.strip()).read_text(encoding="utf-8")
+    assert "Content-Security-Policy" in page and "<style>:root" in page
+    assert "ameland" in page and "no drift: 0 items" in page

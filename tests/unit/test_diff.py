@@ -37,6 +37,8 @@ def _matches(change: Change, expected: dict[str, Any]) -> bool:
         return False
     if "dn" in expected and change.dn != expected["dn"]:
         return False
+    if "label" in expected and change.label != expected["label"]:
+        return False
     for side in ("before", "after"):
         values = getattr(change, side)
         for name, value in expected.get(side, {}).items():
@@ -87,6 +89,8 @@ def test_plan_holds_exactly_the_expected_changes(mini: Path, case: dict[str, Any
     assert [u.dn for u in plan.unmanaged] == case.get("unmanaged", [])
     # Everything reported is drift, unless the holds file acknowledges it.
     assert [u.dn for u in plan.acknowledged] == case.get("acknowledged", [])
+    if "unmanaged_labels" in case:
+        assert [u.label for u in plan.unmanaged] == case["unmanaged_labels"]
     said = [f"{u.reason} {u.known}" for u in plan.unmanaged]
     for text in case.get("reported", []):
         assert any(text in line for line in said), f"no report says {text!r}: {said}"

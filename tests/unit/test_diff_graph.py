@@ -169,6 +169,33 @@ def test_hybrid_users_licence_errors_are_drift_and_unsynced_ones_wait() -> None:
     not_leavers = [a for a in alpha.accounts if a.state is not AccountState.LEAVER]
     assert len(waiting) == len(not_leavers) - 2  # the others are not synced yet: not drift
     assert all(u.key not in {w.key for w in waiting} for u in section.drift)
+    # every finding about a person names them, for the reader
+    assert found[f"alpha/{first.employee_id}"].label == first.name.display_name
+    assert all(u.label for u in waiting)
+
+
+def test_every_change_about_one_person_names_them(mini: Path) -> None:
+    region = _region(mini)
+    tenant = MemoryM365()
+    section = _plan(region, tenant)
+    people = [c for c in section.changes if c.kind in (ObjectKind.CLOUD_USER,
+                                                      ObjectKind.CLOUD_LICENCE)]
+    assert {(c.key, c.label) for c in people} == {("beta/1001", "Hoekstra, Jildou"),
+                                                  ("beta/2002", "Vries, Johan de")}
+    _apply(tenant, section)
+    # gone from the HR export: only the tenant still knows the name, and gives it
+    tenant.tenant("beta").users[next(
+        k for k, u in tenant.tenant("beta").users.items()
+        if u.get("employeeId") == "2002")]["displayName"] = "Vries, Johan de (Handhaving)"
+    for name in ("people", "devices"):  # the person and the thin client go
+        path = mini / name / "beta.csv"
+        path.write_text("\n".join(path.read_text(encoding="utf-8").splitlines()[:2]) + "\n",
+                        encoding="utf-8")
+    gone = _plan(_region(mini), tenant, allow={"beta": 1})
+    mine = [c for c in gone.changes if c.key == "beta/2002"]
+    assert [(c.kind, c.action) for c in mine] == [
+        (ObjectKind.CLOUD_USER, Action.DISABLE), (ObjectKind.CLOUD_LICENCE, Action.UPDATE)]
+    assert {c.label for c in mine} == {"Vries, Johan de (Handhaving)"}
 
 
 @pytest.mark.parametrize(("identity", "synced", "words"), [
