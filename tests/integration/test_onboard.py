@@ -5,15 +5,25 @@ partner's creates, and after the apply nobody who was there is changed."""
 from __future__ import annotations
 
 import json
+import shutil
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import ldap3
 import pytest
 import yaml
+from click.testing import CliRunner, Result
 
+from ssc_infra.cli import main
 from ssc_infra.lab import DomainController
-from tests.integration.test_ad import Lab
+from ssc_infra.model import Region
+from ssc_infra.netbox_lab import NetBoxServer
+from ssc_infra.sources.netbox import NetBoxSource
+from ssc_infra.targets import load_target, netbox_settings
+from tests.conftest import MINI
+from tests.integration.test_ad import TODAY, Lab
+from tests.integration.test_netbox import Api
 
 pytestmark = pytest.mark.integration
 
@@ -128,3 +138,52 @@ def test_onboarding_a_municipality_into_the_applied_region(lab: Lab, tmp_path: P
     assert {a["sam"] for a in vdi["assignments"] if a["partner"] == "gamma"} == {"awal", "whof"}
     assert "GAM-L-7002" in (hosts / "vpn01" / "etc/wireguard/wg0.conf").read_text()
     assert lab.cli("drift").code == 0
+
+
+def test_onboarding_with_netbox_as_the_source(netbox: NetBoxServer, tmp_path: Path) -> None:
+    """The partner becomes NetBox objects (tenant, site, VLAN, prefix, devices); only its HR
+    export goes into the inventory folder."""
+    inventory = tmp_path / "inventory"
+    shutil.copytree(MINI, inventory)
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(yaml.safe_dump({"lab": {"netbox": {
+        "url": netbox.url, "token_file": str(netbox.token_file)}}}), encoding="utf-8")
+    common = ["--inventory", str(inventory), "--targets", str(targets), "--state-dir",
+              str(tmp_path / "state"), "--today", TODAY]
+
+    def cli(*args: str) -> Result:
+        return CliRunner().invoke(main, [*args, *common], catch_exceptions=False)
+
+    assert cli("netbox", "push", "--yes").exit_code == 0
+    clash = cli(*_gamma_files(tmp_path)[:-1],
+                "code=gam-hq,name=Gemeentehuis Gamma,vlan=110,subnet=10.40.0.0/24",
+                "--source", "netbox", "--no-plan")
+    assert clash.exit_code == 1 and "VLAN 110 of site 'gam-hq' is already used" in clash.stderr
+    assert not (inventory / "people" / "gamma.csv").exists()
+
+    onboarded = cli(*_gamma_files(tmp_path), "--source", "netbox", "--no-plan")
+    assert onboarded.exit_code == 0, onboarded.output
+    assert "objects of gamma to NetBox" in onboarded.stdout
+    assert (inventory / "people" / "gamma.csv").is_file()
+    assert not (inventory / "partners" / "gamma.yaml").exists()  # NetBox holds the partner
+    api = Api(netbox)
+    tenant = api.one("tenancy/tenants/", slug="gamma")
+    assert tenant["custom_fields"]["ssc_upn_suffix"] == "gamma.example"
+    assert tenant["custom_fields"]["ssc_people"] == "people/gamma.csv"
+    assert api.one("ipam/vlans/", site="gam-hq")["vid"] == 310
+    assert api.one("dcim/devices/", name="GAM-L-7002")["tenant"]["slug"] == "gamma"
+    valid = cli("validate", "--source", "netbox", "--format", "json")
+    assert valid.exit_code == 0 and json.loads(valid.stdout)["partners"] == 3
+    people = load_source(inventory, targets, tmp_path / "state").partner("gamma").people
+    assert next((p.infix, p.surname) for p in people) == ("van de", "Wal")
+
+    again = cli(*_gamma_files(tmp_path), "--source", "netbox", "--no-plan")
+    assert again.exit_code == 1 and "exists already in NetBox" in again.stderr
+    nothing = cli("netbox", "plan", "--source", "netbox")
+    assert nothing.exit_code == 0 and "no changes" in nothing.stdout, nothing.output
+
+
+def load_source(inventory: Path, targets: Path, state: Path) -> Region:
+    settings = netbox_settings(load_target(targets, "lab"), "lab")
+    return NetBoxSource(inventory, lambda: settings, state).load(
+        date.fromisoformat(TODAY)).strict()
