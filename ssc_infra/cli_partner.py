@@ -29,6 +29,7 @@ from ssc_infra.cli import (
 )
 from ssc_infra.errors import InventoryError, Problem, SscError
 from ssc_infra.lifecycle.intake import Given, Onboarded, onboard_files, onboard_netbox, read_given
+from ssc_infra.lifecycle.onboard import PartnerOptions
 from ssc_infra.report import problem_lines, problems_json
 from ssc_infra.run import PlannedRun
 from ssc_infra.sources.netbox import NetBoxSource
@@ -114,9 +115,10 @@ def onboard(code: str, name: str, upn_suffix: str, people_file: Path,
     Exit code 1 when it cannot be onboarded (nothing written); else the plan's: 2 changes
     pending, 0 nothing to do — and 0 with --dry-run, --no-plan or no target to plan against.
     """
-    given = Given(code, name, upn_suffix, people_file, kind, identity,
-                  tuple(s.strip() for text in services for s in text.split(",") if s.strip()),
-                  quota, columns_file, devices_file, sites_file, site_options)
+    options = PartnerOptions(
+        code, name, upn_suffix, kind, identity,
+        tuple(s.strip() for text in services for s in text.split(",") if s.strip()), quota)
+    given = Given(options, people_file, columns_file, devices_file, sites_file, site_options)
     request = read_given(given)
     source = _source(inventory)
     netbox = isinstance(source, NetBoxSource)

@@ -19,6 +19,7 @@ from ssc_infra.lifecycle.onboard import (
     NewPartner,
     OnboardError,
     Onboarding,
+    PartnerOptions,
     SiteGiven,
     new_partner,
     parse_site,
@@ -35,16 +36,10 @@ from ssc_infra.sources.netbox import NetBoxSource
 
 @dataclass(frozen=True)
 class Given:
-    """The options of `partner onboard`, files still unread."""
+    """The options of `partner onboard`, the files they name still unread."""
 
-    code: str
-    name: str
-    upn_suffix: str
+    partner: PartnerOptions
     people: Path
-    kind: str = "municipality"
-    identity: str = "hybrid"
-    services: tuple[str, ...] = ()
-    quota: int | None = None
     columns: Path | None = None
     devices: Path | None = None
     sites_file: Path | None = None
@@ -101,9 +96,7 @@ def read_given(given: Given) -> Onboarding:
             problems.append(read)
         else:
             devices = (str(given.devices), read)
-    return Onboarding(given.code, given.name, given.upn_suffix, people, given.kind,
-                      given.identity, given.services, given.quota, tuple(sites), devices,
-                      tuple(problems))
+    return Onboarding(given.partner, people, tuple(sites), devices, tuple(problems))
 
 
 def _read_text(path: Path) -> str | Problem:

@@ -50,20 +50,31 @@ class SiteGiven:
 
 
 @dataclass(frozen=True)
-class Onboarding:
-    """What the engineer asked for: the partner, its sites, its HR export and devices."""
+class PartnerOptions:
+    """The partner as the engineer names it on the command line."""
 
     code: str
     name: str
     upn_suffix: str
-    people: Converted
     kind: str = "municipality"
     identity: str = "hybrid"
     services: tuple[str, ...] = ()
     quota: int | None = None
+
+
+@dataclass(frozen=True)
+class Onboarding:
+    """What the engineer asked for: the partner, its sites, its HR export and devices."""
+
+    partner: PartnerOptions
+    people: Converted
     sites: tuple[SiteGiven, ...] = ()
     devices: tuple[str, str] | None = None  # (the file as named, its text)
     problems: tuple[Problem, ...] = ()  # of the files the options name (but the export's)
+
+    @property
+    def code(self) -> str:
+        return self.partner.code
 
 
 @dataclass(frozen=True)
@@ -176,11 +187,12 @@ def new_partner(request: Onboarding) -> NewPartner | list[Problem]:
                         "lowercase letters, digits and hyphens, 2 to 32 long, e.g. harlingen"),
                 *request.problems, *request.people.problems]
     people, devices = f"people/{code}.csv", f"devices/{code}.csv"
+    options = request.partner
     data: dict[str, Any] = {
-        "code": code, "name": request.name, "kind": request.kind,
-        "upn_suffix": request.upn_suffix, "identity": request.identity,
-        "services": list(request.services),
-        **({"quota": {"users": request.quota}} if request.quota is not None else {}),
+        "code": code, "name": options.name, "kind": options.kind,
+        "upn_suffix": options.upn_suffix, "identity": options.identity,
+        "services": list(options.services),
+        **({"quota": {"users": options.quota}} if options.quota is not None else {}),
         "sites": [dict(s.values) for s in request.sites],
         "people": people,
         **({"devices": devices} if request.devices is not None else {}),

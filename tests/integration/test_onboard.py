@@ -10,13 +10,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import ldap3
 import pytest
 import yaml
 from click.testing import CliRunner, Result
 
 from ssc_infra.cli import main
-from ssc_infra.lab import DomainController
 from ssc_infra.model import Region
 from ssc_infra.netbox_lab import NetBoxServer
 from ssc_infra.sources.netbox import NetBoxSource
@@ -24,6 +22,7 @@ from ssc_infra.targets import load_target, netbox_settings
 from tests.conftest import MINI
 from tests.integration.test_ad import TODAY, Lab
 from tests.integration.test_netbox import Api
+from tests.integration.test_one_plan import lab  # noqa: F401  (with the hosts as folders)
 
 pytestmark = pytest.mark.integration
 
@@ -50,16 +49,6 @@ GAMMA_LAPTOP = ("asset_tag,kind,employee_id,site,mac,wg_public_key\n"
                 "GAM-L-7002,laptop,7002,,,qeoOdVpcLoIQJCoI5wePf4k4XrCUI1VRglaLluik/vI=\n")
 
 
-@pytest.fixture
-def lab(tmp_path: Path, samba_dc: DomainController, directory: ldap3.Connection) -> Lab:
-    lab = Lab(tmp_path, samba_dc, directory)
-    targets = yaml.safe_load(lab.targets.read_text())
-    targets["test"]["ansible"] = {"connection": "local", "root": str(tmp_path / "hosts"),
-                                  "reload": False, "unknown_owner": "keep"}
-    lab.targets.write_text(yaml.safe_dump(targets))
-    return lab
-
-
 def _gamma_files(tmp_path: Path) -> list[str]:
     """The engineer's files for Gamma, and the onboarding's options."""
     export = tmp_path / "gamma-afas.csv"
@@ -74,15 +63,16 @@ def _gamma_files(tmp_path: Path) -> list[str]:
             "--site", "code=gam-hq,name=Gemeentehuis Gamma,vlan=310,subnet=10.40.0.0/24"]
 
 
-def _snapshot(lab: Lab) -> dict[str, dict[str, Any]]:
+def _snapshot(applied: Lab) -> dict[str, dict[str, Any]]:
     """What identifies a change to each account: its DN, names and update sequence number."""
     keep = ("sAMAccountName", "userPrincipalName", "displayName", "sn", "userAccountControl",
             "uSNChanged")
     return {sam: {"dn": u["dn"], **{k: u.get(k) for k in keep}}
-            for sam, u in lab.users().items()}
+            for sam, u in applied.users().items()}
 
 
-def test_onboarding_a_municipality_into_the_applied_region(lab: Lab, tmp_path: Path) -> None:
+def test_onboarding_a_municipality_into_the_applied_region(
+        lab: Lab, tmp_path: Path) -> None:  # noqa: F811  (lab: the fixture imported above)
     assert lab.cli("partner", "onboard", "--help").code == 0
     # Beta turned hybrid so the DC holds three partners' worth of look-alikes.
     lab.edit({"file": "partners/beta.yaml", "replace": ["identity: cloud", "identity: hybrid"]})

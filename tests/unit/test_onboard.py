@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from ssc_infra.cli import main
 from ssc_infra.lifecycle.intake import Given, onboard_files, read_given
-from ssc_infra.lifecycle.onboard import parse_site
+from ssc_infra.lifecycle.onboard import PartnerOptions, parse_site
 from ssc_infra.lifecycle.staging import PlaceError, place
 from ssc_infra.sources.files import load
 from tests.conftest import ROOT, TODAY, data_cases
@@ -54,11 +54,12 @@ def _given(folder: Path, case: dict[str, Any]) -> Given:
         files[key] = Path(name) if key in case else None
         if key in case:
             (folder / name).write_text(case[key], encoding="utf-8")
-    return Given(options["code"], options["name"], options["upn_suffix"], Path("export.csv"),
-                 options.get("kind", "municipality"), options.get("identity", "hybrid"),
-                 tuple(options.get("services", ())), options.get("quota"),
-                 files["mapping"], files["devices"], files["sites_file"],
-                 tuple(options["sites"]))
+    partner = PartnerOptions(options["code"], options["name"], options["upn_suffix"],
+                             options.get("kind", "municipality"),
+                             options.get("identity", "hybrid"),
+                             tuple(options.get("services", ())), options.get("quota"))
+    return Given(partner, Path("export.csv"), files["mapping"], files["devices"],
+                 files["sites_file"], tuple(options["sites"]))
 
 
 @pytest.mark.parametrize("case", data_cases("onboard"))
