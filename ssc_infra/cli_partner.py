@@ -147,7 +147,7 @@ def onboard(code: str, name: str, upn_suffix: str, people_file: Path,
     planned = _plan(inventory, today, targets_file, target_name, state_dir, code, fmt)
     if planned is None:
         if fmt == "json":
-            _print_json({**result, "plan": None})
+            _print_json(result)
         sys.exit(EXIT_OK)
     if fmt == "json":
         _print_json({**result, "plan": planned.to_dict(planned.meta())})
@@ -181,7 +181,7 @@ def _result(done: Onboarded, dry_run: bool) -> dict[str, Any]:
     return {"partner": made.code, "onboarded": not dry_run and not failed,
             "dry_run": dry_run, "written": list(done.written),
             "files": list(made.files), "people": made.people, "split_surnames": made.split,
-            "others_held": list(done.others_held), "problems": [],
+            "others_held": list(done.others_held), "problems": [], "plan": None,
             **({"netbox": {"pushed": len(done.pushed) - len(failed),
                            "failed": [{"kind": r.change.kind.value, "key": r.change.key,
                                        "message": r.message} for r in failed]}}
