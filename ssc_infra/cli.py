@@ -27,7 +27,7 @@ from ssc_infra.desired import derive
 from ssc_infra.errors import InventoryError, Problem, SscError
 from ssc_infra.holds import HOLDS_FILE
 from ssc_infra.ledger import kept_names, load_ledger
-from ssc_infra.model import Region
+from ssc_infra.model import Identity, Region
 from ssc_infra.plan import Backend, ItemResult, parse_allow_disable
 from ssc_infra.report import (
     HostPart,
@@ -937,7 +937,13 @@ def lab_entra_sync(inventory: Path, today: date, targets_file: Path, target_name
     if target.graph is None or not target.graph.emulator:
         raise SscError(f"target {target_name!r} is not the lab's: its `graph:` is not the "
                        "emulator (a real tenant has Entra Connect of its own)")
-    tenants = {p.code: target.graph.tenant_of(p.code) for p in region.partners}
+    # The lab names a tenant per partner; one onboarded since `lab up` has none yet.
+    tenants = {p.code: target.graph.tenants[p.code] for p in region.partners
+               if p.code in target.graph.tenants}
+    for p in region.partners:
+        if p.code not in tenants and p.identity is Identity.HYBRID:
+            err.print(f"[yellow]{escape(p.code)}: no tenant in the lab's Graph emulator yet[/] "
+                      "(onboarded since `lab up`): run `ssc-infra lab up` to add it")
     synced_any = False
     for synced in entra_sync(region, state, tenants, graph.control()):
         synced_any = True

@@ -96,7 +96,10 @@ class M365:
         tenant = self.tenant_of(partner.code)
         graph = self.client(tenant)
         links = DeltaLinks(self.state_dir)
-        saved = links.get(partner.code, "users")
+        # A delta link belongs to the tenant that issued it: a partner moved to a tenant of
+        # its own (one onboarded before the lab or the target gave it one) is read whole.
+        resource = f"users@{tenant}"
+        saved = links.get(partner.code, resource)
         cache = self._cache(partner.code)
         users: dict[str, dict[str, Any]] = cache if saved else {}
         delta = graph.delta("users", saved[0] if saved else None, USER_SELECT,
@@ -112,7 +115,7 @@ class M365:
         mine = {uid: u for uid, u in users.items()
                 if in_domain(str(u.get("userPrincipalName") or ""), partner.upn_suffix)}
         self._save_cache(partner.code, mine)
-        links.put(partner.code, "users", delta.delta_link, now)
+        links.put(partner.code, resource, delta.delta_link, now)
         prefix = partner.code.replace("'", "''")
         groups = graph.pages("/groups", {"$filter": f"startswith(displayName,'{prefix}-')",
                                          "$select": ",".join(GROUP_SELECT)})

@@ -119,6 +119,20 @@ def test_a_cloud_partner_from_nothing_then_a_rerun_does_nothing(cloud: Cloud) ->
     assert len(cloud.emulator.writes(cloud.tenants["beta"])) == writes
 
 
+def test_a_partner_given_a_tenant_of_its_own_is_read_whole_there(cloud: Cloud) -> None:
+    """A partner onboarded while the target named no tenant for it was read in the default
+    tenant; the delta link that tenant gave must not hold it once it has its own."""
+    targets = yaml.safe_load(cloud.targets.read_text(encoding="utf-8"))
+    own = targets["test"]["graph"]["tenants"].pop("beta")
+    cloud.targets.write_text(yaml.safe_dump(targets), encoding="utf-8")
+    assert not cloud.plan_json()["sections"]["graph"]["held"]  # beta read in alpha's tenant
+    targets["test"]["graph"]["tenants"]["beta"] = own
+    cloud.targets.write_text(yaml.safe_dump(targets), encoding="utf-8")
+    graph = cloud.plan_json()["sections"]["graph"]
+    assert not graph["held"], graph["held"]
+    assert {c["partner"] for c in graph["changes"]} == {"beta"}
+
+
 def test_a_leaver_is_disabled_and_keeps_nothing_but_the_user(cloud: Cloud) -> None:
     assert cloud.cli("apply", "--yes").code == 0
     cloud.edit({"file": "people/beta.csv", "replace": ["2021-04-01,", "2021-04-01,2026-11-01"]})
