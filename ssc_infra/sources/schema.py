@@ -13,7 +13,7 @@ import unicodedata
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from ssc_infra.model import (
     DATA_PATH_PATTERN,
@@ -166,6 +166,9 @@ class PartnerFile(_File):
     identity: Identity = Identity.HYBRID
     services: list[Code] = Field(default_factory=list)
     quota: Quota = Quota()
+    merged: MergedEntry | None = Field(
+        None, description="set by `ssc-infra partner merge`: merged into another partner; its "
+        "HR export and device list are no longer read")
     sites: list[SiteEntry] = Field(default_factory=list, description="at least one, but for "
                                    "a partner merged into another")
     people: DataPath = Field(description="path of the HR export inside inventory/, e.g. "
@@ -175,19 +178,25 @@ class PartnerFile(_File):
     offboarded: OffboardedEntry | None = Field(
         None, description="set by `ssc-infra partner offboard`: the partner left the SSC; its "
         "HR export and device list are no longer read")
-    merged: MergedEntry | None = Field(
-        None, description="set by `ssc-infra partner merge`: merged into another partner; its "
-        "HR export and device list are no longer read")
     merged_from: MergedFromEntry | None = Field(
         None, description="set by `ssc-infra partner merge`: the partners merged into this one")
 
-    @model_validator(mode="after")
-    def _sites_unless_merged(self) -> PartnerFile:
-        if not self.sites and self.merged is None:
-            raise ValueError("a partner needs at least one site under `sites:`")
-        if self.merged is not None and (self.offboarded is not None or self.merged_from):
-            raise ValueError("a partner merged into another is not offboarded, nor merged into")
-        return self
+    # Field validators (not a model validator): their errors point at the key's line.
+    @field_validator("sites")
+    @classmethod
+    def _sites_unless_merged(cls, sites: list[SiteEntry],
+                             info: ValidationInfo) -> list[SiteEntry]:
+        if not sites and info.data.get("merged") is None:
+            raise ValueError("a partner needs at least one site")
+        return sites
+
+    @field_validator("offboarded", "merged_from")
+    @classmethod
+    def _not_when_merged(cls, value: object, info: ValidationInfo) -> object:
+        if value is not None and info.data.get("merged") is not None:
+            raise ValueError("a partner merged into another is neither offboarded nor merged "
+                             "into")
+        return value
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
