@@ -55,33 +55,52 @@ lock:
 system:
 	scripts/install-system.sh all
 
-# The main job on the sample region: validate, start the lab (DC, host folders, the Graph
-# emulator with a tenant per partner), plan, apply the saved plan (AD, the cloud partners in
-# Microsoft 365, the hosts), let the lab's Entra Connect copy the hybrid partners' accounts,
-# then a drift check over every backend that must find nothing. Exit code 2 of `plan` means
-# "changes pending".
+# The main job on the sample region, on a copy of it (.ssc/demo-inventory, made once: the
+# demo changes it, the repository's inventory/ stays as it is): validate, start the lab (DC,
+# host folders, the Graph emulator with a tenant per partner), plan, apply the saved plan (AD,
+# the cloud partners in Microsoft 365, the hosts), let the lab's Entra Connect copy the hybrid
+# partners' accounts; then onboard a new municipality (Harlingen, examples/hr/) into the running
+# lab and apply it, and end with a drift check over every backend that must find nothing, and
+# its HTML report. Exit code 2 of `plan` and `onboard` means "changes pending".
 # `make demo SOURCE=netbox` also starts a lab NetBox, pushes the inventory into it, and plans,
-# applies and checks drift with the inventory read from NetBox (people from the HR exports).
+# applies, onboards and checks drift with the inventory read from NetBox (people from the HR
+# exports). Run it again and every step finds nothing to do; `rm -r .ssc` starts over.
+DEMO := .ssc/demo-inventory
+RUN_DEMO = $(BIN)/ssc-infra $(1) --inventory $(DEMO) $(2)
 demo: $(STAMP) system
-	$(BIN)/ssc-infra validate
-	$(BIN)/ssc-infra show
-	$(BIN)/ssc-infra lab up --address $(LAB_ADDRESS) $(if $(filter netbox,$(SOURCE)),--with-netbox)
 	@mkdir -p .ssc
+	@[ -d $(DEMO) ] || { cp -r inventory $(DEMO) && echo "the demo works on a copy of inventory/: $(DEMO)"; }
+	$(call RUN_DEMO,validate)
+	$(call RUN_DEMO,show)
+	$(call RUN_DEMO,lab up,--address $(LAB_ADDRESS) $(if $(filter netbox,$(SOURCE)),--with-netbox))
 ifeq ($(SOURCE),netbox)
-	$(BIN)/ssc-infra netbox push --yes > .ssc/demo.netbox.txt || { tail -n 20 .ssc/demo.netbox.txt; exit 1; }
+	$(call RUN_DEMO,netbox push,--yes) > .ssc/demo.netbox.txt || { tail -n 20 .ssc/demo.netbox.txt; exit 1; }
 	@tail -n 1 .ssc/demo.netbox.txt
-	$(BIN)/ssc-infra validate --source netbox
+	$(call RUN_DEMO,validate,--source netbox)
 endif
-	$(BIN)/ssc-infra plan --source $(SOURCE) --out .ssc/demo.plan.json > .ssc/demo.plan.txt || [ $$? -eq 2 ]
+	$(call RUN_DEMO,plan,--source $(SOURCE) --out .ssc/demo.plan.json) > .ssc/demo.plan.txt || [ $$? -eq 2 ]
 	@echo "the full plan is in .ssc/demo.plan.txt; its last line:"; tail -n 1 .ssc/demo.plan.txt
-	$(BIN)/ssc-infra apply --source $(SOURCE) --yes .ssc/demo.plan.json
+	$(call RUN_DEMO,apply,--source $(SOURCE) --yes .ssc/demo.plan.json)
 	@# Entra Connect of the lab: the hybrid partners' accounts into their tenants (emulator)
-	$(BIN)/ssc-infra lab entra-sync
-	$(BIN)/ssc-infra drift --source $(SOURCE) --compact --report .ssc/drift-report
+	$(call RUN_DEMO,lab entra-sync)
+	@# A new municipality joins (invlechting): onboarded from its AFAS export, then applied
+	@if [ -e $(DEMO)/partners/harlingen.yaml ] || [ -e $(DEMO)/people/harlingen.csv ]; then \
+	  echo "harlingen is onboarded already"; else \
+	  $(BIN)/ssc-infra partner onboard harlingen --inventory $(DEMO) --source $(SOURCE) \
+	    --name "Gemeente Harlingen" --upn-suffix harlingen.nl --quota 60 \
+	    --people examples/hr/harlingen-afas.csv --columns examples/hr/afas.yaml \
+	    --sites examples/hr/harlingen-sites.yaml --devices examples/hr/harlingen-devices.csv \
+	    --services m365-e3,zaaksysteem-rex,vpn > .ssc/demo.onboard.txt || [ $$? -eq 2 ] || \
+	    { cat .ssc/demo.onboard.txt; exit 1; }; \
+	  head -n 2 .ssc/demo.onboard.txt; tail -n 2 .ssc/demo.onboard.txt; fi
+	$(call RUN_DEMO,apply,--source $(SOURCE) --partner harlingen --yes)
+	@# the new partner's tenant in the Graph emulator, and its accounts synchronised there
+	$(call RUN_DEMO,lab up,--address $(LAB_ADDRESS) $(if $(filter netbox,$(SOURCE)),--with-netbox))
+	$(call RUN_DEMO,lab entra-sync)
+	$(call RUN_DEMO,drift,--source $(SOURCE) --compact --report .ssc/drift-report)
 	@echo "initial passwords: .ssc/credentials/ (0600); audit log: .ssc/audit.jsonl;" \
-	  "drift reports: .ssc/reports/ and .ssc/drift-report/latest.html;" \
-	  "the workplace hosts' files: .ssc/lab/hosts/;" \
-	  "stop the lab with: $(BIN)/ssc-infra lab down"
+	  "the workplace hosts' files: .ssc/lab/hosts/; stop the lab with: $(BIN)/ssc-infra lab down"
+	@echo "the drift report (HTML): $(CURDIR)/.ssc/drift-report/latest.html"
 
 lint: $(STAMP)
 	$(BIN)/ruff check ssc_infra tests bench inventory ssc_infra/playbooks/files/ssc-check
