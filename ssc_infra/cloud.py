@@ -159,6 +159,12 @@ def licence_skus(region: Region, partner: Partner) -> tuple[str, ...]:
                         and region.service(code).sku))
 
 
+def region_licence_skus(region: Region) -> tuple[str, ...]:
+    """The SKU part numbers of every licence service in the region's catalogue."""
+    return tuple(sorted({s.sku for s in region.services
+                         if s.kind is ServiceKind.LICENCE and s.sku}))
+
+
 def licences_for(account: DesiredAccount, skus: Iterable[str]) -> frozenset[str]:
     """The part numbers a person holds: from the start date only (a licence costs money)."""
     return frozenset(skus) if account.state is AccountState.ACTIVE else frozenset()

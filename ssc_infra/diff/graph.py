@@ -36,6 +36,7 @@ from ssc_infra.cloud import (
     licence_skus,
     licences_for,
     member_keys,
+    region_licence_skus,
 )
 from ssc_infra.desired import AccountState, DesiredPartner, DesiredState, group_name
 from ssc_infra.model import Identity, PersonKey, Region
@@ -143,9 +144,12 @@ def _cloud_changes(region: Region, dp: DesiredPartner, tenant: TenantState,
     unmanaged = [Unmanaged(code, u.upn, "a user in the partner's domain without an employeeId: "
                            "not managed by ssc-infra")
                  for u in users if not u.employee_id]
-    catalogue = {s.sku_id: s.part_number for part in licence_skus(region, region.partner(code))
+    # Every licence of the region's catalogue is the tool's to take back (a service the partner
+    # no longer takes, an offboarded partner); only those it takes are the tool's to give.
+    catalogue = {s.sku_id: s.part_number for part in region_licence_skus(region)
                  if (s := tenant.sku(part)) is not None}
-    by_part = {part: sku_id for sku_id, part in catalogue.items()}
+    offered = set(licence_skus(region, region.partner(code)))
+    by_part = {part: sku_id for sku_id, part in catalogue.items() if part in offered}
     changes: list[Change] = []
     licence_changes: list[Change] = []
     accounts = {a.key: a for a in dp.accounts}

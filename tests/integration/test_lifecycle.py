@@ -240,3 +240,70 @@ def test_a_merge_moves_accounts_homes_and_memberships_and_disables_nobody(
     assert "merged: {into: delta" in (lab.inventory / "partners" / "alpha.yaml").read_text()
     assert "gamma,1001,G1001" in (lab.inventory / "merges" / "delta.csv").read_text()
     assert lab.cli("plan").code == 0  # converged
+
+
+def test_changes_behind_the_tools_back_are_in_the_nightly_html_report(
+        lab: Cloud, tmp_path: Path) -> None:
+    """An account edited with ldap3, a host file edited, a licence removed in the tenant: the
+    drift check over every backend names each, with the person, in the report's JSON and page
+    (rendered in Chromium)."""
+    from ssc_infra.backends.ad import Secret
+    from ssc_infra.backends.graph import Graph, GraphSettings
+    from tests.chromium import INSTALL, ChromiumError, chromium, find_chromium
+    from tests.integration.conftest import unavailable
+    from tests.integration.test_graph import E3
+
+    report = tmp_path / "nightly"
+    quiet = lab.cli("drift", "--report", str(report))
+    assert quiet.code in (0, 2), quiet.out + quiet.err  # alpha waits for Entra Connect
+    jan = lab.users()["jvries"]
+    lab.conn.modify(str(jan["dn"]), {"department": [(ldap3.MODIFY_REPLACE, ["Achterkamer"])]})
+    vdi = tmp_path / "hosts" / "vdi01" / "etc" / "ssc-vdi" / "assignments.json"
+    vdi.write_text(vdi.read_text(encoding="utf-8").replace('"pools"', '"pools" ', 1))
+    beta = next(u for u in lab.cloud_users("beta") if u["employeeId"] == "1001")
+    settings = GraphSettings(lab.tenants["beta"], lab.emulator.client_id,
+                             Secret(lab.emulator.client_secret), graph_url=lab.emulator.url,
+                             login_url=lab.emulator.login_url, ca_file=str(lab.emulator.ca_file))
+    with Graph(settings) as graph:
+        graph.send("POST", f"/users/{beta['id']}/assignLicense",
+                   body={"addLicenses": [], "removeLicenses": [E3]})
+    run = lab.cli("drift", "--report", str(report))
+    assert run.code == 2, run.out + run.err
+    data = json.loads((report / "latest.json").read_text(encoding="utf-8"))
+    items = data["items"] if "items" in data else [
+        i for p in data["partners"] for i in p.get("items", [])]
+    found = {(i["backend"], i["kind"], i["key"]): i for i in items}
+    assert found[("directory", "account", "alpha/1002")]["label"] == "Vries, Jan de"
+    assert found[("graph", "licences", "beta/1001")]["label"] == "Hoekstra, Jildou"
+    assert ("hosts", "file", "vdi01:/etc/ssc-vdi/assignments.json") in found
+    assert data["summary"]["partners"]["alpha"]["pending"] >= 1
+    assert data["summary"]["partners"]["beta"]["pending"] >= 1
+    binary = find_chromium()
+    if binary is None:
+        unavailable("Chromium", "no chromium on PATH", INSTALL)
+    try:
+        with chromium(binary) as page:
+            loaded = page.load((report / "latest.html").as_uri())
+            text = str(page.evaluate("document.body.innerText"))
+    except ChromiumError as e:
+        unavailable("Chromium", str(e), INSTALL)
+        raise  # not reached
+    assert loaded.errors == [], loaded.errors
+    for needle in ("Vries, Jan de", "Hoekstra, Jildou", "assignments.json", "alpha", "beta",
+                   "trend (2 reports)"):
+        assert needle in text, needle
+
+
+def test_offboarding_a_cloud_partner_keeps_its_tenant_users_disabled_and_unlicensed(
+        lab: Cloud, tmp_path: Path) -> None:
+    folder = tmp_path / "beta"
+    run = _cli(lab, "partner", "offboard", "beta", "--to", str(folder), "--yes")
+    assert run.exit_code == 0, run.stdout + run.stderr
+    users = list(csv.DictReader((folder / "m365" / "users.csv").open(encoding="utf-8")))
+    assert {u["employee_id"] for u in users} == {"1001", "2002"}
+    assert all(u["licences"] == "M365_E3" and u["enabled"] == "yes" for u in users)
+    now = lab.cloud_users("beta")
+    assert len(now) == 2  # never deleted
+    assert all(not u["accountEnabled"] and not u["assignedLicenses"] for u in now)
+    assert lab.cli("plan").code == 0
+    assert _cli(lab, "bundle", "verify", str(folder)).exit_code == 0
