@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import stat
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,18 +20,12 @@ import yaml
 from ssc_infra.graph_emulator import GraphEmulator
 from ssc_infra.lab import DomainController
 from tests.integration.test_ad import TODAY, Lab
-from tests.integration.test_graph import Cloud
+from tests.integration.test_graph import Cloud, emulator  # noqa: F401  (its fixture)
 from tests.integration.test_hosts import validators  # noqa: F401  (skips without checkers)
 
 pytestmark = pytest.mark.integration
 
 AFTER_RETENTION = (date.fromisoformat(TODAY) + timedelta(days=91)).isoformat()
-
-
-@pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[GraphEmulator]:
-    with GraphEmulator(tmp_path / "emulator") as running:
-        yield running
 
 
 @pytest.fixture
