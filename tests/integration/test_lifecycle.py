@@ -30,7 +30,7 @@ AFTER_RETENTION = (date.fromisoformat(TODAY) + timedelta(days=91)).isoformat()
 
 @pytest.fixture
 def lab(tmp_path: Path, samba_dc: DomainController, directory: ldap3.Connection,
-        emulator: GraphEmulator) -> Cloud:
+        emulator: GraphEmulator) -> Cloud:  # noqa: F811 (the fixture's name)
     cloud = Cloud(tmp_path, samba_dc, directory, emulator)
     targets = yaml.safe_load(cloud.targets.read_text())
     targets["test"]["ansible"] = {"connection": "local", "root": str(tmp_path / "hosts"),
