@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -55,8 +55,6 @@ def partner_file(inventory: Path, code: str) -> Path:
 def gather(region: Region, code: str, settings: AdSettings, state: Path, today: date,
            target: str, cloud: TenantState | None,
            homes: Sequence[Mapping[str, Any]] | None = None, notes: tuple[str, ...] = (),
-           read_directory: Callable[[AdSettings, Region, str],
-                                    tuple[list[Entry], list[Entry]]] | None = None,
            ) -> Handover:
     """Everything of the partner, read: what its handover bundle holds.
 
@@ -70,10 +68,9 @@ def gather(region: Region, code: str, settings: AdSettings, state: Path, today: 
         cloud: its Microsoft 365 users and groups as read (None: the target has no Graph).
         homes: its home folders as the file servers hold them (None: not read).
         notes: what the bundle cannot hold, and why.
-        read_directory: the directory read (tests pass their own).
     """
     partner = region.partner(code)
-    accounts, groups = (read_directory or directory_entries)(settings, region, code)
+    accounts, groups = directory_entries(settings, region, code)
     devices = {d.asset_tag for d in partner.devices}
     addresses = {kind: {tag: str(ip) for tag, ip in by_tag.items() if tag in devices}
                  for kind, by_tag in load_allocations(state).items()}
