@@ -368,13 +368,16 @@ def stale_graph(saved: Section, fresh: Section | None) -> tuple[Section, list[tu
     """A saved plan's Graph items against a fresh read: what still holds, and what is refused.
 
     An item is applied only when the fresh plan has the same item relying on the same state
-    (its `before`); one done since, changed since, or of a partner held now is refused.
+    (its `before`); one done since, changed since, or of a partner held now for a reason of
+    its own (seats short, its tenant unreadable) is refused. A guard that holds the partner
+    in the fresh plan does not: the saved plan was reviewed with its own allowance
+    (`--allow-disable`), as its directory items are.
     """
     if fresh is None:
         return Section(Backend.GRAPH), [(c, "the target has no `graph:` section now")
                                         for c in saved.changes]
     now = {c.ident: c for c in (*fresh.changes, *fresh.held_changes)}
-    held = {h.partner: h for h in fresh.held}
+    held = {h.partner: h for h in fresh.held if h.reason}
     keep: list[Change] = []
     refused: list[tuple[Change, str]] = []
     for change in saved.changes:

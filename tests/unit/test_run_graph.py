@@ -98,3 +98,23 @@ def test_a_saved_plans_graph_item_changed_in_the_tenant_since_is_refused(
     assert refused and refused[0][0] == "beta/1001"
     assert "changed in Microsoft 365 since the plan" in refused[0][1]
     assert not prepared.plan.section(Backend.GRAPH).changes
+
+
+def test_a_saved_plan_reviewed_with_an_allowance_applies_in_every_section(
+        cloudy: Cloudy, tmp_path: Path) -> None:
+    """Its Graph items as its directory items: the guard of a fresh plan without the
+    allowance does not refuse them (the reviewed plan carried its own)."""
+    cloudy.apply(cloudy.plan())
+    people = cloudy.request.source.folder / "people" / "beta.csv"  # type: ignore[attr-defined]
+    people.write_text(people.read_text(encoding="utf-8").replace(
+        "2021-04-01,", "2021-04-01,2026-11-01"), encoding="utf-8")
+    allowed = dataclasses.replace(cloudy.request, allow_disable={"beta": 1})
+    planned = plan_run(allowed, backends=Backends(cloudy.directory, cloudy.hosts, cloudy.graph))
+    assert not planned.plan.held and planned.plan.section(Backend.GRAPH).changes
+    saved = tmp_path / "plan.json"
+    save_plan(planned, saved)
+    fresh = cloudy.plan()  # `apply PLAN` without --allow-disable: the guard holds beta
+    assert fresh.plan.held
+    prepared = prepare_apply(fresh, saved)
+    assert not prepared.refused
+    assert prepared.plan.section(Backend.GRAPH).changes
