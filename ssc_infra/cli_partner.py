@@ -31,10 +31,12 @@ from ssc_infra.cli import (
     inventory_options,
     main,
     out,
+    source_target_options,
     target_options,
 )
 from ssc_infra.directory import scope_of
 from ssc_infra.errors import InventoryError, Problem, SscError
+from ssc_infra.hrexport import DEFAULT, load_mapping, read_export
 from ssc_infra.lifecycle.handover import BundleCheck, check_bundle
 from ssc_infra.lifecycle.intake import Given, Onboarded, onboard_files, onboard_netbox, read_given
 from ssc_infra.lifecycle.merge import (
@@ -56,6 +58,7 @@ from ssc_infra.lifecycle.offboard import (
     write_handover,
 )
 from ssc_infra.lifecycle.onboard import PartnerOptions
+from ssc_infra.lifecycle.people import new_export, write_export
 from ssc_infra.model import HostRole, Region
 from ssc_infra.report import problem_lines, problems_json
 from ssc_infra.run import (
@@ -282,6 +285,69 @@ def _refused(code: str, problems: list[Problem], fmt: str, inventory: Path) -> N
         err.print(line, soft_wrap=True)
     sys.exit(EXIT_ERROR)
 
+
+
+@partner.command("people")
+@inventory_options
+@source_target_options
+@format_option
+@click.argument("code")
+@click.option("--people", "people_file", required=True, type=_PATH,
+              help="The partner's new HR export.")
+@click.option("--columns", "columns_file", type=_PATH,
+              help="The mapping file of its HR system's export (as at onboarding); without "
+                   "it the export has the inventory's columns.")
+@click.option("--dry-run", is_flag=True, help="Check it with the whole region; write nothing.")
+def people(inventory: Path, today: date, fmt: str, code: str, people_file: Path,
+           columns_file: Path | None, dry_run: bool) -> None:
+    """Take in a partner's next HR export: converted, checked, written over its people CSV.
+
+    The export may be in its HR system's own shape (AFAS, Visma/Raet, YouForce...) with the
+    mapping file used at onboarding. It is checked with the whole region in a staged copy and
+    written only when the region loads with it (every problem at the export's line). What it
+    changes for people is the next plan's: `ssc-infra plan --partner CODE` shows it, and a
+    truncated export is held there by the guard.
+
+    \b
+    Examples:
+      ssc-infra partner people harlingen --people afas-2027-01.csv --columns afas.yaml
+      ssc-infra partner people ameland --people ameland.csv --dry-run --format json
+    Exit code 0 written (or would be, with --dry-run), 1 refused (nothing written).
+    """
+    source = _source(inventory)
+    if isinstance(source, NetBoxSource):
+        raise SscError("partner people writes the HR export into the inventory folder: run it "
+                       "with --source files (NetBox holds no people)")
+    loaded = source.load(today)
+    if code not in loaded.data_files:
+        raise click.BadParameter(f"no partner {code!r} in the inventory", param_hint="CODE")
+    mapping = load_mapping(columns_file, str(columns_file)) if columns_file else DEFAULT
+    if isinstance(mapping, list):
+        raise InventoryError(mapping)
+    partner_ = next((p for p in loaded.region.partners if p.code == code), None)
+    rel = (loaded.data_files[code] or ("",))[0]
+    if partner_ is None or not rel:
+        raise SscError(f"{code} has no HR export the inventory reads (offboarded, merged, or "
+                       "held by problems of its own partner file: `ssc-infra validate`)")
+    found = new_export(inventory, partner_, rel, read_export(people_file, str(people_file),
+                                                            mapping), today)
+    if isinstance(found, list):
+        raise InventoryError(found)
+    if not dry_run:
+        write_export(inventory, found)
+    summary = {"partner": code, "file": rel, "people": found.rows, "split": found.split,
+               "joined": list(found.joined), "gone": list(found.gone),
+               "changed": list(found.changed), "written": not dry_run}
+    if fmt == "json":
+        _print_json(summary)
+        return
+    verb = "would write" if dry_run else "wrote"
+    out.print(f"{verb} {escape(str(inventory / rel))}: {found.rows:,} people "
+              f"({len(found.joined):,} new in the export, {len(found.gone):,} gone from it, "
+              f"{len(found.changed):,} changed; {found.split:,} surnames split into infix and "
+              "surname)")
+    if not dry_run:
+        out.print(f"next: `ssc-infra plan --partner {escape(code)}` shows what it changes")
 
 
 @partner.command("offboard")

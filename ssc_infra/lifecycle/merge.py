@@ -15,8 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -25,9 +23,10 @@ from typing import Any
 
 import yaml
 
-from ssc_infra.errors import InventoryError, Problem, SscError
+from ssc_infra.errors import Problem
+from ssc_infra.lifecycle.staging import Replaced, check, place, replace, staged
 from ssc_infra.model import EMPLOYEE_ID_PATTERN, Identity, Partner, PersonKey, Region
-from ssc_infra.sources.files import DEVICE_COLUMNS, MERGE_COLUMNS, PEOPLE_COLUMNS, load_holding
+from ssc_infra.sources.files import DEVICE_COLUMNS, MERGE_COLUMNS, PEOPLE_COLUMNS
 
 IdMap = Mapping[PersonKey, str]  # (partner, old employee id) -> new employee id
 
@@ -239,16 +238,14 @@ class Written:
     """The merge's files as written into the inventory, and how to take them back."""
 
     inventory: Path
-    before: dict[str, bytes | None]  # path -> its bytes before (None: it was not there)
+    new: list[str]
+    replaced: Replaced
 
     def undo(self) -> None:
         """Put every file back as it was (and remove the new ones)."""
-        for rel, data in self.before.items():
-            path = self.inventory / rel
-            if data is None:
-                path.unlink(missing_ok=True)
-            else:
-                _replace(path, data)
+        self.replaced.undo()
+        for rel in self.new:
+            (self.inventory / rel).unlink(missing_ok=True)
 
 
 def write_merge(inventory: Path, files: MergeFiles) -> Written:
@@ -256,50 +253,20 @@ def write_merge(inventory: Path, files: MergeFiles) -> Written:
     records over the merged partners' files. On a failure what was written is taken back.
 
     Raises:
-        SscError: a new file exists already, or a file cannot be written.
+        PlaceError: a new file exists already, or a file cannot be written.
     """
-    written = Written(inventory, {})
+    new = place(inventory, files.new)
     try:
-        for rel, text in files.new.items():
-            path = inventory / rel
-            if path.exists():
-                raise SscError(f"{path} exists already: nothing is written over it; move it "
-                               "away or merge into another code")
-            written.before[rel] = None
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _replace(path, text.encode("utf-8"))
-        for rel, text in files.replaced.items():
-            path = inventory / rel
-            written.before[rel] = path.read_bytes()
-            _replace(path, text.encode("utf-8"))
-    except OSError as e:
-        written.undo()
-        raise SscError(f"cannot write the merge into {inventory}: {e}; the inventory is as "
-                       "it was") from e
-    except SscError:
-        written.undo()
+        return Written(inventory, new, replace(inventory, files.replaced))
+    except BaseException:
+        for rel in new:
+            (inventory / rel).unlink(missing_ok=True)
         raise
-    return written
-
-
-def _replace(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.merge")
-    temporary.write_bytes(data)
-    temporary.replace(path)
 
 
 def check_staged(inventory: Path, files: MergeFiles, today: date,
                  partners: Sequence[str]) -> list[Problem]:
     """Load the inventory as the merge would leave it, in a copy: every problem that would
     stop a run or hold one of the merging partners (nothing is written to the real one)."""
-    with tempfile.TemporaryDirectory(prefix="ssc-merge-") as tmp:
-        folder = Path(tmp) / "inventory"
-        shutil.copytree(inventory, folder, ignore=shutil.ignore_patterns(".git"), symlinks=True)
-        for rel, text in {**files.new, **files.replaced}.items():
-            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-            (folder / rel).write_text(text, encoding="utf-8")
-        try:
-            loaded = load_holding(folder, today)
-        except InventoryError as e:
-            return list(e.problems)
-    return [p for code in partners for p in loaded.held.get(code, ())]
+    with staged(inventory, files.new, files.replaced) as folder:
+        return list(check(folder, today, *partners).problems)

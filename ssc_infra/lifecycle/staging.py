@@ -61,11 +61,13 @@ def staged_name(rel: str) -> str:
 
 
 @contextlib.contextmanager
-def staged(inventory: Path, files: Mapping[str, str]) -> Iterator[Path]:
-    """A temporary copy of the inventory with `files` (inventory-relative path -> text) added.
+def staged(inventory: Path, files: Mapping[str, str],
+           replaced: Mapping[str, str] | None = None) -> Iterator[Path]:
+    """A temporary copy of the inventory with `files` (inventory-relative path -> text) added
+    and `replaced` written over the files of the same names.
 
     Raises:
-        SscError: a path outside the inventory, or a file already there.
+        SscError: a path outside the inventory, or one of `files` already there.
     """
     with tempfile.TemporaryDirectory(prefix="ssc-staged-") as tmp:
         folder = Path(tmp) / "inventory"
@@ -81,18 +83,23 @@ def staged(inventory: Path, files: Mapping[str, str]) -> Iterator[Path]:
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("x", encoding="utf-8", newline="") as handle:
                 handle.write(text)
+        for rel, text in (replaced or {}).items():
+            if not _inside(rel):
+                raise SscError(f"{rel!r} is not a path inside the inventory")
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_text(text, encoding="utf-8", newline="")
         yield folder
 
 
-def check(folder: Path, today: date, partner: str) -> Checked:
+def check(folder: Path, today: date, *partners: str) -> Checked:
     """Load the staged region: every problem that stops the run, and the new or changed
-    partner's own; other partners held by their own data are named, not blamed."""
+    partners' own; other partners held by their own data are named, not blamed."""
     try:
         loaded = load_holding(folder, today)
     except InventoryError as e:
         return Checked(None, tuple(_unstaged(e.problems)))
-    own = loaded.held.get(partner, ())
-    others = tuple(code for code in loaded.held if code != partner)
+    own = [p for code in partners for p in loaded.held.get(code, ())]
+    others = tuple(code for code in loaded.held if code not in partners)
     return Checked(loaded, tuple(_unstaged(own)), others)
 
 
@@ -146,6 +153,58 @@ def place(inventory: Path, files: Mapping[str, str]) -> list[str]:
             path.unlink(missing_ok=True)
         raise
     return list(files)
+
+
+@dataclass
+class Replaced:
+    """Files written over their old selves (`replace`), and how to put them back."""
+
+    inventory: Path
+    before: dict[str, bytes]  # inventory-relative path -> its bytes before
+
+    def undo(self) -> None:
+        for rel, data in self.before.items():
+            _over(self.inventory / rel, data)
+
+
+def replace(inventory: Path, files: Mapping[str, str]) -> Replaced:
+    """Write each file whole over the one of its name (written beside it, synced, renamed
+    over it); on a failure the ones written already are put back.
+
+    Raises:
+        PlaceError: a file is not there, or cannot be written.
+    """
+    done = Replaced(inventory, {})
+    try:
+        for rel, text in files.items():
+            if not _inside(rel):
+                raise PlaceError(f"{rel!r} is not a path inside the inventory")
+            target = inventory / rel
+            try:
+                old = target.read_bytes()
+            except OSError as e:
+                raise PlaceError(f"cannot read {target}: {e.strerror or e}") from e
+            _over(target, text.encode("utf-8"))
+            done.before[rel] = old
+    except BaseException:
+        done.undo()
+        raise
+    return done
+
+
+def _over(target: Path, data: bytes) -> None:
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.new")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(target)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise PlaceError(f"cannot write {target}: {e.strerror or e}") from e
 
 
 def _write_new(target: Path, text: str) -> None:
