@@ -518,7 +518,10 @@ def _write_bundle(region: Region, code: str, folder: Path, targets_file: Path,
         raise click.BadParameter(str(e.args[0]), param_hint="CODE") from None
     if partner_.offboarded is not None:
         raise SscError(f"{code} was offboarded on {partner_.offboarded.on}; its bundle is in "
-                       f"{partner_.offboarded.bundle} (`ssc-infra bundle verify` checks it)")
+                       f"{partner_.offboarded.bundle} (`ssc-infra bundle verify` checks it). "
+                       f"If its plan was not applied then, `ssc-infra plan --partner {code}` "
+                       f"shows it and `ssc-infra apply --partner {code} --allow-disable "
+                       f"{code}=N` applies it")
     target = load_target(targets_file, target_name)
     settings = ad_settings(target, target_name)
     check_base_dn(settings, region)
