@@ -110,8 +110,11 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
+# The tests in TEST_WORKERS processes (pytest-xdist), a test file per process at a time (its
+# module's fixtures stay whole); each process starts its own DC and NetBox on free addresses.
+TEST_WORKERS ?= 2
 test: $(STAMP) system lint
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 bench: $(STAMP) system
 	$(BIN)/python bench/inventory.py
