@@ -57,6 +57,7 @@ from ssc_infra.ledger import NameConflict, load_ledger, record_names
 from ssc_infra.model import HostRole, Region
 from ssc_infra.naming import ExistingName
 from ssc_infra.plan import (
+    Action,
     Backend,
     Change,
     ItemResult,
@@ -550,9 +551,11 @@ def execute_apply(planned: PlannedRun, prepared: Prepared, hooks: Hooks = Hooks(
             if graph.changes and planned.backends.graph is not None:
                 cloud_report, cloud = _apply_graph(planned, graph, rid, hooks)
                 report = ApplyReport([*report.results, *cloud_report.results])
-            if (directory.changes or graph.changes) and not prepared.from_file:
+            if (directory.changes or graph.changes) and (
+                    not prepared.from_file or names_as_planned(report, planned.desired)):
                 # Names are only ever kept, never moved: recording after a partial failure is
-                # safe.
+                # safe. A saved plan's names are kept when they are the ones the inventory
+                # gives now (else its accounts hold the names and the next plan reads them).
                 record_names(planned.state.ensure(), planned.desired)
         except BaseException:
             _finish_hosts(planned, runs, hooks, rid, raise_error=False)  # the first error wins
@@ -569,6 +572,24 @@ def execute_apply(planned: PlannedRun, prepared: Prepared, hooks: Hooks = Hooks(
     traffic = planned.backends.graph.traffic() \
         if planned.backends.graph is not None and graph.changes else None
     return Outcome(report, credentials, hosts, cloud, traffic)
+
+
+def names_as_planned(report: ApplyReport, desired: DesiredState) -> bool:
+    """Whether every account and cloud user a saved plan made carries the name the desired
+    state gives its person now (pure)."""
+    names = {f"{a.partner}/{a.employee_id}": a.name for p in desired.partners
+             for a in p.accounts}
+    for result in report.results:
+        change = result.change
+        if not result.ok or change.action is not Action.CREATE or change.kind not in (
+                ObjectKind.ACCOUNT, ObjectKind.CLOUD_USER):
+            continue
+        name = names.get(change.key)
+        made = change.after.get("sAMAccountName", change.after.get("mailNickname"))
+        if name is None or made != name.sam or \
+                change.after.get("userPrincipalName") != name.upn:
+            return False
+    return True
 
 
 def _second_place() -> None:

@@ -118,3 +118,16 @@ def test_a_saved_plan_reviewed_with_an_allowance_applies_in_every_section(
     prepared = prepare_apply(fresh, saved)
     assert not prepared.refused
     assert prepared.plan.section(Backend.GRAPH).changes
+
+
+def test_a_saved_plan_applied_keeps_the_names_it_gave_in_the_ledger(
+        cloudy: Cloudy, tmp_path: Path) -> None:
+    """Cloud users' names live in the ledger: a saved plan applied records them as an
+    unreviewed apply does, so a partner onboarded later renames nobody."""
+    from ssc_infra.ledger import load_ledger
+
+    saved = tmp_path / "plan.json"
+    save_plan(cloudy.plan(), saved)
+    cloudy.apply(cloudy.plan(), saved)
+    kept = load_ledger(cloudy.request.state_dir)
+    assert kept.get(("beta", "1001")) is not None and kept.get(("beta", "2002")) is not None
