@@ -72,7 +72,8 @@ demo: $(STAMP) system
 	@[ -d $(DEMO) ] || { cp -r inventory $(DEMO) && echo "the demo works on a copy of inventory/: $(DEMO)"; }
 	$(call RUN_DEMO,validate)
 	$(call RUN_DEMO,show)
-	$(call RUN_DEMO,lab up,--address $(LAB_ADDRESS) $(if $(filter netbox,$(SOURCE)),--with-netbox))
+	@# with NetBox pushed already (a second run), the lab's tenants follow what NetBox holds
+	$(call RUN_DEMO,lab up,--address $(LAB_ADDRESS) $(if $(filter netbox,$(SOURCE)),--with-netbox $(if $(wildcard .ssc/demo.netbox.txt),--source netbox)))
 ifeq ($(SOURCE),netbox)
 	$(call RUN_DEMO,netbox push,--yes) > .ssc/demo.netbox.txt || { tail -n 20 .ssc/demo.netbox.txt; exit 1; }
 	@tail -n 1 .ssc/demo.netbox.txt
@@ -82,7 +83,7 @@ endif
 	@echo "the full plan is in .ssc/demo.plan.txt; its last line:"; tail -n 1 .ssc/demo.plan.txt
 	$(call RUN_DEMO,apply,--source $(SOURCE) --yes .ssc/demo.plan.json)
 	@# Entra Connect of the lab: the hybrid partners' accounts into their tenants (emulator)
-	$(call RUN_DEMO,lab entra-sync)
+	$(call RUN_DEMO,lab entra-sync,--source $(SOURCE))
 	@# A new municipality joins (invlechting): onboarded from its AFAS export, then applied
 	@if [ -e $(DEMO)/partners/harlingen.yaml ] || [ -e $(DEMO)/people/harlingen.csv ]; then \
 	  echo "harlingen is onboarded already"; else \
@@ -95,8 +96,8 @@ endif
 	  head -n 2 .ssc/demo.onboard.txt; tail -n 2 .ssc/demo.onboard.txt; fi
 	$(call RUN_DEMO,apply,--source $(SOURCE) --partner harlingen --yes)
 	@# the new partner's tenant in the Graph emulator, and its accounts synchronised there
-	$(call RUN_DEMO,lab up,--address $(LAB_ADDRESS) $(if $(filter netbox,$(SOURCE)),--with-netbox))
-	$(call RUN_DEMO,lab entra-sync)
+	$(call RUN_DEMO,lab up,--source $(SOURCE) --address $(LAB_ADDRESS) $(if $(filter netbox,$(SOURCE)),--with-netbox))
+	$(call RUN_DEMO,lab entra-sync,--source $(SOURCE))
 	$(call RUN_DEMO,drift,--source $(SOURCE) --compact --report .ssc/drift-report)
 	@echo "initial passwords: .ssc/credentials/ (0600); audit log: .ssc/audit.jsonl;" \
 	  "the workplace hosts' files: .ssc/lab/hosts/; stop the lab with: $(BIN)/ssc-infra lab down"

@@ -816,15 +816,14 @@ def lab_up(inventory: Path, today: date, targets_file: Path, state_dir: Path,
     Examples:
       ssc-infra lab up
       ssc-infra lab up --with-netbox && ssc-infra netbox push --yes
+      ssc-infra lab up --with-netbox --source netbox   # tenants for partners in NetBox
     """
     from ssc_infra.lab import lab_address, start_dc
 
-    region = _load(inventory, today)
-    address = lab_address(_lab_dir(state_dir), address)
-    with err.status("starting the lab DC (the first time provisions a domain: ~10 s)..."):
-        dc = start_dc(_lab_dir(state_dir), region.directory.domain, address, fresh=fresh)
     netbox: dict[str, Any] = {}
     if with_netbox:
+        # NetBox first: with `--source netbox` the region is read from it (the lab's tenants
+        # follow a partner onboarded into NetBox).
         from ssc_infra.netbox_lab import start_netbox
 
         with err.status("starting the lab NetBox (the first time installs and migrates it: "
@@ -833,6 +832,10 @@ def lab_up(inventory: Path, today: date, targets_file: Path, state_dir: Path,
         netbox = {"netbox": {"url": server.url, "token_file": str(server.token_file)}}
         out.print(f"lab NetBox runs at {server.url}/ — web UI login: user admin, password "
                   f"in {server.admin_password_file} (0600)")
+    region = _load(inventory, today)
+    address = lab_address(_lab_dir(state_dir), address)
+    with err.status("starting the lab DC (the first time provisions a domain: ~10 s)..."):
+        dc = start_dc(_lab_dir(state_dir), region.directory.domain, address, fresh=fresh)
     from ssc_infra.graph_lab import start_graph_emulator
 
     with err.status("starting the lab's Graph emulator (a tenant per partner)..."):
