@@ -832,6 +832,8 @@ def lab_up(inventory: Path, today: date, targets_file: Path, state_dir: Path,
         netbox = {"netbox": {"url": server.url, "token_file": str(server.token_file)}}
         out.print(f"lab NetBox runs at {server.url}/ — web UI login: user admin, password "
                   f"in {server.admin_password_file} (0600)")
+        if targets_file.exists():  # where it runs now (its port may be another than before)
+            write_target(targets_file, "lab", netbox, merge=True)
     region = _load(inventory, today)
     address = lab_address(_lab_dir(state_dir), address)
     with err.status("starting the lab DC (the first time provisions a domain: ~10 s)..."):

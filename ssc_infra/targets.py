@@ -257,12 +257,14 @@ def _read_secret(env: str | None, file: str | None, name: str, section: str,
     raise TargetError(f"target {name!r}: set {what}_env or {what}_file under {section}:")
 
 
-def write_target(path: Path, name: str, entry: dict[str, Any]) -> None:
-    """Add or replace one target, keeping the others (used by `lab up`)."""
+def write_target(path: Path, name: str, entry: dict[str, Any], *, merge: bool = False) -> None:
+    """Add or replace one target, keeping the others (used by `lab up`); with `merge` only
+    ENTRY's keys of that target are replaced."""
     data: dict[str, Any] = {}
     if path.exists():
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    data[name] = entry
+    old = data.get(name)
+    data[name] = {**old, **entry} if merge and isinstance(old, dict) else entry
     path.write_text(
         "# Where ssc-infra connects. Secrets are never here: only where to find them.\n"
         + yaml.safe_dump(data, sort_keys=True),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ssc_infra.targets import Target, TargetError, ad_settings, load_target
+from ssc_infra.targets import Target, TargetError, ad_settings, load_target, write_target
 
 SECRET = "Wachtwurd-fan-de-tsjinst"
 
@@ -75,3 +75,16 @@ def test_without_insecure_every_target_loads(tmp_path: Path) -> None:
     path = _targets(tmp_path, "production", "ldaps://dc01.ssc.frl:636")
     settings = ad_settings(load_target(path, "production"), "production")
     assert not settings.insecure
+
+
+def test_write_target_merge_replaces_only_the_keys_given(tmp_path: Path) -> None:
+    path = _targets(tmp_path, "lab", "ldap://127.0.0.1:389")
+    write_target(path, "other", {"ad": {"url": "ldaps://dc.example:636"}})
+    netbox = {"url": "http://127.0.0.1:50731", "token_file": "/x/api.token"}
+    write_target(path, "lab", {"netbox": netbox}, merge=True)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert data["lab"]["netbox"] == netbox
+    assert data["lab"]["ad"]["url"] == "ldap://127.0.0.1:389"  # the rest as it was
+    assert data["other"] == {"ad": {"url": "ldaps://dc.example:636"}}
+    write_target(path, "lab", {"netbox": netbox})  # without merge: the entry as given
+    assert yaml.safe_load(path.read_text(encoding="utf-8"))["lab"] == {"netbox": netbox}
