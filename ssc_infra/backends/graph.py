@@ -402,6 +402,10 @@ class Graph:
             age = _aware(now or datetime.now(UTC)) - _aware(saved_at) if saved_at else None
             if age is not None and age > DELTA_MAX_AGE:
                 reason = "link older than 7 days"
+            elif not self._same_origin(link):
+                # saved when graph_url was another (a target moved, the lab's emulator on a new
+                # port): read whole; the token never goes to the old address
+                reason = "link of another graph_url"
             else:
                 try:
                     return self._delta_read(self._url(link), None, False, "")
@@ -517,10 +521,14 @@ class Graph:
         finally:
             self.count.seconds += time.perf_counter() - started
 
+    def _same_origin(self, link: str) -> bool:
+        mine, theirs = urlsplit(self._base), urlsplit(link)
+        return (theirs.scheme, theirs.netloc) == (mine.scheme, mine.netloc)
+
     def _url(self, path: str) -> str:
         if "://" in path:  # a nextLink or deltaLink: the token goes to graph_url's host only
-            mine, theirs = urlsplit(self._base), urlsplit(path)
-            if (theirs.scheme, theirs.netloc) != (mine.scheme, mine.netloc):
+            theirs = urlsplit(path)
+            if not self._same_origin(path):
                 raise GraphError(f"Graph gave a link to {theirs.scheme}://{theirs.netloc}, not "
                                  f"graph_url {self._base}: the token is not sent there")
             return path

@@ -467,6 +467,19 @@ def test_a_delta_link_older_than_7_days_is_not_used() -> None:
     assert "deltatoken" not in " ".join(fake.seen)
 
 
+def test_a_delta_link_saved_for_another_graph_url_reads_whole_and_sends_no_token_there(
+        ) -> None:
+    # the target moved, or the lab's emulator came back on another port
+    fake = FakeDelta()
+    client, _ = make(fake)
+    link = "https://127.0.0.9:45749/v1.0/users/delta?$deltatoken=A"
+    moved = client.delta("users", link, ["id", "displayName"], saved_at=NOW, now=NOW)
+    assert (moved.full, moved.reason) == (True, "link of another graph_url")
+    assert [u["id"] for u in moved.items] == ["u1", "u2"]
+    assert moved.delta_link.startswith(BASE)
+    assert not any("45749" in url for url in fake.seen)
+
+
 def test_delta_links_round_trip_in_a_private_file(tmp_path: Path) -> None:
     links = DeltaLinks(tmp_path)
     assert links.get("lwd", "users") is None
