@@ -474,11 +474,17 @@ def merge(inventory: Path, today: date, targets_file: Path, target_name: str, st
             raise InventoryError(problems)
         written = write_merge(inventory, found)
         try:
-            run = dataclasses.replace(request, partners=codes, command="apply",
+            run = dataclasses.replace(request, partners=codes, command="apply", together=codes,
                                       allow_disable={code: WHOLE_PARTNER for code in codes})
             planned = _planned(run, check_hosts=not yes)
             prepared = prepare_apply(planned, None)
             _show_plan(planned, "text", {})
+            held = [code for code in codes if code in planned.held_partners]
+            if held:  # put back by the handler below
+                raise SscError(f"nothing merged: {', '.join(held)} held back (see above), and a "
+                               "merge goes whole or not at all; the inventory is as it was. "
+                               "Fix what holds it (seats in its tenant, a tenant for "
+                               f"{into} in the target's graph.tenants) and merge again")
             if not yes and not click.confirm(f"Merge {', '.join(sources)} into {into} with "
                                              "this plan?", default=False, err=True):
                 written.undo()

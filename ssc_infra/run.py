@@ -60,6 +60,7 @@ from ssc_infra.plan import (
     Action,
     Backend,
     Change,
+    Held,
     ItemResult,
     ObjectKind,
     Plan,
@@ -110,6 +111,8 @@ class RunRequest:
     command: str = "plan"
     enable: tuple[str, ...] = ()  # PARTNER/ID: accounts locked by hand that may be enabled
     holds_file: Path | None = None  # accounts locked on purpose, known unmanaged objects
+    # partners planned as one (a merge): one of them held back holds back all of them
+    together: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -291,6 +294,7 @@ def plan_run(request: RunRequest, hooks: Hooks = Hooks(), check_hosts: bool = Tr
     if backends.graph is not None:
         with hooks.status("reading Microsoft 365 (Graph)..."):
             planned.graph = plan_graph(planned, backends.graph)
+    hold_together(planned)
     if planned.ansible is None or backends.hosts is None or not region.hosts:
         return planned
     planned.scope = host_scope(planned)
@@ -302,6 +306,21 @@ def plan_run(request: RunRequest, hooks: Hooks = Hooks(), check_hosts: bool = Tr
         with hooks.status("checking the changed host files with the daemons' checkers..."):
             planned.hosts = HostPlan(bundle, result, refused_files(region, bundle, result))
     return planned
+
+
+def hold_together(planned: PlannedRun) -> None:
+    """Partners planned as one go on together or wait together: a merge half applied would
+    retire the old partners' groups while the new partner's accounts stay where they were."""
+    together = planned.request.together
+    held = sorted(planned.held_partners & set(together))
+    others = tuple(c for c in together if c not in held)
+    if not held or not others:
+        return
+    why = f"planned as one with {', '.join(held)}, which {'is' if len(held) == 1 else 'are'} " \
+          "held back"
+    section = planned.directory.holding(others)
+    planned.directory = dataclasses.replace(section, held=(
+        *section.held, *(Held(code, 0, 0, 0, "", reason=why) for code in others)))
 
 
 def _named_homes(planned: PlannedRun, result: RunResult) -> RunResult:

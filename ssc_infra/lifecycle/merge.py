@@ -12,6 +12,7 @@ that collide between the partners are refused unless a mapping file gives new on
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -246,6 +247,8 @@ class Written:
         self.replaced.undo()
         for rel in self.new:
             (self.inventory / rel).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # merges/, when the merge made it (and empty)
+                (self.inventory / rel).parent.rmdir()
 
 
 def write_merge(inventory: Path, files: MergeFiles) -> Written:

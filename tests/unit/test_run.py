@@ -343,6 +343,25 @@ def test_a_partner_held_by_the_guard_keeps_its_part_and_its_copy(world: World) -
     assert world.hosts.calls[-1]["partners"] == ("beta",)  # alpha's homes not touched
 
 
+def test_partners_planned_as_one_are_held_back_together(world: World) -> None:
+    """A merge goes whole or waits whole: alpha held by the guard holds beta's changes too."""
+    world.apply(world.plan())
+    world.edits.leave("alpha", "1001", "2026-11-01")
+    world.edits.leave("alpha", "1002", "2026-11-01")
+    world.edits.leave("beta", "1001", "2026-11-01")  # beta's part of the host files changes
+    apart = world.plan()
+    assert [h.partner for h in apart.plan.held] == ["alpha"]
+    assert apart.scope is not None and apart.scope.applied == ("beta",)
+    request = dataclasses.replace(world.request, together=("alpha", "beta"))
+    together = plan_run(request, backends=Backends(world.directory, world.hosts))
+    held = {h.partner: h for h in together.plan.held}
+    assert set(held) == {"alpha", "beta"} and together.held_partners == {"alpha", "beta"}
+    assert "planned as one with alpha, which is held back" in held["beta"].message()
+    assert not together.plan.changes  # nothing of either is applied, on the hosts neither
+    assert together.scope is not None and together.scope.applied == ()
+    assert set(together.scope.kept) == {"alpha", "beta"}
+
+
 def test_an_edited_saved_plan_is_refused_whole(world: World, tmp_path: Path) -> None:
     planned = world.plan()
     path = tmp_path / "plan.json"
