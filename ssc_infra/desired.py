@@ -113,6 +113,7 @@ class DesiredPartner:
     workplaces: tuple[WorkplaceAssignment, ...]
     not_yet: int  # people whose account is not due yet (start date beyond the pre-start window)
     offboarded: date | None = None  # the partner left the SSC on this day: no one is current
+    merged_into: str = ""  # the partner it merged into (`partner merge`), or ""
 
     @property
     def ous(self) -> tuple[str, ...]:
@@ -257,6 +258,7 @@ def _derive_partner(
         workplaces=workplaces,
         not_yet=len(partner.people) - len(accounts),
         offboarded=partner.offboarded.on if partner.offboarded else None,
+        merged_into=partner.merged.into if partner.merged else "",
     )
 
 

@@ -263,8 +263,10 @@ def diff_directory(
     others = {dn_key(a.dn): a.dn for a in actual.accounts}
     for partner in scope:
         for current_group in retired_groups(partner, actual):
+            why = (f"the partner merged into {partner.merged_into}" if partner.merged_into
+                   else "the partner was offboarded" if partner.offboarded else "")
             changes.extend(_retire_group(current_group, member_keys, final_dn, others,
-                                         desired.today))
+                                         desired.today, why))
     findings.extend(_unmanaged(actual, scope, holds))
     return Section(Backend.DIRECTORY, tuple(_ordered(changes)), unmanaged=tuple(findings))
 
@@ -485,8 +487,11 @@ def _retire_group(
     final_dn: Mapping[PersonKey, str],
     others: Mapping[str, str],
     today: date,
+    why: str = "",
 ) -> Iterable[Change]:
     """Retire a group whose department or service is gone: empty it, mark it, keep it.
+
+    WHY says why it is gone when the partner is (merged, offboarded); else its kind does.
 
     Its members would otherwise keep the access or licence by accident. Emptying is what
     takes the access away, so each member removed counts as a disable for the guards. The
@@ -497,8 +502,9 @@ def _retire_group(
     """
     kind = owned_group_kind(group.name, group.partner) or ""
     if not group.description.startswith(RETIRED_MARK):
-        text = (f"{RETIRED_MARK} {today.isoformat()}: {OWNED_GROUP_KINDS[kind]}; kept empty, "
-                f"grants nothing (was: {group.description})")
+        because = why or OWNED_GROUP_KINDS[kind]
+        text = (f"{RETIRED_MARK} {today.isoformat()}: {because}; kept empty, grants nothing "
+                f"(was: {group.description})")
         yield Change(ObjectKind.GROUP, Action.UPDATE, group.partner, group.name, group.dn,
                      {"description": group.description}, {"description": text[:DESCRIPTION_MAX]})
     if group.members:

@@ -224,6 +224,10 @@ def test_a_merge_moves_accounts_homes_and_memberships_and_disables_nobody(
     # Memberships follow; the merged partners' groups are emptied and marked retired.
     assert "Sjoerd Hoekstra" in lab.members("delta-all")
     assert not lab.members("alpha-all") and not lab.members("gamma-lic-m365-e3")
+    lab.conn.search(f"OU=Partners,{lab.base}", "(&(objectClass=group)(cn=gamma-lic-m365-e3))",
+                    attributes=["description"])
+    retired = str(lab.conn.entries[0].description)
+    assert retired.startswith("ssc-infra: retired ") and "the partner merged into delta" in retired
     # Homes move along with their files; nothing was archived.
     assert (homes / "delta" / "shoekstra" / "notes.txt").read_text() == "werkinstructies"
     assert not list((homes / "gamma").iterdir())
