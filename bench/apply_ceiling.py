@@ -46,12 +46,12 @@ from benchlab import (
     write_targets,
 )
 
-from ssc_infra.backends.ad import USER_CLASSES, connect, new_account_attributes, new_password
-from ssc_infra.backends.ldap import LdapDirectory
-from ssc_infra.directory import plan_directory, scope_of
+from ssc_infra.ad.backend import LdapDirectory
+from ssc_infra.ad.client import USER_CLASSES, connect, new_account_attributes, new_password
+from ssc_infra.ad.planning import plan_directory, scope_of
+from ssc_infra.core.model import Region
+from ssc_infra.core.plan import Action, ObjectKind
 from ssc_infra.lab import DomainController
-from ssc_infra.model import Region
-from ssc_infra.plan import Action, ObjectKind
 from ssc_infra.sources.files import load
 
 

@@ -3,7 +3,7 @@ Graph EMULATOR with the real tenant's write limit (3,000 writes per 150 s per ap
 `$batch` of at most 20), printed against the floor those limits allow; then a no-change plan.
 
 Beside it, in the same run, the Graph libraries compared for what the tool needs (a paged read
-of the tenant's users): the project's small client (`ssc_infra.backends.graph`: httpx, MSAL,
+of the tenant's users): the project's small client (`ssc_infra.m365.graph`: httpx, MSAL,
 tenacity) and Microsoft's `msgraph-core` (with azure-identity), which runs in a venv of its own
 (requirements/graph-bench-lock.txt, made on first use): import time, requests and seconds.
 
@@ -24,16 +24,16 @@ from pathlib import Path
 
 from benchlab import ROOT, TODAY
 
-from ssc_infra.backends.ad import Secret
-from ssc_infra.backends.graph import GraphSettings
-from ssc_infra.backends.m365 import M365
-from ssc_infra.cloud import USER_SELECT
-from ssc_infra.desired import derive
-from ssc_infra.diff.graph import diff_graph
+from ssc_infra.ad.client import Secret
+from ssc_infra.core.desired import derive
+from ssc_infra.core.plan import ObjectKind
 from ssc_infra.graph_emulator import GraphEmulator, Sku
-from ssc_infra.plan import ObjectKind
-from ssc_infra.sample import generate, write
+from ssc_infra.m365.backend import M365
+from ssc_infra.m365.diff import diff_graph
+from ssc_infra.m365.graph import GraphSettings
+from ssc_infra.m365.tenant import USER_SELECT
 from ssc_infra.sources.files import FilesSource
+from ssc_infra.sources.sample import generate, write
 
 TENANT = "0b5e7c1a-bench-4000-8000-000000000001"
 LIMIT, WINDOW = 3000, 150.0
@@ -61,8 +61,8 @@ def own_client_read(emulator: GraphEmulator, secret: str) -> tuple[float, int, f
     """(import seconds, requests, read seconds) of the project's client reading every user."""
     code = (
         "import time, sys; t = time.perf_counter()\n"
-        "from ssc_infra.backends.graph import Graph, GraphSettings\n"
-        "from ssc_infra.backends.ad import Secret\n"
+        "from ssc_infra.m365.graph import Graph, GraphSettings\n"
+        "from ssc_infra.ad.client import Secret\n"
         "imported = time.perf_counter() - t\n"
         f"g = Graph(GraphSettings({TENANT!r}, {emulator.client_id!r}, Secret({secret!r}), "
         f"graph_url={emulator.url!r}, login_url={emulator.login_url!r}, "

@@ -18,9 +18,9 @@ import time
 from datetime import date
 from pathlib import Path
 
-from ssc_infra.backends.ansible import AnsibleSettings, RunResult, run_playbook
-from ssc_infra.backends.hosts import make_bundle, run_hosts
-from ssc_infra.desired import derive
+from ssc_infra.core.desired import derive
+from ssc_infra.hosts.ansible import AnsibleSettings, RunResult, run_playbook
+from ssc_infra.hosts.backend import make_bundle, run_hosts
 from ssc_infra.sources.files import load
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,7 +24,7 @@ import gc, json, resource, sys, time
 from datetime import date
 from pathlib import Path
 from ssc_infra.sources.files import load
-from ssc_infra.desired import derive
+from ssc_infra.core.desired import derive
 import csv
 b0 = time.perf_counter()
 rows = 0
@@ -76,7 +76,7 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, today {TODAY}")
     report("sample (inventory/)", measure(ROOT / "inventory"))
     with tempfile.TemporaryDirectory(prefix="ssc-bench-") as tmp:
-        from ssc_infra.sample import write_sample
+        from ssc_infra.sources.sample import write_sample
 
         started = time.perf_counter()
         write_sample(Path(tmp) / "big", people=args.big, seed=7, partners=args.partners)

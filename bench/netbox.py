@@ -25,16 +25,16 @@ from typing import Any, TypeVar
 import httpx
 from benchlab import ROOT, TODAY
 
-from ssc_infra.backends.ad import Secret
-from ssc_infra.backends.netbox import _FIELDS, PAGE, NetBox, NetBoxSettings
-from ssc_infra.diff.netbox import endpoint
+from ssc_infra.ad.client import Secret
+from ssc_infra.core.plan import ObjectKind
+from ssc_infra.netbox.client import _FIELDS, PAGE, NetBox, NetBoxSettings
+from ssc_infra.netbox.diff import endpoint
+from ssc_infra.netbox.objects import DEVICE_ROLES, LAN_INTERFACE, infra_slug
+from ssc_infra.netbox.push import plan_netbox, push
+from ssc_infra.netbox.source import NetBoxSource, read_documents
 from ssc_infra.netbox_lab import start_netbox, stop_netbox
-from ssc_infra.netbox_objects import DEVICE_ROLES, LAN_INTERFACE, infra_slug
-from ssc_infra.netbox_push import plan_netbox, push
 from ssc_infra.peer_inventory import nb_inventory
-from ssc_infra.plan import ObjectKind
 from ssc_infra.sources.files import FilesSource
-from ssc_infra.sources.netbox import NetBoxSource, read_documents
 
 T = TypeVar("T")
 SAMPLE = ROOT / "inventory"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 def main() -> int:
     try:
-        from ssc_infra.hostinventory import script_inventory
+        from ssc_infra.run.hostinventory import script_inventory
     except ImportError:
         # Started by a python3 without ssc-infra: use the repository's venv when there is one.
         venv = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"

@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ssc_infra.actual import DirectoryState
-from ssc_infra.cloud import USAGE_LOCATION, licence_skus
-from ssc_infra.desired import group_name
-from ssc_infra.dn import dn_key
-from ssc_infra.errors import SscError
+from ssc_infra.core.actual import DirectoryState
+from ssc_infra.core.desired import group_name
+from ssc_infra.core.dn import dn_key
+from ssc_infra.core.errors import SscError
+from ssc_infra.core.model import Identity, Region
 from ssc_infra.graph_emulator import EmulatorControl, Sku
-from ssc_infra.model import Identity, Region
-from ssc_infra.state import private_dir
+from ssc_infra.m365.tenant import USAGE_LOCATION, licence_skus
+from ssc_infra.state.folder import private_dir
 
 SEAT_MARGIN = 1.1  # seats per licence in a lab tenant: the partner's people and a tenth
 

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ssc_infra.errors import BackendError
+from ssc_infra.core.errors import BackendError
 
 SAMBA_PACKAGES = ("samba-ad-dc", "samba-ad-provision")
 HOST_NAME = "dc1"

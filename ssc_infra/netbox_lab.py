@@ -43,7 +43,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ssc_infra.errors import BackendError
+from ssc_infra.core.errors import BackendError
 from ssc_infra.lab import cache_dir
 
 NETBOX_VERSION = "4.7.3"

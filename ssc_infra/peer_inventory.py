@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from ssc_infra.errors import BackendError
+from ssc_infra.core.errors import BackendError
 from ssc_infra.lab import cache_dir
 
 ANSIBLE_RELEASE = "11.13.0"  # its netbox.netbox is 3.21.0

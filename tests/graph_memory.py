@@ -1,7 +1,7 @@
 """Microsoft 365 in memory: a GraphBackend for unit tests of the diff and the run model.
 
 It keeps each tenant's users, groups and seats as Graph's raw JSON and hands them to the same
-parsers as the real backend (`ssc_infra.cloud`); `apply` makes the changes as Graph would. The
+parsers as the real backend (`ssc_infra.m365.tenant`); `apply` makes the changes as Graph would. The
 integration tests do the same against the Graph emulator over HTTPS.
 """
 
@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ssc_infra.backends.graph import GraphCounter
-from ssc_infra.cloud import TenantState, in_domain, parse_group, parse_sku, parse_user
-from ssc_infra.diff.graph import Unreadable
-from ssc_infra.model import Partner
-from ssc_infra.plan import Action, Change, ItemResult, ObjectKind
+from ssc_infra.core.model import Partner
+from ssc_infra.core.plan import Action, Change, ItemResult, ObjectKind
+from ssc_infra.m365.diff import Unreadable
+from ssc_infra.m365.graph import GraphCounter
+from ssc_infra.m365.tenant import TenantState, in_domain, parse_group, parse_sku, parse_user
 
 E3 = "05e9a617-0261-4cee-bb44-138d3ef5d965"
 

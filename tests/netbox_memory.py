@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ssc_infra.netbox_objects import NbObject, is_ref
-from ssc_infra.plan import ObjectKind
+from ssc_infra.core.plan import ObjectKind
+from ssc_infra.netbox.objects import NbObject, is_ref
 
 _CHOICES = {"status", "type"}
 

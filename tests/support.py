@@ -8,18 +8,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from ssc_infra.actual import (
+from ssc_infra.ad.diff import DISABLED_MARK, diff_directory, directory_names
+from ssc_infra.core.actual import (
     UAC_ACCOUNTDISABLE,
     UAC_NORMAL_ACCOUNT,
     DirectoryAccount,
     DirectoryGroup,
     DirectoryState,
 )
-from ssc_infra.desired import DesiredState, derive
-from ssc_infra.diff.directory import DISABLED_MARK, diff_directory, directory_names
-from ssc_infra.dn import dn_key
-from ssc_infra.model import Identity
-from ssc_infra.plan import Section
+from ssc_infra.core.desired import DesiredState, derive
+from ssc_infra.core.dn import dn_key
+from ssc_infra.core.model import Identity
+from ssc_infra.core.plan import Section
 from ssc_infra.sources.files import load
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from ssc_infra.errors import BackendError
+from ssc_infra.core.errors import BackendError
 from ssc_infra.graph_emulator.model import DEFAULT_SKUS, Fault, Sku
 
 

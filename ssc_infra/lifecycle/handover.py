@@ -36,11 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ssc_infra.cloud import TenantState
-from ssc_infra.dn import dn_key
-from ssc_infra.errors import SscError
-from ssc_infra.model import Partner
-from ssc_infra.state import csv_row
+from ssc_infra.core.dn import dn_key
+from ssc_infra.core.errors import SscError
+from ssc_infra.core.model import Partner
+from ssc_infra.m365.tenant import TenantState
+from ssc_infra.state.folder import csv_row
 
 FORMAT = "ssc-infra/handover/v1"
 MANIFEST = "manifest.json"

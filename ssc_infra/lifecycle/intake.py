@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from ssc_infra.errors import Problem
-from ssc_infra.hrexport import DEFAULT, Converted, HrMapping, load_mapping, read_export
+from ssc_infra.core.errors import Problem
+from ssc_infra.core.model import Region
+from ssc_infra.core.plan import ItemResult
 from ssc_infra.lifecycle.onboard import (
     NewPartner,
     OnboardError,
@@ -27,11 +28,10 @@ from ssc_infra.lifecycle.onboard import (
     valid_code,
 )
 from ssc_infra.lifecycle.staging import check, place, staged, taken
-from ssc_infra.model import Region
-from ssc_infra.plan import ItemResult
+from ssc_infra.netbox.source import NetBoxSource
 from ssc_infra.sources.files import FilesSource
+from ssc_infra.sources.hrexport import DEFAULT, Converted, HrMapping, load_mapping, read_export
 from ssc_infra.sources.located import CSV_MAX_BYTES, decode, read_regular, read_yaml
-from ssc_infra.sources.netbox import NetBoxSource
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def onboard_netbox(source: NetBoxSource, request: Onboarding, today: date, state
         PlaceError: the HR export could not be written.
         BackendError: NetBox could not be read or written.
     """
-    from ssc_infra.netbox_push import plan_netbox, push
+    from ssc_infra.netbox.push import plan_netbox, push
 
     snapshot = source.snapshot()
     code = request.code

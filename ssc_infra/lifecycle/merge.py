@@ -24,9 +24,9 @@ from typing import Any
 
 import yaml
 
-from ssc_infra.errors import Problem
+from ssc_infra.core.errors import Problem
+from ssc_infra.core.model import EMPLOYEE_ID_PATTERN, Identity, Partner, PersonKey, Region
 from ssc_infra.lifecycle.staging import Replaced, check, place, replace, staged
-from ssc_infra.model import EMPLOYEE_ID_PATTERN, Identity, Partner, PersonKey, Region
 from ssc_infra.sources.files import DEVICE_COLUMNS, MERGE_COLUMNS, PEOPLE_COLUMNS
 
 IdMap = Mapping[PersonKey, str]  # (partner, old employee id) -> new employee id

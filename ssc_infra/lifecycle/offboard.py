@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from ssc_infra import __version__
-from ssc_infra.backends.ad import AdSettings, connect, read_export
-from ssc_infra.backends.hosts import load_allocations
-from ssc_infra.cloud import TenantState
-from ssc_infra.desired import derive
-from ssc_infra.directory import scope_of
-from ssc_infra.errors import SscError
-from ssc_infra.ledger import kept_names, load_ledger
+from ssc_infra.ad.client import AdSettings, connect, read_export
+from ssc_infra.ad.planning import scope_of
+from ssc_infra.core.desired import derive
+from ssc_infra.core.errors import SscError
+from ssc_infra.core.model import Partner, Region
+from ssc_infra.core.workplaces import derive_workplaces
+from ssc_infra.hosts.backend import load_allocations
+from ssc_infra.hosts.render import HOMES_DATA, render_bundle
 from ssc_infra.lifecycle.handover import (
     BundleCheck,
     Entry,
@@ -36,10 +37,9 @@ from ssc_infra.lifecycle.handover import (
     manifest,
     write_bundle,
 )
-from ssc_infra.model import Partner, Region
-from ssc_infra.render import HOMES_DATA, render_bundle
-from ssc_infra.state import now
-from ssc_infra.workplaces import derive_workplaces
+from ssc_infra.m365.tenant import TenantState
+from ssc_infra.state.folder import now
+from ssc_infra.state.ledger import kept_names, load_ledger
 
 
 def partner_file(inventory: Path, code: str) -> Path:
@@ -152,7 +152,7 @@ def unmark(path: Path, before: bytes) -> None:
 
 def offboarded_bundles(region: Region) -> dict[str, frozenset[str] | str]:
     """Every offboarded partner's verified bundle: the account GUIDs it holds, or why it does
-    not verify (for `ssc_infra.retention.plan_purge`)."""
+    not verify (for `ssc_infra.ad.retention.plan_purge`)."""
     found: dict[str, frozenset[str] | str] = {}
     for partner in region.partners:
         if partner.offboarded is None:

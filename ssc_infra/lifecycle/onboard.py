@@ -20,9 +20,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ssc_infra.errors import Problem, SscError
-from ssc_infra.hrexport import Converted, people_csv
+from ssc_infra.core.errors import Problem, SscError
 from ssc_infra.sources.files import _schema_problem
+from ssc_infra.sources.hrexport import Converted, people_csv
 from ssc_infra.sources.located import Located
 from ssc_infra.sources.schema import CODE_PATTERN, PartnerFile
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from ssc_infra.errors import Problem
-from ssc_infra.hrexport import Converted, people_csv
+from ssc_infra.core.errors import Problem
+from ssc_infra.core.model import Partner
 from ssc_infra.lifecycle.onboard import NewPartner, Origin
 from ssc_infra.lifecycle.staging import check, replace, staged
-from ssc_infra.model import Partner
 from ssc_infra.sources.files import PEOPLE_COLUMNS
+from ssc_infra.sources.hrexport import Converted, people_csv
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Leavers past retention, read from the directory, and their purge (`ssc-infra leavers`,
-`ssc-infra purge`). The rules are `ssc_infra.retention`'s; this module reads and writes.
+`ssc-infra purge`). The rules are `ssc_infra.ad.retention`'s; this module reads and writes.
 
 A purge is the one place the tool deletes an account: only accounts it parked itself, past
 `retention_days`, each checked again on the DC right before its delete (objectGUID, disabled,
@@ -13,16 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from ssc_infra.apply import ApplyReport, apply_changes
-from ssc_infra.audit import AuditEntry
-from ssc_infra.backends.ad import AdSettings, AdWriter, connect, read_parked
-from ssc_infra.desired import AccountState, derive
-from ssc_infra.directory import scope_of
+from ssc_infra.ad.apply import ApplyReport, apply_changes
+from ssc_infra.ad.client import AdSettings, AdWriter, connect, read_parked
+from ssc_infra.ad.planning import scope_of
+from ssc_infra.ad.retention import Leaver, PurgePlan, leavers, plan_purge
+from ssc_infra.core.desired import AccountState, derive
+from ssc_infra.core.model import PersonKey, Region
+from ssc_infra.core.plan import ItemResult
 from ssc_infra.lifecycle.offboard import offboarded_bundles
-from ssc_infra.model import PersonKey, Region
-from ssc_infra.plan import ItemResult
-from ssc_infra.retention import Leaver, PurgePlan, leavers, plan_purge
-from ssc_infra.state import StateDir, run_id
+from ssc_infra.state.audit import AuditEntry
+from ssc_infra.state.folder import StateDir, run_id
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
 
-from ssc_infra.errors import InventoryError, Problem, SscError
+from ssc_infra.core.errors import InventoryError, Problem, SscError
 from ssc_infra.sources import Loaded
 from ssc_infra.sources.files import load_holding
 

@@ -19,8 +19,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from ssc_infra.errors import SscError
-from ssc_infra.packaged import PACKAGE, REPORT_TEMPLATES
+from ssc_infra.core.errors import SscError
+from ssc_infra.core.packaged import PACKAGE, REPORT_TEMPLATES
 from ssc_infra.report.nightly import BACKENDS, KINDS, UNMANAGED, TrendPoint
 
 PAGE_TEMPLATE = "drift.html.j2"
@@ -122,7 +122,7 @@ def _environment() -> jinja2.Environment:
 
 
 def _resource(name: str) -> str:
-    from ssc_infra.packaged import packaged
+    from ssc_infra.core.packaged import packaged
 
     try:
         text = packaged(f"{REPORT_TEMPLATES}/{name}").read_text(encoding="utf-8")

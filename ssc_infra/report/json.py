@@ -13,7 +13,7 @@ from enum import Enum
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
-from ssc_infra.errors import Problem
+from ssc_infra.core.errors import Problem
 
 
 def jsonable(value: Any) -> Any:

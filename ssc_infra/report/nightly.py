@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from ssc_infra import __version__
-from ssc_infra.backends.ansible import host_of
-from ssc_infra.plan import WAITING_FOR_SYNC, Action, Backend, Change, ObjectKind, Plan
+from ssc_infra.core.plan import WAITING_FOR_SYNC, Action, Backend, Change, ObjectKind, Plan
+from ssc_infra.hosts.ansible import host_of
 from ssc_infra.report.text import homes_counts
 from ssc_infra.run import PlannedRun
 from ssc_infra.sources.located import read_regular
-from ssc_infra.state import StateError, write_private
+from ssc_infra.state.folder import StateError, write_private
 
 REPORT_FORMAT = "ssc-infra drift report"
 REPORT_VERSION = 1

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ssc_infra.backends.ansible import HostOutcome
-from ssc_infra.checks import CheckResult
-from ssc_infra.errors import Problem, SscError
-from ssc_infra.plan import Backend, Plan, plan_from_dict
+from ssc_infra.core.errors import Problem, SscError
+from ssc_infra.core.plan import Backend, Plan, plan_from_dict
+from ssc_infra.hosts.ansible import HostOutcome
+from ssc_infra.hosts.checks import CheckResult
 from ssc_infra.report.text import HostPart
-from ssc_infra.seal import SealCheck, check_seal
 from ssc_infra.sources.located import read_regular
+from ssc_infra.state.seal import SealCheck, check_seal
 
 # A plan of 200,000 people is some hundreds of MiB; more is no plan file.
 PLAN_MAX_BYTES = 1 << 30

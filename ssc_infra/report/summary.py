@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 
-from ssc_infra.desired import AccountState, DesiredState
-from ssc_infra.model import Region, Workplace
+from ssc_infra.core.desired import AccountState, DesiredState
+from ssc_infra.core.model import Region, Workplace
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -17,11 +17,19 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ssc_infra.backends.ansible import HostOutcome, host_of
-from ssc_infra.checks import CheckResult
-from ssc_infra.desired import DesiredPartner
-from ssc_infra.errors import Problem
-from ssc_infra.plan import WAITING_FOR_SYNC, Action, Backend, Change, ObjectKind, Plan, Unmanaged
+from ssc_infra.core.desired import DesiredPartner
+from ssc_infra.core.errors import Problem
+from ssc_infra.core.plan import (
+    WAITING_FOR_SYNC,
+    Action,
+    Backend,
+    Change,
+    ObjectKind,
+    Plan,
+    Unmanaged,
+)
+from ssc_infra.hosts.ansible import HostOutcome, host_of
+from ssc_infra.hosts.checks import CheckResult
 from ssc_infra.report.summary import PartnerSummary
 
 

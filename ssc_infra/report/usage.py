@@ -19,10 +19,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ssc_infra.model import Workplace
-from ssc_infra.packaged import PACKAGE, TEMPLATES
-from ssc_infra.state import csv_row
-from ssc_infra.usage import PartnerUsage, Totals, UsageReport
+from ssc_infra.core.model import Workplace
+from ssc_infra.core.packaged import PACKAGE, TEMPLATES
+from ssc_infra.run.usage import PartnerUsage, Totals, UsageReport
+from ssc_infra.state.folder import csv_row
 
 UNKNOWN = "unknown"
 HTML_TEMPLATE = "usage-report.html.j2"

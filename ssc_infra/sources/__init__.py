@@ -18,8 +18,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol
 
-from ssc_infra.errors import InventoryError, Problem
-from ssc_infra.model import Region
+from ssc_infra.core.errors import InventoryError, Problem
+from ssc_infra.core.model import Region
 
 
 @dataclass(frozen=True)

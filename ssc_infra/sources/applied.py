@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
 
-from ssc_infra.model import Guards
+from ssc_infra.core.model import Guards
 from ssc_infra.sources import Kept
-from ssc_infra.state import write_private
+from ssc_infra.state.folder import write_private
 
 FOLDER = "applied-inventory"
 INDEX = "applied.json"  # partner -> {"today": the day applied for, "time": when}
@@ -190,7 +190,7 @@ def shrunk_exports(inventory: Path, data_files: Mapping[str, Collection[str]],
     (`max_disable`, `max_disable_fraction` of the rows as last applied); `--allow-disable
     PARTNER=N` raises the limit for one run.
     """
-    from ssc_infra.plan import disable_limit
+    from ssc_infra.core.plan import disable_limit
 
     found: dict[str, RowsLost] = {}
     copies = _read_index(state) or {}

@@ -27,8 +27,8 @@ from typing import Any, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from ssc_infra.errors import InventoryError, Problem
-from ssc_infra.model import (
+from ssc_infra.core.errors import InventoryError, Problem
+from ssc_infra.core.model import (
     ASSET_TAG_PATTERN,
     DEPARTMENT_MAX,
     EMPLOYEE_ID_PATTERN,
@@ -54,7 +54,7 @@ from ssc_infra.model import (
     Site,
     Workplace,
 )
-from ssc_infra.slugs import slug
+from ssc_infra.core.slugs import slug
 from ssc_infra.sources import Loaded, RunInventory
 from ssc_infra.sources.applied import (
     combined,

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from ssc_infra.errors import Problem
+from ssc_infra.core.errors import Problem
 
 try:  # libyaml is much faster, but only a nice-to-have
     from yaml import CSafeLoader as _Loader

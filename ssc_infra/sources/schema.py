@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from ssc_infra.model import (
+from ssc_infra.core.model import (
     DATA_PATH_PATTERN,
     FOLDER_PATH_PATTERN,
     NAME_MAX,

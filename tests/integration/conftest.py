@@ -14,8 +14,8 @@ import ldap3
 import pytest
 import yaml
 
-from ssc_infra.backends.ad import AdSettings, Secret, connect
-from ssc_infra.errors import BackendError
+from ssc_infra.ad.client import AdSettings, Secret, connect
+from ssc_infra.core.errors import BackendError
 from ssc_infra.lab import (
     DomainController,
     ensure_samba_installed,

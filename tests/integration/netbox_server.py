@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ssc_infra.errors import BackendError
+from ssc_infra.core.errors import BackendError
 from ssc_infra.netbox_lab import NetBoxServer, reset_netbox, start_netbox, stop_netbox
 from tests.integration.conftest import unavailable
 

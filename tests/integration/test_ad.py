@@ -12,9 +12,9 @@ import ldap3
 import pytest
 from click.testing import CliRunner
 
-from ssc_infra.backends.ad import Secret, connect
-from ssc_infra.cli import main
-from ssc_infra.errors import BackendError
+from ssc_infra.ad.client import Secret, connect
+from ssc_infra.cli.main import main
+from ssc_infra.core.errors import BackendError
 from ssc_infra.lab import DomainController
 from tests.conftest import MINI
 from tests.integration.conftest import settings_for, write_targets
@@ -299,7 +299,7 @@ def _hire_many(lab: Lab, count: int) -> None:
 def _plan(lab: Lab) -> Any:
     from datetime import date
 
-    from ssc_infra.directory import plan_directory
+    from ssc_infra.ad.planning import plan_directory
     from ssc_infra.sources.files import load
 
     today = date.fromisoformat(TODAY)
@@ -322,8 +322,8 @@ def lonely_dc(tmp_path: Path) -> Any:
 def test_the_dc_stopping_mid_apply_loses_nothing_and_a_rerun_converges(
     tmp_path: Path, lonely_dc: DomainController
 ) -> None:
-    from ssc_infra.apply import apply_changes
-    from ssc_infra.backends.ad import AdWriter, ItemResult
+    from ssc_infra.ad.apply import apply_changes
+    from ssc_infra.ad.client import AdWriter, ItemResult
     from ssc_infra.lab import start_dc, stop_dc
 
     conn = connect(settings_for(lonely_dc))

@@ -11,10 +11,10 @@ from pathlib import Path
 import ldap3
 import pytest
 
-from ssc_infra.actual import DirectoryState
-from ssc_infra.backends import ad_snapshot
-from ssc_infra.backends.ad import connect, default_scope
-from ssc_infra.dn import dn_key
+from ssc_infra.ad import snapshot as ad_snapshot
+from ssc_infra.ad.client import connect, default_scope
+from ssc_infra.core.actual import DirectoryState
+from ssc_infra.core.dn import dn_key
 from ssc_infra.lab import DomainController
 from tests.integration.conftest import settings_for
 from tests.integration.test_ad import Lab

@@ -22,11 +22,16 @@ from typing import Any
 import pytest
 import yaml
 
-from ssc_infra.actual import UAC_ACCOUNTDISABLE, DirectoryAccount, DirectoryGroup, DirectoryState
-from ssc_infra.backends.protocols import Backends
-from ssc_infra.desired import DesiredState, derive
+from ssc_infra.core.actual import (
+    UAC_ACCOUNTDISABLE,
+    DirectoryAccount,
+    DirectoryGroup,
+    DirectoryState,
+)
+from ssc_infra.core.desired import DesiredState, derive
 from ssc_infra.report.nightly import drift_run, write_report
 from ssc_infra.run import PlannedRun, RunRequest, execute_apply, plan_run, prepare_apply
+from ssc_infra.run.protocols import Backends
 from ssc_infra.sources.files import FilesSource
 from tests.chromium import INSTALL, ChromiumError, chromium, find_chromium
 from tests.conftest import ROOT, TODAY

@@ -12,15 +12,15 @@ from typing import Any
 import ldap3
 import pytest
 
-from ssc_infra.apply import apply_changes
-from ssc_infra.backends.ad import AdWriter
-from ssc_infra.diff.directory import DISABLED_MARK, RETIRED_MARK
-from ssc_infra.directory import plan_directory
-from ssc_infra.holds import HOLDS_FILE, NO_HOLDS, Holds, load_holds
+from ssc_infra.ad.apply import apply_changes
+from ssc_infra.ad.client import AdWriter
+from ssc_infra.ad.diff import DISABLED_MARK, RETIRED_MARK
+from ssc_infra.ad.planning import plan_directory
+from ssc_infra.core.model import PersonKey
+from ssc_infra.core.plan import Action, ObjectKind, Section
 from ssc_infra.lab import DomainController
-from ssc_infra.model import PersonKey
-from ssc_infra.plan import Action, ObjectKind, Section
 from ssc_infra.sources.files import load
+from ssc_infra.sources.holds import HOLDS_FILE, NO_HOLDS, Holds, load_holds
 from tests.integration.conftest import settings_for
 from tests.integration.test_ad import TODAY, Lab
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ssc_infra.backends.hosts import write_job
+from ssc_infra.hosts.backend import write_job
 from tests.conftest import ROOT
 from tests.integration.test_hosts import (
     Lab,

@@ -22,14 +22,14 @@ import ldap3
 import pytest
 import yaml
 
-from ssc_infra.backends.ad import Secret
-from ssc_infra.backends.graph import Graph, GraphSettings
-from ssc_infra.backends.ldap import LdapDirectory
-from ssc_infra.cloud import USER_SELECT
-from ssc_infra.directory import scope_of
+from ssc_infra.ad.backend import LdapDirectory
+from ssc_infra.ad.client import Secret
+from ssc_infra.ad.planning import scope_of
 from ssc_infra.graph_emulator import Fault, GraphEmulator, Sku
 from ssc_infra.graph_lab import entra_sync, sku_id, tenant_id
 from ssc_infra.lab import DomainController
+from ssc_infra.m365.graph import Graph, GraphSettings
+from ssc_infra.m365.tenant import USER_SELECT
 from ssc_infra.sources.files import FilesSource
 from tests.integration.conftest import settings_for
 from tests.integration.test_ad import TODAY, Lab
@@ -296,7 +296,7 @@ def test_apply_killed_mid_graph_writes_loses_no_password_and_a_rerun_converges(
     import sys
     import time
 
-    from ssc_infra.state import recorded_passwords
+    from ssc_infra.state.folder import recorded_passwords
 
     # A tenant that takes 40 writes per 2 s: the apply takes several seconds, time to kill it.
     with GraphEmulator(tmp_path / "emulator", write_limit=40, write_window=2.0) as emulator:

@@ -24,18 +24,18 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ssc_infra.backends.ansible import AnsibleSettings, RunResult
-from ssc_infra.backends.hosts import Bundle, make_bundle, refused_files, run_hosts
-from ssc_infra.checks import check_bundle
-from ssc_infra.cli import main
-from ssc_infra.desired import derive
-from ssc_infra.model import Region
-from ssc_infra.packaged import TEMPLATES, packaged_path
-from ssc_infra.plan import ObjectKind
-from ssc_infra.render import TEMPLATES_ENV, render_bundle, write_bundle
-from ssc_infra.render import Bundle as RenderedBundle
+from ssc_infra.cli.main import main
+from ssc_infra.core.desired import derive
+from ssc_infra.core.model import Region
+from ssc_infra.core.packaged import TEMPLATES, packaged_path
+from ssc_infra.core.plan import ObjectKind
+from ssc_infra.core.workplaces import derive_workplaces
+from ssc_infra.hosts.ansible import AnsibleSettings, RunResult
+from ssc_infra.hosts.backend import Bundle, make_bundle, refused_files, run_hosts
+from ssc_infra.hosts.checks import check_bundle
+from ssc_infra.hosts.render import TEMPLATES_ENV, render_bundle, write_bundle
+from ssc_infra.hosts.render import Bundle as RenderedBundle
 from ssc_infra.sources.files import load
-from ssc_infra.workplaces import derive_workplaces
 from tests.conftest import MINI, TODAY
 from tests.integration.conftest import unavailable
 

@@ -44,7 +44,7 @@ def lab(tmp_path: Path, samba_dc: DomainController, directory: ldap3.Connection,
 def _cli(lab: Cloud, *args: str, today: str = TODAY) -> Any:
     from click.testing import CliRunner
 
-    from ssc_infra.cli import main
+    from ssc_infra.cli.main import main
 
     common = ["--inventory", str(lab.inventory), "--today", today, "--targets",
               str(lab.targets), "--target", "test", "--state-dir", str(lab.state)]
@@ -121,7 +121,7 @@ def test_declining_the_offboarding_changes_nothing_but_leaves_the_bundle(
     folder = tmp_path / "alpha-bundle"
     from click.testing import CliRunner
 
-    from ssc_infra.cli import main
+    from ssc_infra.cli.main import main
 
     run = CliRunner().invoke(main, ["partner", "offboard", "alpha", "--to", str(folder),
                                     "--inventory", str(lab.inventory), "--today", TODAY,
@@ -244,8 +244,8 @@ def test_changes_behind_the_tools_back_are_in_the_nightly_html_report(
     """An account edited with ldap3, a host file edited, a licence removed in the tenant: the
     drift check over every backend names each, with the person, in the report's JSON and page
     (rendered in Chromium)."""
-    from ssc_infra.backends.ad import Secret
-    from ssc_infra.backends.graph import Graph, GraphSettings
+    from ssc_infra.ad.client import Secret
+    from ssc_infra.m365.graph import Graph, GraphSettings
     from tests.chromium import INSTALL, ChromiumError, chromium, find_chromium
     from tests.integration.conftest import unavailable
     from tests.integration.test_graph import E3

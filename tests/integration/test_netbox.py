@@ -18,12 +18,12 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from ssc_infra.backends.ad import Secret
-from ssc_infra.backends.netbox import NetBoxSettings
-from ssc_infra.cli import main
+from ssc_infra.ad.client import Secret
+from ssc_infra.cli.main import main
+from ssc_infra.netbox.client import NetBoxSettings
+from ssc_infra.netbox.source import NetBoxSource
 from ssc_infra.netbox_lab import NetBoxServer
 from ssc_infra.sources.files import load
-from ssc_infra.sources.netbox import NetBoxSource
 
 ROOT = Path(__file__).resolve().parents[2]
 MINI = ROOT / "tests" / "fixtures" / "mini"

@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from ssc_infra.errors import BackendError
-from ssc_infra.hostinventory import script_inventory
+from ssc_infra.core.errors import BackendError
+from ssc_infra.netbox.objects import infra_slug
 from ssc_infra.netbox_lab import NetBoxServer
-from ssc_infra.netbox_objects import infra_slug
 from ssc_infra.peer_inventory import hosts_by_group, nb_inventory, plain
+from ssc_infra.run.hostinventory import script_inventory
 from tests.integration.conftest import unavailable
 from tests.integration.test_netbox import MINI, TODAY, _push
 

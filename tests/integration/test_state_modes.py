@@ -18,12 +18,12 @@ from tests.integration.test_hosts import validators  # noqa: F401  (skips withou
 
 pytestmark = pytest.mark.integration
 
-# Files in the state dir that modules other than state.py write, by the first folder or the
+# Files in the state dir that modules other than state/folder.py write, by the first folder or the
 # name below the state dir; each is switched to state.write_private / private_dir by the lead:
-#   cli.py               plan --out files (here: plan.json), drift reports (reports/)
+#   cli/main.py               plan --out files (here: plan.json), drift reports (reports/)
 #   inventory/applied.py the HR copies (applied-inventory/)
-#   backends/hosts.py   bundles (bundles/) and addresses.json
-#   backends/ansible.py  the runner's private data dir (ansible/)
+#   hosts/backend.py   bundles (bundles/) and addresses.json
+#   hosts/ansible.py  the runner's private data dir (ansible/)
 OTHERS = ("plan.json", "reports", "applied-inventory", "bundles", "addresses.json", "ansible")
 
 

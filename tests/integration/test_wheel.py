@@ -29,9 +29,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from ssc_infra.backends.ansible import AnsibleSettings
-from ssc_infra.desired import derive
-from ssc_infra.backends.hosts import make_bundle, write_job
+from ssc_infra.hosts.ansible import AnsibleSettings
+from ssc_infra.core.desired import derive
+from ssc_infra.hosts.backend import make_bundle, write_job
 from ssc_infra.sources.files import load
 
 inventory, today, state, hosts, job = sys.argv[1:]
@@ -121,7 +121,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ssc_infra.plan import Plan
+from ssc_infra.core.plan import Plan
 from ssc_infra.report.nightly import DriftRun, write_report
 
 files = write_report(Path(sys.argv[1]), DriftRun(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ssc_infra.errors import InventoryError
+from ssc_infra.core.errors import InventoryError
 from ssc_infra.sources.applied import FOLDER, kept_since, remember
 from ssc_infra.sources.files import FilesSource, load_holding
 from tests.conftest import TODAY

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ssc_infra.checks import NEEDS, check_file
-from ssc_infra.model import HostRole
-from ssc_infra.render import ROLE_FILES
+from ssc_infra.core.model import HostRole
+from ssc_infra.hosts.checks import NEEDS, check_file
+from ssc_infra.hosts.render import ROLE_FILES
 
 
 def test_every_role_file_has_a_known_check() -> None:
@@ -18,7 +18,7 @@ def test_every_role_file_has_a_known_check() -> None:
 
 def test_a_missing_checker_is_skipped_with_the_package_that_brings_it(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr("ssc_infra.checks.shutil.which", lambda _: None)
+    monkeypatch.setattr("ssc_infra.hosts.checks.shutil.which", lambda _: None)
     result = check_file("dhcp01", "etc/kea/kea-dhcp4.conf", ("kea-dhcp4", "-t"), tmp_path / "x")
     assert result.status == "skipped"
     assert "apt-get install kea-dhcp4-server" in result.message
@@ -26,7 +26,7 @@ def test_a_missing_checker_is_skipped_with_the_package_that_brings_it(
 
 def test_our_own_check_needs_nothing_installed(monkeypatch: pytest.MonkeyPatch,
                                                tmp_path: Path) -> None:
-    monkeypatch.setattr("ssc_infra.checks.shutil.which", lambda _: None)
+    monkeypatch.setattr("ssc_infra.hosts.checks.shutil.which", lambda _: None)
     bad = tmp_path / "assignments.json"
     bad.write_text('{"format": "something/else"}')
     result = check_file("vdi01", "etc/ssc-vdi/assignments.json", ("ssc-check", "vdi"), bad)
@@ -65,7 +65,7 @@ WG_HEAD = "[Interface]\nAddress = 10.250.0.1/16\nListenPort = 51820\n"
 ])
 def test_a_wireguard_file_with_a_peer_or_line_it_should_not_have_is_refused(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, body: str, reason: str) -> None:
-    monkeypatch.setattr("ssc_infra.checks.shutil.which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr("ssc_infra.hosts.checks.shutil.which", lambda name: f"/usr/bin/{name}")
     wg = tmp_path / "wg0.conf"
     wg.write_text(WG_HEAD + body, encoding="utf-8")
     result = check_file("vpn01", "etc/wireguard/wg0.conf", ("ssc-check", "wireguard"), wg)

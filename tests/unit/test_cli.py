@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from ssc_infra.cli import main
+from ssc_infra.cli.main import main
 from tests.conftest import ROOT
 
 SAMPLE = str(ROOT / "inventory")

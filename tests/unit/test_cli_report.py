@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from ssc_infra.actual import DirectoryAccount
-from ssc_infra.backends.protocols import Backends
-from ssc_infra.cli import main
+from ssc_infra.cli.main import main
+from ssc_infra.core.actual import DirectoryAccount
 from ssc_infra.report.nightly import REPORT_FORMAT, REPORT_NAME, REPORT_VERSION
+from ssc_infra.run.protocols import Backends
 from tests.conftest import TODAY
 from tests.support import desired_for, directory_as_desired
 from tests.unit.test_run import MemoryDirectory, MemoryHosts, memory_targets

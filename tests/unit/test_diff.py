@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from ssc_infra.desired import derive
-from ssc_infra.diff.directory import diff_directory, directory_names, new_accounts
-from ssc_infra.holds import HOLDS_FILE, NO_HOLDS, load_holds, parse_enable
-from ssc_infra.plan import (
+from ssc_infra.ad.diff import diff_directory, directory_names, new_accounts
+from ssc_infra.core.desired import derive
+from ssc_infra.core.plan import (
     Action,
     Backend,
     Change,
@@ -24,6 +23,7 @@ from ssc_infra.plan import (
     plan_to_dict,
 )
 from ssc_infra.sources.files import load
+from ssc_infra.sources.holds import HOLDS_FILE, NO_HOLDS, load_holds, parse_enable
 from tests.conftest import MINI, TODAY, data_cases
 from tests.support import desired_for, directory_as_desired, edit_directory, plan_for
 from tests.unit.test_inventory import apply_edits

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ssc_infra.desired import AccountState, DesiredState, derive
-from ssc_infra.diff.graph import WAITING, Unreadable, diff_graph, stale_graph
-from ssc_infra.model import Identity, Region
-from ssc_infra.plan import Action, Backend, Change, ObjectKind, Section
+from ssc_infra.core.desired import AccountState, DesiredState, derive
+from ssc_infra.core.model import Identity, Region
+from ssc_infra.core.plan import Action, Backend, Change, ObjectKind, Section
+from ssc_infra.m365.diff import WAITING, Unreadable, diff_graph, stale_graph
 from ssc_infra.sources.files import FilesSource
 from tests.conftest import MINI, TODAY
 from tests.graph_memory import E3, MemoryM365, Tenant

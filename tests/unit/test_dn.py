@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ssc_infra.dn import (
+from ssc_infra.core.dn import (
     PLAIN_VALUE,
     canonical_dn,
     dn_key,

@@ -17,8 +17,9 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from ssc_infra.backends.ad import Secret
-from ssc_infra.backends.graph import (
+from ssc_infra.ad.client import Secret
+from ssc_infra.core.errors import BackendError
+from ssc_infra.m365.graph import (
     MAX_BATCH,
     BatchItem,
     BatchResult,
@@ -30,7 +31,6 @@ from ssc_infra.backends.graph import (
     GraphThrottled,
     parse_retry_after,
 )
-from ssc_infra.errors import BackendError
 
 TOKEN = "eyJ-the-token"
 BASE = "https://graph.microsoft.com"
@@ -524,7 +524,7 @@ class FakeMsal:
 def fake_msal(monkeypatch: pytest.MonkeyPatch) -> type[FakeMsal]:
     FakeMsal.made = []
     FakeMsal.answer = {"access_token": "from-msal", "expires_in": 3599}
-    monkeypatch.setattr("ssc_infra.backends.graph_login.msal.ConfidentialClientApplication",
+    monkeypatch.setattr("ssc_infra.m365.login.msal.ConfidentialClientApplication",
                         FakeMsal)
     return FakeMsal
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ssc_infra.actual import DirectoryAccount, DirectoryState
-from ssc_infra.diff.directory import guard_directory
-from ssc_infra.model import Guards
-from ssc_infra.plan import (
+from ssc_infra.ad.diff import guard_directory
+from ssc_infra.core.actual import DirectoryAccount, DirectoryState
+from ssc_infra.core.model import Guards
+from ssc_infra.core.plan import (
     Action,
     Backend,
     Change,

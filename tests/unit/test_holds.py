@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from ssc_infra.errors import InventoryError
-from ssc_infra.holds import HOLDS_FILE, load_holds, parse_enable
+from ssc_infra.core.errors import InventoryError
 from ssc_infra.sources.files import load
+from ssc_infra.sources.holds import HOLDS_FILE, load_holds, parse_enable
 from tests.conftest import MINI, TODAY, data_cases
 
 

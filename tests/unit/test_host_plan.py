@@ -8,7 +8,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from ssc_infra.backends.ansible import (
+from ssc_infra.cli.main import main
+from ssc_infra.core.plan import Action, Backend, Change, ObjectKind
+from ssc_infra.core.workplaces import derive_workplaces
+from ssc_infra.hosts.ansible import (
     AnsibleSettings,
     HostOutcome,
     RunResult,
@@ -18,12 +21,9 @@ from ssc_infra.backends.ansible import (
     host_inventory,
     host_of,
 )
-from ssc_infra.backends.hosts import Bundle, HostPlan
-from ssc_infra.cli import main
-from ssc_infra.plan import Action, Backend, Change, ObjectKind
+from ssc_infra.hosts.backend import Bundle, HostPlan
 from ssc_infra.report import host_lines, host_summary
 from ssc_infra.sources.files import load
-from ssc_infra.workplaces import derive_workplaces
 from tests.conftest import MINI, TODAY
 
 COPY_NEW = {"changed": True, "diff": [{"before": "", "after": "[global]\nworkgroup = SSC\n",
@@ -91,7 +91,7 @@ def test_inventory_groups_hosts_by_role_with_a_root_each_in_a_lab(tmp_path: Path
 
 def _plan(changes: tuple[Change, ...]) -> HostPlan:
     region = load(MINI, TODAY)
-    from ssc_infra.desired import derive
+    from ssc_infra.core.desired import derive
 
     workplaces = derive_workplaces(region, derive(region, TODAY))
     result = RunResult("failed", 2, {"vpn01": HostOutcome("vpn01", unreachable=True,

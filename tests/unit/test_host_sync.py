@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ssc_infra.backends.ansible import HostOutcome, RunResult, file_change
-from ssc_infra.hostsync import (
+from ssc_infra.hosts.ansible import HostOutcome, RunResult, file_change
+from ssc_infra.hosts.sync import (
     RECORDS,
     InSync,
     after_run,
@@ -123,7 +123,7 @@ def test_records_survive_a_round_trip_and_a_damaged_file_means_a_full_check(
 
 
 def test_playbook_runs_in_threads_at_once_put_the_umask_back_once_all_are_done() -> None:
-    from ssc_infra.backends.ansible import _owner_only_umask
+    from ssc_infra.hosts.ansible import _owner_only_umask
 
     before = os.umask(0o022)
     try:

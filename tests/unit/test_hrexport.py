@@ -10,10 +10,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ssc_infra.errors import Problem
-from ssc_infra.hrexport import DEFAULT, HrMapping, convert, load_mapping, people_csv, read_export
-from ssc_infra.infix import VOORVOEGSELS, split_infix
+from ssc_infra.core.errors import Problem
+from ssc_infra.core.infix import VOORVOEGSELS, split_infix
 from ssc_infra.sources.files import PEOPLE_COLUMNS
+from ssc_infra.sources.hrexport import (
+    DEFAULT,
+    HrMapping,
+    convert,
+    load_mapping,
+    people_csv,
+    read_export,
+)
 from tests.conftest import ROOT, data_cases
 
 EXAMPLES = ROOT / "examples" / "hr"

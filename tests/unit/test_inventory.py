@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from ssc_infra.errors import InventoryError, Problem
-from ssc_infra.model import (
+from ssc_infra.core.errors import InventoryError, Problem
+from ssc_infra.core.model import (
     DATA_PATH_PATTERN,
     PRINTABLE_PATTERN,
     SKU_PATTERN,

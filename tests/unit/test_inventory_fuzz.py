@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ssc_infra.errors import InventoryError
-from ssc_infra.model import Device, Person, Region
+from ssc_infra.core.errors import InventoryError
+from ssc_infra.core.model import Device, Person, Region
 from ssc_infra.sources.files import load, load_holding
 from ssc_infra.sources.schema import unprintable
 from tests.conftest import MINI, TODAY

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ssc_infra.backends.ad import (
+from ssc_infra.ad.client import (
     AdSettings,
     AdWriter,
     Scope,
@@ -20,9 +20,9 @@ from ssc_infra.backends.ad import (
     partner_ous,
     scope_refusal,
 )
-from ssc_infra.diff.directory import PASSWORD_NOT_RECORDED
-from ssc_infra.dn import dn_key, escape_rdn, parent_dn, rdn_value, split_dn
-from ssc_infra.plan import Action, Change, ObjectKind
+from ssc_infra.ad.diff import PASSWORD_NOT_RECORDED
+from ssc_infra.core.dn import dn_key, escape_rdn, parent_dn, rdn_value, split_dn
+from ssc_infra.core.plan import Action, Change, ObjectKind
 from tests.conftest import CASES
 
 CASE_LIST = yaml.safe_load((CASES / "ldap" / "entries.yaml").read_text(encoding="utf-8"))

@@ -13,23 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from ssc_infra.desired import derive
-from ssc_infra.directory import derive_with_free_names
-from ssc_infra.errors import SscError
-from ssc_infra.ledger import (
-    FILE,
-    PREVIOUS,
-    Ledger,
-    LedgerEntry,
-    LedgerError,
-    forget_names,
-    kept_names,
-    ledger_after,
-    load_ledger,
-    merge_names,
-    record_names,
-)
-from ssc_infra.model import (
+from ssc_infra.ad.planning import derive_with_free_names
+from ssc_infra.core.desired import derive
+from ssc_infra.core.errors import SscError
+from ssc_infra.core.model import (
     Directory,
     Guards,
     Identity,
@@ -42,7 +29,20 @@ from ssc_infra.model import (
     Site,
     Workplace,
 )
-from ssc_infra.naming import AccountName, ExistingName
+from ssc_infra.core.naming import AccountName, ExistingName
+from ssc_infra.state.ledger import (
+    FILE,
+    PREVIOUS,
+    Ledger,
+    LedgerEntry,
+    LedgerError,
+    forget_names,
+    kept_names,
+    ledger_after,
+    load_ledger,
+    merge_names,
+    record_names,
+)
 from tests.conftest import CASES, TODAY
 from tests.support import directory_as_desired
 
@@ -172,7 +172,7 @@ def test_a_full_disk_keeps_the_old_ledger_and_says_what_to_do(
     def disk_full(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("ssc_infra.ledger.os.fsync", disk_full)
+    monkeypatch.setattr("ssc_infra.state.ledger.os.fsync", disk_full)
     with pytest.raises(LedgerError, match=r"No space left on device.*then apply again"):
         record_names(tmp_path, grown)
     monkeypatch.undo()
@@ -191,7 +191,7 @@ def test_a_symlink_or_a_huge_file_is_not_read(tmp_path: Path,
         load_ledger(state)
     (state / FILE).unlink()
     (state / FILE).write_bytes(b" " * 100)
-    monkeypatch.setattr("ssc_infra.ledger.MAX_BYTES", 99)
+    monkeypatch.setattr("ssc_infra.state.ledger.MAX_BYTES", 99)
     with pytest.raises(LedgerError, match="larger than"):
         load_ledger(state)
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ssc_infra.desired import derive
-from ssc_infra.diff.directory import diff_directory, directory_names
-from ssc_infra.errors import Problem
+from ssc_infra.ad.diff import diff_directory, directory_names
+from ssc_infra.core.desired import derive
+from ssc_infra.core.errors import Problem
+from ssc_infra.core.plan import Action, ObjectKind
 from ssc_infra.lifecycle.merge import MergeFiles, MergeRequest, merge_files, read_ids
-from ssc_infra.plan import Action, ObjectKind
 from ssc_infra.sources.files import PEOPLE_COLUMNS, load
 from tests.conftest import TODAY
 from tests.support import directory_as_desired

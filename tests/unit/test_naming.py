@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from ssc_infra.errors import NamingError
-from ssc_infra.model import NamingPolicy, Person, Workplace
-from ssc_infra.naming import ExistingName, assign_names, base_names, transliterate
+from ssc_infra.core.errors import NamingError
+from ssc_infra.core.model import NamingPolicy, Person, Workplace
+from ssc_infra.core.naming import ExistingName, assign_names, base_names, transliterate
 from tests.conftest import CASES
 
 POLICY = NamingPolicy()
@@ -112,9 +112,9 @@ def test_transliteration_keeps_plain_ascii() -> None:
 
 
 def test_a_name_change_keeps_the_upn_unless_the_policy_says_it_follows_the_name() -> None:
-    from ssc_infra.model import NamingPolicy as Policy
-    from ssc_infra.naming import ExistingName as Kept
-    from ssc_infra.naming import assign_names as names_for
+    from ssc_infra.core.model import NamingPolicy as Policy
+    from ssc_infra.core.naming import ExistingName as Kept
+    from ssc_infra.core.naming import assign_names as names_for
 
     married = _person("beta", "1", "Jildou", "", "Postma")
     kept = {married.key: Kept("jhoekstra", "jildou.hoekstra@x.nl")}

@@ -10,20 +10,20 @@ from typing import Any
 
 import pytest
 
-from ssc_infra.backends.netbox import Refs, existing_objects
-from ssc_infra.desired import derive
-from ssc_infra.diff.netbox import diff_netbox
-from ssc_infra.model import Region
-from ssc_infra.netbox_objects import (
+from ssc_infra.core.desired import derive
+from ssc_infra.core.model import Region
+from ssc_infra.core.plan import Action, ObjectKind, Section
+from ssc_infra.core.workplaces import derive_workplaces
+from ssc_infra.netbox.client import Refs, existing_objects
+from ssc_infra.netbox.diff import diff_netbox
+from ssc_infra.netbox.objects import (
     OWNER_TAG,
     NbObject,
     desired_objects,
     inventory_documents,
 )
-from ssc_infra.plan import Action, ObjectKind, Section
+from ssc_infra.netbox.source import write_snapshot
 from ssc_infra.sources.files import load
-from ssc_infra.sources.netbox import write_snapshot
-from ssc_infra.workplaces import derive_workplaces
 from tests.netbox_memory import answers
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from ssc_infra.backends.ansible import file_change, homes_change
-from ssc_infra.plan import (
+from ssc_infra.core.plan import (
     WAITING_FOR_SYNC,
     Action,
     Backend,
@@ -27,6 +26,7 @@ from ssc_infra.plan import (
     Section,
     Unmanaged,
 )
+from ssc_infra.hosts.ansible import file_change, homes_change
 from ssc_infra.report.html import ITEMS_SHOWN, TEXT_SHOWN, render_page
 from ssc_infra.report.nightly import (
     REPORT_FORMAT,

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from ssc_infra.cli import main
-from ssc_infra.errors import Problem
+from ssc_infra.cli.main import main
+from ssc_infra.core.errors import Problem
 from ssc_infra.lifecycle.intake import Given, onboard_files, read_given
 from ssc_infra.lifecycle.onboard import PartnerOptions, SiteGiven, parse_site
 from ssc_infra.lifecycle.staging import PlaceError, place

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from ssc_infra.cli import main
+from ssc_infra.cli.main import main
 from tests.conftest import TODAY
 
 MAPPING = """encoding: cp1252

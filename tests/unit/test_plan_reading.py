@@ -10,10 +10,8 @@ from collections.abc import Iterable
 
 from rich.console import Console
 
-from ssc_infra.actual import DirectoryAccount, DirectoryState
-from ssc_infra.backends.ansible import file_change, homes_change
-from ssc_infra.backends.hosts import home_names, name_homes
-from ssc_infra.plan import (
+from ssc_infra.core.actual import DirectoryAccount, DirectoryState
+from ssc_infra.core.plan import (
     Action,
     Backend,
     Change,
@@ -25,6 +23,8 @@ from ssc_infra.plan import (
     plan_from_dict,
     plan_to_dict,
 )
+from ssc_infra.hosts.ansible import file_change, homes_change
+from ssc_infra.hosts.backend import home_names, name_homes
 from ssc_infra.report import HostPart, console, host_lines, plan_lines, shown_plan_lines
 from tests.conftest import MINI, TODAY
 from tests.support import desired_for, directory_as_desired

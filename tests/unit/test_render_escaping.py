@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from ssc_infra.desired import derive
-from ssc_infra.model import Region
-from ssc_infra.render import RenderError, context, environment, render_bundle, render_template
+from ssc_infra.core.desired import derive
+from ssc_infra.core.model import Region
+from ssc_infra.core.workplaces import Workplaces, derive_workplaces
+from ssc_infra.hosts.render import RenderError, context, environment, render_bundle, render_template
 from ssc_infra.sources.files import load
-from ssc_infra.workplaces import Workplaces, derive_workplaces
 from tests.conftest import MINI, TODAY
 
 # A valid WireGuard key that an injected peer would use.

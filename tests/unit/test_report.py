@@ -10,8 +10,8 @@ from collections.abc import Iterable
 import pytest
 from rich.console import Console, RenderableType
 
-from ssc_infra.backends.ansible import HostOutcome, file_change, homes_change
-from ssc_infra.plan import Action, Backend, Change, Held, ObjectKind, Plan, Section, Unmanaged
+from ssc_infra.core.plan import Action, Backend, Change, Held, ObjectKind, Plan, Section, Unmanaged
+from ssc_infra.hosts.ansible import HostOutcome, file_change, homes_change
 from ssc_infra.report import PartnerSummary, console, host_lines, partner_table, plan_lines
 
 HOSTILE = ("Smit[/x]", "[bold]de Vries[/bold]", "Bûmâ :x: :thumbs_up:", "a\\", "[link=x]y")

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from ssc_infra.cli import main
-from ssc_infra.errors import Problem
-from ssc_infra.plan import Action, Backend, Change, ObjectKind, Plan, Section, Unmanaged
+from ssc_infra.cli.main import main
+from ssc_infra.core.errors import Problem
+from ssc_infra.core.plan import Action, Backend, Change, ObjectKind, Plan, Section, Unmanaged
 from ssc_infra.report import plan_lines, problem_lines
 from tests.conftest import TODAY
 from tests.unit.test_inventory import apply_edits

@@ -1,4 +1,4 @@
-"""Retention and the purge plan (`ssc_infra.retention`), as data cases."""
+"""Retention and the purge plan (`ssc_infra.ad.retention`), as data cases."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ from typing import Any
 
 import pytest
 
-from ssc_infra.actual import UAC_ACCOUNTDISABLE, UAC_NORMAL_ACCOUNT, DirectoryAccount, ParkedAccount
-from ssc_infra.model import Guards
-from ssc_infra.plan import Action
-from ssc_infra.retention import SINCE_CHANGE, SINCE_MARK, leavers, parked_on, plan_purge
+from ssc_infra.ad.retention import SINCE_CHANGE, SINCE_MARK, leavers, parked_on, plan_purge
+from ssc_infra.core.actual import (
+    UAC_ACCOUNTDISABLE,
+    UAC_NORMAL_ACCOUNT,
+    DirectoryAccount,
+    ParkedAccount,
+)
+from ssc_infra.core.model import Guards
+from ssc_infra.core.plan import Action
 from tests.conftest import data_cases
 
 TODAY = date(2026, 12, 3)

@@ -19,12 +19,9 @@ from typing import Protocol
 import pytest
 import yaml
 
-from ssc_infra.actual import DirectoryState
-from ssc_infra.backends.ad import ItemResult, Scope
-from ssc_infra.backends.ansible import RunResult, TaskEvent, file_change, host_of
-from ssc_infra.backends.hosts import Bundle
-from ssc_infra.backends.protocols import Backends, PasswordSink
-from ssc_infra.model import (
+from ssc_infra.ad.client import ItemResult, Scope
+from ssc_infra.core.actual import DirectoryState
+from ssc_infra.core.model import (
     Device,
     DeviceKind,
     Directory,
@@ -42,7 +39,9 @@ from ssc_infra.model import (
     Site,
     Workplace,
 )
-from ssc_infra.plan import Backend, Change, ObjectKind
+from ssc_infra.core.plan import Backend, Change, ObjectKind
+from ssc_infra.hosts.ansible import RunResult, TaskEvent, file_change, host_of
+from ssc_infra.hosts.backend import Bundle
 from ssc_infra.run import (
     PlannedRun,
     RunRequest,
@@ -52,9 +51,10 @@ from ssc_infra.run import (
     prepare_apply,
     save_plan,
 )
-from ssc_infra.seal import SealError
+from ssc_infra.run.protocols import Backends, PasswordSink
 from ssc_infra.sources import InventorySource, Kept, Loaded, RunInventory
 from ssc_infra.sources.files import FilesSource
+from ssc_infra.state.seal import SealError
 from tests.conftest import TODAY
 from tests.support import directory_as_desired
 from tests.unit.test_inventory import apply_edits

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ssc_infra.backends.protocols import Backends
-from ssc_infra.plan import Backend, ObjectKind
+from ssc_infra.core.plan import Backend, ObjectKind
 from ssc_infra.run import PlannedRun, RunRequest, execute_apply, plan_run, prepare_apply, save_plan
+from ssc_infra.run.protocols import Backends
 from ssc_infra.sources.files import FilesSource
 from tests.conftest import TODAY
 from tests.graph_memory import E3, MemoryM365, Tenant
@@ -124,7 +124,7 @@ def test_a_saved_plan_applied_keeps_the_names_it_gave_in_the_ledger(
         cloudy: Cloudy, tmp_path: Path) -> None:
     """Cloud users' names live in the ledger: a saved plan applied records them as an
     unreviewed apply does, so a partner onboarded later renames nobody."""
-    from ssc_infra.ledger import load_ledger
+    from ssc_infra.state.ledger import load_ledger
 
     saved = tmp_path / "plan.json"
     save_plan(cloudy.plan(), saved)

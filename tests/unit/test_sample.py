@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ssc_infra.sample import generate, write
 from ssc_infra.sources.files import load
+from ssc_infra.sources.sample import generate, write
 from tests.conftest import ROOT, TODAY
 
 

@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from ssc_infra.actual import DirectoryAccount, DirectoryGroup, DirectoryState
-from ssc_infra.backends.ad import new_password
-from ssc_infra.diff.directory import (
+from ssc_infra.ad.client import new_password
+from ssc_infra.ad.diff import (
     PASSWORD_NEW,
     PASSWORD_NOT_RECORDED,
     diff_directory,
     directory_names,
     stale_reason,
 )
-from ssc_infra.errors import SscError
-from ssc_infra.plan import (
+from ssc_infra.core.actual import DirectoryAccount, DirectoryGroup, DirectoryState
+from ssc_infra.core.errors import SscError
+from ssc_infra.core.plan import (
     Action,
     Backend,
     Change,
@@ -31,14 +31,14 @@ from ssc_infra.plan import (
     plan_from_dict,
     plan_to_dict,
 )
-from ssc_infra.state import (
+from ssc_infra.run.targets import TargetError, ad_settings, load_target
+from ssc_infra.state.folder import (
     FORMULA_STARTS,
     LockedError,
     StateDir,
     csv_cell,
     recorded_passwords,
 )
-from ssc_infra.targets import TargetError, ad_settings, load_target
 
 DN = "CN=Jan de Vries,OU=Users,OU=alpha,OU=Partners,DC=ssc,DC=test"
 
@@ -209,7 +209,7 @@ def test_an_unreadable_credentials_file_stops_the_plan(tmp_path: Path) -> None:
 
 
 def _resets(mini: Path, recorded: set[tuple[str, str]], **attrs: object) -> Plan:
-    from ssc_infra.directory import password_resets
+    from ssc_infra.ad.planning import password_resets
     from ssc_infra.sources.files import load
     from tests.conftest import TODAY
     from tests.support import desired_for, directory_as_desired, edit_directory

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ssc_infra.state import (
+from ssc_infra.state.folder import (
     StateDir,
     StateError,
     open_private,

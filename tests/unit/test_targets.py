@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ssc_infra.targets import Target, TargetError, ad_settings, load_target, write_target
+from ssc_infra.run.targets import Target, TargetError, ad_settings, load_target, write_target
 
 SECRET = "Wachtwurd-fan-de-tsjinst"
 

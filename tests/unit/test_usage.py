@@ -18,16 +18,18 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from ssc_infra.actual import DirectoryState
-from ssc_infra.backends.ad import Scope
-from ssc_infra.backends.graph import GraphCounter
-from ssc_infra.backends.storage import parse_storage
-from ssc_infra.cli import main
-from ssc_infra.cloud import Seats, TenantState, parse_user
-from ssc_infra.desired import derive
-from ssc_infra.diff.graph import Unreadable
-from ssc_infra.errors import BackendError, Problem
-from ssc_infra.metering import (
+from ssc_infra.ad.client import Scope
+from ssc_infra.cli.main import main
+from ssc_infra.core.actual import DirectoryState
+from ssc_infra.core.desired import derive
+from ssc_infra.core.errors import BackendError, Problem
+from ssc_infra.core.model import Partner, Region
+from ssc_infra.hosts.storage import parse_storage
+from ssc_infra.m365.diff import Unreadable
+from ssc_infra.m365.graph import GraphCounter
+from ssc_infra.m365.tenant import Seats, TenantState, parse_user
+from ssc_infra.report.usage import human_bytes, unknown_lines, usage_csv, usage_html, usage_table
+from ssc_infra.run.metering import (
     Meters,
     UsageError,
     load_snapshot,
@@ -36,10 +38,7 @@ from ssc_infra.metering import (
     save_snapshot,
     snapshot_path,
 )
-from ssc_infra.model import Partner, Region
-from ssc_infra.report.usage import human_bytes, unknown_lines, usage_csv, usage_html, usage_table
-from ssc_infra.sources.files import FilesSource
-from ssc_infra.usage import (
+from ssc_infra.run.usage import (
     Figure,
     Month,
     PartnerStorage,
@@ -49,6 +48,7 @@ from ssc_infra.usage import (
     UsageReport,
     measure_usage,
 )
+from ssc_infra.sources.files import FilesSource
 from tests.conftest import MINI, TODAY, data_cases
 from tests.support import directory_as_desired, edit_directory
 

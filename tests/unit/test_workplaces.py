@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from ssc_infra.addresses import AddressError, allocate
-from ssc_infra.desired import derive
-from ssc_infra.model import Device, DeviceKind, Region
-from ssc_infra.render import (
+from ssc_infra.core.addresses import AddressError, allocate
+from ssc_infra.core.desired import derive
+from ssc_infra.core.model import Device, DeviceKind, Region
+from ssc_infra.core.workplaces import Workplaces, derive_workplaces
+from ssc_infra.hosts.render import (
     HOMES_DATA,
     RenderError,
     bundle_digest,
@@ -23,7 +24,6 @@ from ssc_infra.render import (
     write_bundle,
 )
 from ssc_infra.sources.files import load
-from ssc_infra.workplaces import Workplaces, derive_workplaces
 from tests.conftest import MINI, TODAY, data_cases
 
 
@@ -178,7 +178,7 @@ def test_template_error_names_template_line_and_variable(
         tmp_path: Path, template: str, expected: str) -> None:
     (tmp_path / "bad.j2").write_text(template, encoding="utf-8")
     r = region()
-    from ssc_infra.render import context
+    from ssc_infra.hosts.render import context
 
     with pytest.raises(RenderError, match=expected):
         render_template(environment(tmp_path), "bad.j2", context(r, workplaces(r)))

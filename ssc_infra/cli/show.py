@@ -1,0 +1,192 @@
+"""`ssc-infra show [PLAN]` and `ssc-infra history`: what people read about the region, a saved
+plan and the runs so far. Options and output only; the work is `ssc_infra.report.saved` and
+`ssc_infra.state.audit`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from ssc_infra.cli.main import (
+    EXIT_ERROR,
+    EXIT_OK,
+    _load,
+    _print_json,
+    compact_option,
+    err,
+    format_option,
+    inventory_options,
+    main,
+    out,
+    source_target_options,
+)
+from ssc_infra.core.desired import derive
+from ssc_infra.report import jsonable, partner_table, shown_plan_lines, summarise
+from ssc_infra.report.saved import SavedPlan, SavedPlanError, read_saved_plan
+from ssc_infra.state.audit import History, RunRecord, read_history
+from ssc_infra.state.folder import StateDir
+from ssc_infra.state.seal import KEY_FILE, SealCheck
+
+PARTNERS_SHOWN = 4  # per run in the history table; --format json has them all
+DAMAGED_SHOWN = 10  # damaged audit lines named one by one
+
+
+@main.command()
+@click.argument("plan_file", required=False, metavar="[PLAN]",
+                type=click.Path(path_type=Path, dir_okay=False))
+@inventory_options
+@source_target_options
+@format_option
+@compact_option
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path(".ssc"), show_default=True,
+              help="Its plan.key checks a saved plan's seal (for --source netbox: where the "
+                   "NetBox snapshot is kept).")
+def show(plan_file: Path | None, inventory: Path, today: date, fmt: str, compact: bool,
+         state_dir: Path) -> None:
+    """A table per partner; or, with PLAN, a saved plan as `plan` showed it.
+
+    PLAN is a plan file (`plan --out`), the output of `plan` or `drift --format json`, or a
+    drift report kept in STATE/reports. A sealed plan's seal is checked with the state dir's
+    key: a seal that does not match is refused (apply would refuse that file whole); a file
+    without a seal, or whose seal this state dir has no key for, is shown with a warning.
+
+    \b
+    Examples:
+      ssc-infra show
+      ssc-infra show --today 2027-01-01 --format json
+      ssc-infra show today.plan.json
+      ssc-infra show today.plan.json --compact
+      ssc-infra show .ssc/reports/drift-20261123T023000Z-4711-ab12.json --format json
+    Exit code 0 when shown, 1 when the file cannot be shown.
+    """
+    if plan_file is not None:
+        _show_saved(read_saved_plan(plan_file, state_dir), state_dir, fmt, compact)
+        return
+    region = _load(inventory, today)
+    rows = summarise(region, derive(region, today))
+    if fmt == "json":
+        _print_json({"region": region.code, "today": today.isoformat(), "partners": jsonable(rows)})
+        return
+    out.print(partner_table(f"{region.name} on {today.isoformat()}", rows))
+
+
+def _show_saved(saved: SavedPlan, state_dir: Path, fmt: str, compact: bool) -> None:
+    where = escape(str(saved.path))
+    if saved.seal is SealCheck.VERIFIED:
+        err.print(f"[green]✓[/] {where}: sealed, the seal checked with "
+                  f"{escape(str(state_dir / KEY_FILE))}", soft_wrap=True)
+    elif saved.seal is SealCheck.UNVERIFIED:
+        err.print(f"[yellow]warning:[/] {where} is sealed, but {escape(str(state_dir))} has no "
+                  f"{KEY_FILE} to check the seal with: shown unchecked. Pass the --state-dir "
+                  "the plan was made with; apply checks the seal in any case.", soft_wrap=True)
+    else:
+        err.print(f"[yellow]warning:[/] {where} has no seal (a drift report, or `--format "
+                  "json` output): shown as data; apply would refuse it.", soft_wrap=True)
+    if fmt == "json":
+        _print_json({"file": str(saved.path), "seal": saved.seal.value, "plan": saved.data})
+        return
+    meta = saved.meta
+    asked = meta.get("partners") or []
+    heading = (f"plan of region {meta.get('region', '?')} for target {meta.get('target', '?')}, "
+               f"day {meta.get('today', '?')}, made {meta.get('created', '?')}"
+               + (f", for {', '.join(str(p) for p in asked)}" if asked else ""))
+    try:  # an unsealed file may hold anything: a value of the wrong type is a damaged file
+        lines = list(shown_plan_lines(saved.plan, saved.partner_names, saved.hosts,
+                                      saved.hosts_held, compact))
+    except (TypeError, ValueError, AttributeError, KeyError) as e:
+        raise SavedPlanError(f"{saved.path}: the plan is damaged ({e!r}); make a new one") from e
+    out.print(f"[dim]{escape(heading)}[/]", soft_wrap=True)
+    for line in lines:
+        out.print(line, soft_wrap=True)
+
+
+@main.command()
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path(".ssc"), show_default=True, help="Whose audit.jsonl to read.")
+@click.option("--last", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many runs, the newest first.")
+@format_option
+def history(state_dir: Path, last: int, fmt: str) -> None:
+    """The last runs from the audit log: who, when, what, and how it went.
+
+    One row per run that changed something (every apply, `netbox push`): when it started
+    (UTC), who ran it, the command and target, the partners its items belong to, the items by
+    action, and the result — ok, or how many items failed or were refused.
+
+    \b
+    Examples:
+      ssc-infra history
+      ssc-infra history --last 5 --state-dir /var/lib/ssc-infra
+      ssc-infra history --format json | jq '.runs[] | select(.failed > 0)'
+    Exit code 0; 1 when the log cannot be read, or has damaged lines (named by number).
+    """
+    log = StateDir(state_dir).audit_log
+    found = read_history(log)
+    runs = list(reversed(found.runs))[:last]
+    if fmt == "json":
+        _print_json({"log": str(log), "runs": [_run_json(r) for r in runs],
+                     "damaged": [{"line": d.line, "problem": d.problem}
+                                 for d in found.damaged]})
+    elif not found.runs:
+        out.print(f"no runs recorded in {escape(str(log))}"
+                  + ("" if log.exists() else " (it does not exist yet: every apply appends "
+                                             "to it)"))
+    else:
+        out.print(_history_table(runs, len(found.runs)))
+    _report_damaged(found, log)
+    sys.exit(EXIT_ERROR if found.damaged else EXIT_OK)
+
+
+def _report_damaged(found: History, log: Path) -> None:
+    for d in found.damaged[:DAMAGED_SHOWN]:
+        err.print(f"[red]damaged:[/] {escape(str(log))}:{d.line}: {escape(d.problem)}",
+                  soft_wrap=True)
+    if len(found.damaged) > DAMAGED_SHOWN:
+        err.print(f"... and {len(found.damaged) - DAMAGED_SHOWN} more damaged lines "
+                  "(`--format json` lists them all)")
+    if found.damaged:
+        err.print(f"{len(found.damaged)} line{'s' if len(found.damaged) != 1 else ''} of the "
+                  "audit log are no entry: the runs above leave them out. Keep the log as it "
+                  "is (it is the record); look at those lines with `sed -n 'Np'`.")
+
+
+def _run_json(r: RunRecord) -> dict[str, object]:
+    return {"run": r.run, "started": r.started, "ended": r.ended, "operators": r.operators,
+            "commands": r.commands, "targets": r.targets, "partners": r.partners,
+            "backends": r.backends, "actions": r.actions, "items": r.items, "ok": r.ok,
+            "failed": r.failed, "refused": r.refused, "result": r.result}
+
+
+def _history_table(runs: list[RunRecord], total: int) -> Table:
+    table = Table(title=Text(f"the last {len(runs)} of {total} runs, newest first"),
+                  title_justify="left")
+    for heading in ("when (UTC)", "who", "command", "target", "partners", "what", "result"):
+        table.add_column(heading, overflow="fold")
+    for r in runs:
+        partners = list(r.partners[:PARTNERS_SHOWN])
+        if len(r.partners) > PARTNERS_SHOWN:
+            partners.append(f"+{len(r.partners) - PARTNERS_SHOWN} more")
+        what = f"{r.items:,} items: " + ", ".join(f"{n:,} {a}" for a, n in r.actions.items())
+        result = Text(r.result, style="green" if r.result == "ok" else "red")
+        table.add_row(Text(_when(r)), Text(", ".join(r.operators)), Text(", ".join(r.commands)),
+                      Text(", ".join(r.targets)), Text(", ".join(partners)), Text(what), result)
+    return table
+
+
+def _when(r: RunRecord) -> str:
+    """The start as `2026-11-23 02:31:05`, with how long the run's items took."""
+    try:
+        start, end = datetime.fromisoformat(r.started), datetime.fromisoformat(r.ended)
+    except ValueError:
+        return r.started  # a time in another shape: shown as it is
+    seconds = int((end - start).total_seconds())
+    took = f" ({seconds // 60} min {seconds % 60} s)" if seconds >= 60 else \
+        f" ({seconds} s)" if seconds else ""
+    return start.strftime("%Y-%m-%d %H:%M:%S") + took

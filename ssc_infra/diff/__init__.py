@@ -1,1 +1,0 @@
-"""Diffs: per backend, pure functions (desired, actual) -> that backend's Section of the plan."""
