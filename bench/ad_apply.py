@@ -18,10 +18,11 @@ from pathlib import Path
 from benchlab import ROOT, TODAY, fresh_dc, settings
 
 from ssc_infra.ad.apply import apply_changes
-from ssc_infra.ad.client import AdWriter, ItemResult, connect, new_password
-from ssc_infra.ad.planning import plan_directory
+from ssc_infra.ad.client import AdWriter, ItemResult, connect
 from ssc_infra.core.plan import ObjectKind, Section
+from ssc_infra.core.secrets import new_password
 from ssc_infra.lab import DomainController
+from ssc_infra.run.directory import plan_directory
 from ssc_infra.sources.files import load
 
 

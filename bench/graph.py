@@ -24,9 +24,9 @@ from pathlib import Path
 
 from benchlab import ROOT, TODAY
 
-from ssc_infra.ad.client import Secret
 from ssc_infra.core.desired import derive
 from ssc_infra.core.plan import ObjectKind
+from ssc_infra.core.secrets import Secret
 from ssc_infra.graph_emulator import GraphEmulator, Sku
 from ssc_infra.m365.backend import M365
 from ssc_infra.m365.diff import diff_graph
@@ -62,7 +62,7 @@ def own_client_read(emulator: GraphEmulator, secret: str) -> tuple[float, int, f
     code = (
         "import time, sys; t = time.perf_counter()\n"
         "from ssc_infra.m365.graph import Graph, GraphSettings\n"
-        "from ssc_infra.ad.client import Secret\n"
+        "from ssc_infra.core.secrets import Secret\n"
         "imported = time.perf_counter() - t\n"
         f"g = Graph(GraphSettings({TENANT!r}, {emulator.client_id!r}, Secret({secret!r}), "
         f"graph_url={emulator.url!r}, login_url={emulator.login_url!r}, "

@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 import httpx
 from benchlab import ROOT, TODAY
 
-from ssc_infra.ad.client import Secret
 from ssc_infra.core.plan import ObjectKind
+from ssc_infra.core.secrets import Secret
 from ssc_infra.netbox.client import _FIELDS, PAGE, NetBox, NetBoxSettings
 from ssc_infra.netbox.diff import endpoint
 from ssc_infra.netbox.objects import DEVICE_ROLES, LAN_INTERFACE, infra_slug

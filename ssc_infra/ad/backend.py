@@ -8,7 +8,7 @@ from pathlib import Path
 from ssc_infra.ad import snapshot as ad_snapshot
 from ssc_infra.ad.client import AdSettings, AdWriter, Scope, connect, taken_names
 from ssc_infra.core.actual import DirectoryState
-from ssc_infra.run.protocols import PasswordSink
+from ssc_infra.core.secrets import PasswordSink
 
 
 @dataclass(frozen=True)

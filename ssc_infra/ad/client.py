@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import secrets
 import ssl
-import string
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -48,6 +46,7 @@ from ssc_infra.core.dn import (
 )
 from ssc_infra.core.errors import BackendError, SscError
 from ssc_infra.core.plan import Action, Change, ItemResult, ObjectKind
+from ssc_infra.core.secrets import PasswordSink, Secret, new_password
 
 USER_ATTRIBUTES = (
     "sAMAccountName", "userPrincipalName", "employeeID", "givenName", "sn", "cn",
@@ -57,23 +56,6 @@ USER_ATTRIBUTES = (
 GROUP_ATTRIBUTES = ("cn", "sAMAccountName", "description", "member")
 PAGE_SIZE = 1000
 USERS_FILTER = "(sAMAccountType=805306368)"  # normal user accounts: cheap, indexed in AD
-
-
-class Secret:
-    """A password that never shows itself in a repr, a log line or a traceback."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('****')"
-
-    __str__ = __repr__
 
 
 @dataclass(frozen=True)
@@ -475,23 +457,6 @@ def _canonical(change: Change) -> Change:
 
 
 # -- writing ------------------------------------------------------------------------------
-
-
-PasswordSink = Callable[[Change, str], None]
-
-
-def new_password(length: int = 20) -> str:
-    """A random password that meets AD complexity: all four character classes, no name."""
-    classes = (string.ascii_uppercase, string.ascii_lowercase, string.digits, "!#%+-.=?@_")
-    while True:
-        chars = [secrets.choice(c) for c in classes]
-        alphabet = "".join(classes)
-        chars += [secrets.choice(alphabet) for _ in range(length - len(chars))]
-        secrets.SystemRandom().shuffle(chars)
-        password = "".join(chars)
-        # A letter or digit first: a password pasted into a spreadsheet is never a formula.
-        if password[0].isalnum() and all(any(ch in c for ch in password) for c in classes):
-            return password
 
 
 @dataclass

@@ -268,7 +268,7 @@ def diff_directory(
             changes.extend(_retire_group(current_group, member_keys, final_dn, others,
                                          desired.today, why))
     findings.extend(_unmanaged(actual, scope, holds))
-    return Section(Backend.DIRECTORY, tuple(_ordered(changes)), unmanaged=tuple(findings))
+    return Section(Backend.DIRECTORY, tuple(in_apply_order(changes)), unmanaged=tuple(findings))
 
 
 def new_accounts(
@@ -544,7 +544,8 @@ def _unmanaged(
                         "under `known:` in holds.yaml")
 
 
-def _ordered(changes: list[Change]) -> list[Change]:
+def in_apply_order(changes: list[Change]) -> list[Change]:
+    """The changes in the order they must be applied: OUs before what they hold, and so on."""
     rank = {kind: index for index, kind in enumerate(APPLY_ORDER)}
     # OUs: parents before children (shorter DNs first); the rest by partner and key.
     return sorted(changes, key=lambda c: (rank[c.kind], c.dn.count(",") if c.kind is

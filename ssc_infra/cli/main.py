@@ -398,8 +398,8 @@ def render(inventory: Path, today: date, partners: tuple[str, ...], out_dir: Pat
     apply check them against the directory. With --partner, the files hold only that partner's part.
     """
     from ssc_infra.core.workplaces import derive_workplaces
-    from ssc_infra.hosts.backend import load_allocations
     from ssc_infra.hosts.render import render_bundle, write_bundle
+    from ssc_infra.state.allocations import load_allocations
 
     region = _load(inventory, today)
     _check_partners(region, partners)
@@ -928,8 +928,8 @@ def lab_entra_sync(inventory: Path, today: date, targets_file: Path, target_name
       ssc-infra apply --yes && ssc-infra lab entra-sync && ssc-infra drift
     """
     from ssc_infra.ad.backend import LdapDirectory
-    from ssc_infra.ad.planning import scope_of
     from ssc_infra.graph_lab import entra_sync, graph_status
+    from ssc_infra.run.directory import scope_of
 
     graph = graph_status(_graph_dir(state_dir))
     if graph is None:

@@ -12,7 +12,6 @@ from typing import Any, NoReturn
 import click
 from rich.markup import escape
 
-from ssc_infra.ad.planning import scope_of
 from ssc_infra.cli.main import (
     EXIT_CHANGES,
     EXIT_ERROR,
@@ -69,6 +68,7 @@ from ssc_infra.run import (
     prepare_apply,
     real_backends,
 )
+from ssc_infra.run.directory import scope_of
 from ssc_infra.run.targets import Target, ad_settings, ansible_settings, load_target
 from ssc_infra.sources.hrexport import DEFAULT, load_mapping, read_export
 from ssc_infra.sources.located import decode, read_regular

@@ -1,7 +1,7 @@
 """The workplace hosts: render the bundle, run the playbook in check or normal mode.
 
 The real `HostsBackend` (`AnsibleHosts`), and the one place that strings the steps together
-for the hosts, as `ad/planning.py` does for AD:
+for the hosts, as `run/directory.py` does for AD:
 derive -> render (a bundle in the state dir, named by its digest) -> Ansible in check + diff
 mode for plan and drift, or normal mode for apply. Addresses handed out are kept in the state
 dir, so a laptop or thin client keeps its address across runs.
@@ -15,7 +15,6 @@ import shutil
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from ssc_infra.core.errors import SscError
 from ssc_infra.core.model import Region
 from ssc_infra.core.packaged import PLAYBOOKS, packaged_path
 from ssc_infra.core.plan import Backend, Change, ObjectKind, Section
-from ssc_infra.core.workplaces import Allocations, Workplaces, derive_workplaces
+from ssc_infra.core.workplaces import Workplaces, derive_workplaces
 from ssc_infra.hosts.ansible import (
     AnsibleSettings,
     HostOutcome,
@@ -48,9 +47,9 @@ from ssc_infra.hosts.sync import (
     save_records,
     tree_digest,
 )
+from ssc_infra.state.allocations import load_allocations, save_allocations
 from ssc_infra.state.folder import private_dir, write_private
 
-ALLOCATIONS = "addresses.json"
 # What a daemon's package makes on a real host; a lab host root gets the same folders.
 LAB_FOLDERS = ("etc/samba", "etc/wireguard", "etc/kea", "etc/freeradius/3.0/mods-config/files",
                "usr/local/sbin", "srv")
@@ -111,25 +110,6 @@ def name_homes(changes: tuple[Change, ...], names: Mapping[str, str]) -> tuple[C
                 change = dataclasses.replace(change, names=found)
         named.append(change)
     return tuple(named)
-
-
-def load_allocations(state: Path) -> Allocations:
-    """Addresses handed out by earlier applies; empty on a first run."""
-    path = state / ALLOCATIONS
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as e:
-        raise SscError(f"{path}: cannot read the kept addresses ({e}); restore it from a "
-                       "backup, or remove it to hand out addresses afresh") from e
-    return {kind: {tag: IPv4Address(a) for tag, a in by_tag.items()}
-            for kind, by_tag in data.items()}
-
-
-def save_allocations(state: Path, workplaces: Workplaces) -> None:
-    write_private(state / ALLOCATIONS,
-                  json.dumps(workplaces.allocations(), indent=1, sort_keys=True) + "\n")
 
 
 def make_bundle(region: Region, desired: DesiredState, state: Path) -> Bundle:

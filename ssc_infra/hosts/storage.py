@@ -11,13 +11,32 @@ every partner's figure unknown rather than too low.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ssc_infra.core.model import HostRole, Region
 from ssc_infra.core.workplaces import ARCHIVE_DIR, HOMES_DIR
 from ssc_infra.hosts.ansible import AnsibleSettings, host_inventory, run_playbook
-from ssc_infra.run.usage import PartnerStorage, StorageRead
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerStorage:
+    """What one partner's folders hold on all file servers together, in bytes."""
+
+    homes: int = 0
+    archive: int = 0  # the archived homes of leavers, kept for the retention period
+    files: int = 0
+
+
+@dataclass(frozen=True)
+class StorageRead:
+    """The file servers' answer: a figure per partner, or why there is none."""
+
+    partners: Mapping[str, PartnerStorage] = field(default_factory=dict)
+    unreadable: Mapping[str, str] = field(default_factory=dict)  # partner -> why not known
+    failed: str = ""  # why no partner's figure is known (a file server not read)
+
 
 USAGE_PLAYBOOK = "usage.yml"
 USAGE_TASK = "Bytes below every partner's homes and archived homes, in one read"

@@ -21,12 +21,10 @@ from typing import Any
 
 from ssc_infra import __version__
 from ssc_infra.ad.client import AdSettings, connect, read_export
-from ssc_infra.ad.planning import scope_of
 from ssc_infra.core.desired import derive
 from ssc_infra.core.errors import SscError
 from ssc_infra.core.model import Partner, Region
 from ssc_infra.core.workplaces import derive_workplaces
-from ssc_infra.hosts.backend import load_allocations
 from ssc_infra.hosts.render import HOMES_DATA, render_bundle
 from ssc_infra.lifecycle.handover import (
     BundleCheck,
@@ -38,6 +36,8 @@ from ssc_infra.lifecycle.handover import (
     write_bundle,
 )
 from ssc_infra.m365.tenant import TenantState
+from ssc_infra.run.directory import scope_of
+from ssc_infra.state.allocations import load_allocations
 from ssc_infra.state.folder import now
 from ssc_infra.state.ledger import kept_names, load_ledger
 

@@ -15,12 +15,12 @@ from datetime import date
 
 from ssc_infra.ad.apply import ApplyReport, apply_changes
 from ssc_infra.ad.client import AdSettings, AdWriter, connect, read_parked
-from ssc_infra.ad.planning import scope_of
 from ssc_infra.ad.retention import Leaver, PurgePlan, leavers, plan_purge
 from ssc_infra.core.desired import AccountState, derive
 from ssc_infra.core.model import PersonKey, Region
 from ssc_infra.core.plan import ItemResult
 from ssc_infra.lifecycle.offboard import offboarded_bundles
+from ssc_infra.run.directory import scope_of
 from ssc_infra.state.audit import AuditEntry
 from ssc_infra.state.folder import StateDir, run_id
 

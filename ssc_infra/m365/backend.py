@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ssc_infra.ad.client import new_password
 from ssc_infra.core.errors import SscError
 from ssc_infra.core.model import Partner
 from ssc_infra.core.plan import Action, Change, ItemResult, ObjectKind
+from ssc_infra.core.secrets import new_password
 from ssc_infra.m365.diff import Unreadable
 from ssc_infra.m365.graph import (
     OUTCOME_UNKNOWN,

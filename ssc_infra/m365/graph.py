@@ -38,8 +38,8 @@ import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
-from ssc_infra.ad.client import Secret
 from ssc_infra.core.errors import BackendError
+from ssc_infra.core.secrets import Secret
 from ssc_infra.m365.login import Login, LoginError
 from ssc_infra.state.folder import private_dir, write_private
 

@@ -18,9 +18,9 @@ from urllib.parse import urlparse
 import pynetbox
 import requests
 
-from ssc_infra.ad.client import Secret
 from ssc_infra.core.errors import BackendError
 from ssc_infra.core.plan import Action, Change, ItemResult, ObjectKind
+from ssc_infra.core.secrets import Secret
 from ssc_infra.netbox.diff import UNTAGGED, Existing, endpoint
 from ssc_infra.netbox.objects import (
     APPLY_ORDER,

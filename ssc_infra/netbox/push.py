@@ -32,7 +32,6 @@ from ssc_infra.core.plan import (
     plan_to_dict,
 )
 from ssc_infra.core.workplaces import derive_workplaces
-from ssc_infra.hosts.backend import load_allocations
 from ssc_infra.netbox.client import NetBox, NetBoxSettings, Refs, existing_objects
 from ssc_infra.netbox.diff import Existing, diff_netbox
 from ssc_infra.netbox.objects import (
@@ -45,6 +44,7 @@ from ssc_infra.netbox.objects import (
     infra_site,
 )
 from ssc_infra.sources import RunInventory
+from ssc_infra.state.allocations import load_allocations
 from ssc_infra.state.audit import AuditEntry
 from ssc_infra.state.folder import StateDir, run_id, write_private
 from ssc_infra.state.ledger import kept_names, load_ledger

@@ -30,7 +30,6 @@ from ssc_infra.ad.apply import ApplyReport, apply_changes
 from ssc_infra.ad.backend import LdapDirectory
 from ssc_infra.ad.client import AdSettings
 from ssc_infra.ad.diff import directory_names, stale_reason
-from ssc_infra.ad.planning import plan_with, scope_of
 from ssc_infra.core.actual import DirectoryState
 from ssc_infra.core.desired import DesiredState, derive
 from ssc_infra.core.errors import Problem, SscError
@@ -64,6 +63,7 @@ from ssc_infra.hosts.backend import (
 from ssc_infra.m365.backend import M365
 from ssc_infra.m365.diff import diff_graph, stale_graph
 from ssc_infra.m365.graph import GraphCounter
+from ssc_infra.run.directory import plan_with, scope_of
 from ssc_infra.run.protocols import Backends, GraphBackend
 from ssc_infra.run.targets import Target, ad_settings, ansible_settings, graph_settings, load_target
 from ssc_infra.sources import InventorySource, Kept, RunInventory

@@ -21,13 +21,12 @@ if TYPE_CHECKING:
     from ssc_infra.core.actual import DirectoryState
     from ssc_infra.core.model import Partner, Region
     from ssc_infra.core.plan import Change, ItemResult
+    from ssc_infra.core.secrets import PasswordSink
     from ssc_infra.hosts.ansible import RunResult, TaskEvent
     from ssc_infra.hosts.backend import Bundle
     from ssc_infra.m365.diff import Unreadable
     from ssc_infra.m365.graph import GraphCounter
     from ssc_infra.m365.tenant import TenantState
-
-PasswordSink = Callable[["Change", str], None]
 
 
 class Writer(Protocol):

@@ -44,6 +44,7 @@ from ssc_infra.core.model import (
     ServiceKind,
     Workplace,
 )
+from ssc_infra.hosts.storage import StorageRead
 from ssc_infra.m365.tenant import TenantState
 from ssc_infra.sources.schema import Code, Name
 
@@ -208,24 +209,6 @@ def totals(partners: Sequence[PartnerUsage], skus: Sequence[str]) -> Totals:
 
 
 # -- measuring ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PartnerStorage:
-    """What one partner's folders hold on all file servers together, in bytes."""
-
-    homes: int = 0
-    archive: int = 0  # the archived homes of leavers, kept for the retention period
-    files: int = 0
-
-
-@dataclass(frozen=True)
-class StorageRead:
-    """The file servers' answer: a figure per partner, or why there is none."""
-
-    partners: Mapping[str, PartnerStorage] = field(default_factory=dict)
-    unreadable: Mapping[str, str] = field(default_factory=dict)  # partner -> why not known
-    failed: str = ""  # why no partner's figure is known (a file server not read)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ import ldap3
 import pytest
 import yaml
 
-from ssc_infra.ad.client import AdSettings, Secret, connect
+from ssc_infra.ad.client import AdSettings, connect
 from ssc_infra.core.errors import BackendError
+from ssc_infra.core.secrets import Secret
 from ssc_infra.lab import (
     DomainController,
     ensure_samba_installed,

@@ -12,9 +12,10 @@ import ldap3
 import pytest
 from click.testing import CliRunner
 
-from ssc_infra.ad.client import Secret, connect
+from ssc_infra.ad.client import connect
 from ssc_infra.cli.main import main
 from ssc_infra.core.errors import BackendError
+from ssc_infra.core.secrets import Secret
 from ssc_infra.lab import DomainController
 from tests.conftest import MINI
 from tests.integration.conftest import settings_for, write_targets
@@ -299,7 +300,7 @@ def _hire_many(lab: Lab, count: int) -> None:
 def _plan(lab: Lab) -> Any:
     from datetime import date
 
-    from ssc_infra.ad.planning import plan_directory
+    from ssc_infra.run.directory import plan_directory
     from ssc_infra.sources.files import load
 
     today = date.fromisoformat(TODAY)

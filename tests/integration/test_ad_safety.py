@@ -12,9 +12,9 @@ from typing import Any
 import ldap3
 import pytest
 
-from ssc_infra.ad.planning import plan_directory
 from ssc_infra.core.plan import Section
 from ssc_infra.lab import DomainController
+from ssc_infra.run.directory import plan_directory
 from ssc_infra.sources.files import load
 from tests.integration.conftest import settings_for
 from tests.integration.test_ad import TODAY, Lab
@@ -69,8 +69,8 @@ def _entry(conn: ldap3.Connection, dn: str, attributes: list[str]) -> dict[str, 
 
 def test_the_writer_refuses_every_item_outside_its_scope(lab: Lab) -> None:
     from ssc_infra.ad.client import AdWriter
-    from ssc_infra.ad.planning import scope_of
     from ssc_infra.core.plan import Action, Change, ObjectKind
+    from ssc_infra.run.directory import scope_of
 
     assert lab.apply().code == 0
     base = lab.base
@@ -144,10 +144,11 @@ def test_apply_killed_mid_run_loses_no_password_and_a_lost_row_gets_a_reset(
     import time
 
     from ssc_infra.ad.apply import apply_changes
-    from ssc_infra.ad.client import AdWriter, Secret, connect
+    from ssc_infra.ad.client import AdWriter, connect
     from ssc_infra.ad.diff import PASSWORD_NEW
     from ssc_infra.core.errors import BackendError
     from ssc_infra.core.plan import Action, Change
+    from ssc_infra.core.secrets import Secret
     from ssc_infra.state.folder import StateDir, recorded_passwords
 
     hires = "".join(f"{5000 + i},Hylke,,Dijkstra,Ruimte,Adviseur,alp-hq,vdi,2020-01-01,\n"

@@ -244,7 +244,7 @@ def test_changes_behind_the_tools_back_are_in_the_nightly_html_report(
     """An account edited with ldap3, a host file edited, a licence removed in the tenant: the
     drift check over every backend names each, with the person, in the report's JSON and page
     (rendered in Chromium)."""
-    from ssc_infra.ad.client import Secret
+    from ssc_infra.core.secrets import Secret
     from ssc_infra.m365.graph import Graph, GraphSettings
     from tests.chromium import INSTALL, ChromiumError, chromium, find_chromium
     from tests.integration.conftest import unavailable

@@ -12,12 +12,12 @@ import pytest
 
 from ssc_infra.ad.apply import apply_changes
 from ssc_infra.ad.client import AdSettings, AdWriter
-from ssc_infra.ad.planning import plan_directory
 from ssc_infra.core.desired import DesiredState, derive
 from ssc_infra.core.model import Region
 from ssc_infra.core.workplaces import derive_workplaces
 from ssc_infra.hosts.render import render_bundle
 from ssc_infra.lab import DomainController
+from ssc_infra.run.directory import plan_directory
 from ssc_infra.sources.files import load
 from ssc_infra.state.ledger import kept_names, load_ledger, record_names
 from tests.integration.conftest import settings_for

@@ -18,8 +18,8 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from ssc_infra.ad.client import Secret
 from ssc_infra.cli.main import main
+from ssc_infra.core.secrets import Secret
 from ssc_infra.netbox.client import NetBoxSettings
 from ssc_infra.netbox.source import NetBoxSource
 from ssc_infra.netbox_lab import NetBoxServer

@@ -12,10 +12,10 @@ import ldap3
 import pytest
 import yaml
 
-from ssc_infra.ad.planning import plan_directory
 from ssc_infra.core.packaged import TEMPLATES, packaged_path
 from ssc_infra.hosts.render import TEMPLATES_ENV
 from ssc_infra.lab import DomainController
+from ssc_infra.run.directory import plan_directory
 from ssc_infra.sources.files import load
 from tests.integration.conftest import settings_for
 from tests.integration.test_ad import GONE_JELLE, TODAY, Lab

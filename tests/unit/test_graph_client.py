@@ -17,8 +17,8 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from ssc_infra.ad.client import Secret
 from ssc_infra.core.errors import BackendError
+from ssc_infra.core.secrets import Secret
 from ssc_infra.m365.graph import (
     MAX_BATCH,
     BatchItem,

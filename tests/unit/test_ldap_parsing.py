@@ -12,9 +12,7 @@ from ssc_infra.ad.client import (
     AdSettings,
     AdWriter,
     Scope,
-    Secret,
     explain_ldap_result,
-    new_password,
     parse_account,
     parse_group,
     partner_ous,
@@ -23,6 +21,7 @@ from ssc_infra.ad.client import (
 from ssc_infra.ad.diff import PASSWORD_NOT_RECORDED
 from ssc_infra.core.dn import dn_key, escape_rdn, parent_dn, rdn_value, split_dn
 from ssc_infra.core.plan import Action, Change, ObjectKind
+from ssc_infra.core.secrets import Secret, new_password
 from tests.conftest import CASES
 
 CASE_LIST = yaml.safe_load((CASES / "ldap" / "entries.yaml").read_text(encoding="utf-8"))

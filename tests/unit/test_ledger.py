@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import yaml
 
-from ssc_infra.ad.planning import derive_with_free_names
 from ssc_infra.core.desired import derive
 from ssc_infra.core.errors import SscError
 from ssc_infra.core.model import (
@@ -30,6 +29,7 @@ from ssc_infra.core.model import (
     Workplace,
 )
 from ssc_infra.core.naming import AccountName, ExistingName
+from ssc_infra.run.directory import derive_with_free_names
 from ssc_infra.state.ledger import (
     FILE,
     PREVIOUS,

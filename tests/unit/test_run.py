@@ -40,6 +40,7 @@ from ssc_infra.core.model import (
     Workplace,
 )
 from ssc_infra.core.plan import Backend, Change, ObjectKind
+from ssc_infra.core.secrets import PasswordSink
 from ssc_infra.hosts.ansible import RunResult, TaskEvent, file_change, host_of
 from ssc_infra.hosts.backend import Bundle
 from ssc_infra.run import (
@@ -51,7 +52,7 @@ from ssc_infra.run import (
     prepare_apply,
     save_plan,
 )
-from ssc_infra.run.protocols import Backends, PasswordSink
+from ssc_infra.run.protocols import Backends
 from ssc_infra.sources import InventorySource, Kept, Loaded, RunInventory
 from ssc_infra.sources.files import FilesSource
 from ssc_infra.state.seal import SealError

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from ssc_infra.ad.client import new_password
 from ssc_infra.ad.diff import (
     PASSWORD_NEW,
     PASSWORD_NOT_RECORDED,
@@ -31,6 +30,7 @@ from ssc_infra.core.plan import (
     plan_from_dict,
     plan_to_dict,
 )
+from ssc_infra.core.secrets import new_password
 from ssc_infra.run.targets import TargetError, ad_settings, load_target
 from ssc_infra.state.folder import (
     FORMULA_STARTS,
@@ -209,7 +209,7 @@ def test_an_unreadable_credentials_file_stops_the_plan(tmp_path: Path) -> None:
 
 
 def _resets(mini: Path, recorded: set[tuple[str, str]], **attrs: object) -> Plan:
-    from ssc_infra.ad.planning import password_resets
+    from ssc_infra.run.directory import password_resets
     from ssc_infra.sources.files import load
     from tests.conftest import TODAY
     from tests.support import desired_for, directory_as_desired, edit_directory

@@ -24,7 +24,7 @@ from ssc_infra.core.actual import DirectoryState
 from ssc_infra.core.desired import derive
 from ssc_infra.core.errors import BackendError, Problem
 from ssc_infra.core.model import Partner, Region
-from ssc_infra.hosts.storage import parse_storage
+from ssc_infra.hosts.storage import PartnerStorage, StorageRead, parse_storage
 from ssc_infra.m365.diff import Unreadable
 from ssc_infra.m365.graph import GraphCounter
 from ssc_infra.m365.tenant import Seats, TenantState, parse_user
@@ -41,10 +41,8 @@ from ssc_infra.run.metering import (
 from ssc_infra.run.usage import (
     Figure,
     Month,
-    PartnerStorage,
     PartnerUsage,
     Reads,
-    StorageRead,
     UsageReport,
     measure_usage,
 )

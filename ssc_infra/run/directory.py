@@ -16,11 +16,11 @@ from ssc_infra.ad.client import AdSettings, Scope
 from ssc_infra.ad.diff import (
     PASSWORD_NEW,
     PASSWORD_NOT_RECORDED,
-    _ordered,
     diff_directory,
     directory_names,
     guard_directory,
     hybrid_partners,
+    in_apply_order,
     new_accounts,
 )
 from ssc_infra.core.actual import DirectoryAccount, DirectoryState
@@ -188,4 +188,4 @@ def password_resets(
         return plan
     rest = [c for c in plan.changes
             if not (c.kind is ObjectKind.ACCOUNT and c.key in resets)]
-    return dataclasses.replace(plan, changes=tuple(_ordered([*rest, *resets.values()])))
+    return dataclasses.replace(plan, changes=tuple(in_apply_order([*rest, *resets.values()])))
