@@ -30,7 +30,7 @@ from ssc_infra.core.secrets import Secret
 from ssc_infra.graph_emulator import GraphEmulator, Sku
 from ssc_infra.m365.backend import M365
 from ssc_infra.m365.diff import diff_graph
-from ssc_infra.m365.graph import GraphSettings
+from ssc_infra.m365.settings import GraphSettings
 from ssc_infra.m365.tenant import USER_SELECT
 from ssc_infra.sources.files import FilesSource
 from ssc_infra.sources.sample import generate, write

@@ -39,7 +39,8 @@ from ssc_infra.report import (
     problems_json,
     shown_plan_lines,
 )
-from ssc_infra.report.nightly import DEFAULT_KEEP, drift_run, write_report
+from ssc_infra.report.folder import write_report
+from ssc_infra.report.nightly import DEFAULT_KEEP, drift_run
 from ssc_infra.run import (
     Hooks,
     Outcome,

@@ -36,8 +36,8 @@ from ssc_infra.m365.graph import (
     Graph,
     GraphCounter,
     GraphError,
-    GraphSettings,
 )
+from ssc_infra.m365.settings import GraphSettings
 from ssc_infra.m365.tenant import (
     GROUP_SELECT,
     USER_SELECT,

@@ -39,8 +39,8 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from tenacity.wait import wait_exponential_jitter
 
 from ssc_infra.core.errors import BackendError
-from ssc_infra.core.secrets import Secret
 from ssc_infra.m365.login import Login, LoginError
+from ssc_infra.m365.settings import GraphSettings
 from ssc_infra.state.folder import private_dir, write_private
 
 MAX_BATCH = 20
@@ -54,35 +54,6 @@ _HINTS = {
     403: "the app lacks a Graph permission for this: check its application permissions and "
          "admin consent in the tenant",
 }
-
-
-@dataclass(frozen=True)
-class GraphSettings:
-    """Where Graph is and how to log in, from the targets file.
-
-    Args:
-        tenant_id: the Entra ID tenant.
-        client_id: the app registration's application id.
-        secret: the client secret; or `certificate_file`, a PEM with the key and certificate.
-        graph_url: Graph's base (the lab emulator's in a lab); login_url likewise for login.
-        ca_file: a private CA (the lab emulator's); None trusts the system's.
-        timeout: seconds to wait for an answer.
-        request_budget: most HTTP requests one run may send.
-        max_retries: re-sends per request and per sub-request.
-        max_wait: longest single Retry-After honoured, in seconds.
-    """
-
-    tenant_id: str
-    client_id: str
-    secret: Secret | None = None
-    certificate_file: str | None = None
-    graph_url: str = "https://graph.microsoft.com"
-    login_url: str = "https://login.microsoftonline.com"
-    ca_file: str | None = None
-    timeout: float = 60.0
-    request_budget: int = 100_000
-    max_retries: int = 8
-    max_wait: float = 300.0
 
 
 class GraphError(BackendError):

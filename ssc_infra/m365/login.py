@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from ssc_infra.core.errors import BackendError
 
 if TYPE_CHECKING:
-    from ssc_infra.m365.graph import GraphSettings
+    from ssc_infra.m365.settings import GraphSettings
 
 
 class LoginError(BackendError):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,6 @@ from ssc_infra.hosts.ansible import host_of
 from ssc_infra.report.text import homes_counts
 from ssc_infra.run import PlannedRun
 from ssc_infra.sources.located import read_regular
-from ssc_infra.state.folder import StateError, write_private
 
 REPORT_FORMAT = "ssc-infra drift report"
 REPORT_VERSION = 1
@@ -250,13 +248,6 @@ def report_names(folder: Path) -> list[str]:
     return sorted(stems)
 
 
-def _names(folder: Path) -> list[str]:
-    try:
-        return report_names(folder)
-    except OSError as e:
-        raise StateError(f"cannot list the report folder {folder}: {e.strerror}") from e
-
-
 def read_trend(folder: Path, stems: Sequence[str]) -> tuple[list[TrendPoint], list[str]]:
     """The trend points of these reports, and the files that could not be read, with why.
 
@@ -283,61 +274,3 @@ def read_trend(folder: Path, stems: Sequence[str]) -> tuple[list[TrendPoint], li
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             skipped.append(f"{path.name}: {e}")
     return points, skipped
-
-
-# -- writing the folder -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReportFiles:
-    """What `write_report` wrote and removed."""
-
-    json: Path
-    html: Path
-    latest_json: Path
-    latest_html: Path
-    pruned: tuple[str, ...]  # the stems of the reports removed (older than the newest `keep`)
-    skipped: tuple[str, ...]  # earlier reports left out of the trend, with why
-
-
-def write_report(folder: Path, run: DriftRun, keep: int = DEFAULT_KEEP) -> ReportFiles:
-    """Write tonight's report into `folder` (made 0700 when missing), then prune old ones.
-
-    Args:
-        folder: the report folder; only files named like its reports are ever removed.
-        run: what the drift check found.
-        keep: how many reports stay, tonight's included (at least 1).
-
-    Raises:
-        StateError: the folder or a file cannot be written (the message names it).
-    """
-    from ssc_infra.report.html import render_page  # the page needs Jinja2; the data does not
-
-    keep = max(1, keep)
-    data = report_data(run)
-    stem = f"drift-report-{run.created.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-    before = min(keep, TREND_POINTS) - 1  # earlier reports in the trend
-    earlier = _names(folder)[-before:] if before > 0 and folder.is_dir() else []
-    points, skipped = read_trend(folder, earlier)
-    page = render_page(data, [*points, trend_point(data)], skipped, f"{stem}.json")
-    text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
-    files = ReportFiles(folder / f"{stem}.json", folder / f"{stem}.html",
-                        folder / f"{LATEST}.json", folder / f"{LATEST}.html", (), tuple(skipped))
-    # The page first: a report's JSON is what the next trend reads, so it comes once the
-    # page it belongs with is there.
-    write_private(files.html, page)
-    write_private(files.json, text)
-    write_private(files.latest_html, page)
-    write_private(files.latest_json, text)
-    stems = _names(folder)
-    old = [s for s in stems if s != stem][: max(0, len(stems) - keep)]
-    for gone in old:
-        for suffix in (".json", ".html"):
-            try:
-                (folder / f"{gone}{suffix}").unlink(missing_ok=True)
-            except OSError as e:
-                raise StateError(f"cannot remove the old report {folder / gone}{suffix}: "
-                                 f"{e.strerror}; tonight's report is written, remove it "
-                                 "by hand") from e
-    return ReportFiles(files.json, files.html, files.latest_json, files.latest_html,
-                       tuple(old), tuple(skipped))

@@ -19,7 +19,7 @@ from ssc_infra.ad.client import AdSettings
 from ssc_infra.core.errors import SscError
 from ssc_infra.core.secrets import Secret
 from ssc_infra.hosts.ansible import AnsibleSettings
-from ssc_infra.m365.graph import GraphSettings
+from ssc_infra.m365.settings import GraphSettings
 from ssc_infra.netbox.client import NetBoxSettings
 
 DEFAULT_TARGETS = Path("targets.yaml")

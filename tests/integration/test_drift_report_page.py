@@ -29,7 +29,8 @@ from ssc_infra.core.actual import (
     DirectoryState,
 )
 from ssc_infra.core.desired import DesiredState, derive
-from ssc_infra.report.nightly import drift_run, write_report
+from ssc_infra.report.folder import write_report
+from ssc_infra.report.nightly import drift_run
 from ssc_infra.run import PlannedRun, RunRequest, execute_apply, plan_run, prepare_apply
 from ssc_infra.run.protocols import Backends
 from ssc_infra.sources.files import FilesSource

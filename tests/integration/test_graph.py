@@ -27,7 +27,8 @@ from ssc_infra.core.secrets import Secret
 from ssc_infra.graph_emulator import Fault, GraphEmulator, Sku
 from ssc_infra.graph_lab import entra_sync, sku_id, tenant_id
 from ssc_infra.lab import DomainController
-from ssc_infra.m365.graph import Graph, GraphSettings
+from ssc_infra.m365.graph import Graph
+from ssc_infra.m365.settings import GraphSettings
 from ssc_infra.m365.tenant import USER_SELECT
 from ssc_infra.run.directory import scope_of
 from ssc_infra.sources.files import FilesSource

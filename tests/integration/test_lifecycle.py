@@ -245,7 +245,8 @@ def test_changes_behind_the_tools_back_are_in_the_nightly_html_report(
     drift check over every backend names each, with the person, in the report's JSON and page
     (rendered in Chromium)."""
     from ssc_infra.core.secrets import Secret
-    from ssc_infra.m365.graph import Graph, GraphSettings
+    from ssc_infra.m365.graph import Graph
+    from ssc_infra.m365.settings import GraphSettings
     from tests.chromium import INSTALL, ChromiumError, chromium, find_chromium
     from tests.integration.conftest import unavailable
     from tests.integration.test_graph import E3

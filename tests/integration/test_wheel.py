@@ -122,7 +122,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ssc_infra.core.plan import Plan
-from ssc_infra.report.nightly import DriftRun, write_report
+from ssc_infra.report.folder import write_report
+from ssc_infra.report.nightly import DriftRun
 
 files = write_report(Path(sys.argv[1]), DriftRun(
     "frl", "SSC Leeuwarden", "lab", "2026-11-23", datetime.now(UTC),

@@ -27,10 +27,10 @@ from ssc_infra.m365.graph import (
     Graph,
     GraphBudgetExceeded,
     GraphError,
-    GraphSettings,
     GraphThrottled,
     parse_retry_after,
 )
+from ssc_infra.m365.settings import GraphSettings
 
 TOKEN = "eyJ-the-token"
 BASE = "https://graph.microsoft.com"

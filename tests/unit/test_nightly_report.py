@@ -27,6 +27,7 @@ from ssc_infra.core.plan import (
     Unmanaged,
 )
 from ssc_infra.hosts.ansible import file_change, homes_change
+from ssc_infra.report.folder import write_report
 from ssc_infra.report.html import ITEMS_SHOWN, TEXT_SHOWN, render_page
 from ssc_infra.report.nightly import (
     REPORT_FORMAT,
@@ -35,7 +36,6 @@ from ssc_infra.report.nightly import (
     read_trend,
     report_data,
     trend_point,
-    write_report,
 )
 
 HOSTILE = ('<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', "';--",
