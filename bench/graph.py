@@ -61,7 +61,8 @@ def own_client_read(emulator: GraphEmulator, secret: str) -> tuple[float, int, f
     """(import seconds, requests, read seconds) of the project's client reading every user."""
     code = (
         "import time, sys; t = time.perf_counter()\n"
-        "from ssc_infra.m365.graph import Graph, GraphSettings\n"
+        "from ssc_infra.m365.graph import Graph\n"
+        "from ssc_infra.m365.settings import GraphSettings\n"
         "from ssc_infra.core.secrets import Secret\n"
         "imported = time.perf_counter() - t\n"
         f"g = Graph(GraphSettings({TENANT!r}, {emulator.client_id!r}, Secret({secret!r}), "

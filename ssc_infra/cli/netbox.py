@@ -12,20 +12,21 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from ssc_infra.cli.main import (
+from ssc_infra.cli.common import (
     EXIT_CHANGES,
     EXIT_ERROR,
     EXIT_OK,
-    _print_held_inventory,
-    _print_json,
-    _request,
     err,
     format_option,
     inventory_options,
-    main,
     out,
     partner_option,
+    print_json,
+    run_request,
     target_options,
+)
+from ssc_infra.cli.plans import (
+    print_held_inventory,
 )
 from ssc_infra.core.plan import Plan, parse_allow_disable, plan_to_dict
 from ssc_infra.netbox.client import NetBox
@@ -51,7 +52,7 @@ allow_delete_option = click.option(
     help="Let PARTNER's push delete up to N objects despite the guard (repeatable).")
 
 
-@main.group()
+@click.group()
 def netbox() -> None:
     """NetBox as a mirror of the inventory, or as its source (`--source netbox`).
 
@@ -72,11 +73,11 @@ def _plan(inventory: Path, today: date, targets_file: Path, target_name: str, st
         allow = parse_allow_disable(allow_delete, "--allow-delete")
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--allow-delete") from None
-    request = _request(inventory, today, targets_file, target_name, state_dir, partners, (),
+    request = run_request(inventory, today, targets_file, target_name, state_dir, partners, (),
                        command)
     settings = netbox_settings(load_target(targets_file, target_name), target_name)
     run = load_inventory(request)
-    _print_held_inventory(run)
+    print_held_inventory(run)
     with err.status(escape(f"reading NetBox at {settings.url}...")):
         return plan_netbox(run, settings, state_dir, today, prune, allow, partners,
                            from_netbox=isinstance(request.source, NetBoxSource))
@@ -84,7 +85,7 @@ def _plan(inventory: Path, today: date, targets_file: Path, target_name: str, st
 
 def _show(planned: NetBoxPlan, plan: Plan, fmt: str, meta: Mapping[str, Any]) -> None:
     if fmt == "json":
-        _print_json(plan_to_dict(plan, {**meta, "requests": planned.netbox.count.requests}))
+        print_json(plan_to_dict(plan, {**meta, "requests": planned.netbox.count.requests}))
         return
     names = {p.code: p.name for p in planned.region.partners}
     for line in plan_lines(plan, names):
@@ -153,7 +154,7 @@ def netbox_push(inventory: Path, today: date, targets_file: Path, target_name: s
     was held back or an item refused, 1 items failed.
     """
     request_partners = partners
-    with locked(_request(inventory, today, targets_file, target_name, state_dir, partners,
+    with locked(run_request(inventory, today, targets_file, target_name, state_dir, partners,
                          (), "netbox push"), "ssc-infra netbox push"):
         planned = _plan(inventory, today, targets_file, target_name, state_dir,
                         request_partners, prune, allow_delete, "netbox push")

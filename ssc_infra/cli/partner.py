@@ -1,4 +1,4 @@
-"""`ssc-infra partner ...` and `ssc-infra bundle verify`: a partner's life in the SSC.
+"""`ssc-infra partner ...`: a partner's life in the SSC.
 Options and output only; the work is `ssc_infra.lifecycle`."""
 
 from __future__ import annotations
@@ -12,31 +12,32 @@ from typing import Any, NoReturn
 import click
 from rich.markup import escape
 
-from ssc_infra.cli.main import (
+from ssc_infra.cli.common import (
     EXIT_CHANGES,
     EXIT_ERROR,
     EXIT_OK,
     HOOKS,
-    _exit_code,
-    _item_progress,
-    _planned,
-    _print_apply_result,
-    _print_json,
-    _request,
-    _show_plan,
-    _source,
     err,
     format_option,
     inventory_options,
-    main,
+    item_progress,
     out,
+    print_json,
+    run_request,
+    source_for,
     source_target_options,
     target_options,
+)
+from ssc_infra.cli.plans import (
+    plan_exit_code,
+    planned_run,
+    print_apply_result,
+    show_plan,
 )
 from ssc_infra.core.errors import InventoryError, Problem, SscError
 from ssc_infra.core.model import HostRole, Region
 from ssc_infra.hosts.storage import read_home_folders
-from ssc_infra.lifecycle.handover import BundleCheck, check_bundle
+from ssc_infra.lifecycle.handover import BundleCheck
 from ssc_infra.lifecycle.intake import Given, Onboarded, onboard_files, onboard_netbox, read_given
 from ssc_infra.lifecycle.merge import (
     IdMap,
@@ -47,12 +48,9 @@ from ssc_infra.lifecycle.merge import (
     write_merge,
 )
 from ssc_infra.lifecycle.offboard import (
-    check_against,
-    directory_entries,
     gather,
     mark_offboarded,
     partner_file,
-    purged_keys,
     unmark,
     write_handover,
 )
@@ -81,7 +79,7 @@ WHOLE_PARTNER = 10**9
 _PATH = click.Path(path_type=Path)  # existence and kind are checked when read, as hostile input
 
 
-@main.group()
+@click.group()
 def partner() -> None:
     """Onboard a partner, offboard one with nothing lost, merge partners.
 
@@ -164,7 +162,7 @@ def onboard(code: str, name: str, upn_suffix: str, people_file: Path,
         tuple(s.strip() for text in services for s in text.split(",") if s.strip()), quota)
     given = Given(options, people_file, columns_file, devices_file, sites_file, site_options)
     request = read_given(given)
-    source = _source(inventory)
+    source = source_for(inventory)
     netbox = isinstance(source, NetBoxSource)
     if isinstance(source, NetBoxSource):
         with err.status(escape(f"reading {source.describe()}...")):
@@ -180,34 +178,34 @@ def onboard(code: str, name: str, upn_suffix: str, people_file: Path,
     failed = [r for r in done.pushed if not r.ok]
     if failed:
         if fmt == "json":
-            _print_json(result)
+            print_json(result)
         sys.exit(EXIT_ERROR)
     if dry_run or no_plan:
         if fmt == "json":
-            _print_json(result)
+            print_json(result)
         elif not dry_run:
             out.print(f"its plan: `ssc-infra plan --partner {escape(code)}`")
         sys.exit(EXIT_OK)
     planned = _plan(inventory, today, targets_file, target_name, state_dir, code, fmt)
     if planned is None:
         if fmt == "json":
-            _print_json(result)
+            print_json(result)
         sys.exit(EXIT_OK)
     if fmt == "json":
-        _print_json({**result, "plan": planned.to_dict(planned.meta())})
+        print_json({**result, "plan": planned.to_dict(planned.meta())})
     else:
-        _show_plan(planned, "text", {})
-    sys.exit(_exit_code(planned))
+        show_plan(planned, "text", {})
+    sys.exit(plan_exit_code(planned))
 
 
 def _plan(inventory: Path, today: date, targets_file: Path, target_name: str,
           state_dir: Path, code: str, fmt: str) -> PlannedRun | None:
     """The partner's plan as `plan --partner CODE` makes it; None (said why) when the target
     cannot be planned against."""
-    request = _request(inventory, today, targets_file, target_name, state_dir, (code,), (),
+    request = run_request(inventory, today, targets_file, target_name, state_dir, (code,), (),
                        "plan")
     try:
-        return _planned(request)
+        return planned_run(request)
     except InventoryError:
         raise
     except SscError as e:
@@ -274,7 +272,7 @@ def _print_onboarded(done: Onboarded, inventory: Path, dry_run: bool, netbox: bo
 
 def _refused(code: str, problems: list[Problem], fmt: str, inventory: Path) -> NoReturn:
     if fmt == "json":
-        _print_json({"partner": code, "onboarded": False, "written": [],
+        print_json({"partner": code, "onboarded": False, "written": [],
                      "problems": problems_json(problems)})
         sys.exit(EXIT_ERROR)
     count = len(problems)
@@ -314,7 +312,7 @@ def people(inventory: Path, today: date, fmt: str, code: str, people_file: Path,
       ssc-infra partner people ameland --people ameland.csv --dry-run --format json
     Exit code 0 written (or would be, with --dry-run), 1 refused (nothing written).
     """
-    source = _source(inventory)
+    source = source_for(inventory)
     if isinstance(source, NetBoxSource):
         raise SscError("partner people writes the HR export into the inventory folder: run it "
                        "with --source files (NetBox holds no people)")
@@ -339,7 +337,7 @@ def people(inventory: Path, today: date, fmt: str, code: str, people_file: Path,
                "joined": list(found.joined), "gone": list(found.gone),
                "changed": list(found.changed), "written": not dry_run}
     if fmt == "json":
-        _print_json(summary)
+        print_json(summary)
         return
     verb = "would write" if dry_run else "wrote"
     out.print(f"{verb} {escape(str(inventory / rel))}: {found.rows:,} people "
@@ -377,7 +375,7 @@ def offboard(inventory: Path, today: date, targets_file: Path, target_name: str,
       ssc-infra bundle verify /srv/handover/vlieland-2026-12
     Exit code 0 offboarded, 2 not confirmed or a partner held, 1 error.
     """
-    request = _request(inventory, today, targets_file, target_name, state_dir, (code,), (),
+    request = run_request(inventory, today, targets_file, target_name, state_dir, (code,), (),
                        "offboard")
     if isinstance(request.source, NetBoxSource):
         raise SscError("partner offboard works on the inventory folder's files: offboard with "
@@ -395,9 +393,9 @@ def offboard(inventory: Path, today: date, targets_file: Path, target_name: str,
         try:
             run = dataclasses.replace(request, allow_disable={code: WHOLE_PARTNER},
                                       command="apply")
-            planned = _planned(run, check_hosts=not yes)
+            planned = planned_run(run, check_hosts=not yes)
             prepared = prepare_apply(planned, None)
-            _show_plan(planned, "text", {})
+            show_plan(planned, "text", {})
             if not yes and not click.confirm(f"Offboard {code} with this plan?", default=False,
                                              err=True):
                 unmark(path, before)
@@ -409,9 +407,9 @@ def offboard(inventory: Path, today: date, targets_file: Path, target_name: str,
                 unmark(path, before)
             raise
         out.print(f"{escape(str(path))}: {escape(code)} marked offboarded on {today}")
-        with _item_progress() as hooks:
+        with item_progress() as hooks:
             outcome = execute_apply(planned, prepared, hooks)
-    _print_apply_result(outcome, planned, prepared)
+    print_apply_result(outcome, planned, prepared)
 
 
 @partner.command("merge")
@@ -451,7 +449,7 @@ def merge(inventory: Path, today: date, targets_file: Path, target_name: str, st
       ssc-infra partner merge haarlemmerliede haarlem --into haarlem --yes
     Exit code 0 merged, 2 not confirmed or a partner held, 1 error.
     """
-    request = _request(inventory, today, targets_file, target_name, state_dir, (), (),
+    request = run_request(inventory, today, targets_file, target_name, state_dir, (), (),
                        "merge")
     if isinstance(request.source, NetBoxSource):
         raise SscError("partner merge works on the inventory folder's files: merge with "
@@ -476,9 +474,9 @@ def merge(inventory: Path, today: date, targets_file: Path, target_name: str, st
         try:
             run = dataclasses.replace(request, partners=codes, command="apply", together=codes,
                                       allow_disable={code: WHOLE_PARTNER for code in codes})
-            planned = _planned(run, check_hosts=not yes)
+            planned = planned_run(run, check_hosts=not yes)
             prepared = prepare_apply(planned, None)
-            _show_plan(planned, "text", {})
+            show_plan(planned, "text", {})
             held = [code for code in codes if code in planned.held_partners]
             if held:  # put back by the handler below
                 raise SscError(f"nothing merged: {', '.join(held)} held back (see above), and a "
@@ -498,9 +496,9 @@ def merge(inventory: Path, today: date, targets_file: Path, target_name: str, st
                   f"{escape(', '.join(c for c in sources if c != into))} "
                   f"({found.renumbered:,} with a new employee id); wrote "
                   f"{escape(', '.join(sorted({**found.new, **found.replaced})))}")
-        with _item_progress() as hooks:
+        with item_progress() as hooks:
             outcome = execute_apply(planned, prepared, hooks)
-    _print_apply_result(outcome, planned, prepared)
+    print_apply_result(outcome, planned, prepared)
 
 
 def _merge_ids(path: Path | None) -> IdMap | None:
@@ -571,81 +569,3 @@ def _home_folders(region: Region, code: str, target: Target, state_dir: Path,
         raise SscError(f"the home folders of {code} could not be listed: {found}; a bundle "
                        "without them would not be complete: nothing was written or changed")
     return found, ()
-
-
-@main.group()
-def bundle() -> None:
-    """Handover bundles written by `partner offboard`."""
-
-
-@bundle.command("verify")
-@inventory_options
-@target_options
-@format_option
-@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--files-only", is_flag=True,
-              help="Check the files against the manifest only, not against the directory.")
-def bundle_verify(inventory: Path, today: date, targets_file: Path, target_name: str,
-                  state_dir: Path, fmt: str, folder: Path, files_only: bool) -> None:
-    """Check a handover bundle: every file against its manifest, and every account it holds
-    against the directory (still there, or deleted by a purge the audit log records).
-
-    \b
-    Examples:
-      ssc-infra bundle verify /srv/handover/vlieland-2026-12
-      ssc-infra bundle verify /srv/handover/vlieland-2026-12 --files-only --format json
-    Exit code 0 the bundle is whole and complete, 1 it is not (the problems are listed).
-    """
-    check = check_bundle(folder.absolute())
-    code = check.partner
-    region = None
-    if code and not files_only:
-        region = _source(inventory).load(today).region
-        try:
-            offboarded = region.partner(code).offboarded
-        except KeyError:
-            offboarded = None
-        if offboarded is not None and Path(offboarded.bundle) == folder.absolute():
-            check = check_bundle(folder.absolute(), offboarded.manifest_sha256)
-    found: dict[str, Any] = {"folder": str(check.folder), "partner": code,
-                             "manifest_sha256": check.manifest_sha256,
-                             "files": len(check.manifest.get("files", {})),
-                             "counts": check.manifest.get("counts", {}),
-                             "problems": list(check.problems)}
-    against = None
-    if region is not None and check.ok:
-        settings = ad_settings(load_target(targets_file, target_name), target_name)
-        check_base_dn(settings, region)
-        with err.status(escape(f"reading {code}'s accounts in the directory...")):
-            users, _groups = directory_entries(settings, region, code)
-        against = check_against(check, users, purged_keys(StateDir(state_dir).audit_log))
-        found["directory"] = {"present": against.present, "purged": against.purged,
-                              "missing": list(against.missing), "extra": list(against.extra)}
-    ok = check.ok and (against is None or against.ok)
-    found["ok"] = ok
-    if fmt == "json":
-        _print_json(found)
-    else:
-        _print_verify(check, against, ok)
-    sys.exit(EXIT_OK if ok else EXIT_ERROR)
-
-
-def _print_verify(check: BundleCheck, against: Any, ok: bool) -> None:
-    files = len(check.manifest.get("files", {}))
-    if check.ok:
-        out.print(f"[green]✓[/] {escape(str(check.folder))}: {files} files match the manifest "
-                  f"(SHA-256 {check.manifest_sha256})")
-    for problem in check.problems:
-        err.print(f"  [red]✗[/] {escape(problem)}", soft_wrap=True)
-    if against is not None:
-        out.print(f"  accounts in the directory: {against.present:,} present, "
-                  f"{len(against.purged):,} deleted by a purge since")
-        for key in against.missing:
-            err.print(f"  [red]✗[/] missing from the directory (and no purge of it in the "
-                      f"audit log): {escape(key)}", soft_wrap=True)
-        for key in against.extra:
-            err.print(f"  [red]✗[/] in the directory, not in the bundle: {escape(key)} (a "
-                      "purge keeps it)", soft_wrap=True)
-    if not ok:
-        err.print("[red]the bundle does not verify[/]: a purge deletes none of this partner's "
-                  "accounts until it does")

@@ -11,14 +11,13 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from ssc_infra.cli.main import (
+from ssc_infra.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
-    _source,
     err,
     inventory_options,
-    main,
     out,
+    source_for,
     target_options,
 )
 from ssc_infra.report import json_text
@@ -39,7 +38,7 @@ def _parse_month(_ctx: click.Context, _param: click.Parameter,
         raise click.BadParameter(str(e)) from None
 
 
-@main.group()
+@click.group()
 def report() -> None:
     """Reports for the SSC's own administration.
 
@@ -103,7 +102,7 @@ def usage(inventory: Path, today: date, targets_file: Path, target_name: str, st
 
 def _measure(inventory: Path, today: date, targets_file: Path, target_name: str,
              state_dir: Path, month: Month) -> UsageReport:
-    loaded = _source(inventory).load(today)
+    loaded = source_for(inventory).load(today)
     for code, problems in sorted(loaded.held.items()):
         err.print(f"[yellow]held back:[/] partner {escape(code)} — {len(problems)} problem"
                   f"{'s' if len(problems) != 1 else ''} in its HR export or device list; its "

@@ -15,19 +15,18 @@ from rich.table import Table
 from rich.text import Text
 
 from ssc_infra.ad.retention import Leaver, PurgePlan
-from ssc_infra.cli.main import (
+from ssc_infra.cli.common import (
     EXIT_CHANGES,
     EXIT_ERROR,
     EXIT_OK,
-    _check_partners,
-    _load,
-    _print_json,
+    check_partners,
     err,
     format_option,
     inventory_options,
-    main,
+    load_region,
     out,
     partner_option,
+    print_json,
     target_options,
 )
 from ssc_infra.core.plan import parse_allow_disable
@@ -39,8 +38,8 @@ from ssc_infra.state.folder import StateDir
 
 def _read(inventory: Path, today: date, targets_file: Path, target_name: str,
           partners: tuple[str, ...]) -> tuple[Parked, Any]:
-    region = _load(inventory, today)
-    _check_partners(region, partners)
+    region = load_region(inventory, today)
+    check_partners(region, partners)
     settings = ad_settings(load_target(targets_file, target_name), target_name)
     check_base_dn(settings, region)
     with err.status(escape(f"reading the leavers OUs of target {target_name!r}...")):
@@ -56,7 +55,7 @@ def _leaver_json(v: Leaver, today: date) -> dict[str, Any]:
             "due": v.due(today)}
 
 
-@main.command("leavers")
+@click.command("leavers")
 @inventory_options
 @target_options
 @format_option
@@ -86,7 +85,7 @@ def leavers_command(inventory: Path, today: date, targets_file: Path, target_nam
             counts = per.setdefault(v.partner, {"parked": 0, "due": 0})
             counts["parked"] += 1
             counts["due"] += v.due(today)
-        _print_json({"today": today.isoformat(), "retention_days": parked.retention_days,
+        print_json({"today": today.isoformat(), "retention_days": parked.retention_days,
                      "partners": per, "parked": len(parked.found), "due": due,
                      "leavers": [_leaver_json(v, today) for v in shown]})
     else:
@@ -121,7 +120,7 @@ def _purge_lines(plan: PurgePlan, parked: Parked, today: date) -> list[str]:
     return lines
 
 
-@main.command("purge")
+@click.command("purge")
 @inventory_options
 @target_options
 @format_option
@@ -190,7 +189,7 @@ def purge_command(inventory: Path, today: date, targets_file: Path, target_name:
 
 def _done(fmt: str, document: dict[str, Any]) -> None:
     if fmt == "json":
-        _print_json(document)
+        print_json(document)
 
 
 def _purge_json(plan: PurgePlan, parked: Parked, today: date) -> dict[str, Any]:

@@ -13,17 +13,16 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ssc_infra.cli.main import (
+from ssc_infra.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
-    _load,
-    _print_json,
     compact_option,
     err,
     format_option,
     inventory_options,
-    main,
+    load_region,
     out,
+    print_json,
     source_target_options,
 )
 from ssc_infra.core.desired import derive
@@ -37,7 +36,7 @@ PARTNERS_SHOWN = 4  # per run in the history table; --format json has them all
 DAMAGED_SHOWN = 10  # damaged audit lines named one by one
 
 
-@main.command()
+@click.command()
 @click.argument("plan_file", required=False, metavar="[PLAN]",
                 type=click.Path(path_type=Path, dir_okay=False))
 @inventory_options
@@ -69,10 +68,10 @@ def show(plan_file: Path | None, inventory: Path, today: date, fmt: str, compact
     if plan_file is not None:
         _show_saved(read_saved_plan(plan_file, state_dir), state_dir, fmt, compact)
         return
-    region = _load(inventory, today)
+    region = load_region(inventory, today)
     rows = summarise(region, derive(region, today))
     if fmt == "json":
-        _print_json({"region": region.code, "today": today.isoformat(), "partners": jsonable(rows)})
+        print_json({"region": region.code, "today": today.isoformat(), "partners": jsonable(rows)})
         return
     out.print(partner_table(f"{region.name} on {today.isoformat()}", rows))
 
@@ -90,7 +89,7 @@ def _show_saved(saved: SavedPlan, state_dir: Path, fmt: str, compact: bool) -> N
         err.print(f"[yellow]warning:[/] {where} has no seal (a drift report, or `--format "
                   "json` output): shown as data; apply would refuse it.", soft_wrap=True)
     if fmt == "json":
-        _print_json({"file": str(saved.path), "seal": saved.seal.value, "plan": saved.data})
+        print_json({"file": str(saved.path), "seal": saved.seal.value, "plan": saved.data})
         return
     meta = saved.meta
     asked = meta.get("partners") or []
@@ -107,7 +106,7 @@ def _show_saved(saved: SavedPlan, state_dir: Path, fmt: str, compact: bool) -> N
         out.print(line, soft_wrap=True)
 
 
-@main.command()
+@click.command()
 @click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
               default=Path(".ssc"), show_default=True, help="Whose audit.jsonl to read.")
 @click.option("--last", type=click.IntRange(min=1), default=20, show_default=True,
@@ -131,7 +130,7 @@ def history(state_dir: Path, last: int, fmt: str) -> None:
     found = read_history(log)
     runs = list(reversed(found.runs))[:last]
     if fmt == "json":
-        _print_json({"log": str(log), "runs": [_run_json(r) for r in runs],
+        print_json({"log": str(log), "runs": [_run_json(r) for r in runs],
                      "damaged": [{"line": d.line, "problem": d.problem}
                                  for d in found.damaged]})
     elif not found.runs:

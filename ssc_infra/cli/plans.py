@@ -1,0 +1,136 @@
+"""Showing a planned run and the result of an apply: what `plan`, `drift`, `apply` and the
+partner lifecycle commands print, and the exit code a plan gives.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.markup import escape
+
+from ssc_infra.cli.common import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    HOOKS,
+    check_partners,
+    err,
+    out,
+    print_json,
+)
+from ssc_infra.hosts.ansible import host_of
+from ssc_infra.report import (
+    HostPart,
+    host_lines,
+    shown_plan_lines,
+)
+from ssc_infra.run import (
+    Outcome,
+    PlannedRun,
+    Prepared,
+    RunRequest,
+    load_inventory,
+    plan_run,
+)
+from ssc_infra.sources import RunInventory
+
+HELD_SHOWN = 10  # problems shown per held-back partner; `validate` lists them all
+
+
+def planned_run(request: RunRequest, check_hosts: bool = True) -> PlannedRun:
+    """The plan of a run, saying first which partners are held back and why."""
+    inventory = load_inventory(request)
+    check_partners(inventory.region,
+                    tuple(c for c in request.partners if c not in inventory.held))
+    print_held_inventory(inventory)
+    planned = plan_run(request, HOOKS, check_hosts, inventory)
+    for conflict in planned.name_conflicts:
+        err.print(f"[yellow]name kept by the directory:[/] {escape(str(conflict))}",
+                  soft_wrap=True)
+    scope = planned.scope
+    if scope is not None and scope.waiting:
+        err.print(f"[yellow]held back:[/] the workplace hosts — {escape(scope.waiting)}",
+                  soft_wrap=True)
+    elif scope is not None and scope.kept:
+        kept = "; ".join(f"{escape(code)}'s part of their files stays as applied "
+                         f"{k.time:%Y-%m-%d %H:%M} UTC" for code, k in sorted(scope.kept.items()))
+        err.print(f"the workplace hosts go on: {kept}", soft_wrap=True)
+    return planned
+
+
+def print_held_inventory(inventory: RunInventory) -> None:
+    for code, found in inventory.shown.items():
+        err.print(f"[yellow]held back:[/] partner {escape(code)} — {len(found)} problem"
+                  f"{'s' if len(found) != 1 else ''} in its HR export or device list; nothing "
+                  f"of {escape(code)} is read or changed in this run:", soft_wrap=True)
+        for problem in found[:HELD_SHOWN]:
+            err.print(f"  {problem}", soft_wrap=True, highlight=False, markup=False)
+        if len(found) > HELD_SHOWN:
+            err.print(f"  ... and {len(found) - HELD_SHOWN} more: `ssc-infra validate` lists "
+                      "them all")
+
+
+def show_plan(planned: PlannedRun, fmt: str, meta: dict[str, Any],
+               compact: bool = False) -> None:
+    if fmt == "json":
+        print_json(planned.to_dict(meta))
+        return
+    hosts = None
+    if planned.hosts is not None:
+        hosts = HostPart(planned.hosts.changes_for(planned.partners),
+                         planned.hosts.result.failed_hosts, planned.hosts.refused,
+                         len(planned.hosts.result.in_sync))
+    names = {p.code: p.name for p in planned.region.partners}
+    for line in shown_plan_lines(planned.plan, names, hosts, planned.hosts_held, compact):
+        out.print(line, soft_wrap=True)
+
+
+def plan_exit_code(planned: PlannedRun) -> int:
+    if planned.incomplete:
+        return EXIT_ERROR
+    return EXIT_OK if planned.empty else EXIT_CHANGES
+
+
+def print_apply_result(outcome: Outcome, planned: PlannedRun, prepared: Prepared) -> None:
+    report, hosts, state = outcome.report, outcome.hosts, planned.state
+    for result in report.failed:
+        c = result.change
+        err.print(f"[red]failed[/] {escape(c.partner)} {c.kind.value} {escape(c.key)}: "
+                  f"{escape(result.message)}", soft_wrap=True)
+    refused = prepared.refused
+    out.print(f"applied {report.succeeded:,} of {len(report.results):,} changes"
+              + (f", [red]{len(report.failed):,} failed[/]" if report.failed else "")
+              + (f", {len(refused)} refused as stale" if refused else ""))
+    for held in prepared.plan.held:
+        err.print(f"[yellow]held back:[/] {escape(held.message())}", soft_wrap=True)
+    if hosts is not None:
+        if prepared.hosts_unchecked:  # not shown ahead: what the run changed
+            for line in host_lines(hosts.changes, ()):
+                out.print(line, soft_wrap=True)
+        for line in host_lines([], hosts.failed_hosts):
+            err.print(line, soft_wrap=True)
+        changed = {host_of(c) for c in hosts.changes}
+        out.print(f"hosts: {len(hosts.changes)} changes on {len(changed)} hosts"
+                  + (f", [red]{len(hosts.failed_hosts)} hosts failed[/]"
+                     if hosts.failed_hosts else ""))
+    if outcome.credentials is not None:
+        out.print(f"initial passwords: {escape(str(outcome.credentials))} (mode 0600; keep it "
+                  "until these people have logged on)")
+    if outcome.graph_traffic is not None:
+        out.print(f"Microsoft 365: {escape(outcome.graph_traffic.summary())}")
+    if outcome.cloud_credentials is not None:
+        out.print(f"initial passwords of the new Microsoft 365 users: "
+                  f"{escape(str(outcome.cloud_credentials))} (mode 0600)")
+    out.print(f"audit log: {escape(str(state.audit_log))}")
+    if report.failed or (hosts is not None and hosts.failed_hosts):
+        err.print("run `ssc-infra plan` to see what is left; a re-run of apply converges.")
+        sys.exit(EXIT_ERROR)
+    if planned.held_inventory or planned.hosts_held:
+        err.print("[yellow]not everything was applied:[/] fix the held-back inventory "
+                  "(`ssc-infra validate`) and apply again.")
+        sys.exit(EXIT_ERROR)
+    for item in prepared.plan.drift:
+        err.print(f"[magenta]drift left as it is:[/] {escape(item.key or item.dn)}: "
+                  f"{escape(item.reason)}", soft_wrap=True)
+    sys.exit(EXIT_CHANGES if prepared.plan.held or refused or prepared.plan.drift else EXIT_OK)
