@@ -28,7 +28,7 @@ help:
 
 # Hashes for everything (pip and setuptools too): the project itself is installed without its
 # dependencies and without build isolation, so nothing comes from the index unchecked.
-$(STAMP): pyproject.toml $(LOCK)
+$(STAMP): pyproject.toml lab/pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "Python >= 3.11 is needed (set PYTHON=...)"; exit 1; }
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null || \
@@ -36,6 +36,8 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	@# the lab (DC, NetBox, Graph emulator; `ssc-infra lab ...`): a distribution of its own
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e lab/
 	@$(BIN)/pip check >/dev/null || { $(BIN)/pip check; \
 	  echo "$(LOCK) does not match pyproject.toml: run make lock"; exit 1; }
 	@touch $@
@@ -104,9 +106,10 @@ endif
 	@echo "the drift report (HTML): $(CURDIR)/.ssc/drift-report/latest.html"
 
 lint: $(STAMP)
-	$(BIN)/ruff check ssc_infra tests bench inventory ssc_infra/playbooks/files/ssc-check
+	$(BIN)/ruff check ssc_infra lab tests bench inventory playbooks playbooks/files/ssc-check
 	$(BIN)/mypy
-	$(BIN)/ansible-lint -q --offline ssc_infra/playbooks/
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/ansible-lint -q --offline playbooks/
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

@@ -18,12 +18,13 @@ from pathlib import Path
 from benchlab import ROOT, TODAY, fresh_dc, settings
 
 from ssc_infra.ad.apply import apply_changes
-from ssc_infra.ad.client import AdWriter, ItemResult, connect
-from ssc_infra.core.plan import ObjectKind, Section
+from ssc_infra.ad.connection import connect
+from ssc_infra.ad.writer import AdWriter
+from ssc_infra.core.plan import ItemResult, ObjectKind, Section
 from ssc_infra.core.secrets import new_password
-from ssc_infra.lab import DomainController
 from ssc_infra.run.directory import plan_directory
 from ssc_infra.sources.files import load
+from ssc_infra_lab.dc import DomainController
 
 
 def raw_rate(dc: DomainController, count: int, label: str) -> float:

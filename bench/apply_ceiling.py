@@ -47,13 +47,14 @@ from benchlab import (
 )
 
 from ssc_infra.ad.backend import LdapDirectory
-from ssc_infra.ad.client import USER_CLASSES, connect, new_account_attributes
+from ssc_infra.ad.connection import connect
+from ssc_infra.ad.writer import USER_CLASSES, new_account_attributes
 from ssc_infra.core.model import Region
 from ssc_infra.core.plan import Action, ObjectKind
 from ssc_infra.core.secrets import new_password
-from ssc_infra.lab import DomainController
 from ssc_infra.run.directory import plan_directory, scope_of
 from ssc_infra.sources.files import load
+from ssc_infra_lab.dc import DomainController
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from ssc_infra.ad.client import AdSettings
+from ssc_infra.ad.connection import AdSettings
 from ssc_infra.core.secrets import Secret
-from ssc_infra.lab import DomainController, free_loopback_address, start_dc, stop_dc
+from ssc_infra_lab.dc import DomainController, free_loopback_address, start_dc, stop_dc
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 23)

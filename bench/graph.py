@@ -27,13 +27,13 @@ from benchlab import ROOT, TODAY
 from ssc_infra.core.desired import derive
 from ssc_infra.core.plan import ObjectKind
 from ssc_infra.core.secrets import Secret
-from ssc_infra.graph_emulator import GraphEmulator, Sku
 from ssc_infra.m365.backend import M365
 from ssc_infra.m365.diff import diff_graph
 from ssc_infra.m365.settings import GraphSettings
 from ssc_infra.m365.tenant import USER_SELECT
 from ssc_infra.sources.files import FilesSource
 from ssc_infra.sources.sample import generate, write
+from ssc_infra_lab.graph_emulator import GraphEmulator, Sku
 
 TENANT = "0b5e7c1a-bench-4000-8000-000000000001"
 LIMIT, WINDOW = 3000, 150.0

@@ -27,14 +27,14 @@ from benchlab import ROOT, TODAY
 
 from ssc_infra.core.plan import ObjectKind
 from ssc_infra.core.secrets import Secret
-from ssc_infra.netbox.client import _FIELDS, PAGE, NetBox, NetBoxSettings
+from ssc_infra.netbox.client import PAGE, READ_FIELDS, NetBox, NetBoxSettings
 from ssc_infra.netbox.diff import endpoint
 from ssc_infra.netbox.objects import DEVICE_ROLES, LAN_INTERFACE, infra_slug
 from ssc_infra.netbox.push import plan_netbox, push
 from ssc_infra.netbox.source import NetBoxSource, read_documents
-from ssc_infra.netbox_lab import start_netbox, stop_netbox
-from ssc_infra.peer_inventory import nb_inventory
 from ssc_infra.sources.files import FilesSource
+from ssc_infra_lab.netbox import start_netbox, stop_netbox
+from ssc_infra_lab.peer_inventory import nb_inventory
 
 T = TypeVar("T")
 SAMPLE = ROOT / "inventory"
@@ -58,8 +58,8 @@ def raw_read(url: str, token: str, region: str) -> tuple[int, int]:
             out: list[dict[str, Any]] = []
             offset = 0
             query = {"limit": PAGE, **params}
-            if kind in _FIELDS:
-                query["fields"] = _FIELDS[kind]
+            if kind in READ_FIELDS:
+                query["fields"] = READ_FIELDS[kind]
             while True:
                 page = client.get(endpoint(kind) + "/", params={**query, "offset": offset})
                 requests += 1

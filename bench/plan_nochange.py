@@ -25,15 +25,15 @@ from typing import TypeVar
 from benchlab import ROOT, TARGET, TODAY, cli, cli_options, write_targets
 
 from ssc_infra.ad import snapshot as ad_snapshot
-from ssc_infra.ad.client import connect
+from ssc_infra.ad.connection import connect
 from ssc_infra.hosts.ansible import AnsibleSettings
 from ssc_infra.hosts.backend import read_hosts, run_hosts
 from ssc_infra.hosts.sync import load_records
-from ssc_infra.lab import free_loopback_address, start_dc, stop_dc
 from ssc_infra.run import RunRequest, host_bundle, plan_run
 from ssc_infra.run.directory import scope_of
 from ssc_infra.run.targets import ad_settings, load_target
 from ssc_infra.sources.files import FilesSource, load
+from ssc_infra_lab.dc import free_loopback_address, start_dc, stop_dc
 
 T = TypeVar("T")
 

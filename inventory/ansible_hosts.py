@@ -2,7 +2,7 @@
 """Ansible inventory script: the workplace hosts of this inventory, grouped by role.
 
     ansible-inventory -i inventory/ansible_hosts.py --graph
-    ansible-playbook -i inventory/ansible_hosts.py ssc_infra/playbooks/site.yml -e ssc_bundle=DIR
+    ansible-playbook -i inventory/ansible_hosts.py playbooks/site.yml -e ssc_bundle=DIR
     (DIR: a bundle `ssc-infra plan` made; the playbook never renders one itself)
 
 Connection settings come from the target named by $SSC_TARGET (default: lab) in $SSC_TARGETS

@@ -31,7 +31,7 @@ case "${1:-all}" in
     need ip iproute2
     # bench/apply_ceiling.py: OpenLDAP's ldapadd as one of the DC's write ceilings.
     need ldapadd ldap-utils
-    # The lab NetBox (ssc_infra/netbox_lab.py): PostgreSQL 15's server and Redis; NetBox
+    # The lab NetBox (lab/ssc_infra_lab/netbox.py): PostgreSQL 15's server and Redis; NetBox
     # itself comes from PyPI into a venv of Python 3.12 (pyenv's, or Debian's python3.12).
     [ -x /usr/lib/postgresql/15/bin/initdb ] || want+=(postgresql-15)
     need redis-server redis-server

@@ -14,8 +14,8 @@ from typing import Any
 
 from ssc_infra.core.model import Partner
 from ssc_infra.core.plan import Action, Change, ItemResult, ObjectKind
+from ssc_infra.m365.counter import GraphCounter
 from ssc_infra.m365.diff import Unreadable
-from ssc_infra.m365.graph import GraphCounter
 from ssc_infra.m365.tenant import TenantState, in_domain, parse_group, parse_sku, parse_user
 
 E3 = "05e9a617-0261-4cee-bb44-138d3ef5d965"

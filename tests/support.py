@@ -8,7 +8,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from ssc_infra.ad.diff import DISABLED_MARK, diff_directory, directory_names
+from ssc_infra.ad.attributes import DISABLED_MARK
+from ssc_infra.ad.diff import diff_directory, directory_names
 from ssc_infra.core.actual import (
     UAC_ACCOUNTDISABLE,
     UAC_NORMAL_ACCOUNT,

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ssc_infra.ad import snapshot as ad_snapshot
-from ssc_infra.ad.client import AdSettings, AdWriter, Scope, connect, taken_names
+from ssc_infra.ad.connection import AdSettings, connect
+from ssc_infra.ad.read import taken_names
+from ssc_infra.ad.scope import Scope
+from ssc_infra.ad.writer import AdWriter
 from ssc_infra.core.actual import DirectoryState
 from ssc_infra.core.secrets import PasswordSink
 

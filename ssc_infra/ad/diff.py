@@ -1,116 +1,37 @@
 """The directory's diff: the changes that take AD from its actual state to the desired state.
 
 Everything here is pure. `diff_directory` compares a DesiredState with a DirectoryState and
-returns the directory's Section of the plan; `guard_directory` holds back the partners whose
-section disables too much; `stale_reason` tells whether a saved item still fits the directory.
+returns the directory's Section of the plan, with the drift rules of `ssc_infra.ad.drift`
+applied; `ssc_infra.ad.guards` holds back the partners whose section disables too much and
+`ssc_infra.ad.stale` tells whether a saved item still fits the directory.
 
 Identity is the key (partner, employee id), never a name. Accounts without an employee id in
 a partner's OU are unmanaged: reported as drift, never changed, unless `holds.yaml` lists them
 as known. Accounts are never deleted: a leaver is disabled and moved to the partner's leavers OU.
-
-Drift rules (what the plan does not put right by itself):
-- The tool marks every account it disables or makes disabled: `adminDescription` starts with
-  DISABLED_MARK (see `_lock_rules`). A disabled account without the mark was disabled by a
-  person, e.g. a security lock: it stays disabled and is drift until a hold acknowledges it,
-  or `--enable PARTNER/ID` releases it.
-- A group the tool made (`<p>-dep-*`, `-app-*`, `-acc-*`, `-lic-*` in the partner's Groups
-  OU) whose department or service is gone is retired: emptied and marked, never deleted
-  (see `_retire_group`).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import replace
-from datetime import date
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from ssc_infra.core.actual import DirectoryAccount, DirectoryGroup, DirectoryState
-from ssc_infra.core.desired import AccountState, DesiredAccount, DesiredPartner, DesiredState
-from ssc_infra.core.dn import dn_key, escape_rdn, parent_dn, rdn_value
-from ssc_infra.core.model import Guards, Identity, Person, PersonKey, Region
-from ssc_infra.core.naming import ExistingName
-from ssc_infra.core.plan import (
-    Action,
-    Backend,
-    Change,
-    ObjectKind,
-    Section,
-    Unmanaged,
-    apply_guards,
+from ssc_infra.ad.attributes import (
+    DISABLED_MARK,
+    MARKER_ATTRIBUTE,
+    account_attributes,
+    actual_attributes,
+    proxy_addresses,
 )
+from ssc_infra.ad.drift import lock_rules, retire_group, retired_groups
+from ssc_infra.core.actual import DirectoryAccount, DirectoryState
+from ssc_infra.core.desired import AccountState, DesiredAccount, DesiredPartner, DesiredState
+from ssc_infra.core.dn import dn_key, escape_rdn, rdn_value
+from ssc_infra.core.model import Identity, Person, PersonKey, Region
+from ssc_infra.core.naming import ExistingName
+from ssc_infra.core.plan import Action, Backend, Change, ObjectKind, Section, Unmanaged
 from ssc_infra.sources.holds import NO_HOLDS, Holds
 
-GLOBAL_SECURITY_GROUP = -2147483646  # groupType: global scope, security enabled
-MARKER_ATTRIBUTE = "adminDescription"  # on user objects: harmless, hidden from the users
-DISABLED_MARK = "ssc-infra: disabled by the tool"
-RETIRED_MARK = "ssc-infra: retired"
-OWNED_GROUP_KINDS = {"dep": "its department is gone from the HR export",
-                     "app": "the partner no longer takes the service",
-                     "acc": "the partner no longer takes the service",
-                     "lic": "the partner no longer takes the service"}
-DESCRIPTION_MAX = 1024
-# The "password" pseudo attribute of an account change: never a password, only these words.
-PASSWORD_NOT_RECORDED = "never set, not recorded"
-PASSWORD_NEW = "new, recorded at apply"
-
-
 APPLY_ORDER = (ObjectKind.OU, ObjectKind.GROUP, ObjectKind.ACCOUNT, ObjectKind.MEMBERS)
-
-
-def proxy_addresses(upn: str, have: Sequence[str] = (), old_mail: str = "") -> list[str]:
-    """proxyAddresses for a primary address: `SMTP:upn` first, then every address the account
-    had (and its old mail) as an `smtp:` alias, then other types (x500:, sip:) as they are.
-    An address is never dropped: mail sent to an old name still arrives."""
-    aliases = {a[5:].lower(): a[5:] for a in have if a[:5].lower() == "smtp:"}
-    if old_mail:
-        aliases.setdefault(old_mail.lower(), old_mail)
-    aliases.pop(upn.lower(), None)
-    others = sorted(a for a in have if a[:5].lower() != "smtp:")
-    return [f"SMTP:{upn}", *sorted(f"smtp:{a}" for a in aliases.values()), *others]
-
-
-def _canonical(have: Sequence[str]) -> list[str]:
-    """An account's proxyAddresses in the order `proxy_addresses` writes them."""
-    primary = [a for a in have if a[:5] == "SMTP:"]
-    aliases = sorted(a for a in have if a[:5].lower() == "smtp:" and a[:5] != "SMTP:")
-    return [*primary, *aliases, *sorted(a for a in have if a[:5].lower() != "smtp:")]
-
-
-def account_attributes(account: DesiredAccount) -> dict[str, Any]:
-    """The LDAP attributes the tool manages on a user object (besides its DN and state)."""
-    name = account.name
-    return {
-        "sAMAccountName": name.sam,
-        "userPrincipalName": name.upn,
-        "employeeID": account.employee_id,
-        "givenName": name.given_name,
-        "sn": name.surname,
-        "displayName": name.display_name,
-        "department": account.department,
-        "title": account.title,
-        "company": account.company,
-        "mail": name.upn,
-        "proxyAddresses": proxy_addresses(name.upn),
-    }
-
-
-def _actual_attributes(account: DirectoryAccount) -> dict[str, Any]:
-    return {
-        "sAMAccountName": account.sam,
-        "userPrincipalName": account.upn or "",
-        "employeeID": account.employee_id or "",
-        "givenName": account.given_name,
-        "sn": account.surname,
-        "displayName": account.display_name,
-        "department": account.department,
-        "title": account.title,
-        "company": account.company,
-        "mail": account.mail,
-        "proxyAddresses": _canonical(account.proxy_addresses),
-        MARKER_ATTRIBUTE: account.marker,
-    }
 
 
 def hybrid_partners(desired: DesiredState) -> list[DesiredPartner]:
@@ -212,7 +133,7 @@ def diff_directory(
     for partner in scope:
         for account in partner.accounts:
             current = managed.get(account.key) or moves.get(account.key)
-            change, finding = _lock_rules(_account_change(account, current), account, current,
+            change, finding = lock_rules(_account_change(account, current), account, current,
                                           holds, enable, desired.today)
             if change is not None:
                 changes.append(change)
@@ -265,7 +186,7 @@ def diff_directory(
         for current_group in retired_groups(partner, actual):
             why = (f"the partner merged into {partner.merged_into}" if partner.merged_into
                    else "the partner was offboarded" if partner.offboarded else "")
-            changes.extend(_retire_group(current_group, member_keys, final_dn, others,
+            changes.extend(retire_group(current_group, member_keys, final_dn, others,
                                          desired.today, why))
     findings.extend(_unmanaged(actual, scope, holds))
     return Section(Backend.DIRECTORY, tuple(in_apply_order(changes)), unmanaged=tuple(findings))
@@ -319,7 +240,7 @@ def _account_change(wanted: DesiredAccount, current: DirectoryAccount | None) ->
         return Change(ObjectKind.ACCOUNT, Action.CREATE, wanted.partner, key, wanted.dn, {},
                       {**after_attrs, "cn": wanted.cn, "enabled": wanted.enabled},
                       label=wanted.name.display_name)
-    before_attrs = _actual_attributes(current)
+    before_attrs = actual_attributes(current)
     # The sAMAccountName is never changed by a plan: the naming policy keeps it.
     after_attrs["sAMAccountName"] = current.sam
     # A new address keeps every old one as an alias.
@@ -376,151 +297,6 @@ def _gone_change(account: DirectoryAccount, leavers_ou: str, why: str) -> Change
                   label=account.display_name or account.full_name)
 
 
-def _lock_rules(
-    change: Change | None,
-    wanted: DesiredAccount,
-    current: DirectoryAccount | None,
-    holds: Holds,
-    enable: Collection[PersonKey],
-    today: date,
-) -> tuple[Change | None, Unmanaged | None]:
-    """Tell the accounts the tool keeps disabled from those a person disabled.
-
-    The tool disables an account for its own reasons only: a pre-start account (made
-    disabled before the start date), a leaver, someone gone from the HR export. Each time it
-    writes DISABLED_MARK to `adminDescription`, an attribute every object may have, shown in
-    no user tab and read by nothing else here; when the tool enables the account, the mark
-    goes. So a disabled account without the mark was disabled by a person (a security lock,
-    a suspension): the plan keeps it disabled and reports it as drift, whatever the HR export
-    says. A hold in holds.yaml makes it an acknowledged lock until its date; `--enable
-    PARTNER/ID` (`enable`) lets the plan enable it. A lock is never released by the tool.
-
-    Returns:
-        The change as it may be applied, and the lock to report (or None).
-    """
-    after = dict(change.after) if change is not None else {}
-    if current is None:
-        if change is not None and change.action is Action.CREATE and not after.get("enabled"):
-            after[MARKER_ATTRIBUTE] = _mark(wanted, today)
-            return replace(change, after=after), None
-        return change, None
-    ours = current.marker.startswith(DISABLED_MARK)
-    if after.get("enabled") is True and not ours and wanted.key not in enable:
-        return _without_enable(change), _lock(wanted, current, holds, today)
-    before = dict(change.before) if change is not None else {}
-    if after.get("enabled") is False or (ours and "dn" in after and
-                                         wanted.state is AccountState.LEAVER):
-        # Disabled now, or (a pre-start account whose person left) parked now: from today.
-        if after.get("enabled") is not False:
-            before[MARKER_ATTRIBUTE] = current.marker
-        after[MARKER_ATTRIBUTE] = _mark(wanted, today)
-    elif ours and (current.enabled or after.get("enabled") is True):
-        # Enabled by the tool, or by a person: the mark goes, so a later lock is seen.
-        before[MARKER_ATTRIBUTE], after[MARKER_ATTRIBUTE] = current.marker, ""
-    else:
-        return change, None
-    if change is None:
-        key = f"{wanted.partner}/{wanted.employee_id}"
-        return Change(ObjectKind.ACCOUNT, Action.UPDATE, wanted.partner, key, current.dn,
-                      before, after, label=wanted.name.display_name), None
-    return replace(change, before=before, after=after), None
-
-
-def _mark(account: DesiredAccount, today: date) -> str:
-    """The mark of an account the tool disables; a leaver's ends with the day it was disabled,
-    from which the retention period counts (`ssc_infra.ad.retention`)."""
-    why = f"leaver on {today.isoformat()}" if account.state is AccountState.LEAVER else (
-        f"pre-start, starts {account.start_date.isoformat()}")
-    return f"{DISABLED_MARK}: {why}"
-
-
-def _without_enable(change: Change | None) -> Change | None:
-    if change is None:
-        return None
-    hidden = ("enabled", "uac")
-    before = {k: v for k, v in change.before.items() if k not in hidden}
-    after = {k: v for k, v in change.after.items() if k not in hidden}
-    if not after:
-        return None
-    action = Action.MOVE if "dn" in after else Action.UPDATE
-    return replace(change, action=action, before=before, after=after)
-
-
-def _lock(wanted: DesiredAccount, current: DirectoryAccount, holds: Holds,
-          today: date) -> Unmanaged:
-    key = f"{wanted.partner}/{wanted.employee_id}"
-    hold = holds.hold_for(wanted.key)
-    label = wanted.name.display_name
-    if hold is not None and hold.active(today):
-        return Unmanaged(wanted.partner, current.dn, "disabled outside the tool", key,
-                         f"held until {hold.until.isoformat()}: {hold.reason} ({hold.where})",
-                         label)
-    reason = (f"disabled outside the tool (not by ssc-infra): kept disabled. Release it with "
-              f"--enable {key}, or acknowledge it in holds.yaml")
-    if hold is not None:
-        reason += f" (the hold at {hold.where} ran out on {hold.until.isoformat()})"
-    return Unmanaged(wanted.partner, current.dn, reason, key, label=label)
-
-
-def owned_group_kind(name: str, partner: str) -> str | None:
-    """The kind of a group the tool makes ("dep", "app", "acc", "lic") by its name, or None."""
-    prefix = f"{partner}-"
-    if not name.startswith(prefix):
-        return None
-    kind = name[len(prefix):].split("-", 1)[0]
-    return kind if kind in OWNED_GROUP_KINDS and name.count("-") >= 2 else None
-
-
-def retired_groups(partner: DesiredPartner, actual: DirectoryState) -> list[DirectoryGroup]:
-    """The partner's groups that the tool made and the inventory no longer asks for."""
-    wanted = {dn_key(g.dn) for g in partner.groups}
-    groups_ou = dn_key(partner.groups_ou)
-    return [g for g in actual.groups
-            if g.partner == partner.code and dn_key(g.dn) not in wanted
-            and dn_key(parent_dn(g.dn)) == groups_ou
-            and owned_group_kind(g.name, partner.code) is not None]
-
-
-def _retire_group(
-    group: DirectoryGroup,
-    member_keys: Mapping[str, PersonKey],
-    final_dn: Mapping[PersonKey, str],
-    others: Mapping[str, str],
-    today: date,
-    why: str = "",
-) -> Iterable[Change]:
-    """Retire a group whose department or service is gone: empty it, mark it, keep it.
-
-    WHY says why it is gone when the partner is (merged, offboarded); else its kind does.
-
-    Its members would otherwise keep the access or licence by accident. Emptying is what
-    takes the access away, so each member removed counts as a disable for the guards. The
-    group is not deleted (its SID, history and audit trail stay; a purge is a separate,
-    explicit step), not renamed (a department that comes back finds its group again by
-    name) and not moved (the drift check reads groups in the partner OUs only, so a member
-    added by hand to a retired group is seen, and removed, by the next plan).
-    """
-    kind = owned_group_kind(group.name, group.partner) or ""
-    if not group.description.startswith(RETIRED_MARK):
-        because = why or OWNED_GROUP_KINDS[kind]
-        text = (f"{RETIRED_MARK} {today.isoformat()}: {because}; kept empty, grants nothing "
-                f"(was: {group.description})")
-        yield Change(ObjectKind.GROUP, Action.UPDATE, group.partner, group.name, group.dn,
-                     {"description": group.description}, {"description": text[:DESCRIPTION_MAX]})
-    if group.members:
-        remove: list[str] = []
-        keys: list[str] = []
-        for member in sorted(group.members):
-            person = member_keys.get(member)
-            remove.append(final_dn[person] if person else others.get(member, member))
-            keys.append(f"{person[0]}/{person[1]}" if person else remove[-1])
-        have = sorted(f"{p}/{e}" for p, e in (member_keys[m] for m in group.members
-                                              if m in member_keys))
-        yield Change(ObjectKind.MEMBERS, Action.DISABLE, group.partner, group.name, group.dn,
-                     {"members": have},
-                     {"add": [], "remove": remove, "add_keys": [], "remove_keys": keys})
-
-
 def _unmanaged(
     actual: DirectoryState, scope: list[DesiredPartner], holds: Holds
 ) -> Iterable[Unmanaged]:
@@ -550,64 +326,3 @@ def in_apply_order(changes: list[Change]) -> list[Change]:
     # OUs: parents before children (shorter DNs first); the rest by partner and key.
     return sorted(changes, key=lambda c: (rank[c.kind], c.dn.count(",") if c.kind is
                                           ObjectKind.OU else 0, c.partner, c.key))
-
-
-# -- saved plans ------------------------------------------------------------------------
-
-
-def stale_reason(change: Change, actual: DirectoryState) -> str | None:
-    """Why a saved change no longer fits the directory, or None when it can be applied.
-
-    A saved plan is applied exactly as reviewed: an object that changed since the plan was
-    made is refused, never forced. Run plan again to see the new difference.
-    """
-    if change.kind is ObjectKind.OU:
-        return "the OU exists now" if dn_key(change.dn) in actual.ous else None
-    groups = {dn_key(g.dn): g for g in actual.groups}
-    if change.kind is ObjectKind.GROUP:
-        group = groups.get(dn_key(change.dn))
-        if change.action is Action.CREATE:
-            return "the group exists now" if group is not None else None
-        if group is None:
-            return "the group is gone"
-        return None if group.description == change.before.get("description") else (
-            "the description changed since the plan was made")
-    if change.kind is ObjectKind.MEMBERS:
-        group = groups.get(dn_key(change.dn))
-        keys = {dn_key(a.dn): f"{a.partner}/{a.employee_id}" for a in actual.accounts if a.key}
-        have = sorted(keys[m] for m in (group.members if group else ()) if m in keys)
-        if have != list(change.before.get("members", [])):
-            return "the group's members changed since the plan was made"
-        return None
-    by_dn = {dn_key(a.dn): a for a in actual.accounts}
-    current = by_dn.get(dn_key(change.dn))
-    if change.action is Action.CREATE:
-        partner, _, employee_id = change.key.partition("/")
-        if current is not None or (partner, employee_id) in actual.managed():
-            return "the account exists now"
-        return None
-    if current is None:
-        return "the account is not where the plan found it"
-    now = {**_actual_attributes(current), "dn": current.dn, "enabled": current.enabled,
-           "uac": current.uac, "password": PASSWORD_NOT_RECORDED
-           if current.must_change_password else "set by its owner"}
-    for name, value in change.before.items():
-        if (dn_key(current.dn) != dn_key(value)) if name == "dn" else now[name] != value:
-            return f"{name} changed since the plan was made"
-    return None
-
-
-# -- guards -----------------------------------------------------------------------------
-
-
-def guard_directory(
-    section: Section,
-    actual: DirectoryState,
-    guards: Guards,
-    allow_disable: Mapping[str, int] | None = None,
-) -> Section:
-    """`apply_guards` with each partner's enabled managed accounts as the directory holds them."""
-    enabled = Counter(a.partner for a in actual.accounts if a.key and a.enabled)
-    return apply_guards(section, enabled, guards, allow_disable)
-
-

@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from ssc_infra.ad.diff import DISABLED_MARK
+from ssc_infra.ad.attributes import DISABLED_MARK
 from ssc_infra.core.actual import ParkedAccount
 from ssc_infra.core.model import Guards, PersonKey
 from ssc_infra.core.plan import Action, Backend, Change, Held, ObjectKind, Section

@@ -28,16 +28,9 @@ from typing import Any
 import ldap3
 from ldap3.core import exceptions as ldap_errors
 
-from ssc_infra.ad.client import (
-    GROUP_ATTRIBUTES,
-    USER_ATTRIBUTES,
-    USERS_FILTER,
-    Reader,
-    Scope,
-    parse_account,
-    parse_group,
-    partner_ous,
-)
+from ssc_infra.ad.parse import parse_account, parse_group
+from ssc_infra.ad.read import GROUP_ATTRIBUTES, USER_ATTRIBUTES, USERS_FILTER, Reader
+from ssc_infra.ad.scope import Scope, partner_ous
 from ssc_infra.core.actual import DirectoryAccount, DirectoryGroup, DirectoryState
 from ssc_infra.core.dn import dn_key, is_within, split_dn
 from ssc_infra.core.errors import BackendError

@@ -22,7 +22,7 @@ from ssc_infra.cli.common import (
     source_for,
     target_options,
 )
-from ssc_infra.lifecycle.handover import BundleCheck, check_bundle
+from ssc_infra.lifecycle.handover import BundleCheck, check_handover_bundle
 from ssc_infra.lifecycle.offboard import (
     check_against,
     directory_entries,
@@ -58,7 +58,7 @@ def bundle_verify(inventory: Path, today: date, targets_file: Path, target_name:
       ssc-infra bundle verify /srv/handover/vlieland-2026-12 --files-only --format json
     Exit code 0 the bundle is whole and complete, 1 it is not (the problems are listed).
     """
-    check = check_bundle(folder.absolute())
+    check = check_handover_bundle(folder.absolute())
     code = check.partner
     region = None
     if code and not files_only:
@@ -68,7 +68,7 @@ def bundle_verify(inventory: Path, today: date, targets_file: Path, target_name:
         except KeyError:
             offboarded = None
         if offboarded is not None and Path(offboarded.bundle) == folder.absolute():
-            check = check_bundle(folder.absolute(), offboarded.manifest_sha256)
+            check = check_handover_bundle(folder.absolute(), offboarded.manifest_sha256)
     found: dict[str, Any] = {"folder": str(check.folder), "partner": code,
                              "manifest_sha256": check.manifest_sha256,
                              "files": len(check.manifest.get("files", {})),

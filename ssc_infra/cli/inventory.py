@@ -195,7 +195,7 @@ def render(inventory: Path, today: date, partners: tuple[str, ...], out_dir: Pat
     apply check them against the directory. With --partner, the files hold only that partner's part.
     """
     from ssc_infra.core.workplaces import derive_workplaces
-    from ssc_infra.hosts.render import render_bundle, write_bundle
+    from ssc_infra.hosts.render import render_host_files, write_host_files
     from ssc_infra.state.allocations import load_allocations
 
     region = load_region(inventory, today)
@@ -205,8 +205,8 @@ def render(inventory: Path, today: date, partners: tuple[str, ...], out_dir: Pat
             region, partners=tuple(p for p in region.partners if p.code in partners))
     state = derive(region, today, kept_names(load_ledger(state_dir), region))
     workplaces = derive_workplaces(region, state, load_allocations(state_dir))
-    bundle = render_bundle(region, workplaces)
-    write_bundle(bundle, out_dir)
+    bundle = render_host_files(region, workplaces)
+    write_host_files(bundle, out_dir)
     for host, files in sorted(bundle.files.items()):
         for path in sorted(files):
             out.print(f"{out_dir / host / path}", markup=False)
@@ -217,12 +217,12 @@ def render(inventory: Path, today: date, partners: tuple[str, ...], out_dir: Pat
 
 
 def _check_rendered(region: Region, out_dir: Path) -> None:
-    from ssc_infra.hosts.checks import check_bundle
+    from ssc_infra.hosts.checks import check_host_files
 
     style = {"ok": "[green]ok[/]", "failed": "[red]refused[/]", "skipped": "[yellow]skipped[/]"}
     failed = 0
     with err.status("checking the files with the daemons' checkers..."):
-        results = list(check_bundle(region, out_dir))
+        results = list(check_host_files(region, out_dir))
     for r in results:
         reason = f": {escape(r.message)}" if r.message else ""
         err.print(f"  {style[r.status]} {escape(r.host)}:/{escape(r.path)}{reason}",

@@ -195,7 +195,7 @@ def netbox_push(inventory: Path, today: date, targets_file: Path, target_name: s
 
 @netbox.command("status")
 @target_options
-def netbox_status(targets_file: Path, target_name: str, state_dir: Path) -> None:
+def netbox_status_command(targets_file: Path, target_name: str, state_dir: Path) -> None:
     """Check that the target's NetBox answers and takes the token.
 
     \b

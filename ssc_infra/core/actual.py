@@ -1,6 +1,6 @@
 """The actual state, as a backend read it: plain, typed, and free of any backend's types.
 
-`ssc_infra.ad.client` parses raw LDAP entries into these; `ssc_infra.core.plan` compares them
+`ssc_infra.ad.parse` turns raw LDAP entries into these; `ssc_infra.core.plan` compares them
 with the desired state. DNs are compared case-insensitively everywhere (`dn_key`).
 """
 

@@ -192,15 +192,15 @@ def run_playbook(
         status = _status(kind, res)
         if status == "failed" and not data.get("ignore_errors"):
             outcome.failed = True
-            outcome.messages.append(f"{task}: {_message(res)}")
+            outcome.messages.append(f"{task}: {task_message(res)}")
         elif status == "unreachable":
             outcome.unreachable = True
-            outcome.messages.append(f"unreachable: {_message(res)}")
+            outcome.messages.append(f"unreachable: {task_message(res)}")
         elif status in ("ok", "changed"):
             outcome.ok += 1
         if res.get("changed") and status != "skipped":
             outcome.changed += 1
-            changes.extend(_changes(host, task, res))
+            changes.extend(task_changes(host, task, res))
         _digests(res, digests.setdefault(host, {}))
         _host_state(task, status, res, outcome)
         if on_result is not None and status in ("ok", "changed"):
@@ -214,7 +214,7 @@ def run_playbook(
     try:
         # The runner writes its artifacts (job events hold the diffs: people's names) with the
         # process umask: keep them to the owner for the run.
-        with _owner_only_umask(), contextlib.ExitStack() as stack:
+        with owner_only_umask(), contextlib.ExitStack() as stack:
             folder = project or stack.enter_context(packaged_path(PLAYBOOKS))
             runner = ansible_runner.run(
                 private_data_dir=str(private_data_dir),
@@ -276,7 +276,7 @@ _umask_before = 0o022
 
 
 @contextlib.contextmanager
-def _owner_only_umask() -> Iterator[None]:
+def owner_only_umask() -> Iterator[None]:
     """umask 077 while any playbook runs. The umask is the process's: runs in threads at once
     (a plan's host read beside the directory read, apply's host runs) must not restore one
     another's, so the first in sets it and the last out puts the old one back."""
@@ -312,7 +312,7 @@ def _status(kind: str, res: dict[str, Any]) -> str:
     return "changed" if res.get("changed") else "ok"
 
 
-def _message(res: dict[str, Any]) -> str:
+def task_message(res: dict[str, Any]) -> str:
     """The first line of the message, and the checker's own words when a `validate:` failed."""
     failed_items = [r for r in res.get("results", []) if isinstance(r, dict) and r.get("failed")]
     if failed_items:  # a loop: the first item that failed says more than "items failed"
@@ -353,7 +353,13 @@ def _homes_changes(host: str, res: dict[str, Any]) -> list[Change]:
     return [homes_change(host, partner, found) for partner, found in sorted(lists.items())]
 
 
-def _changes(host: str, task: str, res: dict[str, Any]) -> list[Change]:
+def task_changes(host: str, task: str, res: dict[str, Any]) -> list[Change]:
+    """The changes one task's result shows on `host` (pure).
+
+    The homes module gives one change per partner; a file whose content would change gives
+    its diff (the path as on the host), one whose mode or owner would change the attributes;
+    a changed task that shows no diff gives a change named after its dest, path or task.
+    """
     if "archived" in res and "created" in res:  # the homes module
         return _homes_changes(host, res)
     diffs = res.get("diff") or []

@@ -34,9 +34,14 @@ from ssc_infra.hosts.ansible import (
     host_of,
     run_playbook,
 )
-from ssc_infra.hosts.checks import CheckResult, check_bundle
-from ssc_infra.hosts.render import MANIFEST, bundle_digest, render_bundle, write_bundle
-from ssc_infra.hosts.render import Bundle as RenderedBundle
+from ssc_infra.hosts.checks import CheckResult, check_host_files
+from ssc_infra.hosts.render import (
+    MANIFEST,
+    HostFiles,
+    bundle_digest,
+    render_host_files,
+    write_host_files,
+)
 from ssc_infra.hosts.sync import (
     InSync,
     after_run,
@@ -115,12 +120,12 @@ def name_homes(changes: tuple[Change, ...], names: Mapping[str, str]) -> tuple[C
 def make_bundle(region: Region, desired: DesiredState, state: Path) -> Bundle:
     """Derive and render every host's files into STATE/bundles/<digest>; reused when there."""
     workplaces = derive_workplaces(region, desired, load_allocations(state))
-    rendered = render_bundle(region, workplaces)
+    rendered = render_host_files(region, workplaces)
     digest = rendered.digest()
     path = state / "bundles" / digest[:16]
     if bundle_digest(path) != digest:
         shutil.rmtree(path, ignore_errors=True)
-        write_bundle(rendered, private_dir(path))
+        write_host_files(rendered, private_dir(path))
     _prune(state / "bundles", keep=path)
     return Bundle(path, digest, workplaces)
 
@@ -136,7 +141,7 @@ def refused_files(region: Region, bundle: Bundle, result: RunResult) -> tuple[Ch
                if c.kind is ObjectKind.FILE}
     if not changed:
         return ()
-    return tuple(r for r in check_bundle(region, bundle.path, changed) if r.status == "failed")
+    return tuple(r for r in check_host_files(region, bundle.path, changed) if r.status == "failed")
 
 
 def _prune(folder: Path, keep: Path, count: int = 10) -> None:
@@ -162,7 +167,7 @@ def files_digest(path: Path) -> str | None:
                 files[str(host)][str(name)] = target.read_text(encoding="utf-8")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    return RenderedBundle(files).digest()
+    return HostFiles(files).digest()
 
 
 def use_bundle(path: Path, digest: str, region: Region, desired: DesiredState,

@@ -45,8 +45,8 @@ def command(check: tuple[str, ...], file: Path, checker: Path) -> list[str]:
     return [program, *args, str(file)]
 
 
-def check_bundle(region: Region, folder: Path,
-                 only: Collection[tuple[str, str]] | None = None) -> Iterator[CheckResult]:
+def check_host_files(region: Region, folder: Path,
+                     only: Collection[tuple[str, str]] | None = None) -> Iterator[CheckResult]:
     """Every checked file of every host in `folder` (as `render` wrote it), one result each.
 
     Args:

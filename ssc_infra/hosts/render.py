@@ -1,5 +1,6 @@
 """Workplaces -> the files of every host: Jinja2 with StrictUndefined, the templates that ship
-in the package (ssc_infra/templates/), or those of the folder $SSC_TEMPLATES names.
+in the package (templates/ of the repository, `ssc_infra.templates` once installed), or those
+of the folder $SSC_TEMPLATES names.
 
 A bundle is a folder with one subfolder per host, holding each file at the path it gets on the
 host (`fs01/etc/samba/smb.conf`), plus `fs01/.ssc/homes.json`: the home directories the
@@ -23,7 +24,7 @@ import jinja2
 from ssc_infra.core.errors import SscError
 from ssc_infra.core.escape import FILTERS, UnsafeValue, finalize
 from ssc_infra.core.model import HostRole, Region
-from ssc_infra.core.packaged import PACKAGE, TEMPLATES
+from ssc_infra.core.packaged import TEMPLATES, package_of
 from ssc_infra.core.workplaces import ARCHIVE_DIR, HOMES_DIR, IDMAP_RANGE, Workplaces
 from ssc_infra.state.folder import write_private
 
@@ -70,8 +71,8 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
     folder = templates or os.environ.get(TEMPLATES_ENV)
     try:
         loader: jinja2.BaseLoader = (jinja2.FileSystemLoader(folder) if folder
-                                     else jinja2.PackageLoader(PACKAGE, TEMPLATES))
-    except ValueError as e:  # an install without its package data
+                                     else jinja2.PackageLoader(*package_of(TEMPLATES)))
+    except (ValueError, ImportError) as e:  # an install without its package data
         raise RenderError(f"{e} (the installation is incomplete: reinstall ssc-infra)") from e
     env = jinja2.Environment(
         loader=loader,
@@ -120,7 +121,7 @@ def render_template(env: jinja2.Environment, name: str, variables: dict[str, Any
     except jinja2.TemplateNotFound as e:
         searched = (", ".join(env.loader.searchpath)
                     if isinstance(env.loader, jinja2.FileSystemLoader)
-                    else f"the templates of the {PACKAGE} package")
+                    else f"the templates of the {package_of(TEMPLATES)[0]} package")
         raise RenderError(f"template {e.name} not found in {searched}") from e
     except jinja2.UndefinedError as e:
         line = _template_line(name)
@@ -139,7 +140,7 @@ def _template_line(name: str) -> int | str:
 
 
 @dataclass(frozen=True, slots=True)
-class Bundle:
+class HostFiles:
     """Per host name, per path on the host: the file's text."""
 
     files: dict[str, dict[str, str]]
@@ -154,8 +155,9 @@ class Bundle:
         return h.hexdigest()
 
 
-def render_bundle(region: Region, workplaces: Workplaces, env: jinja2.Environment | None = None,
-                  hosts: tuple[str, ...] = ()) -> Bundle:
+def render_host_files(region: Region, workplaces: Workplaces,
+                      env: jinja2.Environment | None = None,
+                      hosts: tuple[str, ...] = ()) -> HostFiles:
     """Every file of every host (or of `hosts` only)."""
     env = env or environment()
     variables = context(region, workplaces)
@@ -174,7 +176,7 @@ def render_bundle(region: Region, workplaces: Workplaces, env: jinja2.Environmen
             if role is HostRole.FILESERVER:
                 host_files[HOMES_DATA] = homes_data(workplaces)
         files[host.name] = host_files
-    return Bundle(files)
+    return HostFiles(files)
 
 
 def homes_data(workplaces: Workplaces) -> str:
@@ -189,7 +191,7 @@ def homes_data(workplaces: Workplaces) -> str:
     }, indent=0) + "\n"
 
 
-def write_bundle(bundle: Bundle, out: Path) -> Path:
+def write_host_files(bundle: HostFiles, out: Path) -> Path:
     """Write the bundle under `out` (one folder per host) with a manifest; returns `out`.
 
     Files are written next to their final place and renamed over it, so a reader never sees

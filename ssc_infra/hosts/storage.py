@@ -3,9 +3,9 @@ read-only call per file server (`playbooks/usage.yml`, the `ssc_usage` module), 
 per person.
 
 `read_storage` does the I/O and hands the module's raw results to the pure `parse_storage`
-(the shape of `ad/client.py`'s reads). Every file server holds a part of every partner's
-homes, so the figures are added up over them, and a file server that cannot be read leaves
-every partner's figure unknown rather than too low.
+(the shape of `ad/read.py` and `ad/parse.py`). Every file server holds a part of every
+partner's homes, so the figures are added up over them, and a file server that cannot be read
+leaves every partner's figure unknown rather than too low.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ The folder (0700, files 0600: it holds personal data):
     configs/<host>/<path>      the partner's part of every configuration the hosts hold
     homes.json / .csv          the home folders: who, where, how many files, how many bytes
 
-Building the files is pure (`bundle_files`); `write_bundle` writes them whole or not at all;
-`check_bundle` re-reads a folder against its manifest.
+Building the files is pure (`bundle_files`); `write_handover_bundle` writes them whole or not
+at all; `check_handover_bundle` re-reads a folder against its manifest.
 """
 
 from __future__ import annotations
@@ -329,7 +329,7 @@ def manifest(handover: Handover, files: Mapping[str, bytes], tool: str) -> bytes
 # -- writing and checking -------------------------------------------------------------------
 
 
-def write_bundle(folder: Path, files: Mapping[str, bytes], manifest_data: bytes) -> str:
+def write_handover_bundle(folder: Path, files: Mapping[str, bytes], manifest_data: bytes) -> str:
     """Write the bundle whole or not at all; returns the manifest's SHA-256.
 
     The files go into a private folder beside `folder` and are synced; the folder is renamed
@@ -407,7 +407,7 @@ def _first(account: Mapping[str, Any], name: str) -> str:
     return str(values[0]).lower() if isinstance(values, list) and values else ""
 
 
-def check_bundle(folder: Path, expect_sha256: str = "") -> BundleCheck:
+def check_handover_bundle(folder: Path, expect_sha256: str = "") -> BundleCheck:
     """Read a bundle folder against its manifest: every file there, with its SHA-256 and size;
     no file that the manifest does not name; the manifest itself the one recorded at the
     offboarding (`expect_sha256`, when given)."""

@@ -27,7 +27,8 @@ import yaml
 from ssc_infra.core.errors import Problem
 from ssc_infra.core.model import EMPLOYEE_ID_PATTERN, Identity, Partner, PersonKey, Region
 from ssc_infra.lifecycle.staging import Replaced, check, place, replace, staged
-from ssc_infra.sources.files import DEVICE_COLUMNS, MERGE_COLUMNS, PEOPLE_COLUMNS
+from ssc_infra.sources.devices import DEVICE_COLUMNS
+from ssc_infra.sources.people import MERGE_COLUMNS, PEOPLE_COLUMNS
 
 IdMap = Mapping[PersonKey, str]  # (partner, old employee id) -> new employee id
 

@@ -20,20 +20,21 @@ from pathlib import Path
 from typing import Any
 
 from ssc_infra import __version__
-from ssc_infra.ad.client import AdSettings, connect, read_export
+from ssc_infra.ad.connection import AdSettings, connect
+from ssc_infra.ad.read import read_partner_entries
 from ssc_infra.core.desired import derive
 from ssc_infra.core.errors import SscError
 from ssc_infra.core.model import Partner, Region
 from ssc_infra.core.workplaces import derive_workplaces
-from ssc_infra.hosts.render import HOMES_DATA, render_bundle
+from ssc_infra.hosts.render import HOMES_DATA, render_host_files
 from ssc_infra.lifecycle.handover import (
     BundleCheck,
     Entry,
     Handover,
     bundle_files,
-    check_bundle,
+    check_handover_bundle,
     manifest,
-    write_bundle,
+    write_handover_bundle,
 )
 from ssc_infra.m365.tenant import TenantState
 from ssc_infra.run.directory import scope_of
@@ -83,7 +84,7 @@ def directory_entries(settings: AdSettings, region: Region,
     """The partner's users and groups with every attribute, from the DC."""
     conn = connect(settings)
     try:
-        users, groups = read_export(conn, scope_of(region), code)
+        users, groups = read_partner_entries(conn, scope_of(region), code)
     finally:
         conn.unbind()
     return [_entry(e) for e in users], [_entry(e) for e in groups]
@@ -102,7 +103,7 @@ def partner_configs(region: Region, partner: Partner, state: Path,
     --partner` does), with the names and addresses the tool handed out."""
     alone = dataclasses.replace(region, partners=(partner,))
     desired = derive(alone, today, kept_names(load_ledger(state), region))
-    rendered = render_bundle(alone, derive_workplaces(alone, desired, load_allocations(state)))
+    rendered = render_host_files(alone, derive_workplaces(alone, desired, load_allocations(state)))
     return {host: {path: text for path, text in files.items() if path != HOMES_DATA}
             for host, files in rendered.files.items()}
 
@@ -115,8 +116,9 @@ def write_handover(handover: Handover, folder: Path, leavers_dn: str) -> BundleC
             is not whole.
     """
     files = bundle_files(handover, leavers_dn)
-    digest = write_bundle(folder, files, manifest(handover, files, f"ssc-infra {__version__}"))
-    check = check_bundle(folder.absolute(), digest)
+    digest = write_handover_bundle(folder, files,
+                                   manifest(handover, files, f"ssc-infra {__version__}"))
+    check = check_handover_bundle(folder.absolute(), digest)
     if not check.ok:
         raise SscError(f"the bundle written to {folder} does not read back whole: "
                        f"{'; '.join(check.problems[:3])}; nothing was offboarded")
@@ -157,8 +159,8 @@ def offboarded_bundles(region: Region) -> dict[str, frozenset[str] | str]:
     for partner in region.partners:
         if partner.offboarded is None:
             continue
-        check = check_bundle(Path(partner.offboarded.bundle),
-                             partner.offboarded.manifest_sha256)
+        check = check_handover_bundle(Path(partner.offboarded.bundle),
+                                      partner.offboarded.manifest_sha256)
         if not check.ok:
             found[partner.code] = f"{partner.offboarded.bundle}: {'; '.join(check.problems[:3])}"
         elif check.partner != partner.code:

@@ -21,9 +21,9 @@ import yaml
 from pydantic import ValidationError
 
 from ssc_infra.core.errors import Problem, SscError
-from ssc_infra.sources.files import _schema_problem
 from ssc_infra.sources.hrexport import Converted, people_csv
 from ssc_infra.sources.located import Located
+from ssc_infra.sources.problems import schema_problem
 from ssc_infra.sources.schema import CODE_PATTERN, PartnerFile
 
 # The options that give each key of the partner file, for messages.
@@ -205,7 +205,7 @@ def new_partner(request: Onboarding) -> NewPartner | list[Problem]:
         spec = PartnerFile.model_validate(data)
     except ValidationError as e:
         doc = Located(rel, data, paths)
-        schema = [_schema_problem(PartnerFile, doc, error, code) for error in e.errors()]
+        schema = [schema_problem(PartnerFile, doc, error, code) for error in e.errors()]
         if not request.sites:
             schema = [p for p in schema if not p.message.startswith("sites:")]
             schema.append(Problem("--site/--sites", 0, "no site given", _SITE_HINT, code))

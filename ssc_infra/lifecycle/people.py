@@ -19,8 +19,8 @@ from ssc_infra.core.errors import Problem
 from ssc_infra.core.model import Partner
 from ssc_infra.lifecycle.onboard import NewPartner, Origin
 from ssc_infra.lifecycle.staging import check, replace, staged
-from ssc_infra.sources.files import PEOPLE_COLUMNS
 from ssc_infra.sources.hrexport import Converted, people_csv
+from ssc_infra.sources.people import PEOPLE_COLUMNS
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from ssc_infra.ad.apply import ApplyReport, apply_changes
-from ssc_infra.ad.client import AdSettings, AdWriter, connect, read_parked
+from ssc_infra.ad.connection import AdSettings, connect
+from ssc_infra.ad.read import read_parked
 from ssc_infra.ad.retention import Leaver, PurgePlan, leavers, plan_purge
+from ssc_infra.ad.writer import AdWriter
 from ssc_infra.core.desired import AccountState, derive
 from ssc_infra.core.model import PersonKey, Region
 from ssc_infra.core.plan import ItemResult

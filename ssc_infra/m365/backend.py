@@ -27,16 +27,12 @@ from ssc_infra.core.errors import SscError
 from ssc_infra.core.model import Partner
 from ssc_infra.core.plan import Action, Change, ItemResult, ObjectKind
 from ssc_infra.core.secrets import new_password
+from ssc_infra.m365.batch import OUTCOME_UNKNOWN, BatchItem, BatchResult
+from ssc_infra.m365.counter import GraphCounter
+from ssc_infra.m365.delta import DeltaLinks
 from ssc_infra.m365.diff import Unreadable
-from ssc_infra.m365.graph import (
-    OUTCOME_UNKNOWN,
-    BatchItem,
-    BatchResult,
-    DeltaLinks,
-    Graph,
-    GraphCounter,
-    GraphError,
-)
+from ssc_infra.m365.errors import GraphError
+from ssc_infra.m365.graph import Graph
 from ssc_infra.m365.settings import GraphSettings
 from ssc_infra.m365.tenant import (
     GROUP_SELECT,

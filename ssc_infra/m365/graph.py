@@ -3,11 +3,10 @@
 `Graph` is the tool's one way to Graph. Every HTTP request goes through `_request`, which checks
 the run's request budget, adds the bearer token (MSAL's, which MSAL caches and renews; acquired
 afresh once on a 401 InvalidAuthenticationToken) and retries 429 and 503 after their
-Retry-After (seconds or an HTTP date), with exponential backoff and jitter when there is none,
-and dropped connections and timeouts with backoff. The loop is tenacity's `Retrying`: an attempt
-raises `_Again` carrying Graph's Retry-After, the custom `wait` reads it from that exception,
-`sleep` is the injected one (tests never wait) and `stop` is max_retries. A Retry-After longer
-than max_wait is not waited for: GraphThrottled at once, so a run stops rather than hangs.
+Retry-After, and dropped connections and timeouts with backoff (`ssc_infra.m365.retry`): an
+attempt raises `Again`, the injected `sleep` waits (tests never wait) and max_retries stops. A
+Retry-After longer than max_wait is not waited for: GraphThrottled at once, so a run stops
+rather than hangs.
 
 `batch()` retries per sub-request with the same machinery: a round posts what is pending; a
 sub-request answered 429/503 (and one answered 424 because it depends on such a one) is pending
@@ -23,153 +22,41 @@ PATCH and assignLicense set a state and may be repeated.
 
 from __future__ import annotations
 
-import json
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
-from tenacity.wait import wait_exponential_jitter
+from tenacity import RetryCallState, Retrying
 
-from ssc_infra.core.errors import BackendError
+from ssc_infra.m365.batch import OUTCOME_UNKNOWN, BatchItem, BatchResult, chunks, sub_request
+from ssc_infra.m365.counter import GraphCounter
+from ssc_infra.m365.delta import Delta, too_old
+from ssc_infra.m365.errors import (
+    DeltaExpired,
+    GraphBudgetExceeded,
+    GraphError,
+    GraphThrottled,
+    header_value,
+    http_error,
+    response_parts,
+)
 from ssc_infra.m365.login import Login, LoginError
+from ssc_infra.m365.retry import (
+    RETRY_STATUS,
+    TRANSIENT,
+    Again,
+    backoff,
+    parse_retry_after,
+    retrying,
+)
 from ssc_infra.m365.settings import GraphSettings
-from ssc_infra.state.folder import private_dir, write_private
 
-MAX_BATCH = 20
-DELTA_MAX_AGE = timedelta(days=7)
 _API = "/v1.0"
-_RETRY_STATUS = frozenset({429, 503})
-_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-_RESYNC = ("syncstatenotfound", "resyncrequired")
-_HINTS = {
-    401: "check the app registration (client_id, tenant_id) and its secret or certificate",
-    403: "the app lacks a Graph permission for this: check its application permissions and "
-         "admin consent in the tenant",
-}
-
-
-class GraphError(BackendError):
-    """Graph refused or failed; the message names method, path, Graph's code and request-id."""
-
-    def __init__(self, message: str, *, status: int = 0, code: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-
-class GraphThrottled(GraphError):
-    """Still 429/503 after max_retries, or Graph asks to wait longer than max_wait."""
-
-
-class GraphBudgetExceeded(GraphError):
-    """The run has sent request_budget requests."""
-
-
-class DeltaExpired(GraphError):
-    """A delta link Graph no longer knows (410 syncStateNotFound); `delta()` reads in full."""
-
-
-@dataclass
-class GraphCounter:
-    """What a run sent and waited for, for the progress line and the bench.
-
-    Re-sends count in requests, batches, sub_requests and writes_sent; `retries` counts them
-    alone (a request sent again, or a sub-request in a following $batch).
-    """
-
-    requests: int = 0
-    batches: int = 0
-    sub_requests: int = 0
-    retries: int = 0
-    throttled: int = 0
-    unavailable: int = 0
-    dropped: int = 0
-    waited: float = 0.0
-    seconds: float = 0.0
-    writes_sent: int = 0
-
-    def __add__(self, other: GraphCounter) -> GraphCounter:
-        return GraphCounter(**{f.name: getattr(self, f.name) + getattr(other, f.name)
-                               for f in fields(self)})
-
-    def summary(self) -> str:
-        """One line for people: what was sent, and what Graph held back (throttling)."""
-        text = (f"{self.requests:,} requests ({self.batches:,} $batch, {self.writes_sent:,} "
-                f"writes sent)")
-        if self.throttled or self.unavailable or self.dropped:
-            text += (f"; throttled {self.throttled:,} times (HTTP 429), unavailable "
-                     f"{self.unavailable:,} (503), {self.dropped:,} dropped connections; "
-                     f"{self.retries:,} re-sent, {self.waited:,.1f} s waited (Retry-After, "
-                     "back-off)")
-        else:
-            text += "; not throttled"
-        return text
-
-
-@dataclass(frozen=True)
-class BatchItem:
-    """One sub-request; `url` is relative to /v1.0 ("/users/{id}/assignLicense")."""
-
-    id: str
-    method: str
-    url: str
-    body: Mapping[str, Any] | None = None
-    depends_on: tuple[str, ...] = ()
-    # False: a write that must not run twice (a group create: names are not unique in Entra
-    # ID). After a dropped connection it is not sent again; it gets status 0 and the code
-    # OUTCOME_UNKNOWN, and the caller reads back whether it happened.
-    repeatable: bool = True
-
-
-OUTCOME_UNKNOWN = "OutcomeUnknown"
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    id: str
-    status: int
-    body: Any
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    def error(self) -> str:
-        """Graph's "Code: message (request-id ...)", or "" when the sub-request succeeded."""
-        if self.ok:
-            return ""
-        code, message, request_id = _error_parts(self.body, self.headers)
-        text = f"{code or f'HTTP {self.status}'}: {message or 'no message'}"
-        return f"{text} (request-id {request_id})" if request_id else text
-
-
-@dataclass(frozen=True)
-class Delta:
-    """Users or groups as the delta query gives them ("@removed", "members@delta" included)."""
-
-    items: list[dict[str, Any]]
-    delta_link: str
-    full: bool
-    reason: str = ""
-
-
-class _Again(Exception):
-    """An answer worth another try; `wait` is Graph's Retry-After, None for backoff."""
-
-    def __init__(self, wait: float | None, status: int = 0, detail: str = "") -> None:
-        super().__init__(detail)
-        self.wait = wait
-        self.status = status
-        self.detail = detail
 
 
 @dataclass
@@ -200,7 +87,7 @@ class Graph:
             self._login = Login(settings)
             token = self._login_token
         self._token = token
-        self._backoff = wait_exponential_jitter(initial=1, max=min(60.0, settings.max_wait))
+        self._backoff = backoff(settings.max_wait)
         self._http = httpx.Client(base_url=self._base, verify=_tls(settings.ca_file),
                                   timeout=settings.timeout, transport=transport)
 
@@ -275,11 +162,11 @@ class Graph:
             if on_result is not None:
                 on_result(result)
 
-        for chunk in _chunks(items):
+        for chunk in chunks(items):
             state = _Round(list(chunk))
             try:
                 self._retrying(count=False)(self._batch_round, state, done)
-            except _Again as e:
+            except Again as e:
                 raise GraphThrottled(
                     f"Graph $batch: {len(state.pending)} of {len(chunk)} sub-requests still "
                     f"answered HTTP {e.status} after {self.settings.max_retries} re-sends "
@@ -295,7 +182,7 @@ class Graph:
         state.sent += 1
         try:
             answers = self._post_batch(state.pending)
-        except _Again as e:
+        except Again as e:
             if e.status == 0:  # no answer at all: whatever was sent may have run
                 self._settle_unrepeatable(state, done, e.detail)
             raise
@@ -305,9 +192,9 @@ class Graph:
         for item in state.pending:
             result = answers.get(item.id) or BatchResult(item.id, 0, {"error": {
                 "code": "NoResponse", "message": "the $batch answer has no response for it"}})
-            if result.status in _RETRY_STATUS:
+            if result.status in RETRY_STATUS:
                 self._count_status(result.status)
-                wait = parse_retry_after(_header(result.headers, "Retry-After"))
+                wait = parse_retry_after(header_value(result.headers, "Retry-After"))
                 waits += [] if wait is None else [wait]
                 last = result
             elif result.status != 424 or not {i.id for i in again} & set(item.depends_on):
@@ -323,7 +210,7 @@ class Graph:
             raise GraphThrottled(f"Graph $batch: HTTP {status}, Graph asks to wait {wait:.0f} s, "
                                  f"more than max_wait ({self.settings.max_wait:.0f} s): run "
                                  "again later, or raise max_wait in the target", status=status)
-        raise _Again(wait, status, detail)
+        raise Again(wait, status, detail)
 
     @staticmethod
     def _settle_unrepeatable(state: _Round, done: Callable[[BatchResult], None],
@@ -337,7 +224,7 @@ class Graph:
 
     def _post_batch(self, pending: Sequence[BatchItem]) -> dict[str, BatchResult]:
         ids = {item.id for item in pending}
-        subs = [_sub_request(item, ids) for item in pending]
+        subs = [sub_request(item, ids) for item in pending]
         writes = sum(item.method.upper() != "GET" for item in pending)
         response = self._request("POST", f"{_API}/$batch", body={"requests": subs},
                                  writes=writes, subs=len(subs))
@@ -370,8 +257,7 @@ class Graph:
             raise ValueError(f"delta of {resource!r}: only users and groups")
         reason = "first read"
         if link is not None:
-            age = _aware(now or datetime.now(UTC)) - _aware(saved_at) if saved_at else None
-            if age is not None and age > DELTA_MAX_AGE:
+            if too_old(saved_at, now):
                 reason = "link older than 7 days"
             elif not self._same_origin(link):
                 # saved when graph_url was another (a target moved, the lab's emulator on a new
@@ -401,7 +287,7 @@ class Graph:
             response: httpx.Response = self._retrying(count=True)(
                 self._attempt, method, url, params, body, writes, subs)
             return response
-        except _Again as e:
+        except Again as e:
             where = f"Graph {method} {_path(url)}"
             tries = self.settings.max_retries + 1
             if e.status:
@@ -414,15 +300,8 @@ class Graph:
                              ) from e.__cause__
 
     def _retrying(self, *, count: bool) -> Retrying:
-        return Retrying(stop=stop_after_attempt(self.settings.max_retries + 1), wait=self._wait,
-                        retry=retry_if_exception_type(_Again), sleep=self._pause,
-                        before_sleep=self._count_retry if count else None, reraise=True)
-
-    def _wait(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, _Again) and error.wait is not None:
-            return error.wait
-        return float(self._backoff(state))
+        return retrying(self.settings.max_retries + 1, self._backoff, self._pause,
+                        self._count_retry if count else None)
 
     def _pause(self, seconds: float) -> None:
         self.count.waited += seconds
@@ -440,16 +319,16 @@ class Graph:
     def _attempt(self, method: str, url: str, params: Mapping[str, Any] | None, body: Any,
                  writes: int, subs: int) -> httpx.Response:
         response = self._transmit(method, url, params, body, writes, subs)
-        if response.status_code == 401 and _response_parts(response)[0] == \
+        if response.status_code == 401 and response_parts(response)[0] == \
                 "InvalidAuthenticationToken":
             if self._login:
                 self._login.renew()
             response = self._transmit(method, url, params, body, writes, subs)
         status = response.status_code
-        if status in _RETRY_STATUS:
+        if status in RETRY_STATUS:
             self._count_status(status)
             wait = parse_retry_after(response.headers.get("Retry-After"))
-            code, message, request_id = _response_parts(response)
+            code, message, request_id = response_parts(response)
             detail = f"{code or 'no code'}: {message or 'no message'}, request-id " \
                      f"{request_id or 'none'}"
             if wait is not None and wait > self.settings.max_wait:
@@ -457,9 +336,9 @@ class Graph:
                                      f"to wait {wait:.0f} s, more than max_wait "
                                      f"({self.settings.max_wait:.0f} s): run again later, or "
                                      "raise max_wait in the target", status=status, code=code)
-            raise _Again(wait, status, detail)
+            raise Again(wait, status, detail)
         if not 200 <= status < 300:
-            raise _error(method, url, response)
+            raise http_error(method, _path(url), response)
         return response
 
     def _transmit(self, method: str, url: str, params: Mapping[str, Any] | None, body: Any,
@@ -484,9 +363,9 @@ class Graph:
                 raise GraphError(f"Graph at {self._base}: the TLS handshake failed ({e}): check "
                                  "ca_file in the target (the CA that signed Graph's or the "
                                  "emulator's certificate)") from e
-            if isinstance(e, _TRANSIENT):
+            if isinstance(e, TRANSIENT):
                 self.count.dropped += 1
-                raise _Again(None, 0, f"{type(e).__name__}: {e}") from e
+                raise Again(None, 0, f"{type(e).__name__}: {e}") from e
             raise GraphError(f"Graph {method} {_path(url)} cannot be sent ({type(e).__name__}: "
                              f"{e}): is graph_url in the target right?") from e
         finally:
@@ -521,143 +400,6 @@ class Graph:
         return data
 
 
-class DeltaLinks:
-    """The delta link per (partner, resource), in state_dir/graph/delta.json (0600, dir 0700)."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / "graph" / "delta.json"
-
-    def get(self, partner: str, resource: str) -> tuple[str, datetime] | None:
-        entry: Any = self._load().get(partner, {}).get(resource)
-        try:
-            return str(entry["link"]), datetime.fromisoformat(entry["saved_at"])
-        except (KeyError, TypeError, ValueError):
-            return None
-
-    def put(self, partner: str, resource: str, link: str, when: datetime) -> None:
-        data = self._load()
-        data.setdefault(partner, {})[resource] = {"link": link, "saved_at": when.isoformat()}
-        self._save(data)
-
-    def forget(self, partner: str) -> None:
-        data = self._load()
-        if data.pop(partner, None) is not None:
-            self._save(data)
-
-    def _load(self) -> dict[str, dict[str, Any]]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as e:
-            raise BackendError(f"{self.path}: not readable JSON ({e}); remove it, and the next "
-                               "run reads Graph in full") from e
-        if not isinstance(data, dict):
-            return {}
-        return {str(k): v for k, v in data.items() if isinstance(v, dict)}
-
-    def _save(self, data: Mapping[str, Any]) -> None:
-        private_dir(self.path.parent)
-        write_private(self.path, json.dumps(data, indent=1, sort_keys=True))
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
-    if not value or not value.strip():
-        return None
-    try:
-        return max(0.0, float(value.strip()))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (_aware(when) - _aware(now or datetime.now(UTC))).total_seconds())
-
-
-def _chunks(items: Sequence[BatchItem]) -> list[list[BatchItem]]:
-    """Chunks of at most MAX_BATCH, items linked by depends_on together, each in input order."""
-    root: dict[str, str] = {}
-
-    def find(key: str) -> str:
-        while root[key] != key:
-            root[key] = root[root[key]]
-            key = root[key]
-        return key
-
-    for item in items:
-        if item.id in root:
-            raise ValueError(f"batch item id {item.id!r} appears twice")
-        root[item.id] = item.id
-        for dep in item.depends_on:
-            if dep not in root:
-                raise ValueError(f"batch item {item.id!r} depends on {dep!r}, which does not "
-                                 "come before it")
-            root[find(dep)] = find(item.id)
-    groups: dict[str, list[BatchItem]] = {}
-    for item in items:
-        groups.setdefault(find(item.id), []).append(item)
-    chunks: list[list[BatchItem]] = []
-    current: list[BatchItem] = []
-    for group in groups.values():
-        if len(group) > MAX_BATCH:
-            raise ValueError(f"batch items {group[0].id!r}..{group[-1].id!r}: {len(group)} "
-                             f"linked by depends_on, more than fit in one $batch ({MAX_BATCH})")
-        if len(current) + len(group) > MAX_BATCH:
-            chunks.append(current)
-            current = []
-        current += group
-    chunks += [current] if current else []
-    place = {item.id: n for n, item in enumerate(items)}
-    return [sorted(chunk, key=lambda item: place[item.id]) for chunk in chunks]
-
-
-def _sub_request(item: BatchItem, pending: set[str]) -> dict[str, Any]:
-    sub: dict[str, Any] = {"id": item.id, "method": item.method.upper(), "url": item.url}
-    if item.body is not None:
-        sub["body"] = dict(item.body)
-        sub["headers"] = {"Content-Type": "application/json"}
-    depends = [d for d in item.depends_on if d in pending]  # what is done already is no longer
-    if depends:
-        sub["dependsOn"] = depends
-    return sub
-
-
-def _error(method: str, url: str, response: httpx.Response) -> GraphError:
-    code, message, request_id = _response_parts(response)
-    status = response.status_code
-    text = f"Graph {method} {_path(url)} answered HTTP {status} {code or '(no code)'}: " \
-           f"{message or '(no message)'} (request-id {request_id or 'none'})"
-    hint = _HINTS.get(status)
-    resync = any(word in f"{code} {message}".lower() for word in _RESYNC)
-    kind = DeltaExpired if status == 410 and resync else GraphError
-    return kind(f"{text}; {hint}" if hint else text, status=status, code=code)
-
-
-def _response_parts(response: httpx.Response) -> tuple[str, str, str]:
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = {"error": {"message": response.text[:300]}}
-    return _error_parts(body, response.headers)
-
-
-def _error_parts(body: Any, headers: Mapping[str, str]) -> tuple[str, str, str]:
-    """Graph's error code, message and request-id (innerError, else the header)."""
-    error = body.get("error") if isinstance(body, Mapping) else None
-    error = error if isinstance(error, Mapping) else {}
-    inner = error.get("innerError") or error.get("innererror")
-    inner = inner if isinstance(inner, Mapping) else {}
-    message = " ".join(str(error.get("message") or "").split())[:500]
-    request_id = inner.get("request-id") or _header(headers, "request-id")
-    return str(error.get("code") or ""), message, str(request_id or "")
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    return next((v for k, v in headers.items() if k.lower() == name.lower()), None)
-
-
 def _params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if not params:
         return None
@@ -667,10 +409,6 @@ def _params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 def _path(url: str) -> str:
     return urlsplit(url).path or url
-
-
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _tls(ca_file: str | None) -> ssl.SSLContext | bool:

@@ -43,7 +43,7 @@ _REF_FIELDS = {
 }
 _CHOICES = ("status", "type")
 # What each kind's read asks for (NetBox's `fields` selection keeps pages small).
-_FIELDS = {
+READ_FIELDS = {
     ObjectKind.NB_TAG: "id,url,display,name,slug,color,description",
     ObjectKind.NB_CUSTOM_FIELD: "id,url,display,name,label,type,object_types,description,"
                                 "required",
@@ -111,8 +111,8 @@ class NetBox:
     def read(self, kind: ObjectKind, **filters: Any) -> list[dict[str, Any]]:
         """Every object of `kind` matching the filters, paged with limit=1000."""
         params: dict[str, Any] = {"limit": PAGE, **filters}
-        if kind in _FIELDS:
-            params["fields"] = _FIELDS[kind]
+        if kind in READ_FIELDS:
+            params["fields"] = READ_FIELDS[kind]
         path = endpoint(kind) + "/"
         out: list[dict[str, Any]] = []
         offset = 0

@@ -20,7 +20,7 @@ import jinja2
 from markupsafe import Markup
 
 from ssc_infra.core.errors import SscError
-from ssc_infra.core.packaged import PACKAGE, REPORT_TEMPLATES
+from ssc_infra.core.packaged import REPORT_TEMPLATES, package_of
 from ssc_infra.report.nightly import BACKENDS, KINDS, UNMANAGED, TrendPoint
 
 PAGE_TEMPLATE = "drift.html.j2"
@@ -111,8 +111,8 @@ def render_page(report: Mapping[str, Any], trend: Sequence[TrendPoint],
 
 def _environment() -> jinja2.Environment:
     try:
-        loader = jinja2.PackageLoader(PACKAGE, REPORT_TEMPLATES)
-    except ValueError as e:  # an install without its package data
+        loader = jinja2.PackageLoader(*package_of(REPORT_TEMPLATES))
+    except (ValueError, ImportError) as e:  # an install without its package data
         raise SscError(f"the report's page template is missing ({e}): the installation is "
                        "incomplete, reinstall ssc-infra") from e
     # autoescape for every template, whatever its name: the page is HTML throughout

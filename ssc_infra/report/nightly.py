@@ -31,7 +31,7 @@ from ssc_infra import __version__
 from ssc_infra.core.plan import WAITING_FOR_SYNC, Action, Backend, Change, ObjectKind, Plan
 from ssc_infra.hosts.ansible import host_of
 from ssc_infra.report.text import homes_counts
-from ssc_infra.run import PlannedRun
+from ssc_infra.run.planned import PlannedRun
 from ssc_infra.sources.located import read_regular
 
 REPORT_FORMAT = "ssc-infra drift report"

@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ssc_infra.core.model import Workplace
-from ssc_infra.core.packaged import PACKAGE, TEMPLATES
+from ssc_infra.core.packaged import TEMPLATES, package_of
 from ssc_infra.run.usage import PartnerUsage, Totals, UsageReport
 from ssc_infra.state.folder import csv_row
 
@@ -140,7 +140,7 @@ def _cell(value: int | None) -> str:
 
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader(PACKAGE, TEMPLATES), autoescape=True,
+        loader=jinja2.PackageLoader(*package_of(TEMPLATES)), autoescape=True,
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update({"bytes": human_bytes, "n": _n})
     return env

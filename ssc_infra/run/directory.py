@@ -11,18 +11,18 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
 
+from ssc_infra.ad.attributes import PASSWORD_NEW, PASSWORD_NOT_RECORDED
 from ssc_infra.ad.backend import LdapDirectory
-from ssc_infra.ad.client import AdSettings, Scope
+from ssc_infra.ad.connection import AdSettings
 from ssc_infra.ad.diff import (
-    PASSWORD_NEW,
-    PASSWORD_NOT_RECORDED,
     diff_directory,
     directory_names,
-    guard_directory,
     hybrid_partners,
     in_apply_order,
     new_accounts,
 )
+from ssc_infra.ad.guards import guard_directory
+from ssc_infra.ad.scope import Scope
 from ssc_infra.core.actual import DirectoryAccount, DirectoryState
 from ssc_infra.core.desired import AccountState, DesiredState, derive
 from ssc_infra.core.model import PersonKey, Region

@@ -35,8 +35,8 @@ from ssc_infra.core.model import Identity, Region
 from ssc_infra.hosts.storage import StorageRead, read_storage
 from ssc_infra.m365.backend import M365
 from ssc_infra.m365.tenant import TenantState
-from ssc_infra.run import check_base_dn
 from ssc_infra.run.directory import scope_of
+from ssc_infra.run.plan import check_base_dn
 from ssc_infra.run.protocols import DirectoryBackend, GraphBackend
 from ssc_infra.run.targets import Target, ad_settings, ansible_settings, graph_settings
 from ssc_infra.run.usage import (

@@ -1,9 +1,9 @@
 """What the run needs of each system, as small Protocols: read the actual state, apply changes.
 
 A new system (Microsoft Graph, NetBox as a push target) is one module that implements these;
-`run.py` is unit-tested with in-memory ones (tests/unit/test_run.py). The real ones are
-`LdapDirectory` (ad/backend.py over ldap3, ad/client.py) and `AnsibleHosts`
-(hosts/backend.py over ansible-runner, hosts/ansible.py), made from a target by
+`run/` is unit-tested with in-memory ones (tests/unit/test_run.py). The real ones are
+`LdapDirectory` (ad/backend.py over ldap3: ad/connection.py, ad/read.py, ad/writer.py) and
+`AnsibleHosts` (hosts/backend.py over ansible-runner, hosts/ansible.py), made from a target by
 `run.real_backends`. What each backend reads becomes its `Section` of the one `Plan`, in the
 shared vocabulary of `ssc_infra.core.plan` (Change, ItemResult); an item's fingerprint is what it
 relied on at plan time, and a saved item whose target no longer matches it is refused.
@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ssc_infra.ad.client import Scope
+    from ssc_infra.ad.scope import Scope
     from ssc_infra.core.actual import DirectoryState
     from ssc_infra.core.model import Partner, Region
     from ssc_infra.core.plan import Change, ItemResult
     from ssc_infra.core.secrets import PasswordSink
     from ssc_infra.hosts.ansible import RunResult, TaskEvent
     from ssc_infra.hosts.backend import Bundle
+    from ssc_infra.m365.counter import GraphCounter
     from ssc_infra.m365.diff import Unreadable
-    from ssc_infra.m365.graph import GraphCounter
     from ssc_infra.m365.tenant import TenantState
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ssc_infra.ad.client import AdSettings
+from ssc_infra.ad.connection import AdSettings
 from ssc_infra.core.errors import SscError
 from ssc_infra.core.secrets import Secret
 from ssc_infra.hosts.ansible import AnsibleSettings

@@ -103,7 +103,7 @@ class Accounts(_Model):
     unmanaged: Count  # of which without an employee id
 
 
-class Workplaces(_Model):
+class WorkplaceCounts(_Model):
     vdi: Count
     laptop: Count
     thin_client: Count
@@ -127,7 +127,7 @@ class PartnerUsage(_Model):
     identity: Identity | None
     services: tuple[Code, ...]
     accounts: Accounts | None
-    workplaces: Workplaces | None
+    workplaces: WorkplaceCounts | None
     licences: dict[Sku, Count] | None
     licence_source: Literal["graph", "directory"] | None
     licence_groups: dict[Sku, Count] | None  # hybrid: members of its licence groups in AD
@@ -385,11 +385,11 @@ def sku_name(part_number: str, sku_id: str) -> str:
     return "unnamed-sku"
 
 
-def active_workplaces(partner: Partner, today: date, prestart_days: int) -> Workplaces:
+def active_workplaces(partner: Partner, today: date, prestart_days: int) -> WorkplaceCounts:
     """The workplaces of the people active on `today`, by type."""
     counts = dict.fromkeys(Workplace, 0)
     for person in partner.people:
         if account_state(person, today, prestart_days) is AccountState.ACTIVE:
             counts[person.workplace] += 1
-    return Workplaces(vdi=counts[Workplace.VDI], laptop=counts[Workplace.LAPTOP],
-                      thin_client=counts[Workplace.THIN_CLIENT])
+    return WorkplaceCounts(vdi=counts[Workplace.VDI], laptop=counts[Workplace.LAPTOP],
+                           thin_client=counts[Workplace.THIN_CLIENT])

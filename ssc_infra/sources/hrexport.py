@@ -50,14 +50,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from ssc_infra.core.errors import Problem
 from ssc_infra.core.infix import split_infix
 from ssc_infra.core.model import PRINTABLE_PATTERN, Workplace
-from ssc_infra.sources.files import (
-    PEOPLE_COLUMNS,
-    SCHEMA_HINT,
-    _did_you_mean,
-    _schema_problem,
-    _show,
-)
 from ssc_infra.sources.located import CSV_MAX_BYTES, Located, read_regular, read_yaml
+from ssc_infra.sources.people import PEOPLE_COLUMNS
+from ssc_infra.sources.problems import SCHEMA_HINT, did_you_mean, quoted, schema_problem
 
 Column = Literal["employee_id", "given_name", "infix", "surname", "department", "job_title",
                  "site", "workplace", "start_date", "end_date"]
@@ -176,9 +171,9 @@ def _mapping_problem(doc: Located, error: Any) -> Problem:
     if loc[-1:] == ("[key]",) and len(loc) == 3:  # a key of columns, constants or values
         key = str(loc[1])
         return Problem(doc.file, doc.line(loc[:2]), f"unknown column {key!r} under {loc[0]}",
-                       _did_you_mean(key, list(PEOPLE_COLUMNS)) or
+                       did_you_mean(key, list(PEOPLE_COLUMNS)) or
                        f"the inventory's columns are: {', '.join(PEOPLE_COLUMNS)}")
-    problem = _schema_problem(MappingFile, doc, error, "")
+    problem = schema_problem(MappingFile, doc, error, "")
     if problem.hint == SCHEMA_HINT:
         problem = Problem(problem.file, problem.line, problem.message, MAPPING_HINT)
     return problem
@@ -321,7 +316,7 @@ def _sources(header: list[str], mapping: HrMapping,
             problems.append(Problem(
                 file, 1, f"no column {name!r} in the header (the mapping takes {column} from "
                 f"it at {mapping.where('columns', column)})",
-                _did_you_mean(name, header) or f"the header has: {shown}"))
+                did_you_mean(name, header) or f"the header has: {shown}"))
         elif column in REQUIRED:
             problems.append(Problem(
                 file, 1, f"no column for {column}",
@@ -352,7 +347,7 @@ def _person(row: list[str], sources: Mapping[str, int | str],
             formats = " or ".join(mapping.spec.dates)
             where = mapping.where("dates")
             problems.append(Problem(
-                file, line, f"invalid {column} {_show(value)}: no date in the format {formats}",
+                file, line, f"invalid {column} {quoted(value)}: no date in the format {formats}",
                 "check the date in the HR export; "
                 + (f"if the export writes dates in another format, set `dates:` in the mapping "
                    f"({where})" if where else "an export that writes dates otherwise needs a "
@@ -364,7 +359,7 @@ def _person(row: list[str], sources: Mapping[str, int | str],
         known = sorted(dict(mapping.spec.values).get("workplace", {}))
         where = mapping.where("values", "workplace") if known else ""
         problems.append(Problem(
-            file, line, f"unknown workplace {_show(workplace)}",
+            file, line, f"unknown workplace {quoted(workplace)}",
             (f"add it to `values: workplace:` in the mapping ({where}), which knows "
              f"{', '.join(repr(k) for k in known)}" if where else
              "a workplace is vdi, laptop or thin_client; map the export's words to them "

@@ -2,7 +2,7 @@
 
 These pydantic models check one file at a time (types, required fields, unknown keys) and
 give `ssc-infra schema` its JSON Schema. Checks that span files (references, overlaps,
-duplicates) live in `ssc_infra.sources.files`.
+duplicates) live in `ssc_infra.sources.regionfiles`, `people` and `devices`.
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ import ldap3
 import pytest
 import yaml
 
-from ssc_infra.ad.client import AdSettings, connect
+from ssc_infra.ad.connection import AdSettings, connect
 from ssc_infra.core.errors import BackendError
 from ssc_infra.core.secrets import Secret
-from ssc_infra.lab import (
+from ssc_infra_lab.dc import (
     DomainController,
     ensure_samba_installed,
     free_loopback_address,

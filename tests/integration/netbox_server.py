@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from ssc_infra.core.errors import BackendError
-from ssc_infra.netbox_lab import NetBoxServer, reset_netbox, start_netbox, stop_netbox
+from ssc_infra_lab.netbox import NetBoxServer, reset_netbox, start_netbox, stop_netbox
 from tests.integration.conftest import unavailable
 
 

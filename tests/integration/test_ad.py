@@ -12,11 +12,11 @@ import ldap3
 import pytest
 from click.testing import CliRunner
 
-from ssc_infra.ad.client import connect
+from ssc_infra.ad.connection import connect
 from ssc_infra.cli.main import main
 from ssc_infra.core.errors import BackendError
 from ssc_infra.core.secrets import Secret
-from ssc_infra.lab import DomainController
+from ssc_infra_lab.dc import DomainController
 from tests.conftest import MINI
 from tests.integration.conftest import settings_for, write_targets
 from tests.unit.test_inventory import apply_edits
@@ -310,7 +310,7 @@ def _plan(lab: Lab) -> Any:
 @pytest.fixture
 def lonely_dc(tmp_path: Path) -> Any:
     """A DC of its own on a free loopback address, which a test may stop."""
-    from ssc_infra.lab import dc_status, stop_dc
+    from ssc_infra_lab.dc import dc_status, stop_dc
     from tests.integration.conftest import start_or_give_up
 
     dc = start_or_give_up(tmp_path / "dc", "ssc.test")
@@ -324,8 +324,9 @@ def test_the_dc_stopping_mid_apply_loses_nothing_and_a_rerun_converges(
     tmp_path: Path, lonely_dc: DomainController
 ) -> None:
     from ssc_infra.ad.apply import apply_changes
-    from ssc_infra.ad.client import AdWriter, ItemResult
-    from ssc_infra.lab import start_dc, stop_dc
+    from ssc_infra.ad.writer import AdWriter
+    from ssc_infra.core.plan import ItemResult
+    from ssc_infra_lab.dc import start_dc, stop_dc
 
     conn = connect(settings_for(lonely_dc))
     lab = Lab(tmp_path / "run", lonely_dc, conn)

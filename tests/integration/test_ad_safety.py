@@ -13,9 +13,9 @@ import ldap3
 import pytest
 
 from ssc_infra.core.plan import Section
-from ssc_infra.lab import DomainController
 from ssc_infra.run.directory import plan_directory
 from ssc_infra.sources.files import load
+from ssc_infra_lab.dc import DomainController
 from tests.integration.conftest import settings_for
 from tests.integration.test_ad import TODAY, Lab
 
@@ -40,7 +40,7 @@ def test_a_name_with_dn_special_characters_converges(lab: Lab) -> None:
     import dataclasses
 
     from ssc_infra.ad.apply import apply_changes
-    from ssc_infra.ad.client import AdWriter
+    from ssc_infra.ad.writer import AdWriter
 
     today = date.fromisoformat(TODAY)
     region = load(lab.inventory, today)
@@ -68,7 +68,7 @@ def _entry(conn: ldap3.Connection, dn: str, attributes: list[str]) -> dict[str, 
 
 
 def test_the_writer_refuses_every_item_outside_its_scope(lab: Lab) -> None:
-    from ssc_infra.ad.client import AdWriter
+    from ssc_infra.ad.writer import AdWriter
     from ssc_infra.core.plan import Action, Change, ObjectKind
     from ssc_infra.run.directory import scope_of
 
@@ -144,8 +144,9 @@ def test_apply_killed_mid_run_loses_no_password_and_a_lost_row_gets_a_reset(
     import time
 
     from ssc_infra.ad.apply import apply_changes
-    from ssc_infra.ad.client import AdWriter, connect
-    from ssc_infra.ad.diff import PASSWORD_NEW
+    from ssc_infra.ad.attributes import PASSWORD_NEW
+    from ssc_infra.ad.connection import connect
+    from ssc_infra.ad.writer import AdWriter
     from ssc_infra.core.errors import BackendError
     from ssc_infra.core.plan import Action, Change
     from ssc_infra.core.secrets import Secret

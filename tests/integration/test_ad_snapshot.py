@@ -12,10 +12,11 @@ import ldap3
 import pytest
 
 from ssc_infra.ad import snapshot as ad_snapshot
-from ssc_infra.ad.client import connect, default_scope
+from ssc_infra.ad.connection import connect
+from ssc_infra.ad.scope import default_scope
 from ssc_infra.core.actual import DirectoryState
 from ssc_infra.core.dn import dn_key
-from ssc_infra.lab import DomainController
+from ssc_infra_lab.dc import DomainController
 from tests.integration.conftest import settings_for
 from tests.integration.test_ad import Lab
 

@@ -13,14 +13,14 @@ import ldap3
 import pytest
 
 from ssc_infra.ad.apply import apply_changes
-from ssc_infra.ad.client import AdWriter
-from ssc_infra.ad.diff import DISABLED_MARK, RETIRED_MARK
+from ssc_infra.ad.attributes import DISABLED_MARK, RETIRED_MARK
+from ssc_infra.ad.writer import AdWriter
 from ssc_infra.core.model import PersonKey
 from ssc_infra.core.plan import Action, ObjectKind, Section
-from ssc_infra.lab import DomainController
 from ssc_infra.run.directory import plan_directory
 from ssc_infra.sources.files import load
 from ssc_infra.sources.holds import HOLDS_FILE, NO_HOLDS, Holds, load_holds
+from ssc_infra_lab.dc import DomainController
 from tests.integration.conftest import settings_for
 from tests.integration.test_ad import TODAY, Lab
 

@@ -73,7 +73,7 @@ def test_a_changed_bundle_is_refused_before_any_host_sees_it(lab: Lab, tmp_path:
 
 def test_the_playbook_refuses_to_render_on_its_own(lab: Lab, tmp_path: Path) -> None:
     bundle = lab.bundle()
-    playbook = ROOT / "ssc_infra" / "playbooks" / "site.yml"
+    playbook = ROOT / "playbooks" / "site.yml"
     done = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), str(playbook), "-i",
          "localhost,", "-c", "local", "-e", "ssc_render=true", "-e",

@@ -24,14 +24,14 @@ import yaml
 
 from ssc_infra.ad.backend import LdapDirectory
 from ssc_infra.core.secrets import Secret
-from ssc_infra.graph_emulator import Fault, GraphEmulator, Sku
-from ssc_infra.graph_lab import entra_sync, sku_id, tenant_id
-from ssc_infra.lab import DomainController
 from ssc_infra.m365.graph import Graph
 from ssc_infra.m365.settings import GraphSettings
 from ssc_infra.m365.tenant import USER_SELECT
 from ssc_infra.run.directory import scope_of
 from ssc_infra.sources.files import FilesSource
+from ssc_infra_lab.dc import DomainController
+from ssc_infra_lab.graph import entra_sync, sku_id, tenant_id
+from ssc_infra_lab.graph_emulator import Fault, GraphEmulator, Sku
 from tests.integration.conftest import settings_for
 from tests.integration.test_ad import TODAY, Lab
 

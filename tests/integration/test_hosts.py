@@ -32,9 +32,8 @@ from ssc_infra.core.plan import ObjectKind
 from ssc_infra.core.workplaces import derive_workplaces
 from ssc_infra.hosts.ansible import AnsibleSettings, RunResult
 from ssc_infra.hosts.backend import Bundle, make_bundle, refused_files, run_hosts
-from ssc_infra.hosts.checks import check_bundle
-from ssc_infra.hosts.render import TEMPLATES_ENV, render_bundle, write_bundle
-from ssc_infra.hosts.render import Bundle as RenderedBundle
+from ssc_infra.hosts.checks import check_host_files
+from ssc_infra.hosts.render import TEMPLATES_ENV, HostFiles, render_host_files, write_host_files
 from ssc_infra.sources.files import load
 from tests.conftest import MINI, TODAY
 from tests.integration.conftest import unavailable
@@ -198,8 +197,8 @@ def test_bad_value_is_rejected_by_the_checker_and_the_old_config_kept(lab: Lab) 
              for h, paths in manifest["hosts"].items()}
     for (host, path), edit in edits.items():
         files[host][path] = edit(files[host][path])
-    rendered = RenderedBundle(files)
-    bad = write_bundle(rendered, lab.state / "bad-bundle")
+    rendered = HostFiles(files)
+    bad = write_host_files(rendered, lab.state / "bad-bundle")
     good = replace(good, digest=rendered.digest())
     # A plan (check mode) already says which files apply would refuse, and why.
     checked = lab.run(replace(good, path=bad), check=True)
@@ -228,7 +227,7 @@ def test_render_check_runs_the_same_checkers_before_any_host_sees_the_files(
     assert "5 files checked" in good.output
     kea = out / "dhcp01" / "etc/kea/kea-dhcp4.conf"
     kea.write_text(kea.read_text().replace('"valid-lifetime"', '"valid-lifetimex"', 1))
-    results = {r.host: r for r in check_bundle(load(MINI, TODAY), out)}
+    results = {r.host: r for r in check_host_files(load(MINI, TODAY), out)}
     assert results["dhcp01"].status == "failed" and "valid-lifetimex" in results["dhcp01"].message
     assert {r.status for h, r in results.items() if h != "dhcp01"} == {"ok"}
     templates = tmp_path / "templates"  # an engineer's slip in a template
@@ -261,8 +260,8 @@ def test_hostile_values_that_the_formats_can_hold_render_files_every_checker_acc
     w = replace(w, vpn=replace(w.vpn, peers=(peer, *w.vpn.peers[1:])),
                 dhcp=replace(w.dhcp, subnets=subnets),
                 vdi=replace(w.vdi, assignments=(user, *w.vdi.assignments[1:])))
-    out = write_bundle(render_bundle(region, w), tmp_path / "out")
-    results = {r.host: (r.status, r.message) for r in check_bundle(region, out)}
+    out = write_host_files(render_host_files(region, w), tmp_path / "out")
+    results = {r.host: (r.status, r.message) for r in check_host_files(region, out)}
     assert results == {h: ("ok", "") for h in ("fs01", "vpn01", "dhcp01", "rad01", "vdi01")}
     wg = (out / "vpn01" / "etc/wireguard/wg0.conf").read_text()
     assert wg.count("[Peer]") == len(w.vpn.peers) + 1  # the one more is inside the comment

@@ -17,8 +17,8 @@ import ldap3
 import pytest
 import yaml
 
-from ssc_infra.graph_emulator import GraphEmulator
-from ssc_infra.lab import DomainController
+from ssc_infra_lab.dc import DomainController
+from ssc_infra_lab.graph_emulator import GraphEmulator
 from tests.integration.test_ad import TODAY, Lab
 from tests.integration.test_graph import Cloud, emulator  # noqa: F401  (its fixture)
 from tests.integration.test_hosts import validators  # noqa: F401  (skips without checkers)

@@ -11,15 +11,16 @@ import ldap3
 import pytest
 
 from ssc_infra.ad.apply import apply_changes
-from ssc_infra.ad.client import AdSettings, AdWriter
+from ssc_infra.ad.connection import AdSettings
+from ssc_infra.ad.writer import AdWriter
 from ssc_infra.core.desired import DesiredState, derive
 from ssc_infra.core.model import Region
 from ssc_infra.core.workplaces import derive_workplaces
-from ssc_infra.hosts.render import render_bundle
-from ssc_infra.lab import DomainController
+from ssc_infra.hosts.render import render_host_files
 from ssc_infra.run.directory import plan_directory
 from ssc_infra.sources.files import load
 from ssc_infra.state.ledger import kept_names, load_ledger, record_names
+from ssc_infra_lab.dc import DomainController
 from tests.integration.conftest import settings_for
 from tests.integration.test_ad import Lab
 
@@ -64,7 +65,7 @@ def _apply(region: Region, settings: AdSettings, state: Path) -> DesiredState:
 def _vdi(region: Region, desired: DesiredState) -> dict[str, str]:
     """The VDI broker's assignments: UPN -> sAMAccountName."""
     host, path = VDI_FILE
-    text = render_bundle(region, derive_workplaces(region, desired)).files[host][path]
+    text = render_host_files(region, derive_workplaces(region, desired)).files[host][path]
     return {a["user"]: a["sam"] for a in json.loads(text)["assignments"]}
 
 

@@ -22,8 +22,8 @@ from ssc_infra.cli.main import main
 from ssc_infra.core.secrets import Secret
 from ssc_infra.netbox.client import NetBoxSettings
 from ssc_infra.netbox.source import NetBoxSource
-from ssc_infra.netbox_lab import NetBoxServer
 from ssc_infra.sources.files import load
+from ssc_infra_lab.netbox import NetBoxServer
 
 ROOT = Path(__file__).resolve().parents[2]
 MINI = ROOT / "tests" / "fixtures" / "mini"
@@ -75,7 +75,8 @@ def _run(*args: str, targets: Path, inventory: Path, state: Path) -> Result:
                                      TODAY], catch_exceptions=False)
 
 
-def _push(tmp_path: Path, server: NetBoxServer, *extra: str) -> Result:
+def push_inventory(tmp_path: Path, server: NetBoxServer, *extra: str) -> Result:
+    """`netbox push --yes` of the mini inventory (copied into tmp_path once) into `server`."""
     return _run("netbox", "push", "--yes", *extra, targets=_targets(tmp_path, server),
                 inventory=_inventory(tmp_path) if not (tmp_path / "inventory").exists()
                 else tmp_path / "inventory", state=tmp_path / "state")
@@ -83,7 +84,7 @@ def _push(tmp_path: Path, server: NetBoxServer, *extra: str) -> Result:
 
 def test_push_makes_netbox_hold_the_inventory_and_a_second_push_writes_nothing(
         netbox: NetBoxServer, tmp_path: Path) -> None:
-    first = _push(tmp_path, netbox)
+    first = push_inventory(tmp_path, netbox)
     assert first.exit_code == 0, first.output
     api = Api(netbox)
     region = load(MINI, date.fromisoformat(TODAY))
@@ -119,7 +120,7 @@ def test_push_makes_netbox_hold_the_inventory_and_a_second_push_writes_nothing(
 
 def test_netbox_as_source_gives_the_same_region(netbox: NetBoxServer,
                                                 tmp_path: Path) -> None:
-    assert _push(tmp_path, netbox).exit_code == 0
+    assert push_inventory(tmp_path, netbox).exit_code == 0
     today = date.fromisoformat(TODAY)
     settings = NetBoxSettings(netbox.url, Secret(netbox.token()))
     source = NetBoxSource(tmp_path / "inventory", lambda: settings, tmp_path / "state")
@@ -128,7 +129,7 @@ def test_netbox_as_source_gives_the_same_region(netbox: NetBoxServer,
 
 def test_a_thin_client_added_in_netbox_reaches_the_host_files(netbox: NetBoxServer,
                                                               tmp_path: Path) -> None:
-    assert _push(tmp_path, netbox).exit_code == 0
+    assert push_inventory(tmp_path, netbox).exit_code == 0
     api = Api(netbox)
     # As an engineer does it in the web UI: a device, an interface, its MAC.
     beta_site = api.one("dcim/sites/", tenant="beta")
@@ -160,7 +161,7 @@ def _an_employee(inventory: Path, partner: str) -> str:
 
 def test_a_bad_device_in_netbox_holds_only_its_partner(netbox: NetBoxServer,
                                                        tmp_path: Path) -> None:
-    assert _push(tmp_path, netbox).exit_code == 0
+    assert push_inventory(tmp_path, netbox).exit_code == 0
     api = Api(netbox)
     laptop = api.one("dcim/devices/", name="ALP-L-0001")
     api.call("PATCH", f"dcim/devices/{laptop['id']}/",
@@ -179,7 +180,7 @@ def test_a_bad_device_in_netbox_holds_only_its_partner(netbox: NetBoxServer,
 
 def test_a_tenant_without_the_custom_fields_is_named(netbox: NetBoxServer,
                                                      tmp_path: Path) -> None:
-    assert _push(tmp_path, netbox).exit_code == 0
+    assert push_inventory(tmp_path, netbox).exit_code == 0
     api = Api(netbox)
     group = api.one("tenancy/tenant-groups/", slug="tst")
     api.call("POST", "tenancy/tenants/", {"name": "Gemeente Gamma", "slug": "gamma",
@@ -194,7 +195,7 @@ def test_an_object_without_the_tag_is_never_touched(netbox: NetBoxServer,
                                                     tmp_path: Path) -> None:
     api = Api(netbox)
     api.call("POST", "tenancy/tenants/", {"name": "Handmade Beta", "slug": "beta"})
-    result = _push(tmp_path, netbox)
+    result = push_inventory(tmp_path, netbox)
     assert result.exit_code == 2, result.output
     assert "without the tag ssc-infra" in result.output
     beta = api.one("tenancy/tenants/", slug="beta")
@@ -204,7 +205,7 @@ def test_an_object_without_the_tag_is_never_touched(netbox: NetBoxServer,
 
 def test_a_saved_plan_refuses_an_object_edited_since(netbox: NetBoxServer,
                                                      tmp_path: Path) -> None:
-    assert _push(tmp_path, netbox).exit_code == 0
+    assert push_inventory(tmp_path, netbox).exit_code == 0
     inventory = tmp_path / "inventory"
     partner = inventory / "partners" / "alpha.yaml"
     partner.write_text(partner.read_text(encoding="utf-8").replace(
@@ -321,7 +322,7 @@ def test_a_500_in_the_middle_of_a_push_fails_only_what_it_hit_and_a_rerun_conver
     assert {t["slug"] for t in api.all("tenancy/tenants/", group="tst")} == {"alpha", "beta"}
     audit = (tmp_path / "state" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
     assert any('"result": "failed"' in line and '"backend": "netbox"' in line for line in audit)
-    again = _push(tmp_path, netbox)
+    again = push_inventory(tmp_path, netbox)
     assert again.exit_code == 0, again.output
     settled = _run("netbox", "plan", targets=_targets(tmp_path, netbox),
                    inventory=tmp_path / "inventory", state=tmp_path / "state")

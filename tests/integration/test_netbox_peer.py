@@ -9,16 +9,16 @@ from pathlib import Path
 
 from ssc_infra.core.errors import BackendError
 from ssc_infra.netbox.objects import infra_slug
-from ssc_infra.netbox_lab import NetBoxServer
-from ssc_infra.peer_inventory import hosts_by_group, nb_inventory, plain
 from ssc_infra.run.hostinventory import script_inventory
+from ssc_infra_lab.netbox import NetBoxServer
+from ssc_infra_lab.peer_inventory import hosts_by_group, nb_inventory, plain
 from tests.integration.conftest import unavailable
-from tests.integration.test_netbox import MINI, TODAY, _push
+from tests.integration.test_netbox import MINI, TODAY, push_inventory
 
 
 def test_nb_inventory_lists_the_hosts_of_the_inventory_script(netbox: NetBoxServer,
                                                               tmp_path: Path) -> None:
-    assert _push(tmp_path, netbox).exit_code == 0
+    assert push_inventory(tmp_path, netbox).exit_code == 0
     try:
         peer = nb_inventory(netbox.url, netbox.token(), infra_slug("tst"))
     except BackendError as e:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from ssc_infra.netbox_lab import NetBoxServer, netbox_status, reset_netbox
+from ssc_infra_lab.netbox import NetBoxServer, netbox_status, reset_netbox
 
 pytestmark = pytest.mark.integration
 WELL_KNOWN = {80, 443, 5432, 6379, 8000, 8080, 8443}

@@ -17,8 +17,8 @@ from click.testing import CliRunner, Result
 from ssc_infra.cli.main import main
 from ssc_infra.core.model import Region
 from ssc_infra.netbox.source import NetBoxSource
-from ssc_infra.netbox_lab import NetBoxServer
 from ssc_infra.run.targets import load_target, netbox_settings
+from ssc_infra_lab.netbox import NetBoxServer
 from tests.conftest import MINI
 from tests.integration.test_ad import TODAY, Lab
 from tests.integration.test_netbox import Api

@@ -14,9 +14,9 @@ import yaml
 
 from ssc_infra.core.packaged import TEMPLATES, packaged_path
 from ssc_infra.hosts.render import TEMPLATES_ENV
-from ssc_infra.lab import DomainController
 from ssc_infra.run.directory import plan_directory
 from ssc_infra.sources.files import load
+from ssc_infra_lab.dc import DomainController
 from tests.integration.conftest import settings_for
 from tests.integration.test_ad import GONE_JELLE, TODAY, Lab
 from tests.integration.test_hosts import validators  # noqa: F401  (skips without checkers)

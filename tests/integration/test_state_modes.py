@@ -12,7 +12,7 @@ import ldap3
 import pytest
 import yaml
 
-from ssc_infra.lab import DomainController
+from ssc_infra_lab.dc import DomainController
 from tests.integration.test_ad import Lab
 from tests.integration.test_hosts import validators  # noqa: F401  (skips without checkers)
 

@@ -20,8 +20,8 @@ import ldap3
 import pytest
 import yaml
 
-from ssc_infra.graph_emulator import Fault, GraphEmulator
-from ssc_infra.lab import DomainController
+from ssc_infra_lab.dc import DomainController
+from ssc_infra_lab.graph_emulator import Fault, GraphEmulator
 from tests.integration.test_ad import TODAY
 from tests.integration.test_graph import Cloud
 from tests.integration.test_hosts import validators  # noqa: F401  (skips without checkers)

@@ -58,7 +58,7 @@ class Cli:
 def cli(mini: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     directory = MemoryDirectory()
     hosts = MemoryHosts()
-    monkeypatch.setattr("ssc_infra.run.real_backends",
+    monkeypatch.setattr("ssc_infra.run.plan.real_backends",
                         lambda *_a, **_k: Backends(directory, hosts, None))
     return Cli(mini, memory_targets(tmp_path, monkeypatch), tmp_path / "state", directory,
                hosts)

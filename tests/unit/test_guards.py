@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ssc_infra.ad.diff import guard_directory
+from ssc_infra.ad.guards import guard_directory
 from ssc_infra.core.actual import DirectoryAccount, DirectoryState
 from ssc_infra.core.model import Guards
 from ssc_infra.core.plan import (

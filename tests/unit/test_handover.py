@@ -14,11 +14,11 @@ from ssc_infra.lifecycle.handover import (
     Entry,
     Handover,
     bundle_files,
-    check_bundle,
+    check_handover_bundle,
     exported,
     ldif,
     manifest,
-    write_bundle,
+    write_handover_bundle,
 )
 from ssc_infra.sources.files import load
 from tests.conftest import MINI, TODAY
@@ -76,8 +76,8 @@ def test_a_bundle_is_written_whole_and_every_change_to_it_is_found(tmp_path: Pat
     accounts = json.loads(files["accounts.json"])
     assert accounts[0]["groups"] == ["alpha-all", "alpha-app"] and accounts[0]["enabled"]
     folder = tmp_path / "bundle"
-    digest = write_bundle(folder, files, manifest(handover, files, "ssc-infra test"))
-    check = check_bundle(folder, digest)
+    digest = write_handover_bundle(folder, files, manifest(handover, files, "ssc-infra test"))
+    check = check_handover_bundle(folder, digest)
     assert check.ok, check.problems
     assert check.partner == "alpha" and check.guids() == {str(GUID)}
     assert check.manifest["counts"]["accounts"] == 1
@@ -85,18 +85,18 @@ def test_a_bundle_is_written_whole_and_every_change_to_it_is_found(tmp_path: Pat
     (folder / "people.csv").write_bytes(b"employee_id\n")
     (folder / "extra.txt").write_text("added")
     (folder / "devices.csv").unlink()
-    problems = " ".join(check_bundle(folder, digest).problems)
+    problems = " ".join(check_handover_bundle(folder, digest).problems)
     assert "people.csv: its SHA-256" in problems
     assert "extra.txt: not in the manifest" in problems
     assert "devices.csv" in problems
-    assert "the offboarding recorded" in " ".join(check_bundle(folder, "0" * 64).problems)
+    assert "the offboarding recorded" in " ".join(check_handover_bundle(folder, "0" * 64).problems)
 
 
 def test_a_bundle_never_goes_over_another_folder(tmp_path: Path) -> None:
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "report.txt").write_text("someone's")
     with pytest.raises(BundleError, match="not an empty folder"):
-        write_bundle(tmp_path / "taken", {"a.csv": b"x"}, b"{}")
+        write_handover_bundle(tmp_path / "taken", {"a.csv": b"x"}, b"{}")
     assert (tmp_path / "taken" / "report.txt").read_text() == "someone's"
 
 
@@ -104,6 +104,6 @@ def test_a_manifest_that_points_outside_the_bundle_is_a_problem(tmp_path: Path) 
     (tmp_path / "manifest.json").write_text(json.dumps({
         "format": "ssc-infra/handover/v1", "files": {"../../etc/passwd": {"sha256": "0",
                                                                           "bytes": 1}}}))
-    assert "outside the bundle" in " ".join(check_bundle(tmp_path).problems)
+    assert "outside the bundle" in " ".join(check_handover_bundle(tmp_path).problems)
     (tmp_path / "manifest.json").write_text("[1, 2")
-    assert "not a bundle manifest" in check_bundle(tmp_path).problems[0]
+    assert "not a bundle manifest" in check_handover_bundle(tmp_path).problems[0]

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-PLAYBOOKS = ROOT / "ssc_infra" / "playbooks"
+PLAYBOOKS = ROOT / "playbooks"
 CHECKER = PLAYBOOKS / "files" / "ssc-check"
 
 

@@ -15,11 +15,11 @@ from ssc_infra.hosts.ansible import (
     AnsibleSettings,
     HostOutcome,
     RunResult,
-    _changes,
-    _message,
     homes_change,
     host_inventory,
     host_of,
+    task_changes,
+    task_message,
 )
 from ssc_infra.hosts.backend import Bundle, HostPlan
 from ssc_infra.report import host_lines, host_summary
@@ -32,7 +32,7 @@ COPY_EDIT = {"changed": True, "diff": [{
     "before": "a\nb\n", "after": "a\nc\n", "before_header": "/h/fs01/etc/samba/smb.conf",
     "after_header": "/s/bundles/ab12/fs01/etc/samba/smb.conf"}]}
 CHECKER = {"changed": True, "diff": [{"before": "", "after": "#!/usr/bin/env python3\n",
-                                      "after_header": "/repo/ssc_infra/playbooks/files/ssc-check"}]}
+                                      "after_header": "/repo/playbooks/files/ssc-check"}]}
 HOMES = {"changed": True, "created": ["alpha/wbuma"], "restored": [],
          "archived": ["alpha/yvdmeer"], "fixed": [], "digest": "d0", "held": {}, "errors": [],
          "shares": [{"partner": "alpha", "path": "/srv/shares/alpha"}],
@@ -50,7 +50,7 @@ MODE_ONLY = {"changed": True, "diff": {"before": {"mode": "0755"}, "after": {"mo
 ])
 def test_a_changed_task_becomes_a_file_change_of_the_hosts_section(
         res: dict[str, Any], path: str, added: int, removed: int) -> None:
-    (change,) = _changes("fs01", "task", res)
+    (change,) = task_changes("fs01", "task", res)
     assert change.backend is Backend.HOSTS and change.kind is ObjectKind.FILE
     assert (host_of(change), change.target) == ("fs01", path)
     assert (change.after["added"], change.after["removed"]) == (added, removed)
@@ -59,7 +59,7 @@ def test_a_changed_task_becomes_a_file_change_of_the_hosts_section(
 
 def test_the_homes_module_gives_one_change_per_partner_naming_the_people() -> None:
     res = {**HOMES, "created": ["alpha/wbuma", "beta/jhoekstra"]}
-    alpha, beta = _changes("fs01", "homes", res)
+    alpha, beta = task_changes("fs01", "homes", res)
     assert (alpha.partner, alpha.action, alpha.key) == ("alpha", Action.ARCHIVE,
                                                         "fs01:homes/alpha")
     assert alpha.after == {"create": ["alpha/wbuma"], "archive": ["alpha/yvdmeer"],
@@ -71,10 +71,10 @@ def test_the_homes_module_gives_one_change_per_partner_naming_the_people() -> No
 
 def test_a_failed_check_says_what_the_checker_said() -> None:
     res = {"msg": "failed to validate", "stderr": "warning\nssc-check: testparm rejects x"}
-    assert _message(res) == "failed to validate: ssc-check: testparm rejects x"
+    assert task_message(res) == "failed to validate: ssc-check: testparm rejects x"
     loop = {"msg": "One or more items failed",
             "results": [{"failed": False}, {"failed": True, "msg": "Permission denied"}]}
-    assert _message(loop) == "Permission denied"
+    assert task_message(loop) == "Permission denied"
 
 
 def test_inventory_groups_hosts_by_role_with_a_root_each_in_a_lab(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def _plan(changes: tuple[Change, ...]) -> HostPlan:
 
 def test_partner_filter_keeps_that_partners_homes_and_every_shared_file() -> None:
     homes_beta = homes_change("fs01", "beta", {"create": ["beta/jhoekstra"]})
-    plan = _plan((*_changes("fs01", "homes", HOMES), *_changes("fs01", "smb", COPY_EDIT),
+    plan = _plan((*task_changes("fs01", "homes", HOMES), *task_changes("fs01", "smb", COPY_EDIT),
                   homes_beta))
     shown = plan.changes_for(["alpha"])
     assert [c.key for c in shown] == ["fs01:homes/alpha", "fs01:/etc/samba/smb.conf"]
@@ -111,7 +111,7 @@ def test_partner_filter_keeps_that_partners_homes_and_every_shared_file() -> Non
 
 
 def test_text_plan_lists_files_with_diff_homes_counts_and_failed_hosts() -> None:
-    plan = _plan((*_changes("fs01", "homes", HOMES), *_changes("fs01", "smb", COPY_EDIT)))
+    plan = _plan((*task_changes("fs01", "homes", HOMES), *task_changes("fs01", "smb", COPY_EDIT)))
     lines = list(host_lines(plan.result.changes, plan.result.failed_hosts))
     text = "\n".join(lines)
     assert "homes: 1 shares to create, 1 to create, 1 to archive (alpha)" in text

@@ -123,11 +123,11 @@ def test_records_survive_a_round_trip_and_a_damaged_file_means_a_full_check(
 
 
 def test_playbook_runs_in_threads_at_once_put_the_umask_back_once_all_are_done() -> None:
-    from ssc_infra.hosts.ansible import _owner_only_umask
+    from ssc_infra.hosts.ansible import owner_only_umask
 
     before = os.umask(0o022)
     try:
-        first, second = _owner_only_umask(), _owner_only_umask()
+        first, second = owner_only_umask(), owner_only_umask()
         first.__enter__()
         second.__enter__()
         first.__exit__(None, None, None)  # the first ends while the second still runs

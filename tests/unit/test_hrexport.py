@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from ssc_infra.core.errors import Problem
 from ssc_infra.core.infix import VOORVOEGSELS, split_infix
-from ssc_infra.sources.files import PEOPLE_COLUMNS
 from ssc_infra.sources.hrexport import (
     DEFAULT,
     HrMapping,
@@ -21,6 +20,7 @@ from ssc_infra.sources.hrexport import (
     people_csv,
     read_export,
 )
+from ssc_infra.sources.people import PEOPLE_COLUMNS
 from tests.conftest import ROOT, data_cases
 
 EXAMPLES = ROOT / "examples" / "hr"

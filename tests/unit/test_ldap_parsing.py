@@ -8,17 +8,11 @@ from typing import Any
 import pytest
 import yaml
 
-from ssc_infra.ad.client import (
-    AdSettings,
-    AdWriter,
-    Scope,
-    explain_ldap_result,
-    parse_account,
-    parse_group,
-    partner_ous,
-    scope_refusal,
-)
-from ssc_infra.ad.diff import PASSWORD_NOT_RECORDED
+from ssc_infra.ad.attributes import PASSWORD_NOT_RECORDED
+from ssc_infra.ad.connection import AdSettings
+from ssc_infra.ad.parse import parse_account, parse_group
+from ssc_infra.ad.scope import Scope, partner_ous, scope_refusal
+from ssc_infra.ad.writer import AdWriter, explain_ldap_result
 from ssc_infra.core.dn import dn_key, escape_rdn, parent_dn, rdn_value, split_dn
 from ssc_infra.core.plan import Action, Change, ObjectKind
 from ssc_infra.core.secrets import Secret, new_password

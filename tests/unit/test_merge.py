@@ -12,7 +12,8 @@ from ssc_infra.core.desired import derive
 from ssc_infra.core.errors import Problem
 from ssc_infra.core.plan import Action, ObjectKind
 from ssc_infra.lifecycle.merge import MergeFiles, MergeRequest, merge_files, read_ids
-from ssc_infra.sources.files import PEOPLE_COLUMNS, load
+from ssc_infra.sources.files import load
+from ssc_infra.sources.people import PEOPLE_COLUMNS
 from tests.conftest import TODAY
 from tests.support import directory_as_desired
 

@@ -18,7 +18,13 @@ import pytest
 from ssc_infra.core.desired import derive
 from ssc_infra.core.model import Region
 from ssc_infra.core.workplaces import Workplaces, derive_workplaces
-from ssc_infra.hosts.render import RenderError, context, environment, render_bundle, render_template
+from ssc_infra.hosts.render import (
+    RenderError,
+    context,
+    environment,
+    render_host_files,
+    render_template,
+)
 from ssc_infra.sources.files import load
 from tests.conftest import MINI, TODAY
 
@@ -48,7 +54,7 @@ def render(name: str, r: Region, w: Workplaces | None = None) -> str:
 
 def refused(r: Region, w: Workplaces | None = None) -> str:
     with pytest.raises(RenderError) as e:
-        render_bundle(r, w or workplaces(r))
+        render_host_files(r, w or workplaces(r))
     return str(e.value)
 
 

@@ -19,7 +19,7 @@ from typing import Protocol
 import pytest
 import yaml
 
-from ssc_infra.ad.client import ItemResult, Scope
+from ssc_infra.ad.scope import Scope
 from ssc_infra.core.actual import DirectoryState
 from ssc_infra.core.model import (
     Device,
@@ -39,7 +39,7 @@ from ssc_infra.core.model import (
     Site,
     Workplace,
 )
-from ssc_infra.core.plan import Backend, Change, ObjectKind
+from ssc_infra.core.plan import Backend, Change, ItemResult, ObjectKind
 from ssc_infra.core.secrets import PasswordSink
 from ssc_infra.hosts.ansible import RunResult, TaskEvent, file_change, host_of
 from ssc_infra.hosts.backend import Bundle

@@ -9,13 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ssc_infra.ad.diff import (
-    PASSWORD_NEW,
-    PASSWORD_NOT_RECORDED,
-    diff_directory,
-    directory_names,
-    stale_reason,
-)
+from ssc_infra.ad.attributes import PASSWORD_NEW, PASSWORD_NOT_RECORDED
+from ssc_infra.ad.diff import diff_directory, directory_names
+from ssc_infra.ad.stale import stale_reason
 from ssc_infra.core.actual import DirectoryAccount, DirectoryGroup, DirectoryState
 from ssc_infra.core.errors import SscError
 from ssc_infra.core.plan import (

@@ -18,15 +18,15 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from ssc_infra.ad.client import Scope
+from ssc_infra.ad.scope import Scope
 from ssc_infra.cli.main import main
 from ssc_infra.core.actual import DirectoryState
 from ssc_infra.core.desired import derive
 from ssc_infra.core.errors import BackendError, Problem
 from ssc_infra.core.model import Partner, Region
 from ssc_infra.hosts.storage import PartnerStorage, StorageRead, parse_storage
+from ssc_infra.m365.counter import GraphCounter
 from ssc_infra.m365.diff import Unreadable
-from ssc_infra.m365.graph import GraphCounter
 from ssc_infra.m365.tenant import Seats, TenantState, parse_user
 from ssc_infra.report.usage import human_bytes, unknown_lines, usage_csv, usage_html, usage_table
 from ssc_infra.run.metering import (

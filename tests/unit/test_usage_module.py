@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-LIBRARY = ROOT / "ssc_infra" / "playbooks" / "library"
+LIBRARY = ROOT / "playbooks" / "library"
 
 
 def _module() -> ModuleType:

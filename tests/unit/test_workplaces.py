@@ -19,9 +19,9 @@ from ssc_infra.hosts.render import (
     RenderError,
     bundle_digest,
     environment,
-    render_bundle,
+    render_host_files,
     render_template,
-    write_bundle,
+    write_host_files,
 )
 from ssc_infra.sources.files import load
 from tests.conftest import MINI, TODAY, data_cases
@@ -148,7 +148,7 @@ def test_vdi_pools_per_partner_with_its_applications() -> None:
 
 def test_bundle_holds_each_hosts_files_and_the_homes_list(tmp_path: Path) -> None:
     r = region()
-    bundle = render_bundle(r, workplaces(r))
+    bundle = render_host_files(r, workplaces(r))
     assert set(bundle.files) == {"fs01", "vpn01", "dhcp01", "rad01", "vdi01"}
     assert set(bundle.files["fs01"]) == {"etc/samba/smb.conf", HOMES_DATA}
     homes = json.loads(bundle.files["fs01"][HOMES_DATA])
@@ -158,7 +158,7 @@ def test_bundle_holds_each_hosts_files_and_the_homes_list(tmp_path: Path) -> Non
     vdi = json.loads(bundle.files["vdi01"]["etc/ssc-vdi/assignments.json"])
     assert vdi["format"] == "ssc-infra/vdi-assignments/v1"
     assert "PrivateKey" not in bundle.files["vpn01"]["etc/wireguard/wg0.conf"]
-    write_bundle(bundle, tmp_path / "b")
+    write_host_files(bundle, tmp_path / "b")
     assert bundle_digest(tmp_path / "b") == bundle.digest()
     assert (tmp_path / "b" / "fs01" / "etc/samba/smb.conf").read_text() == \
         bundle.files["fs01"]["etc/samba/smb.conf"]
@@ -166,7 +166,8 @@ def test_bundle_holds_each_hosts_files_and_the_homes_list(tmp_path: Path) -> Non
 
 def test_same_inventory_renders_the_same_bundle() -> None:
     r = region()
-    assert render_bundle(r, workplaces(r)).digest() == render_bundle(r, workplaces(r)).digest()
+    first, second = render_host_files(r, workplaces(r)), render_host_files(r, workplaces(r))
+    assert first.digest() == second.digest()
 
 
 @pytest.mark.parametrize(("template", "expected"), [

@@ -1,0 +1,221 @@
+"""The emulator's server, `GraphEmulator`: its files (the throwaway CA, the app's client id and
+secret, state.json), TLS and its lifecycle (start, stop, the thread writing state.json). It
+answers requests as `routing` says, over `transport`'s HTTPS server, with the tenants and the
+levers of `emulation`.
+
+One lock guards all state; every Graph request (a whole $batch included) runs under it, so the
+emulator answers one request at a time however many connections are open. That is far below
+Graph's throughput and enough for tests and the lab.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import secrets
+import socket
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+import trustme
+
+from ssc_infra_lab.graph_emulator.api import GraphApi
+from ssc_infra_lab.graph_emulator.login import Login
+from ssc_infra_lab.graph_emulator.routing import Routing
+from ssc_infra_lab.graph_emulator.tenant import Tenant
+from ssc_infra_lab.graph_emulator.transport import HttpsServer
+
+_log = logging.getLogger("ssc_infra_lab.graph_emulator")
+STATE_FORMAT = 1
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (0600), replacing it whole."""
+    partial = path.with_name(path.name + ".partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    partial.chmod(0o600)
+    partial.replace(path)
+
+
+class GraphEmulator(Routing):
+    """A stateful Microsoft Graph EMULATOR on a loopback HTTPS port, for the lab and tests.
+
+    Never a production target: it stands in for Graph v1.0's directory (users, groups,
+    members, licences, delta, $batch) and for the identity platform's client-credentials
+    login, for tenants that exist only in its memory and in `directory/state.json`.
+
+    Args:
+        directory: its folder: ca.pem (the test CA clients trust) and ca-key.pem,
+            client-secret (0600), client-id, state.json (0600, loaded when present).
+        address: the loopback address to bind; nothing else is accepted.
+        port: the port, 0 for a free one.
+        write_limit: writes (POST/PATCH/PUT/DELETE, each sub-request of a $batch counted)
+            allowed per tenant within `write_window` seconds; more are answered 429.
+        write_window: the sliding window of that limit, in seconds of `clock`.
+        page_size: the page size of lists and delta rounds without $top.
+        clock: the clock of the write window (a fake one makes throttling tests instant).
+        seed: the seed of the order in which $batch answers are shuffled.
+    """
+
+    def __init__(self, directory: Path, address: str = "127.0.0.1", port: int = 0, *,
+                 write_limit: int = 3000, write_window: float = 150.0, page_size: int = 100,
+                 clock: Callable[[], float] = time.monotonic, seed: int = 0) -> None:
+        try:
+            loopback = ipaddress.ip_address(address).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError(f"the Graph emulator binds only to a loopback IP address, not "
+                             f"{address!r}")
+        if write_limit < 1 or write_window <= 0 or not 1 <= page_size <= 999:
+            raise ValueError("write_limit >= 1, write_window > 0 and 1 <= page_size <= 999")
+        super().__init__(write_limit=write_limit, write_window=write_window, clock=clock,
+                         seed=seed)
+        self.directory = Path(directory)
+        self.address, self.port = address, port
+        self._page_size = page_size
+        self._server: HttpsServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._ca = self._load_ca()
+        self.client_secret = self._load_text("client-secret", lambda: secrets.token_urlsafe(32),
+                                             private=True)
+        self.client_id = self._load_text("client-id", lambda: str(uuid.uuid4()))
+        self._load_state()
+
+    # ---- files ---------------------------------------------------------------------------
+
+    @property
+    def ca_file(self) -> Path:
+        """The PEM of the test CA that issued the emulator's certificate."""
+        return self.directory / "ca.pem"
+
+    @property
+    def state_file(self) -> Path:
+        return self.directory / "state.json"
+
+    def _load_ca(self) -> trustme.CA:
+        key_file = self.directory / "ca-key.pem"
+        if self.ca_file.exists() and key_file.exists():
+            return trustme.CA.from_pem(self.ca_file.read_bytes(), key_file.read_bytes())
+        ca = trustme.CA(organization_name="ssc-infra Graph emulator test CA")
+        write_private(key_file, ca.private_key_pem.bytes().decode())
+        self.ca_file.write_bytes(ca.cert_pem.bytes())
+        return ca
+
+    def _load_text(self, name: str, make: Callable[[], str], private: bool = False) -> str:
+        path = self.directory / name
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip()
+        value = make()
+        if private:
+            write_private(path, value + "\n")
+        else:
+            path.write_text(value + "\n", encoding="utf-8")
+        return value
+
+    def _load_state(self) -> None:
+        if not self.state_file.exists():
+            return
+        try:
+            data = json.loads(self.state_file.read_text(encoding="utf-8"))
+            if data.get("format") != STATE_FORMAT:
+                raise ValueError(f"format {data.get('format')!r}, expected {STATE_FORMAT}")
+            for entry in data["tenants"]:
+                tenant = Tenant.restore(entry)
+                self._register(tenant)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{self.state_file}: cannot load the Graph emulator's state ({e}); "
+                             "move the file away to start with no tenants") from e
+
+    def _save(self) -> None:
+        with self._lock:
+            text = json.dumps({"format": STATE_FORMAT,
+                               "tenants": [t.snapshot() for t in self._tenants.values()]})
+            self._dirty = False
+        write_private(self.state_file, text)
+
+    def _flush_loop(self) -> None:
+        while not self._stopping.wait(0.2):
+            if self._dirty:
+                try:
+                    self._save()
+                except OSError:
+                    _log.exception("Graph emulator: writing %s failed", self.state_file)
+
+    # ---- serving -------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The Graph base, "https://127.0.0.1:PORT"; clients call url + "/v1.0/..."."""
+        if not self._url:
+            raise RuntimeError("the Graph emulator has no URL before start()")
+        return self._url
+
+    @property
+    def login_url(self) -> str:
+        """The login host (the same server); MSAL's authority is f"{login_url}/{tenant}"."""
+        return self.url
+
+    def start(self) -> GraphEmulator:
+        """Listen and serve in daemon threads; returns self."""
+        if self._server is not None:
+            raise RuntimeError("the Graph emulator is already started")
+        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+        names = dict.fromkeys([self.address, "127.0.0.1", "localhost"])
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.minimum_version = ssl.TLSVersion.TLSv1_2
+        self._ca.issue_cert(*names, common_name=self.address).configure_cert(tls)
+        server = HttpsServer((self.address, self.port), self._answer, tls, family)
+        host = f"[{self.address}]" if family == socket.AF_INET6 else self.address
+        self._url = f"https://{host}:{server.server_address[1]}"
+        self._api = GraphApi(self._url, self._page_size)
+        self._login = Login(self.client_id, self.client_secret, self._url, self._url,
+                            self._tenant_of)
+        self._server = server
+        self._stopping.clear()
+        self._threads = [
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                             name="graph-emulator", daemon=True),
+            threading.Thread(target=self._flush_loop, name="graph-emulator-state",
+                             daemon=True)]
+        for thread in self._threads:
+            thread.start()
+        _log.info("Microsoft Graph emulator (not a Microsoft 365 tenant) listening on %s",
+                  self._url)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close open connections and write state.json."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        with server.connections_lock:
+            for connection in list(server.connections):
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._save()
+        _log.info("Microsoft Graph emulator on %s stopped", self._url)
+
+    def __enter__(self) -> GraphEmulator:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,52 @@
+"""What every lab server needs of its processes: is one alive, the end of its log, a secret
+file, and the cache directory its templates are kept in."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """Where provisioned templates are kept: $SSC_CACHE_DIR, else ~/.cache/ssc-infra."""
+    root = os.environ.get("SSC_CACHE_DIR") or Path.home() / ".cache" / "ssc-infra"
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def alive(pid: int) -> bool:
+    """Is the process running (a zombie is not; a child of ours that ended is reaped)?"""
+    with contextlib.suppress(ChildProcessError):
+        waited, _ = os.waitpid(pid, os.WNOHANG)  # reap our own child, else a zombie lingers
+        if waited == pid:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def tail(path: Path, lines: int = 12) -> str:
+    """The last lines of a log, on one line, for an error message."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text.splitlines()[-lines:])
+
+
+def write_secret(path: Path, value: str) -> None:
+    """Write `value` (and a newline) to a file only its owner may read (0600, even when it
+    existed); readers strip it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value if value.endswith("\n") else value + "\n")
+    path.chmod(0o600)

@@ -1,0 +1,131 @@
+"""The CSV files of a partner (its HR export, its device list, its merge list): opened as the
+partner file names them, the header checked, the rows read one by one.
+
+The separator is guessed from the header (Dutch spreadsheets write ';'); a file that is not a
+regular file of a sane size, or not UTF-8, is a problem of the file, not a crash.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ssc_infra.core.errors import Problem
+from ssc_infra.sources.located import CSV_MAX_BYTES, decode, read_regular
+from ssc_infra.sources.problems import did_you_mean, quoted
+from ssc_infra.sources.regionfiles import PartnerDoc
+
+
+def open_csv(root: Path, p: PartnerDoc, key: str, columns: tuple[str, ...],
+             problems: list[Problem], rel: str = "") -> tuple[str, Rows] | None:
+    """Open the CSV file that partner file `p` names under `key` and check its header.
+
+    Args:
+        root: the inventory folder; the file's path is relative to it.
+        p: the partner file that names the CSV file.
+        key: the partner file's key that names it ("people", "devices", "merged_from").
+        columns: the columns the file has, in no particular order.
+        problems: where the problems of the file and its header are added.
+        rel: the file's path, when it is not the value of `key` itself.
+
+    Returns:
+        The file's path and its rows; None when the file cannot be read or lacks a column.
+    """
+    rel = rel or getattr(p.spec, key)
+    path = root / rel
+    code = p.spec.code
+    try:
+        data = read_regular(path, rel, CSV_MAX_BYTES)
+    except FileNotFoundError:
+        problems.append(Problem(p.doc.file, p.doc.line((key,)), f"{key} file {rel!r} not found",
+                                "check the path; it is relative to the inventory folder", code))
+        return None
+    text = decode(data, rel, "export the file as CSV UTF-8") if isinstance(data, bytes) \
+        else data
+    if isinstance(text, Problem):
+        problems.append(Problem(text.file, text.line, text.message, text.hint, code))
+        return None
+    if not text.strip():
+        problems.append(Problem(rel, 0, "the file is empty",
+                                f"the first line is the header: {','.join(columns)}", code))
+        return None
+    first = text.split("\n", 1)[0]
+    # Dutch spreadsheet exports use ';' as the separator.
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        header = tuple(h.strip() for h in next(reader, []))
+    except csv.Error as e:
+        problems.append(Problem(rel, 1, f"unreadable header: {e}",
+                                f"the first line is the header: {','.join(columns)}", code))
+        return None
+    missing = [c for c in columns if c not in header]
+    unknown = [c for c in header if c not in columns]
+    for column in missing:
+        problems.append(Problem(rel, 1, f"missing column {column!r}",
+                                f"the header must be: {','.join(columns)}", code))
+    for column in unknown:
+        problems.append(Problem(rel, 1, f"unknown column {quoted(column)}",
+                                did_you_mean(column[:100], list(columns)) or
+                                f"the header must be: {','.join(columns)}", code))
+    return (rel, Rows(reader, header, columns)) if not missing else None
+
+
+class Rows:
+    """The data rows of a CSV file as (line, {column: stripped value}).
+
+    A row whose field count differs from the header yields None as its values: its fields
+    cannot be told apart, so checking them one by one would only add noise.
+    """
+
+    def __init__(self, reader: Any, header: tuple[str, ...], columns: tuple[str, ...]) -> None:
+        self.reader = reader
+        self.width = len(header)
+        self.index = [(c, header.index(c)) for c in columns if c in header]
+        self.shape_problem = ("", "")
+        self.bad_row_id = ""  # the first column of a misshapen row, usually still its id
+        self._id_index = header.index("employee_id") if "employee_id" in header else -1
+        self.count = 0  # data rows read
+        self.error: tuple[int, str, str] | None = None  # (line, message, hint) that ended it
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, str] | None]]:
+        while True:
+            line = self.reader.line_num + 1  # where the row starts; a quoted value may span lines
+            try:
+                row = next(self.reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                # A quote left open at the end (a file cut off mid-row) or a field longer
+                # than the csv module's limit: nothing after it can be trusted.
+                self.error = (line, f"unreadable CSV: {e}",
+                              "check quoting; the export may be cut off: export it again")
+                return
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # blank lines, as spreadsheets leave at the end
+            self.count += 1
+            if len(row) != self.width:
+                more = "more" if len(row) > self.width else "fewer"
+                self.shape_problem = (
+                    f"{len(row)} fields where the header has {self.width} ({more})",
+                    "check for an unquoted separator inside a value, or a missing one",
+                )
+                self.bad_row_id = row[self._id_index].strip() if self._id_index == 0 else ""
+                yield line, None
+                continue
+            yield line, {c: row[i].strip() for c, i in self.index}
+
+
+class RowProblems:
+    """Collects the problems of one CSV row under its file:line; `count` says how many."""
+
+    def __init__(self, problems: list[Problem], rel: str, line: int, partner: str) -> None:
+        self.problems, self.rel, self.line, self.partner = problems, rel, line, partner
+        self.count = 0
+
+    def __call__(self, message: str, hint: str) -> None:
+        self.count += 1
+        self.problems.append(Problem(self.rel, self.line, message, hint, self.partner))

@@ -1,0 +1,137 @@
+"""The devices of a partner: its device list (devices/*.csv) read into Devices, each row
+checked against its kind (a laptop's WireGuard key, a thin client's MAC and site), its person
+and the rest of the region (one shared DHCP, RADIUS and VPN configuration serves all partners,
+so an asset tag, a MAC or a key is listed once in the whole region).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Set
+from pathlib import Path
+
+from ssc_infra.core.errors import Problem
+from ssc_infra.core.model import ASSET_TAG_PATTERN, EMPLOYEE_ID_PATTERN, Device, DeviceKind, Site
+from ssc_infra.sources.csvfile import RowProblems, open_csv
+from ssc_infra.sources.people import EMPLOYEE_ID_HINT
+from ssc_infra.sources.problems import did_you_mean, identifier_problem, quoted
+from ssc_infra.sources.regionfiles import PartnerDoc
+from ssc_infra.sources.schema import is_mac, is_wireguard_key
+
+DEVICE_COLUMNS = ("asset_tag", "kind", "employee_id", "site", "mac", "wg_public_key")
+_DEVICE_KINDS = {k.value: k for k in DeviceKind}
+_EMPLOYEE_ID = re.compile(EMPLOYEE_ID_PATTERN)
+_ASSET_TAG = re.compile(ASSET_TAG_PATTERN)
+_UNIQUE = {"asset_tag": "asset tag", "mac": "MAC address", "wg_public_key": "WireGuard key"}
+
+
+class DeviceReader:
+    """Reads the partners' device lists, one partner at a time.
+
+    Args:
+        root: the inventory folder.
+        problems: where every problem found is added, under the partner's code.
+        unchecked_sites: the site codes of partner files that failed their checks: a device
+            at one of them is not reported again.
+        employee_ids: every employee id in each partner's HR export, bad rows included
+            (`PeopleReader.employee_ids`), to tell a device's person.
+    """
+
+    def __init__(self, root: Path, problems: list[Problem], unchecked_sites: Set[str],
+                 employee_ids: Mapping[str, Set[str]]) -> None:
+        self.root = root
+        self.problems = problems
+        self.unchecked_sites = unchecked_sites
+        self.employee_ids = employee_ids
+        # Values unique in the whole region: value -> where it was first seen, "devices/x.csv:3".
+        self._seen: dict[str, dict[str, str]] = {column: {} for column in _UNIQUE}
+
+    def read(self, p: PartnerDoc, sites: dict[str, Site]) -> list[Device]:
+        """The devices of partner file `p` whose rows have no problem."""
+        if p.spec.devices is None:
+            return []
+        opened = open_csv(self.root, p, "devices", DEVICE_COLUMNS, self.problems)
+        if opened is None:
+            return []
+        rel, rows = opened
+        code = p.spec.code
+        own = self.employee_ids.get(code, set())
+        usable = {s.code for s in sites.values() if s.partner == code or s.shared}
+        usable |= self.unchecked_sites
+        devices: list[Device] = []
+        for line, v in rows:
+            bad = RowProblems(self.problems, rel, line, code)
+            if v is None:
+                bad(*rows.shape_problem)
+                continue
+            kind = _DEVICE_KINDS.get(v["kind"])
+            unfit = _check_device_fields(bad, v)
+            if kind is None:
+                bad(f"unknown kind {quoted(v['kind'])}", "kind is laptop or thin_client")
+            if "employee_id" not in unfit and v["employee_id"] not in own:
+                others = sorted(c for c, ids in self.employee_ids.items()
+                                if c != code and v["employee_id"] in ids)
+                if others:
+                    bad(f"employee {v['employee_id']!r} is not a person of {code!r} but of "
+                        f"{', '.join(others)}",
+                        "a device belongs to a person of its own partner: move the row to "
+                        "that partner's devices file")
+                else:
+                    bad(f"no person with employee_id {quoted(v['employee_id'])} in {code!r}",
+                        f"check the id against {p.spec.people}")
+            # A key, MAC or site that the kind does not use must still be fit for its column:
+            # every value of a Device is trusted downstream.
+            if (kind is DeviceKind.LAPTOP or v["wg_public_key"]) \
+                    and not is_wireguard_key(v["wg_public_key"]):
+                bad(f"malformed WireGuard public key {quoted(v['wg_public_key'])}",
+                    "paste the key `wg pubkey` printed: 44 base64 characters ending in '='")
+            if (kind is DeviceKind.THIN_CLIENT or v["mac"]) and not is_mac(v["mac"].lower()):
+                bad(f"malformed MAC address {quoted(v['mac'])}", "write it as aa:bb:cc:dd:ee:ff")
+            if (kind is DeviceKind.THIN_CLIENT or v["site"]) and v["site"] not in usable:
+                what = "a thin client" if kind is DeviceKind.THIN_CLIENT else "a device"
+                bad(f"unknown site {quoted(v['site'])} for {what}",
+                    did_you_mean(v["site"], sorted(usable)) or f"{what} stands at a site of "
+                    "this partner or a shared flex site")
+            if bad.count or kind is None:
+                continue
+            self._check_unique(bad, f"{rel}:{line}", v)
+            if bad.count:
+                continue
+            devices.append(Device(
+                code, v["asset_tag"], kind, v["employee_id"], v["site"] or None,
+                v["mac"].lower() or None, v["wg_public_key"] or None,
+            ))
+        if rows.error is not None:
+            self.problems.append(Problem(rel, *rows.error, code))
+        return devices
+
+    def _check_unique(self, bad: RowProblems, where: str, values: dict[str, str]) -> None:
+        for column, seen in self._seen.items():
+            value = values[column].lower() if column == "mac" else values[column]
+            if not value:
+                continue
+            first = seen.setdefault(value, where)
+            if first != where:
+                bad(f"duplicate {_UNIQUE[column]} {values[column]!r}, also at {first}",
+                    "every device is listed once in the region: one shared DHCP, RADIUS and "
+                    "VPN configuration serves all partners")
+
+
+def _check_device_fields(bad: RowProblems, values: dict[str, str]) -> set[str]:
+    """Check the asset tag and employee id of a device row; returns the columns that failed."""
+    failed: set[str] = set()
+    tag = values["asset_tag"]
+    if not tag:
+        bad("empty asset_tag", "every device needs an asset tag")
+        failed.add("asset_tag")
+    elif not _ASSET_TAG.fullmatch(tag):
+        bad(f"invalid asset_tag {quoted(tag)}: {identifier_problem(tag, 32)}",
+            "letters, digits and '-', starting with a letter or digit, at most 32 characters "
+            "(it becomes the DHCP host name)")
+        failed.add("asset_tag")
+    employee_id = values["employee_id"]
+    if not _EMPLOYEE_ID.fullmatch(employee_id):
+        bad(f"invalid employee_id {quoted(employee_id)}: {identifier_problem(employee_id, 16)}",
+            EMPLOYEE_ID_HINT)
+        failed.add("employee_id")
+    return failed
