@@ -108,7 +108,7 @@ endif
 lint: $(STAMP)
 	$(BIN)/ruff check ssc_infra lab tests bench inventory playbooks playbooks/files/ssc-check
 	$(BIN)/mypy
-	$(BIN)/lint-imports --no-cache
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/ansible-lint -q --offline playbooks/
 
 unit: $(STAMP)

@@ -1,5 +1,5 @@
 """`ssc-infra bundle verify`: check a handover bundle written by `partner offboard`.
-Options and output only; the checks are `ssc_infra.lifecycle.handover` and `.offboard`."""
+Options and output only; the checks are `ssc_infra.lifecycle.verify`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from ssc_infra.ad.connection import AdSettings
 from ssc_infra.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
@@ -22,12 +23,10 @@ from ssc_infra.cli.common import (
     source_for,
     target_options,
 )
-from ssc_infra.lifecycle.handover import BundleCheck, check_handover_bundle
-from ssc_infra.lifecycle.offboard import (
-    check_against,
-    directory_entries,
-    purged_keys,
-)
+from ssc_infra.core.model import Region
+from ssc_infra.lifecycle.handover import BundleCheck
+from ssc_infra.lifecycle.offboard import DirectoryCheck
+from ssc_infra.lifecycle.verify import verify_bundle
 from ssc_infra.run import (
     check_base_dn,
 )
@@ -58,32 +57,25 @@ def bundle_verify(inventory: Path, today: date, targets_file: Path, target_name:
       ssc-infra bundle verify /srv/handover/vlieland-2026-12 --files-only --format json
     Exit code 0 the bundle is whole and complete, 1 it is not (the problems are listed).
     """
-    check = check_handover_bundle(folder.absolute())
-    code = check.partner
-    region = None
-    if code and not files_only:
-        region = source_for(inventory).load(today).region
-        try:
-            offboarded = region.partner(code).offboarded
-        except KeyError:
-            offboarded = None
-        if offboarded is not None and Path(offboarded.bundle) == folder.absolute():
-            check = check_handover_bundle(folder.absolute(), offboarded.manifest_sha256)
-    found: dict[str, Any] = {"folder": str(check.folder), "partner": code,
+    def settings_of(region: Region) -> AdSettings:
+        settings = ad_settings(load_target(targets_file, target_name), target_name)
+        check_base_dn(settings, region)
+        return settings
+
+    verified = verify_bundle(
+        folder.absolute(),
+        None if files_only else lambda: source_for(inventory).load(today).region,
+        None if files_only else settings_of, StateDir(state_dir).audit_log,
+        lambda text: err.status(escape(text)))
+    check, against, ok = verified.check, verified.against, verified.ok
+    found: dict[str, Any] = {"folder": str(check.folder), "partner": check.partner,
                              "manifest_sha256": check.manifest_sha256,
                              "files": len(check.manifest.get("files", {})),
                              "counts": check.manifest.get("counts", {}),
                              "problems": list(check.problems)}
-    against = None
-    if region is not None and check.ok:
-        settings = ad_settings(load_target(targets_file, target_name), target_name)
-        check_base_dn(settings, region)
-        with err.status(escape(f"reading {code}'s accounts in the directory...")):
-            users, _groups = directory_entries(settings, region, code)
-        against = check_against(check, users, purged_keys(StateDir(state_dir).audit_log))
+    if against is not None:
         found["directory"] = {"present": against.present, "purged": against.purged,
                               "missing": list(against.missing), "extra": list(against.extra)}
-    ok = check.ok and (against is None or against.ok)
     found["ok"] = ok
     if fmt == "json":
         print_json(found)
@@ -92,7 +84,7 @@ def bundle_verify(inventory: Path, today: date, targets_file: Path, target_name:
     sys.exit(EXIT_OK if ok else EXIT_ERROR)
 
 
-def _print_verify(check: BundleCheck, against: Any, ok: bool) -> None:
+def _print_verify(check: BundleCheck, against: DirectoryCheck | None, ok: bool) -> None:
     files = len(check.manifest.get("files", {}))
     if check.ok:
         out.print(f"[green]✓[/] {escape(str(check.folder))}: {files} files match the manifest "

@@ -223,9 +223,9 @@ allow_option = click.option(
 
 
 def run_request(inventory: Path, today: date, targets_file: Path, target_name: str,
-             state_dir: Path, partners: tuple[str, ...], allow_disable: tuple[str, ...],
-             command: str, enable: tuple[str, ...] = (),
-             holds_file: Path | None = None) -> RunRequest:
+                state_dir: Path, partners: tuple[str, ...], allow_disable: tuple[str, ...],
+                command: str, enable: tuple[str, ...] = (),
+                holds_file: Path | None = None) -> RunRequest:
     try:
         overrides = parse_allow_disable(allow_disable)
     except ValueError as e:

@@ -74,7 +74,7 @@ def _plan(inventory: Path, today: date, targets_file: Path, target_name: str, st
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--allow-delete") from None
     request = run_request(inventory, today, targets_file, target_name, state_dir, partners, (),
-                       command)
+                          command)
     settings = netbox_settings(load_target(targets_file, target_name), target_name)
     run = load_inventory(request)
     print_held_inventory(run)
@@ -155,7 +155,7 @@ def netbox_push(inventory: Path, today: date, targets_file: Path, target_name: s
     """
     request_partners = partners
     with locked(run_request(inventory, today, targets_file, target_name, state_dir, partners,
-                         (), "netbox push"), "ssc-infra netbox push"):
+                            (), "netbox push"), "ssc-infra netbox push"):
         planned = _plan(inventory, today, targets_file, target_name, state_dir,
                         request_partners, prune, allow_delete, "netbox push")
         refused: list[Any] = []

@@ -203,7 +203,7 @@ def _plan(inventory: Path, today: date, targets_file: Path, target_name: str,
     """The partner's plan as `plan --partner CODE` makes it; None (said why) when the target
     cannot be planned against."""
     request = run_request(inventory, today, targets_file, target_name, state_dir, (code,), (),
-                       "plan")
+                          "plan")
     try:
         return planned_run(request)
     except InventoryError:
@@ -376,7 +376,7 @@ def offboard(inventory: Path, today: date, targets_file: Path, target_name: str,
     Exit code 0 offboarded, 2 not confirmed or a partner held, 1 error.
     """
     request = run_request(inventory, today, targets_file, target_name, state_dir, (code,), (),
-                       "offboard")
+                          "offboard")
     if isinstance(request.source, NetBoxSource):
         raise SscError("partner offboard works on the inventory folder's files: offboard with "
                        "--source files, then `ssc-infra netbox push` carries the mark to NetBox")
@@ -450,7 +450,7 @@ def merge(inventory: Path, today: date, targets_file: Path, target_name: str, st
     Exit code 0 merged, 2 not confirmed or a partner held, 1 error.
     """
     request = run_request(inventory, today, targets_file, target_name, state_dir, (), (),
-                       "merge")
+                          "merge")
     if isinstance(request.source, NetBoxSource):
         raise SscError("partner merge works on the inventory folder's files: merge with "
                        "--source files, then `ssc-infra netbox push` carries it to NetBox")

@@ -42,7 +42,7 @@ def planned_run(request: RunRequest, check_hosts: bool = True) -> PlannedRun:
     """The plan of a run, saying first which partners are held back and why."""
     inventory = load_inventory(request)
     check_partners(inventory.region,
-                    tuple(c for c in request.partners if c not in inventory.held))
+                   tuple(c for c in request.partners if c not in inventory.held))
     print_held_inventory(inventory)
     planned = plan_run(request, HOOKS, check_hosts, inventory)
     for conflict in planned.name_conflicts:
@@ -72,7 +72,7 @@ def print_held_inventory(inventory: RunInventory) -> None:
 
 
 def show_plan(planned: PlannedRun, fmt: str, meta: dict[str, Any],
-               compact: bool = False) -> None:
+              compact: bool = False) -> None:
     if fmt == "json":
         print_json(planned.to_dict(meta))
         return
@@ -133,4 +133,4 @@ def print_apply_result(outcome: Outcome, planned: PlannedRun, prepared: Prepared
     for item in prepared.plan.drift:
         err.print(f"[magenta]drift left as it is:[/] {escape(item.key or item.dn)}: "
                   f"{escape(item.reason)}", soft_wrap=True)
-    sys.exit(EXIT_CHANGES if prepared.plan.held or refused or prepared.plan.drift else EXIT_OK)
+    sys.exit(EXIT_CHANGES if prepared.left_undone else EXIT_OK)

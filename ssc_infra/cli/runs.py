@@ -34,7 +34,6 @@ from ssc_infra.cli.plans import (
     print_apply_result,
     show_plan,
 )
-from ssc_infra.core.plan import Backend
 from ssc_infra.report import (
     plan_summary,
 )
@@ -83,7 +82,7 @@ def plan(inventory: Path, today: date, targets_file: Path, target_name: str, sta
     A saved plan is sealed with a key in the state dir: an edited plan file is refused whole.
     """
     request = run_request(inventory, today, targets_file, target_name, state_dir, partners,
-                       allow_disable, "plan", enable, holds_file)
+                          allow_disable, "plan", enable, holds_file)
     planned = planned_run(request)
     show_plan(planned, fmt, planned.meta(), compact)
     if out_file is not None:
@@ -124,7 +123,7 @@ def drift(inventory: Path, today: date, targets_file: Path, target_name: str, st
     changes none of these. A JSON report is kept in the state dir as well.
     """
     request = run_request(inventory, today, targets_file, target_name, state_dir, partners, (),
-                       "drift", (), holds_file)
+                          "drift", (), holds_file)
     planned = planned_run(request)
     meta = planned.meta()
     show_plan(planned, fmt, meta, compact)
@@ -168,7 +167,7 @@ def apply(inventory: Path, today: date, targets_file: Path, target_name: str, st
     Exit code 0 all applied, 2 a partner was held back by a guard, 1 items failed.
     """
     request = run_request(inventory, today, targets_file, target_name, state_dir, partners,
-                       allow_disable, "apply", enable, holds_file)
+                          allow_disable, "apply", enable, holds_file)
     with locked(request, f"ssc-infra apply {plan_file or ''}".strip()):
         # Nobody reviews an `apply --yes`: the hosts' check run ahead would only be shown;
         # the apply's own run (every file through its checker) says what it changed.
@@ -189,13 +188,11 @@ def apply(inventory: Path, today: date, targets_file: Path, target_name: str, st
         for change, reason in prepared.refused:
             err.print(f"[red]refused[/] {change.kind.value} {escape(change.key)}: "
                       f"{escape(reason)}", soft_wrap=True)
-        if not prepared.plan.directory.changes and not prepared.applies_hosts and \
-                not prepared.plan.section(Backend.GRAPH).changes:
+        if prepared.nothing_to_apply:
             settle(planned, prepared)  # the hosts hold exactly this already
             out.print("nothing to apply.")
             sys.exit(EXIT_ERROR if planned.incomplete else
-                     EXIT_CHANGES if prepared.refused or prepared.plan.held or
-                     prepared.plan.drift else EXIT_OK)
+                     EXIT_CHANGES if prepared.left_undone else EXIT_OK)
         if not yes and not click.confirm("Apply these changes?", default=False, err=True):
             err.print("nothing applied.")
             sys.exit(EXIT_CHANGES)

@@ -66,6 +66,18 @@ class Prepared:
     def applies_hosts(self) -> bool:
         return self.bundle is not None and (self.host_changes > 0 or self.hosts_unchecked)
 
+    @property
+    def nothing_to_apply(self) -> bool:
+        """No directory, Microsoft 365 or host change is left to make."""
+        return not (self.plan.directory.changes or self.plan.section(Backend.GRAPH).changes
+                    or self.applies_hosts)
+
+    @property
+    def left_undone(self) -> bool:
+        """A partner held back, a change refused as stale, or drift left as it is: the run
+        did what it could, and says so with "changes pending" (exit 2)."""
+        return bool(self.refused or self.plan.held or self.plan.drift)
+
 
 def prepare_apply(planned: PlannedRun, plan_file: Path | None) -> Prepared:
     """What to apply: the fresh plan, or a sealed saved plan item by item against now."""

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
-import ldap3
 import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from ssc_infra.ad.connection import connect
 from ssc_infra.cli.main import main
-from ssc_infra_lab.dc import DomainController
+from ssc_infra_lab.dc import DomainController, stop_dc
 from tests.conftest import ROOT
+from tests.integration.conftest import settings_for, start_or_give_up
 from tests.integration.test_ad import Lab
 from tests.integration.test_hosts import validators  # noqa: F401  (skips without checkers)
 
@@ -51,15 +53,25 @@ def _partner_of(dn: str) -> str:
 
 
 @pytest.fixture
-def old_lab(tmp_path: Path, samba_dc: DomainController, directory: ldap3.Connection,
-            validators: None) -> Lab:  # noqa: F811
-    lab = Lab(tmp_path, samba_dc, directory)
+def fresh_dc(tmp_path: Path) -> Iterator[DomainController]:
+    """A DC of its own, empty: names other tests leave in the shared DC would be avoided."""
+    dc = start_or_give_up(tmp_path / "dc", "ssc.test")
+    yield dc
+    stop_dc(dc)
+
+
+@pytest.fixture
+def old_lab(tmp_path: Path, fresh_dc: DomainController,
+            validators: None) -> Iterator[Lab]:  # noqa: F811
+    conn = connect(settings_for(fresh_dc))
+    lab = Lab(tmp_path, fresh_dc, conn)
     _private_copy(OLD_STATE, lab.state)
     targets = yaml.safe_load(lab.targets.read_text())
     targets["test"]["ansible"] = {"connection": "local", "root": str(tmp_path / "hosts"),
                                   "reload": False, "unknown_owner": "keep"}
     lab.targets.write_text(yaml.safe_dump(targets))
-    return lab
+    yield lab
+    conn.unbind()
 
 
 def test_the_old_state_dir_keeps_its_names_addresses_and_history(old_lab: Lab) -> None:

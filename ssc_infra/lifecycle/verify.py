@@ -1,0 +1,65 @@
+"""Verifying a handover bundle: its files against its manifest (and the digest the partner
+file recorded at offboarding), then its accounts against the directory now.
+
+`ssc-infra bundle verify` shows the result; the purge of an offboarded partner's accounts
+relies on the same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+from ssc_infra.ad.connection import AdSettings
+from ssc_infra.core.model import Region
+from ssc_infra.lifecycle.handover import BundleCheck, check_handover_bundle
+from ssc_infra.lifecycle.offboard import (
+    DirectoryCheck,
+    check_against,
+    directory_entries,
+    purged_keys,
+)
+
+Status = Callable[[str], AbstractContextManager[object]]
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What a verification found: the files, and the accounts when they were compared."""
+
+    check: BundleCheck
+    against: DirectoryCheck | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.check.ok and (self.against is None or self.against.ok)
+
+
+def verify_bundle(folder: Path, region_of: Callable[[], Region] | None,
+                  settings_of: Callable[[Region], AdSettings] | None, audit_log: Path,
+                  status: Status | None = None) -> Verified:
+    """The bundle in `folder` (absolute): its files against its manifest; then, with a region
+    (`region_of`, read only when the bundle names its partner) — against the manifest digest
+    the partner file recorded at offboarding, and, with the directory (`settings_of`) and
+    whole files, every account it holds against the directory now (still there, or deleted
+    by a purge `audit_log` records) and no account of the partner that it lacks."""
+    check = check_handover_bundle(folder)
+    code = check.partner
+    if region_of is None or not code:
+        return Verified(check)
+    region = region_of()
+    try:
+        offboarded = region.partner(code).offboarded
+    except KeyError:
+        offboarded = None
+    if offboarded is not None and Path(offboarded.bundle) == folder:
+        check = check_handover_bundle(folder, offboarded.manifest_sha256)
+    if settings_of is None or not check.ok:
+        return Verified(check)
+    settings = settings_of(region)
+    reading = status or (lambda _text: nullcontext())
+    with reading(f"reading {code}'s accounts in the directory..."):
+        users, _groups = directory_entries(settings, region, code)
+    return Verified(check, check_against(check, users, purged_keys(audit_log)))
