@@ -67,43 +67,49 @@ system:
 # `make demo SOURCE=netbox` also starts a lab NetBox, pushes the inventory into it, and plans,
 # applies, onboards and checks drift with the inventory read from NetBox (people from the HR
 # exports). Run it again and every step finds nothing to do; `rm -r .ssc` starts over.
-DEMO := .ssc/demo-inventory
-RUN_DEMO = $(BIN)/ssc-infra $(1) --inventory $(DEMO) $(2)
+# Where the demo keeps its state and writes its lab target (the test of the demo's file modes
+# runs it elsewhere). What names a person is written 0600 in 0700 folders: the tool does so
+# itself, and the demo's own copies and captured output go through `umask 077`.
+STATE   ?= .ssc
+TARGETS ?= targets.yaml
+DEMO := $(STATE)/demo-inventory
+RUN_DEMO = $(BIN)/ssc-infra $(1) --inventory $(DEMO) --state-dir $(STATE) --targets $(TARGETS) $(2)
 demo: $(STAMP) system
-	@mkdir -p .ssc
-	@[ -d $(DEMO) ] || { cp -r inventory $(DEMO) && echo "the demo works on a copy of inventory/: $(DEMO)"; }
+	@umask 077 && mkdir -p $(STATE) && chmod 0700 $(STATE)
+	@[ -d $(DEMO) ] || { umask 077 && cp -r inventory $(DEMO) && echo "the demo works on a copy of inventory/: $(DEMO)"; }
 	$(call RUN_DEMO,validate)
 	$(call RUN_DEMO,show)
 	@# with NetBox pushed already (a second run), the lab's tenants follow what NetBox holds
-	$(call RUN_DEMO,lab up,--address $(LAB_ADDRESS) $(if $(filter netbox,$(SOURCE)),--with-netbox $(if $(wildcard .ssc/demo.netbox.txt),--source netbox)))
+	$(call RUN_DEMO,lab up,--address $(LAB_ADDRESS) $(if $(filter netbox,$(SOURCE)),--with-netbox $(if $(wildcard $(STATE)/demo.netbox.txt),--source netbox)))
 ifeq ($(SOURCE),netbox)
-	$(call RUN_DEMO,netbox push,--yes) > .ssc/demo.netbox.txt || { tail -n 20 .ssc/demo.netbox.txt; exit 1; }
-	@tail -n 1 .ssc/demo.netbox.txt
+	umask 077 && $(call RUN_DEMO,netbox push,--yes) > $(STATE)/demo.netbox.txt || { tail -n 20 $(STATE)/demo.netbox.txt; exit 1; }
+	@tail -n 1 $(STATE)/demo.netbox.txt
 	$(call RUN_DEMO,validate,--source netbox)
 endif
-	$(call RUN_DEMO,plan,--source $(SOURCE) --out .ssc/demo.plan.json) > .ssc/demo.plan.txt || [ $$? -eq 2 ]
-	@echo "the full plan is in .ssc/demo.plan.txt; its last line:"; tail -n 1 .ssc/demo.plan.txt
-	$(call RUN_DEMO,apply,--source $(SOURCE) --yes .ssc/demo.plan.json)
+	umask 077 && $(call RUN_DEMO,plan,--source $(SOURCE) --out $(STATE)/demo.plan.json) > $(STATE)/demo.plan.txt || [ $$? -eq 2 ]
+	@echo "the full plan is in $(STATE)/demo.plan.txt; its last line:"; tail -n 1 $(STATE)/demo.plan.txt
+	$(call RUN_DEMO,apply,--source $(SOURCE) --yes $(STATE)/demo.plan.json)
 	@# Entra Connect of the lab: the hybrid partners' accounts into their tenants (emulator)
 	$(call RUN_DEMO,lab entra-sync,--source $(SOURCE))
 	@# A new municipality joins (invlechting): onboarded from its AFAS export, then applied
 	@if [ -e $(DEMO)/partners/harlingen.yaml ] || [ -e $(DEMO)/people/harlingen.csv ]; then \
 	  echo "harlingen is onboarded already"; else \
-	  $(BIN)/ssc-infra partner onboard harlingen --inventory $(DEMO) --source $(SOURCE) \
+	  umask 077 && $(BIN)/ssc-infra partner onboard harlingen --inventory $(DEMO) --source $(SOURCE) \
+	    --state-dir $(STATE) --targets $(TARGETS) \
 	    --name "Gemeente Harlingen" --upn-suffix harlingen.nl --quota 60 \
 	    --people examples/hr/harlingen-afas.csv --columns examples/hr/afas.yaml \
 	    --sites examples/hr/harlingen-sites.yaml --devices examples/hr/harlingen-devices.csv \
-	    --services m365-e3,zaaksysteem-rex,vpn > .ssc/demo.onboard.txt || [ $$? -eq 2 ] || \
-	    { cat .ssc/demo.onboard.txt; exit 1; }; \
-	  head -n 2 .ssc/demo.onboard.txt; tail -n 2 .ssc/demo.onboard.txt; fi
+	    --services m365-e3,zaaksysteem-rex,vpn > $(STATE)/demo.onboard.txt || [ $$? -eq 2 ] || \
+	    { cat $(STATE)/demo.onboard.txt; exit 1; }; \
+	  head -n 2 $(STATE)/demo.onboard.txt; tail -n 2 $(STATE)/demo.onboard.txt; fi
 	$(call RUN_DEMO,apply,--source $(SOURCE) --partner harlingen --yes)
 	@# the new partner's tenant in the Graph emulator, and its accounts synchronised there
 	$(call RUN_DEMO,lab up,--source $(SOURCE) --address $(LAB_ADDRESS) $(if $(filter netbox,$(SOURCE)),--with-netbox))
 	$(call RUN_DEMO,lab entra-sync,--source $(SOURCE))
-	$(call RUN_DEMO,drift,--source $(SOURCE) --compact --report .ssc/drift-report)
-	@echo "initial passwords: .ssc/credentials/ (0600); audit log: .ssc/audit.jsonl;" \
-	  "the workplace hosts' files: .ssc/lab/hosts/; stop the lab with: $(BIN)/ssc-infra lab down"
-	@echo "the drift report (HTML): $(CURDIR)/.ssc/drift-report/latest.html"
+	$(call RUN_DEMO,drift,--source $(SOURCE) --compact --report $(STATE)/drift-report)
+	@echo "initial passwords: $(STATE)/credentials/ (0600); audit log: $(STATE)/audit.jsonl;" \
+	  "the workplace hosts' files: $(STATE)/lab/hosts/; stop the lab with: $(BIN)/ssc-infra lab down --state-dir $(STATE)"
+	@echo "the drift report (HTML): $(abspath $(STATE))/drift-report/latest.html"
 
 lint: $(STAMP)
 	$(BIN)/ruff check ssc_infra lab tests bench inventory playbooks playbooks/files/ssc-check

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ssc_infra.core.errors import BackendError
+from ssc_infra.state.folder import private_dir
 from ssc_infra_lab.process import alive, cache_dir, tail, write_secret
 
 SAMBA_PACKAGES = ("samba-ad-dc", "samba-ad-provision")
@@ -181,11 +182,12 @@ def _unpack(directory: Path, domain: str) -> None:
     made = template(domain)
     if directory.exists():
         shutil.rmtree(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(directory.parent)  # the lab's folder in the state dir: 0700 like the rest
     with tarfile.open(made.tarball) as tar:
         tar.extractall(directory.parent / f".{directory.name}.unpack", filter="tar")
     (directory.parent / f".{directory.name}.unpack" / "dc").rename(directory)
     (directory.parent / f".{directory.name}.unpack").rmdir()
+    directory.chmod(0o700)  # the DC's database and keys: only its owner reads them
     conf = directory / "etc" / "smb.conf"
     conf.write_text(conf.read_text(encoding="utf-8").replace(made.build_dir, str(directory)),
                     encoding="utf-8")

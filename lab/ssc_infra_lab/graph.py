@@ -73,7 +73,9 @@ def start_graph_emulator(directory: Path, address: str, region: Region,
     private_dir(directory)
     running = graph_status(directory)
     if running is None:
-        log = (directory / "emulator.log").open("ab")
+        # the log names the users the requests were about: 0600 like the rest of the state
+        log = os.fdopen(os.open(directory / "emulator.log",
+                                os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         info = directory / "emulator.json"
         info.unlink(missing_ok=True)
         process = subprocess.Popen(

@@ -37,7 +37,7 @@ from ssc_infra.cli.plans import (
 from ssc_infra.core.errors import InventoryError, Problem, SscError
 from ssc_infra.core.model import HostRole, Region
 from ssc_infra.hosts.storage import read_home_folders
-from ssc_infra.lifecycle.handover import BundleCheck
+from ssc_infra.lifecycle.handover import BundleCheck, BundleError, bundle_folder, remove_bundle
 from ssc_infra.lifecycle.intake import Given, Onboarded, onboard_files, onboard_netbox, read_given
 from ssc_infra.lifecycle.merge import (
     IdMap,
@@ -375,6 +375,12 @@ def offboard(inventory: Path, today: date, targets_file: Path, target_name: str,
       ssc-infra bundle verify /srv/handover/vlieland-2026-12
     Exit code 0 offboarded, 2 not confirmed or a partner held, 1 error.
     """
+    try:
+        folder = bundle_folder(folder)
+    except BundleError as e:
+        raise click.BadParameter(str(e).removeprefix("--to ").strip(),
+                                 param_hint="--to") from None
+    existed = folder.is_dir()
     request = run_request(inventory, today, targets_file, target_name, state_dir, (code,), (),
                           "offboard")
     if isinstance(request.source, NetBoxSource):
@@ -389,7 +395,11 @@ def offboard(inventory: Path, today: date, targets_file: Path, target_name: str,
         check = _write_bundle(loaded.region, code, folder, targets_file, target_name,
                               state_dir, today)
         path = partner_file(inventory, code)
-        before = mark_offboarded(path, today, check)
+        try:
+            before = mark_offboarded(path, today, check)
+        except BaseException:
+            _take_back(check.folder, existed, "its partner file could not be marked")
+            raise
         try:
             run = dataclasses.replace(request, allow_disable={code: WHOLE_PARTNER},
                                       command="apply")
@@ -405,11 +415,21 @@ def offboard(inventory: Path, today: date, targets_file: Path, target_name: str,
         except BaseException as e:
             if not isinstance(e, SystemExit):
                 unmark(path, before)
+                _take_back(check.folder, existed, "the offboarding stopped before its plan "
+                                                  "was applied")
             raise
         out.print(f"{escape(str(path))}: {escape(code)} marked offboarded on {today}")
         with item_progress() as hooks:
             outcome = execute_apply(planned, prepared, hooks)
     print_apply_result(outcome, planned, prepared)
+
+
+def _take_back(folder: Path, existed: bool, why: str) -> None:
+    """The bundle this run wrote goes again when the partner is not offboarded after all."""
+    remove_bundle(folder, existed)
+    err.print(f"[yellow]removed the handover bundle this run wrote to {escape(str(folder))}[/]"
+              f": {escape(why)}; the partner is not offboarded, its file is as it was",
+              soft_wrap=True)
 
 
 @partner.command("merge")

@@ -136,9 +136,10 @@ def purge_command(inventory: Path, today: date, targets_file: Path, target_name:
 
     Only accounts the tool parked itself are deleted, each checked on the DC right before
     (objectGUID, disabled, the tool's mark) and written to the audit log. Refused: a person
-    back in the HR export, an account not parked by the tool, and an account of an offboarded
-    partner that its verified handover bundle does not hold. At most `max_disable` deletions
-    per partner per run (region.yaml's guard) unless --allow-purge says more.
+    back in the HR export, an account not parked by the tool, and every account of an
+    offboarded partner whose handover bundle does not verify (`bundle verify`: its files, and
+    its accounts against the directory). At most `max_disable` deletions per partner per run
+    (region.yaml's guard) unless --allow-purge says more.
 
     \b
     Examples:
@@ -154,7 +155,7 @@ def purge_command(inventory: Path, today: date, targets_file: Path, target_name:
     state = StateDir(state_dir)
     with state.run_lock("ssc-infra purge"):
         parked, settings = _read(inventory, today, targets_file, target_name, partners)
-        plan = make_purge(parked, partners, allow)
+        plan = make_purge(parked, settings, state.audit_log, partners, allow)
         document = _purge_json(plan, parked, today)
         if fmt == "text":
             for line in _purge_lines(plan, parked, today):

@@ -270,6 +270,8 @@ def read_ahead(region: Region, settings: AnsibleSettings, state: Path) -> Future
 
 def _lab_folders(region: Region, settings: AnsibleSettings) -> None:
     if settings.root is not None:
+        # Host folders hold what real hosts hold (people's names among it): 0700 on top.
+        private_dir(settings.root)
         for host in region.hosts:
             for folder in LAB_FOLDERS:
                 (settings.root / host.name / folder).mkdir(parents=True, exist_ok=True)

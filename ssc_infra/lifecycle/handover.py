@@ -28,6 +28,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -38,7 +39,7 @@ from typing import Any
 
 from ssc_infra.core.dn import dn_key
 from ssc_infra.core.errors import SscError
-from ssc_infra.core.model import Partner
+from ssc_infra.core.model import FOLDER_PATH_PATTERN, Partner
 from ssc_infra.m365.tenant import TenantState
 from ssc_infra.state.folder import csv_row
 
@@ -52,6 +53,9 @@ SECRET_ATTRIBUTES = frozenset(a.lower() for a in (
     "trustAuthOutgoing"))
 _GUID_ATTRIBUTES = frozenset({"objectguid", "msexchmailboxguid", "ms-ds-consistencyguid"})
 _UAC_DISABLED = 0x0002
+
+
+_FOLDER_PATH = re.compile(FOLDER_PATH_PATTERN.removeprefix("^").removesuffix("$"))
 
 
 class BundleError(SscError):
@@ -327,6 +331,49 @@ def manifest(handover: Handover, files: Mapping[str, bytes], tool: str) -> bytes
 
 
 # -- writing and checking -------------------------------------------------------------------
+
+
+def bundle_folder(to: Path) -> Path:
+    """Where a handover bundle given as `--to` goes: the absolute path with `..` and symlinks
+    resolved, as the partner file will record it; checked before anything is read or written.
+
+    Raises:
+        BundleError: the path is a file, a folder that is not empty, a symlink loop, or a
+            path the partner file cannot hold (control characters, too long); the message
+            names it and says what to give instead.
+    """
+    given = str(to)
+    try:
+        folder = to.expanduser().resolve(strict=False)
+    except (OSError, RuntimeError) as e:
+        raise BundleError(f"--to {given!r} cannot be resolved ({e}): give a new or empty "
+                          "folder") from None
+    shown = f"--to {given!r}" + ("" if str(folder) == given else f" (that is {str(folder)!r})")
+    if not _FOLDER_PATH.fullmatch(str(folder)) or ".." in folder.parts:
+        raise BundleError(f"{shown}: the partner file records the bundle's folder as an "
+                          "absolute path of at most 1,024 characters without control "
+                          "characters; give another folder")
+    if folder.exists() and not folder.is_dir():
+        raise BundleError(f"{shown} is a file, not a folder: give a new or empty folder")
+    try:
+        entries = sum(1 for _ in folder.iterdir()) if folder.is_dir() else 0
+    except OSError as e:
+        raise BundleError(f"{shown} cannot be read ({e.strerror}): give a new or empty "
+                          "folder") from None
+    if entries:
+        what = "1 entry" if entries == 1 else f"{entries} entries"
+        raise BundleError(f"{shown} is not an empty folder ({what}): a handover "
+                          "bundle is written into a new or empty folder, never over another "
+                          "one")
+    return folder
+
+
+def remove_bundle(folder: Path, kept_folder: bool) -> None:
+    """Take back a bundle this run wrote (the offboarding did not go on): its files, and the
+    folder too unless it was there (empty) before."""
+    shutil.rmtree(folder, ignore_errors=True)
+    if kept_folder:
+        folder.mkdir(mode=0o700, exist_ok=True)
 
 
 def write_handover_bundle(folder: Path, files: Mapping[str, bytes], manifest_data: bytes) -> str:

@@ -121,7 +121,9 @@ def write_handover(handover: Handover, folder: Path, leavers_dn: str) -> BundleC
     check = check_handover_bundle(folder.absolute(), digest)
     if not check.ok:
         raise SscError(f"the bundle written to {folder} does not read back whole: "
-                       f"{'; '.join(check.problems[:3])}; nothing was offboarded")
+                       f"{'; '.join(check.problems[:3])}; nothing was offboarded. The folder "
+                       "is kept as it was written, to see what the disk did to it: remove it "
+                       "before you offboard again")
     return check
 
 
@@ -150,26 +152,6 @@ def mark_offboarded(path: Path, on: date, check: BundleCheck) -> bytes:
 def unmark(path: Path, before: bytes) -> None:
     """Put the partner's file back as it was before `mark_offboarded`."""
     path.write_bytes(before)
-
-
-def offboarded_bundles(region: Region) -> dict[str, frozenset[str] | str]:
-    """Every offboarded partner's verified bundle: the account GUIDs it holds, or why it does
-    not verify (for `ssc_infra.ad.retention.plan_purge`)."""
-    found: dict[str, frozenset[str] | str] = {}
-    for partner in region.partners:
-        if partner.offboarded is None:
-            continue
-        check = check_handover_bundle(Path(partner.offboarded.bundle),
-                                      partner.offboarded.manifest_sha256)
-        if not check.ok:
-            found[partner.code] = f"{partner.offboarded.bundle}: {'; '.join(check.problems[:3])}"
-        elif check.partner != partner.code:
-            found[partner.code] = (f"{partner.offboarded.bundle} is the bundle of "
-                                   f"{check.partner!r}")
-        else:
-            found[partner.code] = check.guids()
-    return found
-
 
 
 def purged_keys(audit_log: Path) -> dict[str, str]:

@@ -4,7 +4,8 @@
 A purge is the one place the tool deletes an account: only accounts it parked itself, past
 `retention_days`, each checked again on the DC right before its delete (objectGUID, disabled,
 the tool's mark), each written to the audit log. An offboarded partner's accounts are deleted
-only when its handover bundle verifies and holds them.
+only when its handover bundle verifies (as `bundle verify` says: files and directory) and
+holds them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from ssc_infra.ad.apply import ApplyReport, apply_changes
 from ssc_infra.ad.connection import AdSettings, connect
@@ -21,7 +23,7 @@ from ssc_infra.ad.writer import AdWriter
 from ssc_infra.core.desired import AccountState, derive
 from ssc_infra.core.model import PersonKey, Region
 from ssc_infra.core.plan import ItemResult
-from ssc_infra.lifecycle.offboard import offboarded_bundles
+from ssc_infra.lifecycle.verify import verified_bundles
 from ssc_infra.run.directory import scope_of
 from ssc_infra.state.audit import AuditEntry
 from ssc_infra.state.folder import StateDir, run_id
@@ -59,12 +61,15 @@ def current_people(region: Region, today: date) -> frozenset[PersonKey]:
                      if a.state is not AccountState.LEAVER)
 
 
-def make_purge(parked: Parked, partners: tuple[str, ...] = (),
+def make_purge(parked: Parked, settings: AdSettings, audit_log: Path,
+               partners: tuple[str, ...] = (),
                allow: Mapping[str, int] | None = None) -> PurgePlan:
-    """The purge plan of what was read: the bundles of offboarded partners verified first."""
+    """The purge plan of what was read: the bundles of offboarded partners verified first,
+    as `bundle verify` does (files and directory); one that does not verify keeps all of its
+    partner's accounts."""
     return plan_purge(parked.found, parked.today, parked.region.guards,
                       current_people(parked.region, parked.today),
-                      offboarded_bundles(parked.region), partners, allow)
+                      verified_bundles(parked.region, settings, audit_log), partners, allow)
 
 
 def apply_purge(plan: PurgePlan, region: Region, settings: AdSettings, state: StateDir,

@@ -1,8 +1,10 @@
 """Verifying a handover bundle: its files against its manifest (and the digest the partner
 file recorded at offboarding), then its accounts against the directory now.
 
-`ssc-infra bundle verify` shows the result; the purge of an offboarded partner's accounts
-relies on the same answer.
+`ssc-infra bundle verify` shows the result, and `ssc-infra purge` goes by the same answer:
+a bundle that does not verify — a file changed, an account of the bundle gone from the
+directory without a purge, or an account of the partner in the directory that the bundle does
+not hold — keeps every account of that partner from a purge until it does.
 """
 
 from __future__ import annotations
@@ -36,6 +38,17 @@ class Verified:
     def ok(self) -> bool:
         return self.check.ok and (self.against is None or self.against.ok)
 
+    def why_not(self, most: int = 3) -> str:
+        """Why the bundle does not verify, on one line (empty when it does)."""
+        problems = list(self.check.problems)
+        if self.against is not None:
+            problems += [f"missing from the directory (and no purge of it in the audit log): "
+                         f"{key}" for key in self.against.missing]
+            problems += [f"in the directory, not in the bundle: {key}"
+                         for key in self.against.extra]
+        more = len(problems) - most
+        return "; ".join(problems[:most]) + (f"; and {more} more" if more > 0 else "")
+
 
 def verify_bundle(folder: Path, region_of: Callable[[], Region] | None,
                   settings_of: Callable[[Region], AdSettings] | None, audit_log: Path,
@@ -63,3 +76,23 @@ def verify_bundle(folder: Path, region_of: Callable[[], Region] | None,
     with reading(f"reading {code}'s accounts in the directory..."):
         users, _groups = directory_entries(settings, region, code)
     return Verified(check, check_against(check, users, purged_keys(audit_log)))
+
+
+def verified_bundles(region: Region, settings: AdSettings,
+                     audit_log: Path) -> dict[str, frozenset[str] | str]:
+    """Every offboarded partner's bundle as `bundle verify` judges it, for the purge
+    (`ssc_infra.ad.retention.plan_purge`): the objectGUIDs of the accounts it holds when it
+    verifies — its files and its accounts against the directory — or why it does not."""
+    found: dict[str, frozenset[str] | str] = {}
+    for partner in region.partners:
+        if partner.offboarded is None:
+            continue
+        folder = Path(partner.offboarded.bundle)
+        verified = verify_bundle(folder, lambda: region, lambda _region: settings, audit_log)
+        if verified.check.ok and verified.check.partner != partner.code:
+            found[partner.code] = f"{folder} is the bundle of {verified.check.partner!r}"
+        elif not verified.ok:
+            found[partner.code] = f"{folder}: {verified.why_not()}"
+        else:
+            found[partner.code] = verified.check.guids()
+    return found

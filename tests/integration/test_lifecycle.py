@@ -7,6 +7,7 @@ Nothing is deleted before the purge; the purge deletes only what the verified bu
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import stat
 from datetime import date, timedelta
@@ -135,6 +136,37 @@ def test_declining_the_offboarding_changes_nothing_but_leaves_the_bundle(
     assert again.exit_code == 1 and "not an empty folder" in again.stderr  # never overwritten
 
 
+def test_the_bundle_goes_where_to_resolves_and_a_stop_after_it_takes_it_back(
+        lab: Cloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ssc_infra.cli.partner as partner_cli
+    from ssc_infra.core.errors import SscError
+
+    partner = lab.inventory / "partners" / "alpha.yaml"
+    before = partner.read_bytes()
+    real = tmp_path / "handover"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+
+    def stopped(*_args: Any, **_kwargs: Any) -> None:
+        raise SscError("the directory went away")
+
+    monkeypatch.setattr(partner_cli, "planned_run", stopped)
+    run = _cli(lab, "partner", "offboard", "alpha", "--to", str(tmp_path / "link"), "--yes")
+    assert run.exit_code == 1, run.stdout + run.stderr
+    assert "removed the handover bundle this run wrote to " + str(real) in run.stderr
+    assert real.is_dir() and not list(real.iterdir())  # as it was: there, and empty
+    assert partner.read_bytes() == before
+    monkeypatch.undo()
+
+    (tmp_path / "x").mkdir()
+    run = _cli(lab, "partner", "offboard", "alpha", "--to",
+               str(tmp_path / "x" / ".." / "link"), "--yes")
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert (real / "manifest.json").is_file()
+    assert f"bundle: {json.dumps(str(real))}" in partner.read_text(encoding="utf-8")
+    assert _cli(lab, "bundle", "verify", str(real)).exit_code == 0
+
+
 def test_purge_after_retention_deletes_only_what_the_verified_bundle_holds(
         lab: Cloud, tmp_path: Path) -> None:
     folder = tmp_path / "alpha"
@@ -153,29 +185,76 @@ def test_purge_after_retention_deletes_only_what_the_verified_bundle_holds(
     assert len(json.loads(refused.stdout)["refused"]) == 4
     assert len(_alpha_accounts(lab)) == 4
     people.write_bytes(original)
-    # An account of alpha made by hand in its leavers OU since: never in the bundle, kept.
+    # An account of alpha made by hand in its leavers OU since: the bundle does not hold it,
+    # so it is not complete; `bundle verify` and the purge say so alike, and nothing of alpha
+    # is deleted until it is dealt with.
     base = lab.base
-    lab.conn.add(f"CN=Hand Made,OU=alpha,OU=Leavers,{base}",
-                 ["top", "person", "organizationalPerson", "user"],
+    handmade = f"CN=Hand Made,OU=alpha,OU=Leavers,{base}"
+    lab.conn.add(handmade, ["top", "person", "organizationalPerson", "user"],
                  {"sAMAccountName": "handmade", "employeeID": "7777",
                   "userAccountControl": "514",
                   "adminDescription": "ssc-infra: disabled by the tool: leaver on 2026-01-01"})
+    verify = _cli(lab, "bundle", "verify", str(folder))
+    assert verify.exit_code == 1 and "not in the bundle: handmade" in verify.stderr
+    assert "a purge deletes none of this partner's accounts" in verify.stderr
+    kept = _cli(lab, "purge", "--yes", "--format", "json", today=AFTER_RETENTION)
+    assert kept.exit_code == 2, kept.stdout + kept.stderr
+    data = json.loads(kept.stdout)
+    assert data["delete"] == [] and len(data["refused"]) == 5
+    assert all("does not verify" in r["reason"] and "handmade" in r["reason"]
+               for r in data["refused"])
+    assert len(_alpha_accounts(lab)) == 5
+    # Checked and removed by hand: the bundle is complete again, and the purge goes on.
+    assert lab.conn.delete(handmade), lab.conn.result
     run = _cli(lab, "purge", "--yes", "--format", "json", today=AFTER_RETENTION)
-    assert run.exit_code == 2, run.stdout + run.stderr  # one refused
-    data = json.loads(run.stdout)
-    assert len(data["delete"]) == 4
-    assert [r["sam"] for r in data["refused"]] == ["handmade"]
-    assert "does not hold it" in data["refused"][0]["reason"]
-    assert set(_alpha_accounts(lab)) == {"handmade"}
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert len(json.loads(run.stdout)["delete"]) == 4
+    assert _alpha_accounts(lab) == {}
     audit = [json.loads(line) for line in (lab.state / "audit.jsonl").read_text().splitlines()]
     deleted = [e for e in audit if e["command"] == "purge" and e["action"] == "delete"]
     assert len(deleted) == 4 and all(e["result"] == "ok" and "objectGUID" in e["message"]
                                      for e in deleted)
-    # The bundle still verifies: its accounts are there or deleted by the purge.
+    # The bundle still verifies: its accounts are deleted by the purge, as the log says.
     verify = _cli(lab, "bundle", "verify", str(folder), "--format", "json")
+    assert verify.exit_code == 0, verify.stdout + verify.stderr
     found = json.loads(verify.stdout)["directory"]
-    assert len(found["purged"]) == 4 and found["extra"] == ["handmade (" +
-                                                            found["extra"][0].split("(")[1]]
+    assert len(found["purged"]) == 4 and found["extra"] == [] and found["missing"] == []
+
+
+def test_a_bundle_that_lost_an_account_keeps_the_whole_partner_from_a_purge(
+        lab: Cloud, tmp_path: Path) -> None:
+    """An account taken out of accounts.json, the checksums and the partner file's manifest
+    digest made to fit: the files agree with each other, the directory does not. Verify and
+    purge give one verdict: the bundle is incomplete, nothing of the partner is deleted."""
+    folder = tmp_path / "alpha"
+    assert _cli(lab, "partner", "offboard", "alpha", "--to", str(folder), "--yes").exit_code == 0
+    accounts = json.loads((folder / "accounts.json").read_bytes())
+    dropped = accounts.pop()
+    body = json.dumps(accounts, indent=1).encode()
+    (folder / "accounts.json").write_bytes(body)
+    manifest = json.loads((folder / "manifest.json").read_bytes())
+    manifest["files"]["accounts.json"] = {"sha256": hashlib.sha256(body).hexdigest(),
+                                          "bytes": len(body)}
+    raw = json.dumps(manifest, indent=1).encode()
+    (folder / "manifest.json").write_bytes(raw)
+    partner_file = lab.inventory / "partners" / "alpha.yaml"
+    text = partner_file.read_text(encoding="utf-8")
+    old = next(line.split(":", 1)[1].strip() for line in text.splitlines()
+               if line.strip().startswith("manifest_sha256:"))
+    partner_file.write_text(text.replace(old, hashlib.sha256(raw).hexdigest()),
+                            encoding="utf-8")
+    assert _cli(lab, "bundle", "verify", str(folder), "--files-only").exit_code == 0
+
+    verify = _cli(lab, "bundle", "verify", str(folder), "--format", "json")
+    assert verify.exit_code == 1, verify.stdout
+    extra = json.loads(verify.stdout)["directory"]["extra"]
+    assert [e.split(" (")[0] for e in extra] == [dropped["attributes"]["sAMAccountName"][0]]
+    purge = _cli(lab, "purge", "--yes", "--format", "json", today=AFTER_RETENTION)
+    assert purge.exit_code == 2, purge.stdout + purge.stderr
+    data = json.loads(purge.stdout)
+    assert data["delete"] == [] and len(data["refused"]) == 4
+    assert all("does not verify" in r["reason"] for r in data["refused"])
+    assert len(_alpha_accounts(lab)) == 4
 
 
 @pytest.fixture

@@ -55,8 +55,8 @@ class GraphEmulator(Routing):
     login, for tenants that exist only in its memory and in `directory/state.json`.
 
     Args:
-        directory: its folder: ca.pem (the test CA clients trust) and ca-key.pem,
-            client-secret (0600), client-id, state.json (0600, loaded when present).
+        directory: its folder (0700): ca.pem (the test CA clients trust) and ca-key.pem,
+            client-secret, client-id, state.json (loaded when present); every file 0600.
         address: the loopback address to bind; nothing else is accepted.
         port: the port, 0 for a free one.
         write_limit: writes (POST/PATCH/PUT/DELETE, each sub-request of a $batch counted)
@@ -89,8 +89,7 @@ class GraphEmulator(Routing):
         self._stopping = threading.Event()
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._ca = self._load_ca()
-        self.client_secret = self._load_text("client-secret", lambda: secrets.token_urlsafe(32),
-                                             private=True)
+        self.client_secret = self._load_text("client-secret", lambda: secrets.token_urlsafe(32))
         self.client_id = self._load_text("client-id", lambda: str(uuid.uuid4()))
         self._load_state()
 
@@ -111,18 +110,15 @@ class GraphEmulator(Routing):
             return trustme.CA.from_pem(self.ca_file.read_bytes(), key_file.read_bytes())
         ca = trustme.CA(organization_name="ssc-infra Graph emulator test CA")
         write_private(key_file, ca.private_key_pem.bytes().decode())
-        self.ca_file.write_bytes(ca.cert_pem.bytes())
+        write_private(self.ca_file, ca.cert_pem.bytes().decode())  # the lab's: its owner's
         return ca
 
-    def _load_text(self, name: str, make: Callable[[], str], private: bool = False) -> str:
+    def _load_text(self, name: str, make: Callable[[], str]) -> str:
         path = self.directory / name
         if path.exists():
             return path.read_text(encoding="utf-8").strip()
         value = make()
-        if private:
-            write_private(path, value + "\n")
-        else:
-            path.write_text(value + "\n", encoding="utf-8")
+        write_private(path, value + "\n")
         return value
 
     def _load_state(self) -> None:
