@@ -380,6 +380,10 @@ def offboard(inventory: Path, today: date, targets_file: Path, target_name: str,
     except BundleError as e:
         raise click.BadParameter(str(e).removeprefix("--to ").strip(),
                                  param_hint="--to") from None
+    if folder.is_relative_to(inventory.resolve()):
+        raise click.BadParameter(f"{str(folder)!r} is inside the inventory folder: the bundle "
+                                 "holds personal data and the inventory is shared (often a "
+                                 "git repository); give a folder outside it", param_hint="--to")
     existed = folder.is_dir()
     request = run_request(inventory, today, targets_file, target_name, state_dir, (code,), (),
                           "offboard")

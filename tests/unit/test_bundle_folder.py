@@ -64,3 +64,16 @@ def test_the_command_refuses_before_it_reads_anything(tmp_path: Path) -> None:
     assert "Invalid value for --to:" in result.stderr and "is not an empty folder" in result.stderr
     assert sorted(p.name for p in taken.iterdir()) == ["keep.txt"]
     assert not (tmp_path / "state").exists()
+
+
+def test_a_bundle_inside_the_inventory_is_refused(tmp_path: Path) -> None:
+    import shutil
+
+    inventory = tmp_path / "inventory"
+    shutil.copytree(MINI, inventory)
+    result = CliRunner().invoke(main, [
+        "partner", "offboard", "alpha", "--to", str(inventory / "handover"), "--inventory",
+        str(inventory), "--state-dir", str(tmp_path / "state")])
+    assert result.exit_code == 1
+    assert "Invalid value for --to:" in result.stderr and "inside the inventory" in result.stderr
+    assert not (inventory / "handover").exists()
