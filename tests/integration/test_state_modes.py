@@ -19,11 +19,11 @@ from tests.integration.test_hosts import validators  # noqa: F401  (skips withou
 pytestmark = pytest.mark.integration
 
 # Files in the state dir that modules other than state/folder.py write, by the first folder or the
-# name below the state dir; each is switched to state.write_private / private_dir by the lead:
-#   cli/main.py               plan --out files (here: plan.json), drift reports (reports/)
-#   inventory/applied.py the HR copies (applied-inventory/)
-#   hosts/backend.py   bundles (bundles/) and addresses.json
-#   hosts/ansible.py  the runner's private data dir (ansible/)
+# name below the state dir; each goes through state.write_private / private_dir:
+#   run/plan.py             plan --out files (here: plan.json), drift reports (reports/)
+#   sources/applied.py      the HR copies (applied-inventory/)
+#   hosts/backend.py        bundles (bundles/); state/allocations.py addresses.json
+#   hosts/ansible.py        the runner's private data dir (ansible/)
 OTHERS = ("plan.json", "reports", "applied-inventory", "bundles", "addresses.json", "ansible")
 
 
