@@ -44,9 +44,9 @@ def tail(path: Path, lines: int = 12) -> str:
 
 
 def write_secret(path: Path, value: str) -> None:
-    """Write `value` (and a newline) to a file only its owner may read (0600, even when it
-    existed); readers strip it."""
+    """Write `value`, exactly (`ldapadd -y` reads a password file whole), to a file only its
+    owner may read (0600, even when it existed)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(value if value.endswith("\n") else value + "\n")
+        handle.write(value)
     path.chmod(0o600)
