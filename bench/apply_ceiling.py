@@ -89,6 +89,15 @@ class Layout:
 
 
 @dataclass(frozen=True)
+class Written:
+    """What one writer says of its run: a note (an error, the tool's phases) and the seconds
+    of its hosts part (the tool's; none for a ceiling)."""
+
+    note: str = ""
+    hosts_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class Figure:
     label: str
     created: int
@@ -188,7 +197,7 @@ def ldap3_loop(dc: DomainController, entries: Sequence[Entry]) -> None:
         conn.unbind()
 
 
-def ldap3_ceiling(dc: DomainController, layout: Layout, connections: int) -> str:
+def ldap3_ceiling(dc: DomainController, layout: Layout, connections: int) -> Written:
     """The bare loop over `connections` connections, one thread each."""
     if connections == 1:
         ldap3_loop(dc, layout.accounts)
@@ -196,7 +205,7 @@ def ldap3_ceiling(dc: DomainController, layout: Layout, connections: int) -> str
         shares = [layout.accounts[i::connections] for i in range(connections)]
         with ThreadPoolExecutor(max_workers=connections) as pool:
             list(pool.map(lambda share: ldap3_loop(dc, share), shares))
-    return ""
+    return Written()
 
 
 def _ldif_line(name: str, value: str | bytes) -> str:
@@ -236,7 +245,7 @@ def can_name_the_dc() -> bool:
         ["unshare", "--mount", "true"], capture_output=True, check=False).returncode == 0
 
 
-def ldapadd_ceiling(dc: DomainController, ldif: Path, work: Path) -> str:
+def ldapadd_ceiling(dc: DomainController, ldif: Path, work: Path) -> Written:
     """One ldapadd of the accounts' LDIF over LDAPS."""
     hosts = work / "hosts.ldapadd"
     hosts.write_text(f"127.0.0.1 localhost\n{dc.address} {dc.tls_name}\n", encoding="utf-8")
@@ -252,14 +261,12 @@ def ldapadd_ceiling(dc: DomainController, ldif: Path, work: Path) -> str:
     env = {**os.environ, "LDAPTLS_CACERT": str(dc.ca_file), "LDAPTLS_REQCERT": "demand"}
     done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                           text=True, check=False)
-    return f"ldapadd exit {done.returncode}: {done.stderr.strip()[-300:]}" \
-        if done.returncode else ""
+    return Written(f"ldapadd exit {done.returncode}: {done.stderr.strip()[-300:]}"
+                   if done.returncode else "")
 
 
-HOSTS_SECONDS: dict[str, float] = {}  # the tool's hosts part of the last apply, by work folder
-
-
-def tool_apply(dc: DomainController, inventory: Path, work: Path, workers: int | None) -> str:
+def tool_apply(dc: DomainController, inventory: Path, work: Path,
+               workers: int | None) -> Written:
     """`ssc-infra apply --yes` of the sample: its exit code, and where the time went."""
     work.mkdir()
     targets = write_targets(work, dc, workers)
@@ -267,8 +274,7 @@ def tool_apply(dc: DomainController, inventory: Path, work: Path, workers: int |
     started = time.time()
     code = cli("apply", "--yes", *cli_options(inventory, targets, state))
     note, hosts = _phases(state / "audit.jsonl", started, time.time())
-    HOSTS_SECONDS[str(work)] = hosts
-    return f"exit {code}; " + note
+    return Written(f"exit {code}; " + note, hosts)
 
 
 def _phases(audit: Path, started: float, ended: float) -> tuple[str, float]:
@@ -293,7 +299,7 @@ def _phases(audit: Path, started: float, ended: float) -> tuple[str, float]:
 
 
 def measure(label: str, work: Path, region: Region, layout: Layout | None,
-            write: Callable[[DomainController], str]) -> Figure:
+            write: Callable[[DomainController], Written]) -> Figure:
     """One figure: a fresh DC (with the OUs for a ceiling), `write` timed, the accounts counted
     in the directory afterwards."""
     with fresh_dc(work / "dc") as dc:
@@ -301,11 +307,12 @@ def measure(label: str, work: Path, region: Region, layout: Layout | None,
             make_ous(dc, layout)
         cpu = dc_cpu_seconds(dc)
         started = time.perf_counter()
-        note = write(dc)
+        written = write(dc)
+        note = written.note
         seconds = time.perf_counter() - started
         accounts, groups, links = count_objects(dc, region)
         figure = Figure(label, accounts, seconds, dc_cpu_seconds(dc) - cpu, note, groups,
-                        links, HOSTS_SECONDS.pop(str(work / "tool"), 0.0))
+                        links, written.hosts_seconds)
     print(f"  {label}: {accounts:,} accounts, {groups:,} groups, {links:,} member links in "
           f"{seconds:.1f} s" + (f" ({note})" if note else ""), flush=True)
     return figure

@@ -16,7 +16,6 @@ lets `netbox_status` and `stop_netbox` work from another process (`lab down`).
 from __future__ import annotations
 
 import gzip
-import ipaddress
 import secrets
 import shutil
 import string
@@ -52,7 +51,7 @@ from ssc_infra_lab.netbox_services import (
     stop_recorded,
     write_state,
 )
-from ssc_infra_lab.process import alive, tail, write_secret
+from ssc_infra_lab.process import alive, is_loopback, tail, write_secret
 
 ADMIN = "admin"
 TOKEN_FILE, PASSWORD_FILE = "api.token", "admin.pass"  # in the server's directory, 0600
@@ -172,11 +171,7 @@ def start_netbox(directory: Path, address: str | None = None,
             the tail of its log).
     """
     address = address or "127.0.0.1"
-    try:
-        loopback = ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not is_loopback(address):
         raise BackendError(f"the lab NetBox listens on loopback only, not on {address!r}: "
                            "pass an address in 127.0.0.0/8")
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)

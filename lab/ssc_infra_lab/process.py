@@ -4,6 +4,7 @@ file, and the cache directory its templates are kept in."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 from pathlib import Path
 
@@ -50,3 +51,11 @@ def write_secret(path: Path, value: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(value)
     path.chmod(0o600)
+
+
+def is_loopback(address: str) -> bool:
+    """Is `address` an IP address on loopback (127.0.0.0/8, ::1)? A lab server binds only there."""
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False

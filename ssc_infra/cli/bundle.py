@@ -15,6 +15,7 @@ from ssc_infra.ad.connection import AdSettings
 from ssc_infra.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
+    HOOKS,
     err,
     format_option,
     inventory_options,
@@ -65,8 +66,7 @@ def bundle_verify(inventory: Path, today: date, targets_file: Path, target_name:
     verified = verify_bundle(
         folder.absolute(),
         None if files_only else lambda: source_for(inventory).load(today).region,
-        None if files_only else settings_of, StateDir(state_dir).audit_log,
-        lambda text: err.status(escape(text)))
+        None if files_only else settings_of, StateDir(state_dir).audit_log, HOOKS)
     check, against, ok = verified.check, verified.against, verified.ok
     found: dict[str, Any] = {"folder": str(check.folder), "partner": check.partner,
                              "manifest_sha256": check.manifest_sha256,

@@ -10,7 +10,6 @@ not hold — keeps every account of that partner from a purge until it does.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +22,7 @@ from ssc_infra.lifecycle.offboard import (
     directory_entries,
     purged_keys,
 )
-
-Status = Callable[[str], AbstractContextManager[object]]
+from ssc_infra.run.request import NO_HOOKS, Hooks
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,7 @@ class Verified:
 
 def verify_bundle(folder: Path, region_of: Callable[[], Region] | None,
                   settings_of: Callable[[Region], AdSettings] | None, audit_log: Path,
-                  status: Status | None = None) -> Verified:
+                  hooks: Hooks = NO_HOOKS) -> Verified:
     """The bundle in `folder` (absolute): its files against its manifest; then, with a region
     (`region_of`, read only when the bundle names its partner) — against the manifest digest
     the partner file recorded at offboarding, and, with the directory (`settings_of`) and
@@ -72,8 +70,7 @@ def verify_bundle(folder: Path, region_of: Callable[[], Region] | None,
     if settings_of is None or not check.ok:
         return Verified(check)
     settings = settings_of(region)
-    reading = status or (lambda _text: nullcontext())
-    with reading(f"reading {code}'s accounts in the directory..."):
+    with hooks.status(f"reading {code}'s accounts in the directory..."):
         users, _groups = directory_entries(settings, region, code)
     return Verified(check, check_against(check, users, purged_keys(audit_log)))
 

@@ -11,7 +11,6 @@ Graph's throughput and enough for tests and the lab.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import logging
 import os
@@ -32,6 +31,7 @@ from ssc_infra_lab.graph_emulator.login import Login
 from ssc_infra_lab.graph_emulator.routing import Routing
 from ssc_infra_lab.graph_emulator.tenant import Tenant
 from ssc_infra_lab.graph_emulator.transport import HttpsServer
+from ssc_infra_lab.process import is_loopback
 
 _log = logging.getLogger("ssc_infra_lab.graph_emulator")
 STATE_FORMAT = 1
@@ -70,11 +70,7 @@ class GraphEmulator(Routing):
     def __init__(self, directory: Path, address: str = "127.0.0.1", port: int = 0, *,
                  write_limit: int = 3000, write_window: float = 150.0, page_size: int = 100,
                  clock: Callable[[], float] = time.monotonic, seed: int = 0) -> None:
-        try:
-            loopback = ipaddress.ip_address(address).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
+        if not is_loopback(address):
             raise ValueError(f"the Graph emulator binds only to a loopback IP address, not "
                              f"{address!r}")
         if write_limit < 1 or write_window <= 0 or not 1 <= page_size <= 999:
