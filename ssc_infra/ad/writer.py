@@ -55,22 +55,29 @@ class AdWriter:
     def apply(
         self, changes: Sequence[Change], on_result: Callable[[ItemResult], None] | None = None
     ) -> list[ItemResult]:
-        """Apply changes of one kind (the caller runs the kinds in APPLY_ORDER)."""
-        results: list[ItemResult] = []
+        """Apply a batch (the caller runs the steps of `ssc_infra.ad.apply.WRITE_STEPS`).
+
+        OUs go one at a time, parents first. Groups and memberships go in two rounds: the
+        groups, a new one added with its members in the same add where the plan gives them
+        (`joined_units`), then the other memberships; within a round items run in parallel.
+        """
         sequential = any(c.kind is ObjectKind.OU for c in changes)  # parents before children
         workers = 1 if sequential else max(1, self.workers)
 
-        def run(change: Change) -> ItemResult:
-            result = self._apply_one(change)
+        def run(unit: tuple[Change, ...]) -> list[ItemResult]:
+            results = self._apply_joined(*unit) if len(unit) == 2 else [self._apply_one(unit[0])]
             if on_result is not None:
-                on_result(result)
-            return result
+                for result in results:
+                    on_result(result)
+            return results
 
-        if workers == 1:
-            results = [run(c) for c in changes]
-        else:
+        results: list[ItemResult] = []
+        for units in joined_units(changes):
+            if workers == 1:
+                results += [r for unit in units for r in run(unit)]
+                continue
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ldap") as pool:
-                results = list(pool.map(run, changes))
+                results += [r for done in pool.map(run, units) for r in done]
         return results
 
     def close(self) -> None:
@@ -116,15 +123,32 @@ class AdWriter:
         _check(conn, conn.add(change.dn, ["top", "organizationalUnit"]), change)
 
     def _group(self, conn: ldap3.Connection, change: Change) -> None:
-        description = change.after.get("description") or []
         if change.action is Action.CREATE:
-            name = change.key
-            attributes = {"sAMAccountName": name, "groupType": GLOBAL_SECURITY_GROUP,
-                          "description": description}
-            _check(conn, conn.add(change.dn, ["top", "group"], attributes), change)
+            _check(conn, conn.add(change.dn, ["top", "group"], _group_attributes(change)),
+                   change)
         else:
+            description = change.after.get("description") or []
             _check(conn, conn.modify(change.dn, {"description": [(ldap3.MODIFY_REPLACE,
                                                                   description)]}), change)
+
+    def _apply_joined(self, group: Change, members: Change) -> list[ItemResult]:
+        """A new group and its first members in one add, each item's result reported; when
+        either item is refused or the add fails, the two are applied one after the other as
+        they would be apart (a member the DC refuses then fails the members, not the group)."""
+        scope = self.scope or default_scope(self.settings.base_dn)
+        if scope_refusal(group, scope) is None and scope_refusal(members, scope) is None:
+            joined = _canonical(members)
+            try:
+                conn = self._conn()
+                attributes = {**_group_attributes(group), "member": list(joined.after["add"])}
+                _check(conn, conn.add(canonical_dn(group.dn), ["top", "group"], attributes),
+                       group)
+                return [ItemResult(group, True), ItemResult(members, True)]
+            except BackendError:
+                pass
+            except ldap_errors.LDAPException:
+                self._local.conn = None
+        return [self._apply_one(group), self._apply_one(members)]
 
     def _members(self, conn: ldap3.Connection, change: Change) -> None:
         operations: dict[str, list[tuple[str, list[str]]]] = {"member": []}
@@ -201,6 +225,39 @@ _APPLIERS: dict[ObjectKind, Callable[[AdWriter, ldap3.Connection, Change], None]
 
 
 USER_CLASSES = ("top", "person", "organizationalPerson", "user")
+
+
+def joined_units(changes: Sequence[Change]) -> list[list[tuple[Change, ...]]]:
+    """The rounds a batch is written in, each a list of units (pure).
+
+    Everything but memberships goes first, one change a unit; a new group whose plan gives
+    it members (and nothing to remove) forms one unit with that membership change, written
+    as one add. The other memberships come in a second round, once their groups exist.
+    """
+    creates = {dn_key(c.dn) for c in changes
+               if c.kind is ObjectKind.GROUP and c.action is Action.CREATE}
+    joined: dict[str, Change] = {}
+    for c in changes:
+        key = dn_key(c.dn)
+        if c.kind is ObjectKind.MEMBERS and key in creates and key not in joined and \
+                c.after.get("add") and not c.after.get("remove"):
+            joined[key] = c
+    first: list[tuple[Change, ...]] = []
+    then: list[tuple[Change, ...]] = []
+    for c in changes:
+        key = dn_key(c.dn)
+        if c.kind is not ObjectKind.MEMBERS:
+            first.append((c, joined[key]) if c.kind is ObjectKind.GROUP and
+                         c.action is Action.CREATE and key in joined else (c,))
+        elif joined.get(key) is not c:
+            then.append((c,))
+    return [units for units in (first, then) if units]
+
+
+def _group_attributes(change: Change) -> dict[str, Any]:
+    """What the add of a new group carries: its name, its type, its description."""
+    return {"sAMAccountName": change.key, "groupType": GLOBAL_SECURITY_GROUP,
+            "description": change.after.get("description") or []}
 
 
 def _delete_parked(conn: ldap3.Connection, change: Change) -> None:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import string
 from typing import Any
 
 import pytest
 import yaml
 
+from ssc_infra.ad.apply import apply_changes
 from ssc_infra.ad.attributes import PASSWORD_NOT_RECORDED
 from ssc_infra.ad.connection import AdSettings
 from ssc_infra.ad.parse import parse_account, parse_group
 from ssc_infra.ad.scope import Scope, partner_ous, scope_refusal
-from ssc_infra.ad.writer import AdWriter, explain_ldap_result
+from ssc_infra.ad.writer import AdWriter, explain_ldap_result, joined_units
 from ssc_infra.core.dn import dn_key, escape_rdn, parent_dn, rdn_value, split_dn
-from ssc_infra.core.plan import Action, Change, ObjectKind
+from ssc_infra.core.plan import Action, Change, ItemResult, ObjectKind
 from ssc_infra.core.secrets import Secret, new_password
 from tests.conftest import CASES
 
@@ -121,12 +123,18 @@ def test_a_scope_outside_its_base_dn_refuses_everything() -> None:
 class _FakeConn:
     """Records the order of operations; answers every one with `ok`."""
 
-    def __init__(self, events: list[str], ok: bool = True) -> None:
+    def __init__(self, events: list[str], ok: bool = True, refuse_members: bool = False) -> None:
         self.events, self.ok, self.closed = events, ok, False
+        self.refuse_members = refuse_members  # an add that carries members is refused
         self.result = {} if ok else {"description": "unwillingToPerform", "message": ""}
 
     def add(self, dn: str, *args: Any) -> bool:
-        self.events.append(f"add {dn}")
+        members = (args[1] if len(args) > 1 else {}).get("member")
+        if members and self.refuse_members:
+            self.result = {"description": "noSuchObject", "message": "a member is gone"}
+            self.events.append(f"refused add {dn} with {len(members)} members")
+            return False
+        self.events.append(f"add {dn}" + (f" with {len(members)} members" if members else ""))
         return self.ok
 
     def modify(self, dn: str, changes: dict[str, Any]) -> bool:
@@ -134,10 +142,11 @@ class _FakeConn:
         return self.ok
 
 
-def _writer(events: list[str], sink: Any, ok: bool = True) -> AdWriter:
+def _writer(events: list[str], sink: Any, ok: bool = True, refuse_members: bool = False,
+            workers: int = 1) -> AdWriter:
     settings = AdSettings("ldaps://dc", "svc", Secret("x"), "DC=ssc,DC=test")
-    writer = AdWriter(settings, workers=1, on_password=sink)
-    conn = _FakeConn(events, ok)
+    writer = AdWriter(settings, workers=workers, on_password=sink)
+    conn = _FakeConn(events, ok, refuse_members)
     writer._conn = lambda: conn  # type: ignore[method-assign]
     return writer
 
@@ -186,3 +195,75 @@ def test_a_reset_records_the_new_password_then_sets_it_with_must_change() -> Non
     [(change, password)] = recorded
     assert change.after["sAMAccountName"] == "jvries"  # the credentials row names the account
     assert password != "Hunter2!in-a-plan"  # a value in a plan file is never used
+
+
+GROUPS = "OU=Groups,OU=alpha,OU=Partners,DC=ssc,DC=test"
+NEW_GROUP = Change(ObjectKind.GROUP, Action.CREATE, "alpha", "alpha-all", f"CN=alpha-all,{GROUPS}",
+                   {}, {"description": "everyone"})
+ITS_MEMBERS = Change(ObjectKind.MEMBERS, Action.UPDATE, "alpha", "alpha-all", NEW_GROUP.dn,
+                     {"members": []}, {"add": [NEW_JAN.dn], "remove": [],
+                                       "add_keys": ["alpha/1002"], "remove_keys": []})
+OLD_GROUP = "CN=alpha-vpn," + GROUPS
+OTHER_MEMBERS = Change(ObjectKind.MEMBERS, Action.UPDATE, "alpha", "alpha-vpn", OLD_GROUP,
+                       {"members": []}, {"add": [NEW_JAN.dn], "remove": []})
+DESCRIBED = Change(ObjectKind.GROUP, Action.UPDATE, "alpha", "alpha-vpn", OLD_GROUP,
+                   {"description": ""}, {"description": "VPN"})
+
+
+@pytest.mark.parametrize(("batch", "rounds"), [
+    ([NEW_GROUP, ITS_MEMBERS], [[("alpha-all", "alpha-all")]]),
+    ([ITS_MEMBERS, OTHER_MEMBERS, DESCRIBED, NEW_GROUP],
+     [[("alpha-vpn",), ("alpha-all", "alpha-all")], [("alpha-vpn",)]]),
+    # a new group's change that also removes (only a hand-edited plan) waits for its group
+    ([NEW_GROUP, dataclasses.replace(ITS_MEMBERS, after={"add": [], "remove": [NEW_JAN.dn]})],
+     [[("alpha-all",)], [("alpha-all",)]]),
+    ([OTHER_MEMBERS], [[("alpha-vpn",)]]),
+])
+def test_a_new_group_is_written_with_its_members_and_other_memberships_after_the_groups(
+        batch: list[Change], rounds: list[list[tuple[str, ...]]]) -> None:
+    assert [[tuple(c.key for c in unit) for unit in units]
+            for units in joined_units(batch)] == rounds
+
+
+def test_a_new_group_and_its_members_go_in_one_add_and_each_item_is_reported() -> None:
+    events: list[str] = []
+    reported: list[ItemResult] = []
+    results = _writer(events, None).apply([NEW_GROUP, ITS_MEMBERS, OTHER_MEMBERS],
+                                          reported.append)
+    assert events == [f"add {NEW_GROUP.dn} with 1 members", f"modify {OLD_GROUP} ['member']"]
+    assert [(r.change, r.ok) for r in results] == [(NEW_GROUP, True), (ITS_MEMBERS, True),
+                                                   (OTHER_MEMBERS, True)]
+    assert reported == results
+
+
+def test_a_refused_add_with_members_is_written_apart_so_the_group_is_still_made() -> None:
+    events: list[str] = []
+    group, members = _writer(events, None, refuse_members=True).apply([NEW_GROUP, ITS_MEMBERS])
+    assert events == [f"refused add {NEW_GROUP.dn} with 1 members", f"add {NEW_GROUP.dn}",
+                      f"modify {NEW_GROUP.dn} ['member']"]
+    assert group.ok and members.ok
+
+
+def test_a_member_outside_the_scope_is_refused_and_the_group_made_alone() -> None:
+    events: list[str] = []
+    outside = dataclasses.replace(ITS_MEMBERS, after={
+        "add": ["CN=Administrator,CN=Users,DC=ssc,DC=test"], "remove": []})
+    group, members = _writer(events, None, workers=2).apply([NEW_GROUP, outside])
+    assert events == [f"add {NEW_GROUP.dn}"]
+    assert group.ok and not members.ok and members.message.startswith("refused: ")
+
+
+def test_accounts_are_written_before_the_groups_that_take_them_in() -> None:
+    events: list[str] = []
+    changes = [NEW_GROUP, ITS_MEMBERS, NEW_JAN]
+    report = apply_changes(changes, _writer(events, lambda c, p: events.append("record")))
+    assert events == ["record", f"add {NEW_JAN.dn}", f"add {NEW_GROUP.dn} with 1 members"]
+    assert report.succeeded == 3
+
+
+def test_a_failed_account_is_left_out_of_its_new_group() -> None:
+    events: list[str] = []
+    report = apply_changes([NEW_GROUP, ITS_MEMBERS, NEW_JAN], _writer(events, None))
+    assert [(r.change.kind, r.ok) for r in report.results] == [
+        (ObjectKind.ACCOUNT, False), (ObjectKind.GROUP, True)]  # no member left to add
+    assert events == [f"add {NEW_GROUP.dn}"]
