@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from ssc_infra.core import slugs
+from ssc_infra.core.bulk import no_cycle_collection
 from ssc_infra.core.dn import escape_rdn
 from ssc_infra.core.model import (
     Identity,
@@ -164,6 +165,7 @@ def account_state(person: Person, today: date, prestart_days: int) -> AccountSta
     return None
 
 
+@no_cycle_collection()
 def derive(
     region: Region,
     today: date,

@@ -25,6 +25,7 @@ handed out before are kept.
 from __future__ import annotations
 
 import functools
+import operator
 import re
 import string
 import unicodedata
@@ -45,6 +46,10 @@ _TRANSLIT = str.maketrans({
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'"})
 _NOT_SAM = re.compile(r"[^a-z0-9]+")
 _NOT_UPN = re.compile(r"[^a-z0-9.-]+")
+
+
+# Newcomers are named in this order: the earliest starter gets the plain name.
+START_ORDER = ("start_date", "partner", "employee_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,16 +126,20 @@ def check_template(template: str, what: str) -> None:
 
 def base_names(person: Person, policy: NamingPolicy, upn_suffix: str) -> AccountName:
     """The names of one person before collisions are settled."""
+    sam, local, given, surname, full, display = _person_base(person, policy)
+    return AccountName(sam, f"{local}@{upn_suffix}", given, surname, full, display)
+
+
+def _person_base(person: Person, policy: NamingPolicy) -> tuple[str, str, str, str, str, str]:
+    """sam, UPN local part, givenName, sn, cn and displayName before collisions are settled."""
     try:
-        sam, local, given, surname, full, display = _base(
-            person.given_name, person.infix, person.surname, policy.sam, policy.upn,
-            policy.max_len)
+        return _base(person.given_name, person.infix, person.surname, policy.sam, policy.upn,
+                     policy.max_len)
     except ValueError:
         raise NamingError(
             f"no account name can be made for {person.partner}/{person.employee_id}: the "
             "name has no letters the policy uses; correct the HR export"
         ) from None
-    return AccountName(sam, f"{local}@{upn_suffix}", given, surname, full, display)
 
 
 @functools.lru_cache(maxsize=65536)  # names repeat a lot across thousands of people
@@ -216,23 +225,24 @@ def assign_names(
             local, suffix = taken.lower().rsplit("@", 1)
             upns.setdefault(suffix, _Names((), UPN_LOCAL_MAX)).taken.add(local)
     result: dict[PersonKey, AccountName] = {}
-    # Kept names first (their UPNs claim their local parts), then newcomers by start date.
-    order = sorted(people, key=lambda p: (p.key not in existing, p.start_date, p.partner,
-                                          p.employee_id))
+    # Kept names first (their UPNs claim their local parts), then newcomers by start date:
+    # one sort by start date, then a stable split (no key tuple built per person).
+    by_start = sorted(people, key=operator.attrgetter(*START_ORDER))
+    order = [p for p in by_start if p.key in existing] + [
+        p for p in by_start if p.key not in existing]
     for person in order:
         suffix = upn_suffixes[person.partner]
-        base = base_names(person, policy, suffix)
+        base_sam, base_local, *names = _person_base(person, policy)
         kept = existing.get(person.key)
-        sam = kept.sam if kept else sams.claim(base.sam)
+        sam = kept.sam if kept else sams.claim(base_sam)
         upn = kept.upn if kept and kept.upn else None
-        if upn is not None and policy.upn_follows_name and not _fits(upn, base.upn):
+        if upn is not None and policy.upn_follows_name \
+                and not _fits(upn, f"{base_local}@{suffix}"):
             upn = None  # the old UPN stays taken: it lives on as an alias
         if upn is None:
-            local = base.upn.rsplit("@", 1)[0]
             pool = upns.get(suffix.lower())
             if pool is None:
                 pool = upns[suffix.lower()] = _Names((), UPN_LOCAL_MAX)
-            upn = f"{pool.claim(local)}@{suffix}"
-        result[person.key] = AccountName(sam, upn, base.given_name, base.surname,
-                                         base.full_name, base.display_name)
+            upn = f"{pool.claim(base_local)}@{suffix}"
+        result[person.key] = AccountName(sam, upn, *names)
     return result

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,8 @@ def open_csv(root: Path, p: PartnerDoc, key: str, columns: tuple[str, ...],
 
 
 class Rows:
-    """The data rows of a CSV file as (line, {column: stripped value}).
+    """The data rows of a CSV file as (line, {column: stripped value}), or with `tuples()` as
+    (line, stripped values in the order of `columns`).
 
     A row whose field count differs from the header yields None as its values: its fields
     cannot be told apart, so checking them one by one would only add noise.
@@ -84,7 +86,8 @@ class Rows:
     def __init__(self, reader: Any, header: tuple[str, ...], columns: tuple[str, ...]) -> None:
         self.reader = reader
         self.width = len(header)
-        self.index = [(c, header.index(c)) for c in columns if c in header]
+        self.columns = tuple(c for c in columns if c in header)
+        self._pick = operator.itemgetter(*(header.index(c) for c in self.columns))
         self.shape_problem = ("", "")
         self.bad_row_id = ""  # the first column of a misshapen row, usually still its id
         self._id_index = header.index("employee_id") if "employee_id" in header else -1
@@ -92,6 +95,16 @@ class Rows:
         self.error: tuple[int, str, str] | None = None  # (line, message, hint) that ended it
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, str] | None]]:
+        for line, values in self.tuples():
+            yield line, None if values is None else self.as_dict(values)
+
+    def as_dict(self, values: tuple[str, ...]) -> dict[str, str]:
+        """The values of one row from `tuples()` by column."""
+        return dict(zip(self.columns, values, strict=True))
+
+    def tuples(self) -> Iterator[tuple[int, tuple[str, ...] | None]]:
+        """The rows as tuples: no dict per row where a big export is read."""
+        pick, width, columns = self._pick, self.width, len(self.columns)
         while True:
             line = self.reader.line_num + 1  # where the row starts; a quoted value may span lines
             try:
@@ -107,16 +120,17 @@ class Rows:
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue  # blank lines, as spreadsheets leave at the end
             self.count += 1
-            if len(row) != self.width:
-                more = "more" if len(row) > self.width else "fewer"
+            if len(row) != width:
+                more = "more" if len(row) > width else "fewer"
                 self.shape_problem = (
-                    f"{len(row)} fields where the header has {self.width} ({more})",
+                    f"{len(row)} fields where the header has {width} ({more})",
                     "check for an unquoted separator inside a value, or a missing one",
                 )
                 self.bad_row_id = row[self._id_index].strip() if self._id_index == 0 else ""
                 yield line, None
                 continue
-            yield line, {c: row[i].strip() for c, i in self.index}
+            picked = pick(row)
+            yield line, tuple(map(str.strip, picked if columns > 1 else (picked,)))
 
 
 class RowProblems:

@@ -59,7 +59,13 @@ class DeviceReader:
         usable = {s.code for s in sites.values() if s.partner == code or s.shared}
         usable |= self.unchecked_sites
         devices: list[Device] = []
-        for line, v in rows:
+        for line, row in rows.tuples():
+            # Most rows pass every check: taken in one go; any other gets the worded checks.
+            device = None if row is None else self._fit(code, row, own, usable, f"{rel}:{line}")
+            if device is not None:
+                devices.append(device)
+                continue
+            v = None if row is None else rows.as_dict(row)
             bad = RowProblems(self.problems, rel, line, code)
             if v is None:
                 bad(*rows.shape_problem)
@@ -104,6 +110,34 @@ class DeviceReader:
         if rows.error is not None:
             self.problems.append(Problem(rel, *rows.error, code))
         return devices
+
+    def _fit(self, code: str, row: tuple[str, ...], own: Set[str], usable: Set[str],
+             where: str) -> Device | None:
+        """The device of a row (DEVICE_COLUMNS order) that passes every check `read` words,
+        recorded as seen at `where`; None when any fails (then `read` words what is wrong).
+
+        As strict as the worded checks or stricter: a row turned away here is looked at
+        again, a row let through is never looked at again.
+        """
+        tag, kind_text, employee_id, site, mac_text, key = row
+        kind = _DEVICE_KINDS.get(kind_text)
+        mac = mac_text.lower()
+        if kind is None or employee_id not in own or not _ASSET_TAG.fullmatch(tag) \
+                or not _EMPLOYEE_ID.fullmatch(employee_id):
+            return None
+        thin = kind is DeviceKind.THIN_CLIENT
+        if ((kind is DeviceKind.LAPTOP or key) and not is_wireguard_key(key)) \
+                or ((thin or mac) and not is_mac(mac)) or ((thin or site) and site not in usable):
+            return None
+        tags, macs, keys = self._seen["asset_tag"], self._seen["mac"], self._seen["wg_public_key"]
+        if tag in tags or (mac and mac in macs) or (key and key in keys):
+            return None
+        tags[tag] = where
+        if mac:
+            macs[mac] = where
+        if key:
+            keys[key] = where
+        return Device(code, tag, kind, employee_id, site or None, mac or None, key or None)
 
     def _check_unique(self, bad: RowProblems, where: str, values: dict[str, str]) -> None:
         for column, seen in self._seen.items():

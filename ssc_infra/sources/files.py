@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from ssc_infra.core.bulk import no_cycle_collection
 from ssc_infra.core.errors import InventoryError, Problem
 from ssc_infra.core.model import (
     Device,
@@ -151,6 +152,7 @@ class FilesSource:
         remember(self.folder, run.data_files, partners, state, today)
 
 
+@no_cycle_collection()
 def _load(root: Path, today: date, hold: bool) -> Loaded:
     """The inventory folder `root` loaded; with `hold`, a partner with problems in its own
     data is left out (and its problems kept) rather than stopping the load."""

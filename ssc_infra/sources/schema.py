@@ -8,6 +8,7 @@ duplicates) live in `ssc_infra.sources.regionfiles`, `people` and `devices`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from ipaddress import IPv4Address, IPv4Network
@@ -229,11 +230,20 @@ _CONTROL_NAMES = {"\x00": "NUL", "\t": "tab", "\n": "line feed", "\r": "carriage
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+# Names, departments and titles repeat across thousands of rows: each value is judged once.
+# Only short values are kept, so a hostile export cannot make the memo large.
+_MEMO_SIZE, _MEMO_MAX_LEN = 65536, 256
+
+
 def unprintable(text: str) -> str:
     """What makes `text` unfit for a line of a host file or an LDAP value, or "" when nothing.
 
     Names the first offending character by its code point, so an invisible one can be found.
     """
+    return _unprintable_memo(text) if len(text) <= _MEMO_MAX_LEN else _unprintable(text)
+
+
+def _unprintable(text: str) -> str:
     if not text or (_PRINTABLE.fullmatch(text) and not _SURROGATE.search(text)):
         return ""
     for index, char in enumerate(text):
@@ -251,6 +261,10 @@ def person_name_problem(text: str) -> str:
     Hoekstra-de Boer. A digit, bracket or control character has no place in a name, and would
     be syntax in some host file.
     """
+    return _name_problem_memo(text) if len(text) <= _MEMO_MAX_LEN else _name_problem(text)
+
+
+def _name_problem(text: str) -> str:
     bad = unprintable(text)
     if bad:
         return bad
@@ -262,3 +276,7 @@ def person_name_problem(text: str) -> str:
         elif not (char in PERSON_NAME_PUNCTUATION or (category.startswith("M") and index)):
             return f"character {char!r} at position {index + 1}"
     return "" if letters else "no letters"
+
+
+_unprintable_memo = functools.lru_cache(maxsize=_MEMO_SIZE)(_unprintable)
+_name_problem_memo = functools.lru_cache(maxsize=_MEMO_SIZE)(_name_problem)
