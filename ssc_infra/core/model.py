@@ -11,6 +11,8 @@ from datetime import date
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
 
+from ssc_infra.core.bulk import quick_init
+
 
 class PartnerKind(StrEnum):
     MUNICIPALITY = "municipality"
@@ -113,6 +115,7 @@ class Site:
     shared: bool = False
 
 
+@quick_init  # built once per person: 200,000 times in a big region
 @dataclass(frozen=True, slots=True)
 class Person:
     """One row of a partner's HR export."""
@@ -142,6 +145,7 @@ class Person:
         return self.end_date is not None and self.end_date < today
 
 
+@quick_init  # built once per person: 200,000 times in a big region
 @dataclass(frozen=True, slots=True)
 class Device:
     partner: str

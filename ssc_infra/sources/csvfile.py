@@ -56,9 +56,9 @@ def open_csv(root: Path, p: PartnerDoc, key: str, columns: tuple[str, ...],
     first = text.split("\n", 1)[0]
     # Dutch spreadsheet exports use ';' as the separator.
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     try:
-        header = tuple(h.strip() for h in next(reader, []))
+        header = tuple(h.strip() for h in next(csv.reader(io.StringIO(text),
+                                                          delimiter=delimiter), []))
     except csv.Error as e:
         problems.append(Problem(rel, 1, f"unreadable header: {e}",
                                 f"the first line is the header: {','.join(columns)}", code))
@@ -72,27 +72,56 @@ def open_csv(root: Path, p: PartnerDoc, key: str, columns: tuple[str, ...],
         problems.append(Problem(rel, 1, f"unknown column {quoted(column)}",
                                 did_you_mean(column[:100], list(columns)) or
                                 f"the header must be: {','.join(columns)}", code))
-    return (rel, Rows(reader, header, columns)) if not missing else None
+    return (rel, Rows(text, delimiter, header, columns)) if not missing else None
 
 
 class Rows:
     """The data rows of a CSV file as (line, {column: stripped value}), or with `tuples()` as
-    (line, stripped values in the order of `columns`).
+    (line, stripped values in the order of `columns`), or all at once as columns (`table()`).
 
     A row whose field count differs from the header yields None as its values: its fields
     cannot be told apart, so checking them one by one would only add noise.
     """
 
-    def __init__(self, reader: Any, header: tuple[str, ...], columns: tuple[str, ...]) -> None:
-        self.reader = reader
+    def __init__(self, text: str, delimiter: str, header: tuple[str, ...],
+                 columns: tuple[str, ...]) -> None:
+        self._text, self._delimiter = text, delimiter
+        self.reader = self._after_header()
         self.width = len(header)
         self.columns = tuple(c for c in columns if c in header)
-        self._pick = operator.itemgetter(*(header.index(c) for c in self.columns))
+        self._indexes = tuple(header.index(c) for c in self.columns)
+        self._pick = operator.itemgetter(*self._indexes)
         self.shape_problem = ("", "")
         self.bad_row_id = ""  # the first column of a misshapen row, usually still its id
         self._id_index = header.index("employee_id") if "employee_id" in header else -1
         self.count = 0  # data rows read
         self.error: tuple[int, str, str] | None = None  # (line, message, hint) that ended it
+
+    def _after_header(self) -> Any:
+        reader = csv.reader(io.StringIO(self._text), delimiter=self._delimiter)
+        next(reader)  # the header: open_csv read it
+        return reader
+
+    def table(self) -> list[tuple[str, ...]] | None:
+        """Every data row at once, as columns: the stripped values of each of `columns`, in
+        that order; row i of the data is on line i + 2 of the file.
+
+        Only for a plain file: each row on one line of its own with the header's width, blank
+        lines only at the end, and at least one row; otherwise None. Either way `tuples()`
+        reads the rows afresh, one by one (and words what is wrong with them).
+        """
+        try:
+            rows = list(self.reader)
+        except csv.Error:
+            rows = []
+        one_line_each = len(rows) == self.reader.line_num - 1  # the header is line 1
+        self.reader = self._after_header()
+        while rows and (not rows[-1] or (len(rows[-1]) == 1 and not rows[-1][0].strip())):
+            rows.pop()
+        if not rows or not one_line_each or set(map(len, rows)) != {self.width}:
+            return None
+        everything = list(zip(*rows, strict=True))
+        return [tuple(map(str.strip, everything[i])) for i in self._indexes]
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, str] | None]]:
         for line, values in self.tuples():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Set
+from itertools import compress, repeat
 from pathlib import Path
 
 from ssc_infra.core.errors import Problem
@@ -23,6 +24,7 @@ _DEVICE_KINDS = {k.value: k for k in DeviceKind}
 _EMPLOYEE_ID = re.compile(EMPLOYEE_ID_PATTERN)
 _ASSET_TAG = re.compile(ASSET_TAG_PATTERN)
 _UNIQUE = {"asset_tag": "asset tag", "mac": "MAC address", "wg_public_key": "WireGuard key"}
+_OR_NONE = {"": None}  # `_OR_NONE.get(value, value)`: an empty optional value is None
 
 
 class DeviceReader:
@@ -43,8 +45,8 @@ class DeviceReader:
         self.problems = problems
         self.unchecked_sites = unchecked_sites
         self.employee_ids = employee_ids
-        # Values unique in the whole region: value -> where it was first seen, "devices/x.csv:3".
-        self._seen: dict[str, dict[str, str]] = {column: {} for column in _UNIQUE}
+        # Values unique in the whole region: value -> where it was first seen, its file and line.
+        self._seen: dict[str, dict[str, tuple[str, int]]] = {column: {} for column in _UNIQUE}
 
     def read(self, p: PartnerDoc, sites: dict[str, Site]) -> list[Device]:
         """The devices of partner file `p` whose rows have no problem."""
@@ -58,10 +60,15 @@ class DeviceReader:
         own = self.employee_ids.get(code, set())
         usable = {s.code for s in sites.values() if s.partner == code or s.shared}
         usable |= self.unchecked_sites
+        table = rows.table()
+        if table is not None:
+            taken = self._fit_table(code, table, own, usable, rel)
+            if taken is not None:
+                return taken
         devices: list[Device] = []
         for line, row in rows.tuples():
             # Most rows pass every check: taken in one go; any other gets the worded checks.
-            device = None if row is None else self._fit(code, row, own, usable, f"{rel}:{line}")
+            device = None if row is None else self._fit(code, row, own, usable, (rel, line))
             if device is not None:
                 devices.append(device)
                 continue
@@ -100,7 +107,7 @@ class DeviceReader:
                     "this partner or a shared flex site")
             if bad.count or kind is None:
                 continue
-            self._check_unique(bad, f"{rel}:{line}", v)
+            self._check_unique(bad, (rel, line), v)
             if bad.count:
                 continue
             devices.append(Device(
@@ -111,8 +118,51 @@ class DeviceReader:
             self.problems.append(Problem(rel, *rows.error, code))
         return devices
 
+    def _fit_table(self, code: str, table: list[tuple[str, ...]], own: Set[str],
+                   usable: Set[str], rel: str) -> list[Device] | None:
+        """The devices of a whole list (`Rows.table()`: columns in DEVICE_COLUMNS order) when
+        every row passes every check `read` words, recorded as seen; None when any row fails
+        one (then nothing is recorded).
+
+        The checks of `_fit`, a column at a time, each distinct value judged once. As strict
+        as the worded checks or stricter: a list turned away here is read again row by row.
+        """
+        tag, kind_text, employee_id, site, mac_text, key = table
+        mac = tuple(map(str.lower, mac_text))
+        kinds = set(kind_text)
+        if not kinds <= _DEVICE_KINDS.keys() or not set(employee_id) <= own \
+                or not all(map(_ASSET_TAG.fullmatch, tag)) \
+                or not all(map(_EMPLOYEE_ID.fullmatch, set(employee_id))):
+            return None
+        keys = list(compress(key, key))
+        macs = list(compress(mac, mac))
+        if not all(map(is_wireguard_key, keys)) or not all(map(is_mac, macs)) \
+                or not {s for s in site if s} <= usable:
+            return None
+        laptop, thin = DeviceKind.LAPTOP.value, DeviceKind.THIN_CLIENT.value
+        # What a kind needs: a laptop its key, a thin client its MAC and site.
+        if (laptop in kinds and not all(k for t, k in zip(kind_text, key, strict=True)
+                                        if t == laptop)) \
+                or (thin in kinds and not all(m and s for t, m, s in zip(
+                    kind_text, mac, site, strict=True) if t == thin)):
+            return None
+        seen = self._seen
+        tags, seen_macs, seen_keys = seen["asset_tag"], seen["mac"], seen["wg_public_key"]
+        if len(set(tag)) != len(tag) or len(set(macs)) != len(macs) \
+                or len(set(keys)) != len(keys) or not tags.keys().isdisjoint(tag) \
+                or not seen_macs.keys().isdisjoint(macs) \
+                or not seen_keys.keys().isdisjoint(keys):
+            return None
+        where = list(zip(repeat(rel), range(2, len(tag) + 2), strict=False))
+        tags.update(zip(tag, where, strict=True))
+        seen_macs.update(zip(macs, compress(where, mac), strict=True))
+        seen_keys.update(zip(keys, compress(where, key), strict=True))
+        return list(map(Device, repeat(code), tag, map(_DEVICE_KINDS.__getitem__, kind_text),
+                        employee_id, map(_OR_NONE.get, site, site), map(_OR_NONE.get, mac, mac),
+                        map(_OR_NONE.get, key, key)))
+
     def _fit(self, code: str, row: tuple[str, ...], own: Set[str], usable: Set[str],
-             where: str) -> Device | None:
+             where: tuple[str, int]) -> Device | None:
         """The device of a row (DEVICE_COLUMNS order) that passes every check `read` words,
         recorded as seen at `where`; None when any fails (then `read` words what is wrong).
 
@@ -139,14 +189,16 @@ class DeviceReader:
             keys[key] = where
         return Device(code, tag, kind, employee_id, site or None, mac or None, key or None)
 
-    def _check_unique(self, bad: RowProblems, where: str, values: dict[str, str]) -> None:
+    def _check_unique(self, bad: RowProblems, where: tuple[str, int],
+                      values: dict[str, str]) -> None:
         for column, seen in self._seen.items():
             value = values[column].lower() if column == "mac" else values[column]
             if not value:
                 continue
             first = seen.setdefault(value, where)
             if first != where:
-                bad(f"duplicate {_UNIQUE[column]} {values[column]!r}, also at {first}",
+                bad(f"duplicate {_UNIQUE[column]} {values[column]!r}, also at "
+                    f"{first[0]}:{first[1]}",
                     "every device is listed once in the region: one shared DHCP, RADIUS and "
                     "VPN configuration serves all partners")
 

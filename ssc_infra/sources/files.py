@@ -15,6 +15,7 @@ read or changed) while the other partners go on. A problem in the files the SSC 
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -220,7 +221,7 @@ def _build_region(
             services=tuple(p.spec.services) if p.active else (),
             sites=tuple(by_partner[p.spec.code]), people=tuple(people[p.spec.code]),
             # in asset-tag order: one Region whatever order the list (or NetBox) gives
-            devices=tuple(sorted(devices[p.spec.code], key=lambda d: d.asset_tag)),
+            devices=tuple(sorted(devices[p.spec.code], key=_BY_TAG)),
             quota_users=p.spec.quota.users, offboarded=_offboarded(p.spec.offboarded),
             merged=Merged(p.spec.merged.into, p.spec.merged.date) if p.spec.merged else None,
             merged_from=MergedFrom(tuple(p.spec.merged_from.partners), p.spec.merged_from.ids)
@@ -243,6 +244,9 @@ def _build_region(
         ),
         partners=partners,
     )
+
+
+_BY_TAG = operator.attrgetter("asset_tag")
 
 
 def _offboarded(entry: OffboardedEntry | None) -> Offboarded | None:

@@ -7,10 +7,13 @@ their accounts move rather than being made anew.
 
 from __future__ import annotations
 
+import operator
 import re
-from collections.abc import Iterator, Set
+from collections.abc import Iterator, Mapping, Set
 from datetime import date
+from itertools import compress, repeat
 from pathlib import Path
+from typing import cast
 
 from ssc_infra.core.errors import Problem
 from ssc_infra.core.model import (
@@ -47,6 +50,8 @@ _NAME_HINT = ("letters (with diacritics), space, apostrophe, hyphen and dot, at 
 # Free text that lands in an LDAP attribute of this many characters at most.
 _TEXT_COLUMNS = (("department", DEPARTMENT_MAX), ("job_title", JOB_TITLE_MAX))
 _NAME_COLUMNS = (("given_name", GIVEN_NAME_MAX), ("infix", INFIX_MAX), ("surname", SURNAME_MAX))
+# The longest given name, infix, surname, department and job title a whole export may hold.
+_TABLE_LIMITS = (GIVEN_NAME_MAX, INFIX_MAX, SURNAME_MAX, DEPARTMENT_MAX, JOB_TITLE_MAX)
 
 
 class PeopleReader:
@@ -80,6 +85,12 @@ class PeopleReader:
         seen: dict[str, int] = {}
         before = self._read_previous(p)
         ids = self.employee_ids.setdefault(code, set())
+        table = rows.table()
+        if table is not None:
+            taken = self._fit_table(code, table, usable, before)
+            if taken is not None:
+                ids.update(table[0])
+                return taken
         departments = _Departments(rel)
         people: list[Person] = []
         for line, row in rows.tuples():
@@ -152,6 +163,56 @@ class PeopleReader:
                 rel, line, message, "use one spelling of the department in the HR export: the "
                 "group flaps between them on every other run", code))
         return people
+
+    def _fit_table(self, code: str, table: list[tuple[str, ...]], usable: Set[str],
+                   before: Mapping[str, PersonKey]) -> list[Person] | None:
+        """The people of a whole export (`Rows.table()`: columns in PEOPLE_COLUMNS order) when
+        every row passes every check `read` words, None when any row fails one.
+
+        The checks of `_fit`, a column at a time: each distinct value is judged once, and the
+        lengths and dates are compared across the column. As strict as the worded checks or
+        stricter: an export turned away here is read again row by row.
+        """
+        employee_id, given, infix, surname, department, title, site, kind, start_text, \
+            end_text = table
+        if not (all(employee_id) and all(given) and all(surname) and all(kind)
+                and all(start_text)) or len(set(employee_id)) != len(employee_id) \
+                or not set(site) <= usable or not set(kind) <= _WORKPLACES.keys():
+            return None
+        longest = [max(map(len, column)) for column in (given, infix, surname, department,
+                                                         title)]
+        if any(n > limit for n, limit in zip(longest, _TABLE_LIMITS, strict=True)):
+            return None
+        if longest[1] + 1 + longest[2] > SURNAME_MAX \
+                or longest[0] + 2 + longest[1] + longest[2] > FULL_NAME_MAX:
+            # Some rows may be too long together: only then is each row measured.
+            for g, i, s in zip(given, infix, surname, strict=True):
+                sn = len(i) + 1 + len(s) if i else len(s)
+                if sn > SURNAME_MAX or len(g) + 1 + sn > FULL_NAME_MAX:
+                    return None
+        names = set(given) | set(surname) | set(infix)
+        names.discard("")
+        if not all(map(_EMPLOYEE_ID.fullmatch, employee_id)) \
+                or any(map(person_name_problem, names)) \
+                or any(map(unprintable, set(department) | set(title))) \
+                or _Departments.any_clash(set(department)):
+            return None
+        known = self._dates  # every date parsed so far, and only those that parse
+        texts = {*start_text, *end_text}
+        texts.discard("")
+        for text in texts - known.keys():
+            self._date(text)
+        if not texts <= known.keys():
+            return None
+        starts = list(map(known.__getitem__, start_text))
+        ends = list(map(known.get, end_text))  # "" -> None: no end date
+        given_ends = cast("Iterator[date]", compress(ends, ends))
+        if any(map(operator.lt, given_ends, compress(starts, ends))):
+            return None
+        previous = map(before.get, employee_id) if before else repeat(None)
+        return list(map(Person, repeat(code), employee_id, given, infix, surname, department,
+                        title, site, map(_WORKPLACES.__getitem__, kind), starts, ends,
+                        previous))
 
     def _fit(self, row: tuple[str, ...], usable: Set[str]
              ) -> tuple[Workplace, date, date | None] | None:
@@ -238,7 +299,8 @@ def check_quota(p: PartnerDoc, people: list[Person], today: date) -> list[Proble
     limit = p.spec.quota.users
     if limit is None:
         return []
-    current = sum(1 for person in people if not person.has_left(today))
+    # `not person.has_left(today)`, inline: a big region counts hundreds of thousands
+    current = sum(1 for person in people if (end := person.end_date) is None or end >= today)
     if current <= limit:
         return []
     return [Problem(
@@ -299,6 +361,12 @@ class _Departments:
 
     def add(self, value: str, line: int) -> None:
         self.first_line.setdefault(value, line)
+
+    @staticmethod
+    def any_clash(values: Set[str]) -> bool:
+        """Whether two of `values` make the same group ("" makes none)."""
+        slugs = {slug(v) for v in values if v}
+        return len(slugs) != len(values) - ("" in values)
 
     def clashes(self, partner: str) -> Iterator[tuple[int, str]]:
         """(line, message) for each value whose group another value already makes."""

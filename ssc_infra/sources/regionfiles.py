@@ -9,6 +9,7 @@ the run, as it may touch every partner (`files.load_holding`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -159,6 +160,9 @@ def collect_sites(partners: list[PartnerDoc]) -> tuple[dict[str, Site], list[Pro
     where: dict[str, str] = {}
     vlans: dict[int, tuple[str, str]] = {}
     problems: list[Problem] = []
+    # Each site against every earlier one only when some subnets overlap at all (one sort
+    # tells): a region of hundreds of sites is otherwise a hundred thousand comparisons.
+    overlapping = _any_overlap([e.subnet for p in partners for e in p.spec.sites])
     for p in partners:
         for index, entry in enumerate(p.spec.sites):
             loc = f"{p.doc.file}:{p.doc.line(('sites', index))}"
@@ -179,7 +183,7 @@ def collect_sites(partners: list[PartnerDoc]) -> tuple[dict[str, Site], list[Pro
                     f"{owner[0]!r} (at {owner[1]})",
                     "each partner has VLANs of its own: pick a free VLAN id", p.spec.code,
                 ))
-            for other in sites.values():
+            for other in sites.values() if overlapping else ():
                 if other.subnet.overlaps(entry.subnet):
                     problems.append(Problem(
                         p.doc.file, line,
@@ -191,6 +195,17 @@ def collect_sites(partners: list[PartnerDoc]) -> tuple[dict[str, Site], list[Pro
             sites[entry.code] = site
             where[entry.code] = loc
     return sites, problems
+
+
+def _any_overlap(subnets: list[IPv4Network]) -> bool:
+    """Whether any two of `subnets` share an address."""
+    reach = -1
+    for first, last in sorted((int(n.network_address), int(n.broadcast_address))
+                              for n in subnets):
+        if first <= reach:
+            return True
+        reach = max(reach, last)
+    return False
 
 
 def _raw_site_codes(data: Any) -> set[str]:

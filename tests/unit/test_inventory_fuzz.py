@@ -159,8 +159,9 @@ def _outcome(root: Path) -> object:
 def test_the_quick_row_checks_agree_with_the_worded_ones(
     scratch: Path, rel: str, data: st.DataObject
 ) -> None:
-    # People and device rows that pass every check are taken in one go (`_fit`); the others
-    # get the worded checks. Whatever a row holds, both ways give the same Region or problems.
+    # A plain export whose rows all pass every check is taken a column at a time
+    # (`_fit_table`); else rows that pass are taken in one go (`_fit`) and the others get the
+    # worded checks. Whatever a row holds, all three ways give the same Region or problems.
     rows = list(csv.reader(io.StringIO(_original(rel))))
     for _ in range(data.draw(st.integers(1, 3))):
         row = data.draw(st.integers(1, len(rows) - 1))
@@ -170,11 +171,15 @@ def test_the_quick_row_checks_agree_with_the_worded_ones(
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(rows)
     (scratch / rel).write_bytes(out.getvalue().encode("utf-8"))
+    no_tables = (mock.patch.object(PeopleReader, "_fit_table", return_value=None),
+                 mock.patch.object(DeviceReader, "_fit_table", return_value=None))
     try:
         quick = _outcome(scratch)
-        with mock.patch.object(PeopleReader, "_fit", return_value=None), \
-                mock.patch.object(DeviceReader, "_fit", return_value=None):
-            worded = _outcome(scratch)
+        with no_tables[0], no_tables[1]:
+            by_row = _outcome(scratch)
+            with mock.patch.object(PeopleReader, "_fit", return_value=None), \
+                    mock.patch.object(DeviceReader, "_fit", return_value=None):
+                worded = _outcome(scratch)
     finally:
         shutil.copyfile(MINI / rel, scratch / rel)
-    assert quick == worded
+    assert quick == by_row == worded
