@@ -24,6 +24,7 @@ from ssc_infra.ad.attributes import (
 )
 from ssc_infra.ad.drift import lock_rules, retire_group, retired_groups
 from ssc_infra.core.actual import DirectoryAccount, DirectoryState
+from ssc_infra.core.bulk import no_cycle_collection
 from ssc_infra.core.desired import AccountState, DesiredAccount, DesiredPartner, DesiredState
 from ssc_infra.core.dn import dn_key, escape_rdn, rdn_value
 from ssc_infra.core.model import Identity, Person, PersonKey, Region
@@ -105,6 +106,7 @@ def _name_pair(person: Person) -> tuple[str, str]:
 # -- the diff ---------------------------------------------------------------------------
 
 
+@no_cycle_collection()  # a big region: see core/bulk.py
 def diff_directory(
     desired: DesiredState,
     actual: DirectoryState,

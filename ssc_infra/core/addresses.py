@@ -25,6 +25,7 @@ def allocate(
     first: int,
     last: int,
     existing: Mapping[str, IPv4Address] | None = None,
+    hint: str = "give the site a larger subnet",
 ) -> dict[str, IPv4Address]:
     """An address for every key, within offsets [first, last] of `network`.
 
@@ -34,6 +35,7 @@ def allocate(
         first: the lowest offset in the network to hand out (leaves room for gateways).
         last: the highest offset to hand out (inclusive).
         existing: addresses handed out before; kept when still in range and not taken twice.
+        hint: what to do when the range is too small.
 
     Raises:
         AddressError: when the range has fewer free addresses than there are keys.
@@ -43,7 +45,7 @@ def allocate(
     if len(wanted) > size:
         raise AddressError(
             f"{network}: {len(wanted)} devices need an address but offsets {first}-{last} hold "
-            f"only {size}; give the site a larger subnet"
+            f"only {size}; {hint}"
         )
     base = int(network.network_address)
     taken: dict[int, str] = {}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
 from ssc_infra.core.addresses import allocate
+from ssc_infra.core.bulk import no_cycle_collection
 from ssc_infra.core.desired import DesiredState
 from ssc_infra.core.model import DeviceKind, Identity, Partner, Region, ServiceKind, Site, Workplace
 
@@ -166,6 +167,7 @@ class Workplaces:
 Allocations = Mapping[str, Mapping[str, IPv4Address]]
 
 
+@no_cycle_collection()  # a big region: see core/bulk.py
 def derive_workplaces(
     region: Region, desired: DesiredState, previous: Allocations | None = None
 ) -> Workplaces:
@@ -227,7 +229,10 @@ def _vpn(region: Region, desired: DesiredState, previous: Mapping[str, IPv4Addre
         if d.kind is DeviceKind.LAPTOP and d.wg_public_key and d.asset_tag in current[partner.code]
     ]
     size = VPN_NETWORK.num_addresses
-    addresses = allocate((d.asset_tag for d in laptops), VPN_NETWORK, 16, size - 2, previous)
+    addresses = allocate((d.asset_tag for d in laptops), VPN_NETWORK, 16, size - 2, previous,
+                         hint="that is every laptop of the region (one VPN network for all "
+                         "partners): fewer laptops with a WireGuard key, or a VPN gateway of "
+                         "its own for a group of partners (not supported yet)")
     peers = tuple(
         VpnPeer(d.partner, d.employee_id, d.asset_tag, d.wg_public_key or "",
                 addresses[d.asset_tag])

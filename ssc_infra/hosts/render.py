@@ -21,6 +21,7 @@ from typing import Any
 
 import jinja2
 
+from ssc_infra.core.bulk import no_cycle_collection
 from ssc_infra.core.errors import SscError
 from ssc_infra.core.escape import FILTERS, UnsafeValue, finalize
 from ssc_infra.core.model import HostRole, Region
@@ -155,6 +156,7 @@ class HostFiles:
         return h.hexdigest()
 
 
+@no_cycle_collection()  # a big region: see core/bulk.py
 def render_host_files(region: Region, workplaces: Workplaces,
                       env: jinja2.Environment | None = None,
                       hosts: tuple[str, ...] = ()) -> HostFiles:

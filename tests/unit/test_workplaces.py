@@ -90,6 +90,23 @@ def test_vpn_peers_are_laptops_of_current_people_with_stable_addresses() -> None
     assert "ALP-L-0009" in kept
 
 
+def test_more_laptops_than_the_vpn_network_holds_says_so_not_subnet(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # One VPN network serves every partner's laptops (10.250.0.0/16: 65,519 of them); a
+    # region with more is an error that names the VPN, not a site's subnet. Shrunk to show it.
+    monkeypatch.setattr("ssc_infra.core.workplaces.VPN_NETWORK", IPv4Network("10.250.0.0/28"))
+    r = region()
+    alpha = r.partner("alpha")
+    more = tuple(Device("alpha", f"ALP-L-01{i:02d}", DeviceKind.LAPTOP, "1002",
+                        wg_public_key=f"{i:02d}" + "5xV2bRcKr8CU5VZzqV2WZ6sA6Hjs3ppw7ZxbIUhUo=")
+                 for i in range(3))
+    grown = replace(r, partners=(replace(alpha, devices=(*alpha.devices, *more)),
+                                 r.partner("beta")))
+    with pytest.raises(AddressError, match="every laptop of the region") as raised:
+        derive_workplaces(grown, derive(grown, TODAY))
+    assert "subnet" not in str(raised.value)
+
+
 def test_thin_client_reserved_in_the_subnet_of_the_vlan_radius_puts_it_on() -> None:
     r = region()
     w = workplaces(r)
