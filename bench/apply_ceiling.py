@@ -378,8 +378,8 @@ def report(figures: Sequence[Figure]) -> float:
     whole = (ceiling.seconds + tool.hosts_seconds) / tool.seconds if tool.seconds else 0.0
     print(f"  the tool's directory part {directory:.1f} s (its plan included), its hosts part "
           f"{tool.hosts_seconds:.1f} s")
-    print(f"  ceiling / tool, the directory: {ratio:.2f} (target >= 0.9); the whole apply, the "
-          f"hosts part added to the ceiling: {whole:.2f}")
+    print(f"  ceiling / tool, the directory: {ratio:.3f} (target >= 0.9); the whole apply, the "
+          f"hosts part added to the ceiling: {whole:.3f}")
     return ratio
 
 
@@ -401,7 +401,7 @@ def main() -> None:
             ratios.append(report(figures))
     if len(ratios) > 1:
         print("ceiling / tool of the directory, each round: "
-              + ", ".join(f"{r:.2f}" for r in ratios))
+              + ", ".join(f"{r:.3f}" for r in ratios))
 
 
 if __name__ == "__main__":

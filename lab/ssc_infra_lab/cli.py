@@ -107,7 +107,7 @@ def lab_up(inventory: Path, today: date, targets_file: Path, state_dir: Path,
     write_target(targets_file, "lab", {**netbox, "graph": graph.target(), "ad": {
         "url": dc.url, "bind_user": dc.bind_user, "base_dn": dc.base_dn,
         "ca_file": str(dc.ca_file), "tls_names": [dc.tls_name],
-        "bind_password_file": str(dc.password_file), "workers": 4,
+        "bind_password_file": str(dc.password_file), "workers": 8,
     }, "ansible": {
         # The workplace hosts of the lab are folders: every managed path is below ROOT/<host>.
         "connection": "local", "root": str(state_dir.resolve() / "lab" / "hosts"),
