@@ -28,7 +28,7 @@ from ssc_infra.cli.common import (
 from ssc_infra.core.desired import derive
 from ssc_infra.report import jsonable, partner_table, shown_plan_lines, summarise
 from ssc_infra.report.saved import SavedPlan, SavedPlanError, read_saved_plan
-from ssc_infra.state.audit import History, RunRecord, read_history
+from ssc_infra.state.audit import History, RunRecord, read_history, verify_log
 from ssc_infra.state.folder import StateDir
 from ssc_infra.state.seal import KEY_FILE, SealCheck
 
@@ -111,8 +111,11 @@ def _show_saved(saved: SavedPlan, state_dir: Path, fmt: str, compact: bool) -> N
               default=Path(".ssc"), show_default=True, help="Whose audit.jsonl to read.")
 @click.option("--last", type=click.IntRange(min=1), default=20, show_default=True,
               help="How many runs, the newest first.")
+@click.option("--verify", is_flag=True,
+              help="Check the log's hash chain instead: every line links to the one before "
+                   "it, so an edited, removed or inserted line is found, named by number.")
 @format_option
-def history(state_dir: Path, last: int, fmt: str) -> None:
+def history(state_dir: Path, last: int, verify: bool, fmt: str) -> None:
     """The last runs from the audit log: who, when, what, and how it went.
 
     One row per run that changed something (every apply, `netbox push`): when it started
@@ -124,9 +127,13 @@ def history(state_dir: Path, last: int, fmt: str) -> None:
       ssc-infra history
       ssc-infra history --last 5 --state-dir /var/lib/ssc-infra
       ssc-infra history --format json | jq '.runs[] | select(.failed > 0)'
-    Exit code 0; 1 when the log cannot be read, or has damaged lines (named by number).
+      ssc-infra history --verify     # exit 1 when a line was changed, removed or put in
+    Exit code 0; 1 when the log cannot be read, or has damaged lines (named by number), or
+    (--verify) its chain is broken.
     """
     log = StateDir(state_dir).audit_log
+    if verify:
+        _verify(log, fmt)
     found = read_history(log)
     runs = list(reversed(found.runs))[:last]
     if fmt == "json":
@@ -143,13 +150,41 @@ def history(state_dir: Path, last: int, fmt: str) -> None:
     sys.exit(EXIT_ERROR if found.damaged else EXIT_OK)
 
 
-def _report_damaged(found: History, log: Path) -> None:
-    for d in found.damaged[:DAMAGED_SHOWN]:
-        err.print(f"[red]damaged:[/] {escape(str(log))}:{d.line}: {escape(d.problem)}",
+def _verify(log: Path, fmt: str) -> None:
+    report = verify_log(log)
+    if fmt == "json":
+        print_json({"log": str(log), "lines": report.lines, "chained": report.chained,
+                    "unchained": report.unchained, "intact": report.intact,
+                    "findings": [{"line": f.line, "problem": f.problem}
+                                 for f in report.findings]})
+    else:
+        _numbered_lines(log, "broken", [(f.line, f.problem) for f in report.findings])
+        before = (f"; the first {report.unchained:,} were written before the chain began"
+                  if report.unchained else "")
+        if report.intact:
+            out.print(f"[green]the chain holds:[/] {report.lines:,} lines in "
+                      f"{escape(str(log))}, {report.chained:,} of them linked{before}")
+        else:
+            err.print(f"[red]the audit log was changed:[/] {len(report.findings)} "
+                      f"finding{'s' if len(report.findings) != 1 else ''} in "
+                      f"{report.lines:,} lines{before}. Keep the log and its head file as "
+                      "they are (they are the evidence) and compare them with a backup",
+                      soft_wrap=True)
+    sys.exit(EXIT_OK if report.intact else EXIT_ERROR)
+
+
+def _numbered_lines(log: Path, what: str, lines: list[tuple[int, str]]) -> None:
+    """The first lines of the log that are `what` ("damaged", "broken"), with their problem."""
+    for number, problem in lines[:DAMAGED_SHOWN]:
+        err.print(f"[red]{what}:[/] {escape(str(log))}:{number}: {escape(problem)}",
                   soft_wrap=True)
-    if len(found.damaged) > DAMAGED_SHOWN:
-        err.print(f"... and {len(found.damaged) - DAMAGED_SHOWN} more damaged lines "
+    if len(lines) > DAMAGED_SHOWN:
+        err.print(f"... and {len(lines) - DAMAGED_SHOWN} more {what} lines "
                   "(`--format json` lists them all)")
+
+
+def _report_damaged(found: History, log: Path) -> None:
+    _numbered_lines(log, "damaged", [(d.line, d.problem) for d in found.damaged])
     if found.damaged:
         err.print(f"{len(found.damaged)} line{'s' if len(found.damaged) != 1 else ''} of the "
                   "audit log are no entry: the runs above leave them out. Keep the log as it "

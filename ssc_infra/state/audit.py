@@ -11,13 +11,16 @@ import json
 import os
 import stat
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ssc_infra.core.errors import SscError
 from ssc_infra.core.plan import ItemResult
+from ssc_infra.state.chain import ChainReport, read_head, verify_chain
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +121,17 @@ def history_of(lines: Iterable[bytes]) -> History:
     return History(tuple(records), tuple(damaged))
 
 
+def verify_log(path: Path) -> ChainReport:
+    """Check the hash chain of the audit log at `path` (`chain.verify_chain`): a line edited,
+    removed or put in between, or lines cut off at the end, are findings, each with its line.
+
+    Raises:
+        AuditLogError: the log exists but cannot be read.
+    """
+    return _read_lines(path, lambda lines: verify_chain(lines, read_head(path)),
+                       verify_chain((), read_head(path)))
+
+
 def read_history(path: Path) -> History:
     """The runs recorded in the audit log at `path`; an empty history when there is none yet.
 
@@ -127,10 +141,15 @@ def read_history(path: Path) -> History:
     Raises:
         AuditLogError: the log exists but cannot be read.
     """
+    return _read_lines(path, history_of, History((), ()))
+
+
+def _read_lines(path: Path, use: Callable[[Iterator[bytes]], T], absent: T) -> T:
+    """`use` of the log's lines (without line ends); `absent` when there is no log yet."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        return History((), ())
+        return absent
     except OSError as e:
         raise AuditLogError(f"cannot read the audit log {path}: {e.strerror}") from e
     try:
@@ -139,7 +158,7 @@ def read_history(path: Path) -> History:
                                 "(move what is there away)")
         os.set_blocking(fd, True)
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            return history_of(line.rstrip(b"\r\n") for line in handle)
+            return use(line.rstrip(b"\n") for line in handle)
     except OSError as e:
         raise AuditLogError(f"cannot read the audit log {path}: {e.strerror}") from e
     finally:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import functools
 import getpass
-import json
 import os
 import secrets
+import shlex
 import socket
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ssc_infra.core.errors import SscError
+from ssc_infra.state.chain import append_chained
 
 
 class LockedError(SscError):
@@ -35,6 +38,7 @@ class StateError(SscError):
     """A folder or file in the state directory cannot be made private."""
 
 
+ORIGIN_MAX = 500
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 # Folders below the state dir whose modes belong to something else: the lab DC's own tree (Samba
@@ -202,6 +206,20 @@ def operator() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+@functools.cache
+def origin() -> str:
+    """The command line this process runs, as an audit line names it (at most 500
+    characters): `ssc-infra apply today.plan.json`."""
+    words = [Path(sys.argv[0]).name if sys.argv else "?", *sys.argv[1:]]
+    text = shlex.join(words)
+    return text if len(text) <= ORIGIN_MAX else text[:ORIGIN_MAX - 3] + "..."
+
+
+@functools.cache
+def _host() -> str:
+    return socket.gethostname()
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -251,11 +269,22 @@ class StateDir:
             handle.close()
 
     def audit(self, entry: Mapping[str, Any]) -> None:
-        """Append one JSON line (the log is 0600); flushed at once so a crash loses nothing
-        already done."""
-        line = json.dumps({"time": now(), "operator": operator(), **entry}, ensure_ascii=False)
-        with open_private(self.audit_log, append=True) as handle:
-            handle.write(line + "\n")
+        """Append one JSON line (the log is 0600), linked to the line before it (`chain`);
+        written at once so a crash loses nothing already done.
+
+        Every line says when (`time`, UTC), who (`operator`: user@host), from where (`host`,
+        and `origin`: the command line) and the entry's own fields: action, object, result.
+        """
+        _make_missing(self.audit_log.parent)
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+        try:  # read and write: the chain reads the last line back
+            handle = _private_handle(os.open(self.audit_log, flags, FILE_MODE), "a")
+        except OSError as e:
+            raise StateError(f"cannot open {self.audit_log} for writing: {e.strerror}") from e
+        with handle:
+            append_chained(self.audit_log, handle.fileno(), {
+                "time": now(), "operator": operator(), "host": _host(),
+                "origin": origin(), **entry})
 
     @contextlib.contextmanager
     def credentials(self, run_id: str) -> Iterator[CredentialsFile]:
