@@ -21,6 +21,7 @@ import click
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ssc_infra.core.approval import Approval
 from ssc_infra.core.errors import InventoryError, Problem, SscError
 from ssc_infra.core.model import Region
 from ssc_infra.core.plan import Backend, ItemResult, parse_allow_disable
@@ -41,7 +42,9 @@ from ssc_infra.run.targets import (
     netbox_settings,
 )
 from ssc_infra.sources import InventorySource
+from ssc_infra.sources.governance import load_governance
 from ssc_infra.sources.holds import HOLDS_FILE
+from ssc_infra.state.approval import read_approvals
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
@@ -215,11 +218,20 @@ def target_options(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+approval_option = click.option(
+    "--approval", "approval_file", type=click.Path(path_type=Path, dir_okay=False),
+    help="Another engineer's approval of this operation (`ssc-infra approve --operation ... "
+         "--out FILE`), when governance.yaml asks for one.")
 partner_option = click.option("--partner", "partners", multiple=True, metavar="CODE",
                               help="Only this partner (repeatable). Default: all.")
 allow_option = click.option(
     "--allow-disable", "allow_disable", multiple=True, metavar="PARTNER=N",
     help="Let PARTNER's plan disable up to N accounts despite the guard (repeatable).")
+
+
+def operation_approvals(approval_file: Path | None) -> tuple[Approval, ...]:
+    """The approvals passed with --approval, none without it."""
+    return read_approvals(approval_file) if approval_file is not None else ()
 
 
 def run_request(inventory: Path, today: date, targets_file: Path, target_name: str,
@@ -233,7 +245,8 @@ def run_request(inventory: Path, today: date, targets_file: Path, target_name: s
     if holds_file is None and (inventory / HOLDS_FILE).exists():
         holds_file = inventory / HOLDS_FILE  # the inventory's own holds file
     return RunRequest(source_for(inventory), today, targets_file, target_name, state_dir,
-                      partners, overrides, command, enable, holds_file)
+                      partners, overrides, command, enable, holds_file,
+                      governance=load_governance(inventory))
 
 
 enable_option = click.option(

@@ -15,10 +15,12 @@ import click
 
 from ssc_infra import __version__
 from ssc_infra.cli import (
+    approve,
     bundle,
     inventory,
     netbox,
     partner,
+    partner_out,
     report,
     retention,
     runs,
@@ -47,10 +49,15 @@ def main() -> None:
 
 
 for command in (inventory.validate, inventory.desired, inventory.schema, inventory.sample,
-                inventory.render, runs.plan, runs.drift, runs.apply, show.show, show.history,
+                inventory.render, runs.plan, runs.drift, runs.apply, approve.approve, show.show,
+                show.history,
                 retention.leavers_command, retention.purge_command, partner.partner,
                 bundle.bundle, netbox.netbox, report.report):
     main.add_command(command)
+
+
+partner.partner.add_command(partner_out.offboard)
+partner.partner.add_command(partner_out.merge)
 
 
 def _unavailable(name: str, why: str) -> click.Command:

@@ -5,6 +5,8 @@ partner lifecycle commands print, and the exit code a plan gives.
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
@@ -19,12 +21,14 @@ from ssc_infra.cli.common import (
     out,
     print_json,
 )
+from ssc_infra.core.governance import GOVERNANCE_FILE, Governance
 from ssc_infra.hosts.ansible import host_of
 from ssc_infra.report import (
     HostPart,
     host_lines,
     shown_plan_lines,
 )
+from ssc_infra.report.saved import SavedPlan, SavedPlanError
 from ssc_infra.run import (
     Outcome,
     PlannedRun,
@@ -33,7 +37,9 @@ from ssc_infra.run import (
     load_inventory,
     plan_run,
 )
+from ssc_infra.run.approvals import ApprovalState, approval_state
 from ssc_infra.sources import RunInventory
+from ssc_infra.state.seal import KEY_FILE, SealCheck
 
 HELD_SHOWN = 10  # problems shown per held-back partner; `validate` lists them all
 
@@ -134,3 +140,57 @@ def print_apply_result(outcome: Outcome, planned: PlannedRun, prepared: Prepared
         err.print(f"[magenta]drift left as it is:[/] {escape(item.key or item.dn)}: "
                   f"{escape(item.reason)}", soft_wrap=True)
     sys.exit(EXIT_CHANGES if prepared.left_undone else EXIT_OK)
+
+
+def show_saved_plan(saved: SavedPlan, state_dir: Path, fmt: str, compact: bool) -> None:
+    """A saved plan as `plan` showed it, after what its seal says (`show PLAN`, `approve`)."""
+    where = escape(str(saved.path))
+    if saved.seal is SealCheck.VERIFIED:
+        err.print(f"[green]✓[/] {where}: sealed, the seal checked with "
+                  f"{escape(str(state_dir / KEY_FILE))}", soft_wrap=True)
+    elif saved.seal is SealCheck.UNVERIFIED:
+        err.print(f"[yellow]warning:[/] {where} is sealed, but {escape(str(state_dir))} has no "
+                  f"{KEY_FILE} to check the seal with: shown unchecked. Pass the --state-dir "
+                  "the plan was made with; apply checks the seal in any case.", soft_wrap=True)
+    else:
+        err.print(f"[yellow]warning:[/] {where} has no seal (a drift report, or `--format "
+                  "json` output): shown as data; apply would refuse it.", soft_wrap=True)
+    if fmt == "json":
+        print_json({"file": str(saved.path), "seal": saved.seal.value, "plan": saved.data})
+        return
+    meta = saved.meta
+    asked = meta.get("partners") or []
+    heading = (f"plan of region {meta.get('region', '?')} for target {meta.get('target', '?')}, "
+               f"day {meta.get('today', '?')}, made {meta.get('created', '?')}"
+               + (f", for {', '.join(str(p) for p in asked)}" if asked else ""))
+    try:  # an unsealed file may hold anything: a value of the wrong type is a damaged file
+        lines = list(shown_plan_lines(saved.plan, saved.partner_names, saved.hosts,
+                                      saved.hosts_held, compact))
+    except (TypeError, ValueError, AttributeError, KeyError) as e:
+        raise SavedPlanError(f"{saved.path}: the plan is damaged ({e!r}); make a new one") from e
+    out.print(f"[dim]{escape(heading)}[/]", soft_wrap=True)
+    for line in lines:
+        out.print(line, soft_wrap=True)
+
+
+def show_approval_state(saved: SavedPlan, governance: Governance) -> ApprovalState:
+    """Whether the saved plan needs a second engineer, and whose approvals it holds now."""
+    state = approval_state(saved.data, saved.meta, saved.plan, governance)
+    made_by = f"made by {escape(state.planner)}" if state.planner else "maker unknown"
+    if state.needed:
+        err.print(f"[bold]approval[/] ({made_by}): needed — " + escape("; ".join(state.reasons)),
+                  soft_wrap=True)
+    else:
+        err.print(f"[bold]approval[/] ({made_by}): not needed by the policy in "
+                  f"{GOVERNANCE_FILE}", soft_wrap=True)
+    for approval in state.held:
+        until = approval.signed + timedelta(hours=governance.approval.valid_hours)
+        err.print(f"  [green]✓[/] approved by {escape(approval.approver)} "
+                  f"({escape(approval.fingerprint)}) at {approval.signed:%Y-%m-%d %H:%M} UTC, "
+                  f"holds until {until:%Y-%m-%d %H:%M} UTC", soft_wrap=True)
+    for problem in state.problems:
+        err.print(f"  [red]✗[/] {escape(problem)}", soft_wrap=True)
+    if state.needed and not state.held:
+        err.print("  [yellow]apply refuses it until another engineer runs `ssc-infra approve "
+                  f"{escape(str(saved.path))}`[/]", soft_wrap=True)
+    return state

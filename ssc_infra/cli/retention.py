@@ -19,11 +19,13 @@ from ssc_infra.cli.common import (
     EXIT_CHANGES,
     EXIT_ERROR,
     EXIT_OK,
+    approval_option,
     check_partners,
     err,
     format_option,
     inventory_options,
     load_region,
+    operation_approvals,
     out,
     partner_option,
     print_json,
@@ -32,7 +34,9 @@ from ssc_infra.cli.common import (
 from ssc_infra.core.plan import parse_allow_disable
 from ssc_infra.lifecycle.purge import Parked, apply_purge, make_purge, read_leavers
 from ssc_infra.run import check_base_dn
+from ssc_infra.run.approvals import approve_operation
 from ssc_infra.run.targets import ad_settings, load_target
+from ssc_infra.sources.governance import load_governance
 from ssc_infra.state.folder import StateDir
 
 
@@ -129,9 +133,10 @@ def _purge_lines(plan: PurgePlan, parked: Parked, today: date) -> list[str]:
               help="Let PARTNER's purge delete up to N accounts despite the guard (repeatable).")
 @click.option("--yes", is_flag=True, help="Delete without asking (scripts). Without it the "
               "plan is shown and you are asked.")
+@approval_option
 def purge_command(inventory: Path, today: date, targets_file: Path, target_name: str,
                   state_dir: Path, fmt: str, partners: tuple[str, ...],
-                  allow_purge: tuple[str, ...], yes: bool) -> None:
+                  allow_purge: tuple[str, ...], yes: bool, approval_file: Path | None) -> None:
     """Delete the accounts parked longer than the retention period: shows the plan, asks.
 
     Only accounts the tool parked itself are deleted, each checked on the DC right before
@@ -165,13 +170,17 @@ def purge_command(inventory: Path, today: date, targets_file: Path, target_name:
         if not plan.section.changes:
             _done(fmt, document)
             sys.exit(EXIT_CHANGES if plan.refused or plan.section.held else EXIT_OK)
+        # every partner whose accounts go: governance.yaml may want another engineer's approval
+        approved = approve_operation(
+            load_governance(inventory), "purge", parked.region.code,
+            sorted({c.partner for c in plan.section.changes}), operation_approvals(approval_file))
         if not yes and not click.confirm(f"Delete these {len(plan.section.changes)} accounts? "
                                          "This cannot be undone", default=False, err=True):
             err.print("nothing deleted.")
             _done(fmt, document)
             sys.exit(EXIT_CHANGES)
         with err.status("deleting..."):
-            report = apply_purge(plan, parked.region, settings, state, target_name)
+            report = apply_purge(plan, parked.region, settings, state, target_name, approved)
     failed = report.failed
     document["deleted"] = [r.change.key for r in report.results if r.ok]
     document["failed"] = [{"key": r.change.key, "message": r.message} for r in failed]

@@ -25,12 +25,14 @@ from ssc_infra.cli.common import (
     print_json,
     source_target_options,
 )
+from ssc_infra.cli.plans import show_approval_state, show_saved_plan
 from ssc_infra.core.desired import derive
-from ssc_infra.report import jsonable, partner_table, shown_plan_lines, summarise
-from ssc_infra.report.saved import SavedPlan, SavedPlanError, read_saved_plan
+from ssc_infra.report import jsonable, partner_table, summarise
+from ssc_infra.report.saved import read_saved_plan
+from ssc_infra.sources.governance import load_governance
 from ssc_infra.state.audit import History, RunRecord, read_history, verify_log
 from ssc_infra.state.folder import StateDir
-from ssc_infra.state.seal import KEY_FILE, SealCheck
+from ssc_infra.state.seal import SealCheck
 
 PARTNERS_SHOWN = 4  # per run in the history table; --format json has them all
 DAMAGED_SHOWN = 10  # damaged audit lines named one by one
@@ -66,7 +68,12 @@ def show(plan_file: Path | None, inventory: Path, today: date, fmt: str, compact
     Exit code 0 when shown, 1 when the file cannot be shown.
     """
     if plan_file is not None:
-        _show_saved(read_saved_plan(plan_file, state_dir), state_dir, fmt, compact)
+        saved = read_saved_plan(plan_file, state_dir)
+        show_saved_plan(saved, state_dir, fmt, compact)
+        governance = load_governance(inventory)
+        if fmt == "text" and saved.seal is not SealCheck.UNSEALED and (
+                governance.approval.active or saved.data.get("approvals")):  # a plan file
+            show_approval_state(saved, governance)
         return
     region = load_region(inventory, today)
     rows = summarise(region, derive(region, today))
@@ -74,36 +81,6 @@ def show(plan_file: Path | None, inventory: Path, today: date, fmt: str, compact
         print_json({"region": region.code, "today": today.isoformat(), "partners": jsonable(rows)})
         return
     out.print(partner_table(f"{region.name} on {today.isoformat()}", rows))
-
-
-def _show_saved(saved: SavedPlan, state_dir: Path, fmt: str, compact: bool) -> None:
-    where = escape(str(saved.path))
-    if saved.seal is SealCheck.VERIFIED:
-        err.print(f"[green]✓[/] {where}: sealed, the seal checked with "
-                  f"{escape(str(state_dir / KEY_FILE))}", soft_wrap=True)
-    elif saved.seal is SealCheck.UNVERIFIED:
-        err.print(f"[yellow]warning:[/] {where} is sealed, but {escape(str(state_dir))} has no "
-                  f"{KEY_FILE} to check the seal with: shown unchecked. Pass the --state-dir "
-                  "the plan was made with; apply checks the seal in any case.", soft_wrap=True)
-    else:
-        err.print(f"[yellow]warning:[/] {where} has no seal (a drift report, or `--format "
-                  "json` output): shown as data; apply would refuse it.", soft_wrap=True)
-    if fmt == "json":
-        print_json({"file": str(saved.path), "seal": saved.seal.value, "plan": saved.data})
-        return
-    meta = saved.meta
-    asked = meta.get("partners") or []
-    heading = (f"plan of region {meta.get('region', '?')} for target {meta.get('target', '?')}, "
-               f"day {meta.get('today', '?')}, made {meta.get('created', '?')}"
-               + (f", for {', '.join(str(p) for p in asked)}" if asked else ""))
-    try:  # an unsealed file may hold anything: a value of the wrong type is a damaged file
-        lines = list(shown_plan_lines(saved.plan, saved.partner_names, saved.hosts,
-                                      saved.hosts_held, compact))
-    except (TypeError, ValueError, AttributeError, KeyError) as e:
-        raise SavedPlanError(f"{saved.path}: the plan is damaged ({e!r}); make a new one") from e
-    out.print(f"[dim]{escape(heading)}[/]", soft_wrap=True)
-    for line in lines:
-        out.print(line, soft_wrap=True)
 
 
 @click.command()

@@ -20,6 +20,7 @@ from ssc_infra.ad.connection import AdSettings, connect
 from ssc_infra.ad.read import read_parked
 from ssc_infra.ad.retention import Leaver, PurgePlan, leavers, plan_purge
 from ssc_infra.ad.writer import AdWriter
+from ssc_infra.core.approval import Approved
 from ssc_infra.core.desired import AccountState, derive
 from ssc_infra.core.model import PersonKey, Region
 from ssc_infra.core.plan import ItemResult
@@ -73,8 +74,9 @@ def make_purge(parked: Parked, settings: AdSettings, audit_log: Path,
 
 
 def apply_purge(plan: PurgePlan, region: Region, settings: AdSettings, state: StateDir,
-                target: str) -> ApplyReport:
-    """Delete the plan's accounts, each checked on the DC first and audited."""
+                target: str, approved: Approved | None = None) -> ApplyReport:
+    """Delete the plan's accounts, each checked on the DC first and audited (with who ran
+    the purge and who approved it)."""
     rid = run_id()
     writer = AdWriter(settings, workers=2, scope=scope_of(region))
 
@@ -84,7 +86,7 @@ def apply_purge(plan: PurgePlan, region: Region, settings: AdSettings, state: St
             result = ItemResult(result.change, True, f"deleted; objectGUID "
                                 f"{before.get('objectGUID')}, parked: "
                                 f"{before.get('adminDescription')}")
-        state.audit(AuditEntry.of(result, rid, "purge", target).as_dict())
+        state.audit(AuditEntry.of(result, rid, "purge", target).approved(approved).as_dict())
 
     try:
         return apply_changes(plan.section.changes, writer, audited)

@@ -37,6 +37,7 @@ from ssc_infra.hosts.ansible import RunResult
 from ssc_infra.hosts.backend import Bundle, use_bundle
 from ssc_infra.m365.counter import GraphCounter
 from ssc_infra.m365.diff import stale_graph
+from ssc_infra.run.approvals import approve_fresh, approve_saved
 from ssc_infra.run.directory import scope_of
 from ssc_infra.run.hostpart import host_bundle, named_homes, run_hosts
 from ssc_infra.run.planned import PlannedRun
@@ -81,7 +82,11 @@ class Prepared:
 
 def prepare_apply(planned: PlannedRun, plan_file: Path | None) -> Prepared:
     """What to apply: the fresh plan, or a sealed saved plan item by item against now."""
+    request = planned.request
     if plan_file is None:
+        planned.approved = approve_fresh(planned.plan, request.governance, planned.region.code,
+                                         planned.partners or request.partners,
+                                         request.operation, request.approvals)
         hosts = planned.hosts
         if hosts is None and _hosts_go_on(planned):
             # Not checked ahead (nobody reviews an `apply --yes`): the apply's own run with
@@ -103,6 +108,7 @@ def prepare_apply(planned: PlannedRun, plan_file: Path | None) -> Prepared:
     if meta.get("target") != planned.target or meta.get("base_dn") != planned.settings.base_dn:
         raise SscError(f"{plan_file} was made for target {meta.get('target')!r} "
                        f"({meta.get('base_dn')}); this run is for {planned.target!r}")
+    planned.approved = approve_saved(data, meta, saved, request.governance)
     directory = saved.directory
     refused = [(c, r) for c in directory.changes
                if (r := stale_reason(c, planned.actual)) is not None]
@@ -327,7 +333,7 @@ def _apply_directory(planned: PlannedRun, plan: Section, rid: str, hooks: Hooks,
         def on_result(result: ItemResult) -> None:
             nonlocal failed
             state.audit(AuditEntry.of(result, rid, planned.request.command,
-                                      planned.target).as_dict())
+                                      planned.target).approved(planned.approved).as_dict())
             failed += 0 if result.ok else 1
             if hooks.on_item is not None:
                 hooks.on_item(result, failed, total)
@@ -360,7 +366,8 @@ def _apply_graph(planned: PlannedRun, plan: Section, rid: str,
         def on_result(result: ItemResult) -> None:
             nonlocal failed
             planned.state.audit(AuditEntry.of(result, rid, planned.request.command,
-                                              planned.target).as_dict())
+                                              planned.target).approved(planned.approved)
+                                .as_dict())
             failed += 0 if result.ok else 1
             results.append(result)
             if hooks.on_item is not None:
@@ -376,12 +383,14 @@ def _audit_hosts(planned: PlannedRun, result: RunResult, rid: str) -> None:
     request = planned.request
     for change in result.changes:
         planned.state.audit(AuditEntry.of(ItemResult(change, True, _host_message(change)), rid,
-                                          request.command, planned.target).as_dict())
+                                          request.command, planned.target)
+                            .approved(planned.approved).as_dict())
     for h in result.failed_hosts:
         planned.state.audit(AuditEntry(
             run=rid, command=request.command, target=planned.target, partner="",
             kind="host", action="update", key=h.host, result="failed",
-            message="; ".join(h.messages), backend=Backend.HOSTS.value).as_dict())
+            message="; ".join(h.messages), backend=Backend.HOSTS.value)
+            .approved(planned.approved).as_dict())
 
 
 def _host_message(change: Change) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ssc_infra.ad.connection import AdSettings
 from ssc_infra.core.actual import DirectoryState
+from ssc_infra.core.approval import Approved
 from ssc_infra.core.desired import DesiredState
 from ssc_infra.core.errors import Problem
 from ssc_infra.core.model import Region
@@ -25,7 +26,7 @@ from ssc_infra.hosts.backend import HostPlan, host_plan_extra
 from ssc_infra.run.protocols import Backends
 from ssc_infra.run.request import RunRequest
 from ssc_infra.sources import Kept, RunInventory
-from ssc_infra.state.folder import StateDir, now
+from ssc_infra.state.folder import StateDir, now, operator
 from ssc_infra.state.ledger import NameConflict
 
 
@@ -58,6 +59,7 @@ class PlannedRun:
     scope: HostScope | None = None
     hosts: HostPlan | None = None
     name_conflicts: tuple[NameConflict, ...] = ()
+    approved: Approved | None = None  # who made and who approved what is applied (apply)
     graph: Section | None = None  # Microsoft 365's section (the target has a `graph:`)
 
     @property
@@ -116,7 +118,7 @@ class PlannedRun:
         r = self.request
         return {"region": self.region.code, "target": r.target_name,
                 "base_dn": self.settings.base_dn, "today": r.today.isoformat(),
-                "partners": list(r.partners), "created": now(),
+                "partners": list(r.partners), "created": now(), "planner": operator(),
                 # for the headings when the plan is shown again (`show PLAN`)
                 "partner_names": {p.code: p.name for p in self.region.partners}}
 

@@ -10,6 +10,8 @@ from datetime import date
 from pathlib import Path
 from typing import Protocol
 
+from ssc_infra.core.approval import Approval
+from ssc_infra.core.governance import NO_GOVERNANCE, Governance
 from ssc_infra.core.plan import ItemResult
 from ssc_infra.sources import InventorySource, RunInventory
 from ssc_infra.state.folder import StateDir
@@ -57,6 +59,9 @@ class RunRequest:
     holds_file: Path | None = None  # accounts locked on purpose, known unmanaged objects
     # partners planned as one (a merge): one of them held back holds back all of them
     together: tuple[str, ...] = ()
+    governance: Governance = NO_GOVERNANCE  # governance.yaml: approvals, privileged groups
+    operation: str = ""  # a lifecycle operation this run belongs to: offboard, merge, purge
+    approvals: tuple[Approval, ...] = ()  # the approvals of that operation (--approval FILE)
 
 
 def load_inventory(request: RunRequest) -> RunInventory:

@@ -12,10 +12,11 @@ import os
 import stat
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ssc_infra.core.approval import Approved
 from ssc_infra.core.errors import SscError
 from ssc_infra.core.plan import ItemResult
 from ssc_infra.state.chain import ChainReport, read_head, verify_chain
@@ -38,6 +39,8 @@ class AuditEntry:
     dn: str = ""  # where the item is: a DN, a path on a host
     message: str = ""
     backend: str = "directory"  # directory, hosts
+    planner: str = ""  # who made the plan applied (an apply of a saved plan: its maker)
+    approvers: tuple[str, ...] = ()  # who approved it: "name (SHA256:key fingerprint)"
 
     @classmethod
     def of(cls, item: ItemResult, run: str, command: str, target: str) -> AuditEntry:
@@ -49,6 +52,12 @@ class AuditEntry:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def approved(self, approved: Approved | None) -> AuditEntry:
+        """This entry with the apply's planner and approvers (BIO 8.15.01: the actor)."""
+        if approved is None:
+            return self
+        return replace(self, planner=approved.planner, approvers=approved.approvers)
 
 
 # -- reading the log back: the runs it records ---------------------------------------------

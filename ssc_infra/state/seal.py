@@ -57,9 +57,20 @@ def _read_key(path: Path) -> bytes:
     return key
 
 
+# Beside the seal, not under it: the approvals (`ssc_infra.state.approval`) are added to a
+# sealed plan by another engineer; each is signed over the plan's digest, which they leave as
+# it is.
+OUTSIDE = frozenset({"seal", "approvals"})
+
+
 def _canonical(data: Mapping[str, Any]) -> bytes:
-    body = {k: v for k, v in data.items() if k != "seal"}
+    body = {k: v for k, v in data.items() if k not in OUTSIDE}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def plan_digest(data: Mapping[str, Any]) -> str:
+    """SHA-256 of a plan file's content as the seal covers it: what an approval approves."""
+    return hashlib.sha256(_canonical(data)).hexdigest()
 
 
 def _mac(data: Mapping[str, Any], key: bytes) -> str:

@@ -138,7 +138,7 @@ def test_declining_the_offboarding_changes_nothing_but_leaves_the_bundle(
 
 def test_the_bundle_goes_where_to_resolves_and_a_stop_after_it_takes_it_back(
         lab: Cloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ssc_infra.cli.partner as partner_cli
+    import ssc_infra.cli.partner_out as partner_cli
     from ssc_infra.core.errors import SscError
 
     partner = lab.inventory / "partners" / "alpha.yaml"
