@@ -100,9 +100,15 @@ def approval_from(data: Any) -> Approval:
     missing = [f for f in fields if not isinstance(data.get(f), str) or not data[f]]
     if missing:
         raise ValueError(f"an approval without {', '.join(missing)}")
-    signed = datetime.fromisoformat(data["signed"])
+    try:
+        signed = datetime.fromisoformat(data["signed"])
+    except ValueError:
+        raise ValueError(f"an approval's time {data['signed'][:40]!r} is no ISO 8601 "
+                         "time") from None
     if signed.tzinfo is None:
         raise ValueError("an approval's time without its time zone")
+    if not 2000 <= signed.year <= 9000:
+        raise ValueError(f"an approval signed in the year {signed.year}")
     return Approval(data["subject"], data["approver"], data["fingerprint"], signed,
                     data["signature"])
 

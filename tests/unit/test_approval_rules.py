@@ -15,6 +15,7 @@ from ssc_infra.core.approval import (
     Approval,
     ApprovalPolicy,
     Approver,
+    approval_from,
     approval_problem,
     approval_reasons,
     operation_subject,
@@ -134,3 +135,13 @@ def test_without_a_governance_file_nothing_needs_approval_and_the_builtin_groups
     governance = load_governance(tmp_path)
     assert not governance.approval.active and not governance.approvers
     assert governance.privileged_groups["Domain Admins"] == ("Administrator",)
+
+
+@pytest.mark.parametrize("entry", [
+    "a string", {"subject": "x"}, {**_approval().to_dict(), "signed": "9999-12-31T23:59:59+00:00"},
+    {**_approval().to_dict(), "signed": "2026-12-06T10:00:00"},
+    {**_approval().to_dict(), "signed": "not a time"}, {**_approval().to_dict(), "approver": 7},
+])
+def test_a_hand_made_approval_is_a_clear_error_not_a_crash(entry: object) -> None:
+    with pytest.raises(ValueError, match="approval"):
+        approval_from(entry)
