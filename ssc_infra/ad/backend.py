@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from ssc_infra.ad import snapshot as ad_snapshot
 from ssc_infra.ad.connection import AdSettings, connect
+from ssc_infra.ad.privileged import PrivilegedGroup, read_privileged
 from ssc_infra.ad.read import taken_names
 from ssc_infra.ad.scope import Scope
 from ssc_infra.ad.writer import AdWriter
@@ -29,6 +31,13 @@ class LdapDirectory:
         conn = connect(self.settings)
         try:
             return taken_names(conn, self.settings.base_dn, sams, upns)
+        finally:
+            conn.unbind()
+
+    def read_privileged(self, names: Collection[str]) -> dict[str, PrivilegedGroup]:
+        conn = connect(self.settings)
+        try:
+            return read_privileged(conn, self.settings.base_dn, names)
         finally:
             conn.unbind()
 

@@ -172,6 +172,9 @@ class Unmanaged:
     key: str = ""
     known: str = ""
     label: str = ""
+    # a privileged group's membership (`ssc_infra.ad.privileged`): drift of its own kind,
+    # shown first; `key` is the group, `label` the member
+    privileged: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +286,11 @@ class Plan:
     @property
     def drift(self) -> tuple[Unmanaged, ...]:
         return tuple(u for s in self.sections for u in s.drift)
+
+    @property
+    def privileged(self) -> tuple[Unmanaged, ...]:
+        """The privileged groups' drift: who is in them and should not be, or the reverse."""
+        return tuple(u for u in self.drift if u.privileged)
 
     @property
     def acknowledged(self) -> tuple[Unmanaged, ...]:
@@ -411,7 +419,8 @@ def section_to_dict(section: Section) -> dict[str, Any]:
         ],
         "held_changes": [change_to_dict(c) for c in section.held_changes],
         "unmanaged": [{"partner": u.partner, "dn": u.dn, "reason": u.reason, "key": u.key,
-                       "known": u.known, "label": u.label} for u in section.unmanaged],
+                       "known": u.known, "label": u.label, "privileged": u.privileged}
+                      for u in section.unmanaged],
     }
 
 
@@ -458,7 +467,8 @@ def _section_from(backend: Backend, data: Mapping[str, Any]) -> Section:
                  for h in data.get("held", []))
     # "label" and "names" came with plan files of later versions: `.get`, so older ones load.
     unmanaged = tuple(Unmanaged(u["partner"], u["dn"], u["reason"], str(u.get("key", "")),
-                                str(u.get("known", "")), str(u.get("label") or ""))
+                                str(u.get("known", "")), str(u.get("label") or ""),
+                                u.get("privileged") is True)
                       for u in data.get("unmanaged", []))
     return Section(backend, changes, held, held_changes, unmanaged)
 

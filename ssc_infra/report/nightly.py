@@ -141,6 +141,9 @@ def report_data(run: DriftRun) -> dict[str, Any]:
                    "incomplete": list(run.incomplete),
                    "failed_hosts": list(run.failed_hosts)},
         "summary": {"total": _counts(items, total_known), "partners": summary},
+        # first of all: the privileged groups' drift (BIO 8.02.01), made outside the tool
+        "privileged": [{"group": u.key, "member": u.label, "dn": u.dn, "reason": u.reason}
+                       for u in run.plan.privileged],
         "partners": [{"code": code, "name": names.get(code, "shared (every partner)"
                                                       if code == SHARED else ""),
                       "held": held.get(code, []), "items": by_partner[code]}
@@ -173,6 +176,8 @@ def _items(plan: Plan) -> Iterable[dict[str, Any]]:
         for change in section.held_changes:
             yield _change_item(change, "held")
         for u in section.drift:
+            if u.privileged:
+                continue  # in the report's own list, first: `privileged`
             yield {"status": "drift", "backend": section.backend.value, "partner": u.partner,
                    "kind": UNMANAGED, "action": "", "key": u.key or u.dn, "label": u.label,
                    "target": u.dn, "destructive": False, "detail": u.reason}

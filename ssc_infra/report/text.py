@@ -132,9 +132,11 @@ def plan_lines(plan: Plan, names: Mapping[str, str], compact: bool = False) -> I
     by_partner: dict[str, list[Change]] = {}
     for change in plan.changes:
         by_partner.setdefault(change.partner, []).append(change)
+    yield from privileged_lines(plan.privileged)
     unmanaged: dict[str, list[Unmanaged]] = {}
     for item in plan.unmanaged:
-        unmanaged.setdefault(item.partner, []).append(item)
+        if not (item.privileged and not item.known):
+            unmanaged.setdefault(item.partner, []).append(item)
     for partner in sorted(set(by_partner) | set(unmanaged)):
         title = names.get(partner, "") if partner else "region"
         yield f"[bold]{escape(partner or 'region')}[/]" + (f" — {_v(title)}" if partner and title
@@ -159,6 +161,17 @@ def plan_lines(plan: Plan, names: Mapping[str, str], compact: bool = False) -> I
         yield "[bold red]Held back by guards[/] (nothing of these partners is applied):"
         for held in plan.held:
             yield f"  [red]![/] {_v(held.message())}"
+
+
+def privileged_lines(found: Sequence[Unmanaged]) -> Iterator[str]:
+    """The privileged groups' drift, first of all: who is in them and should not be."""
+    if not found:
+        return
+    yield ("[bold red]Privileged groups[/] (changed outside the tool, or not as governance.yaml "
+           "says):")
+    for item in found:
+        who = f" {_v(item.label)}:" if item.label else ""
+        yield f"  [red]![/] {_v(item.key)}:{who} {_v(item.reason)}"
 
 
 def _who(label: str) -> str:
@@ -212,8 +225,11 @@ def plan_summary(plan: Plan) -> str:
     if plan.held:
         text += (f" {len(plan.held)} partner{'s' if len(plan.held) != 1 else ''} held back "
                  f"({len(plan.held_changes):,} changes).")
-    if plan.drift:
-        text += f" {len(plan.drift)} drift findings (unmanaged or locked by hand)."
+    if plan.privileged:
+        text += f" {len(plan.privileged)} in privileged groups (see above)."
+    if len(plan.drift) > len(plan.privileged):
+        text += (f" {len(plan.drift) - len(plan.privileged)} drift findings (unmanaged or "
+                 "locked by hand).")
     waiting = sum(1 for u in plan.acknowledged if u.known == WAITING_FOR_SYNC)
     if len(plan.acknowledged) > waiting:
         text += f" {len(plan.acknowledged) - waiting} known (holds.yaml)."

@@ -17,6 +17,7 @@ from typing import Any
 
 from ssc_infra.ad.backend import LdapDirectory
 from ssc_infra.ad.connection import AdSettings
+from ssc_infra.ad.privileged import privileged_drift
 from ssc_infra.core.errors import SscError
 from ssc_infra.core.model import Region
 from ssc_infra.core.plan import Held, Section
@@ -102,7 +103,12 @@ def plan_run(request: RunRequest, hooks: Hooks = NO_HOOKS, check_hosts: bool = T
         run = plan_with(backends.directory, region, request.today, inventory.partners,
                         request.allow_disable, workers, holds, enable, ledger,
                         recorded_passwords(request.state_dir), full_read=not fast)
-    planned = PlannedRun(request, region, settings, workers, run.actual, run.plan,
+    directory = run.plan
+    if not request.partners:  # the whole region: the privileged groups are watched too
+        watched = request.governance.privileged_groups
+        found = privileged_drift(backends.directory.read_privileged(list(watched)), watched)
+        directory = dataclasses.replace(directory, unmanaged=(*found, *directory.unmanaged))
+    planned = PlannedRun(request, region, settings, workers, run.actual, directory,
                          run.desired, ansible, StateDir(request.state_dir),
                          inventory.partners, inventory, backends,
                          name_conflicts=run.name_conflicts)

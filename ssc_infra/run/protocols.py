@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from ssc_infra.ad.privileged import PrivilegedGroup
     from ssc_infra.ad.scope import Scope
     from ssc_infra.core.actual import DirectoryState
     from ssc_infra.core.model import Partner, Region
@@ -46,6 +47,10 @@ class DirectoryBackend(Protocol):
         ...
 
     def taken_names(self, sams: set[str], upns: set[str]) -> tuple[set[str], set[str]]: ...
+
+    def read_privileged(self, names: Collection[str]) -> Mapping[str, PrivilegedGroup]:
+        """The watched privileged groups found, by lowercase name, with their members."""
+        ...
 
     def writer(self, scope: Scope, workers: int, on_password: PasswordSink) -> Writer: ...
 

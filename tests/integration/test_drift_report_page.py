@@ -137,6 +137,10 @@ def _nights(region: Region, folder: Path) -> dict[str, Any]:
         if n == len(states) - 1:  # tonight two HR exports also say someone left
             _leaver(region, "vlieland", _people(desired, "vlieland", 1)[0])
             _leaver(region, "terschelling", _people(desired, "terschelling", 2)[1])
+            # and someone was made a Domain Admin behind the tool's back
+            admins = region.directory.privileged["domain admins"]
+            region.directory.privileged["domain admins"] = dataclasses.replace(
+                admins, members=(*admins.members, f"adm-{HOSTILE}"))
         planned, code = region.check()
         when = NIGHT - timedelta(days=len(states) - 1 - n)
         run = dataclasses.replace(drift_run(planned, code, when),
@@ -181,6 +185,7 @@ def test_the_nightly_report_renders_in_chromium_with_every_partner_and_its_count
                 ".filter(a => !document.getElementById(a.getAttribute('href').slice(1)))"
                 ".map(a => a.getAttribute('href'))")
             sections = page.evaluate("document.querySelectorAll('section.partner').length")
+            first = page.evaluate("document.querySelector('section').id")
             shot = page.screenshot(tmp_path / "drift-report.png", height=1500)
     except ChromiumError as e:
         unavailable("Chromium", str(e), INSTALL)
@@ -200,6 +205,9 @@ def test_the_nightly_report_renders_in_chromium_with_every_partner_and_its_count
     assert f"drift found: {summary['total']['items']:,} items (exit code 2)" in text
     assert f"Post, Piet {HOSTILE}" in text and f"CN={HOSTILE}" in text  # text, not markup
     assert "trend (4 reports)" in text
+    # the privileged group's new member comes first, before every partner, as text
+    assert first == "privileged" and data["privileged"][0]["group"] == "Domain Admins"
+    assert f"adm-{HOSTILE}" in text and text.index("Privileged groups") < text.index("Per partner")
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
     keep = os.environ.get(SCREENSHOT_ENV)

@@ -19,6 +19,7 @@ from typing import Protocol
 import pytest
 import yaml
 
+from ssc_infra.ad.privileged import PrivilegedGroup
 from ssc_infra.ad.scope import Scope
 from ssc_infra.core.actual import DirectoryState
 from ssc_infra.core.model import (
@@ -80,11 +81,21 @@ class MemoryWriter:
         pass
 
 
+# The built-in privileged groups of a freshly provisioned domain, as Samba makes them.
+FRESH_DOMAIN = {name.lower(): PrivilegedGroup(name, f"CN={name},CN=Users,DC=ssc,DC=test",
+                                              members)
+                for name, members in (("Domain Admins", ("Administrator",)),
+                                      ("Enterprise Admins", ("Administrator",)),
+                                      ("Schema Admins", ("Administrator",)),
+                                      ("Account Operators", ()))}
+
+
 @dataclass
 class MemoryDirectory:
     state: DirectoryState = EMPTY
     applied: list[Change] = field(default_factory=list)
     full_reads: list[bool] = field(default_factory=list)
+    privileged: dict[str, PrivilegedGroup] = field(default_factory=lambda: dict(FRESH_DOMAIN))
 
     def read(self, scope: Scope, workers: int, full: bool = True) -> DirectoryState:
         self.full_reads.append(full)
@@ -93,8 +104,13 @@ class MemoryDirectory:
     def taken_names(self, sams: set[str], upns: set[str]) -> tuple[set[str], set[str]]:
         return set(), set()
 
+    def read_privileged(self, names: Collection[str]) -> dict[str, PrivilegedGroup]:
+        wanted = {n.lower() for n in names}
+        return {k: g for k, g in self.privileged.items() if k in wanted}
+
     def writer(self, scope: Scope, workers: int, on_password: PasswordSink) -> MemoryWriter:
         return MemoryWriter(self.applied)
+
 
 
 @dataclass

@@ -375,6 +375,9 @@ class _Directory:
     def taken_names(self, sams: set[str], upns: set[str]) -> tuple[set[str], set[str]]:
         raise AssertionError("a measurement never asks for names")
 
+    def read_privileged(self, names: Any) -> Any:
+        raise AssertionError("a measurement never reads the privileged groups")
+
     def writer(self, *_args: Any) -> Any:
         raise AssertionError("a measurement never writes")
 
