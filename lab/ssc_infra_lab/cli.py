@@ -217,3 +217,60 @@ def lab_entra_sync(inventory: Path, today: date, targets_file: Path, target_name
                   f"{groups} synchronised into its tenant (emulator)")
     if not synced_any:
         out.print("no hybrid partner to synchronise")
+
+
+@lab.command("delegate")
+@inventory_options
+@click.option("--partner", "partners", multiple=True, metavar="CODE",
+              help="Give this partner a bind account of its own (repeatable). Default: every "
+                   "partner of the region with accounts in AD.")
+@click.option("--targets", "targets_file", type=click.Path(path_type=Path, dir_okay=False),
+              default=DEFAULT_TARGETS, show_default=True, help="The targets file.")
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path(".ssc"), show_default=True, help="The lab lives in STATE_DIR/lab.")
+def lab_delegate(inventory: Path, today: date, partners: tuple[str, ...], targets_file: Path,
+                 state_dir: Path) -> None:
+    """Partner-scoped credentials in the lab: an account per partner (svc-ssc-CODE, its
+    password in a 0600 file of the lab), delegated to that partner's OUs only (as `ssc-infra
+    delegate` does on a real AD), and named under ad.partners in the lab target. A run with
+    `--partner CODE` then binds with it. Run it after the first whole-region apply (it makes
+    the partners' OUs).
+
+    \b
+    Examples:
+      ssc-infra apply --yes && ssc-infra lab delegate --partner waadhoeke
+      ssc-infra plan --partner waadhoeke      # binds as svc-ssc-waadhoeke
+    """
+    from ssc_infra.ad.connection import connect
+    from ssc_infra.ad.delegation import delegate, partner_ous
+    from ssc_infra_lab.dc import make_service_account
+
+    region = load_region(inventory, today)
+    codes = partners or tuple(p.code for p in region.partners
+                              if p.identity is Identity.HYBRID and p.active)
+    target = load_target(targets_file, "lab")
+    settings = ad_settings(target, "lab")
+    folder = _lab_dir(state_dir).parent / "delegated"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    binds: dict[str, Any] = dict(target.ad.partners) if target.ad else {}
+    d = region.directory
+    conn = connect(settings)
+    try:
+        for code in codes:
+            account, password_file = make_service_account(conn, settings.base_dn, code, folder)
+            done = delegate(conn, settings.base_dn,
+                            partner_ous(settings.base_dn, d.partners_ou, d.leavers_ou, code),
+                            account)
+            added = sum(ou.added for ou in done)
+            binds[code] = {"bind_user": f"{account}@{region.directory.domain}",
+                           "bind_password_file": str(password_file)}
+            out.print(f"{escape(code)}: {escape(account)} may write its OUs only"
+                      + (f" ({added} entries added)" if added else " (delegated already)"))
+    finally:
+        conn.unbind()
+    ad = target.ad.model_dump() if target.ad else {}
+    ad["partners"] = {code: b if isinstance(b, dict) else b.model_dump(exclude_none=True)
+                      for code, b in binds.items()}
+    write_target(targets_file, "lab", {"ad": ad}, merge=True)
+    out.print("the lab target names their accounts under ad.partners "
+              f"({escape(str(targets_file))})")

@@ -25,7 +25,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ssc_infra.core.errors import BackendError
+import ldap3
+
+from ssc_infra.core.errors import BackendError, SscError
 from ssc_infra.state.folder import private_dir
 from ssc_infra_lab.process import alive, cache_dir, tail, write_secret
 
@@ -306,3 +308,28 @@ def stop_dc(dc: DomainController, timeout: float = 10.0) -> None:
                 return
             time.sleep(0.1)
     raise BackendError(f"the lab DC (pid {dc.pid}) did not stop")
+
+
+def make_service_account(conn: ldap3.Connection, base_dn: str, partner: str,
+                         folder: Path) -> tuple[str, Path]:
+    """The lab's bind account of a partner, svc-ssc-CODE in CN=Users (made when missing, its
+    password then new), and the 0600 file with its password."""
+    account = f"svc-ssc-{partner}"[:20]
+    password_file = folder / f"{account}.pass"
+    dn = f"CN={account},CN=Users,{base_dn}"
+    conn.search(dn, "(objectClass=user)", ldap3.BASE)
+    exists = bool([e for e in conn.response or [] if e.get("type") == "searchResEntry"])
+    if exists and password_file.exists():
+        return account, password_file
+    password = _password()
+    quoted = f'"{password}"'.encode("utf-16-le")
+    if exists:
+        ok = conn.modify(dn, {"unicodePwd": [(ldap3.MODIFY_REPLACE, [quoted])]})
+    else:
+        ok = conn.add(dn, ["top", "person", "organizationalPerson", "user"], {
+            "sAMAccountName": account, "userAccountControl": 512, "unicodePwd": quoted,
+            "description": f"ssc-infra lab: the bind account of partner {partner}"})
+    if not ok:
+        raise SscError(f"the lab DC refused the account {account}: {conn.result}")
+    write_secret(password_file, password)
+    return account, password_file

@@ -17,6 +17,7 @@ from ssc_infra import __version__
 from ssc_infra.cli import (
     approve,
     bundle,
+    delegate,
     inventory,
     netbox,
     partner,
@@ -49,7 +50,8 @@ def main() -> None:
 
 
 for command in (inventory.validate, inventory.desired, inventory.schema, inventory.sample,
-                inventory.render, runs.plan, runs.drift, runs.apply, approve.approve, show.show,
+                inventory.render, runs.plan, runs.drift, runs.apply, approve.approve,
+                delegate.delegate_command, show.show,
                 show.history,
                 retention.leavers_command, retention.purge_command, partner.partner,
                 bundle.bundle, netbox.netbox, report.report):

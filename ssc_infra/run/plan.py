@@ -30,7 +30,14 @@ from ssc_infra.run.hostpart import host_bundle, host_scope, named_homes, run_hos
 from ssc_infra.run.planned import PlannedRun
 from ssc_infra.run.protocols import Backends, GraphBackend
 from ssc_infra.run.request import NO_HOOKS, Hooks, RunRequest, load_inventory
-from ssc_infra.run.targets import Target, ad_settings, ansible_settings, graph_settings, load_target
+from ssc_infra.run.targets import (
+    Target,
+    ad_settings,
+    ansible_settings,
+    graph_settings,
+    load_target,
+    partner_bind,
+)
 from ssc_infra.sources import RunInventory
 from ssc_infra.sources.holds import NO_HOLDS, load_holds, parse_enable
 from ssc_infra.state.folder import StateDir, recorded_passwords, run_id, write_private
@@ -53,18 +60,19 @@ def check_base_dn(settings: AdSettings, region: Region) -> None:
 
 def real_backends(settings: AdSettings, ansible: AnsibleSettings | None,
                   state: Path | None = None, target: Target | None = None,
-                  target_name: str = "") -> Backends:
+                  target_name: str = "", snapshot: bool = True) -> Backends:
     """The systems a target names: the directory over ldap3, the hosts over Ansible,
     Microsoft 365 over Graph.
 
-    `state`: where the directory keeps its last read, for a plan to read only what changed,
-    and Graph its delta links.
+    `state`: where the directory keeps its last read (unless not `snapshot`), for a plan to
+    read only what changed, and Graph its delta links.
     """
     graph = None
     if target is not None and target.graph is not None and state is not None:
         entry = target.graph
         graph = M365(graph_settings(target, target_name), entry.tenant_of, state)
-    return Backends(LdapDirectory(settings, state), AnsibleHosts(ansible) if ansible else None,
+    return Backends(LdapDirectory(settings, state if snapshot else None),
+                    AnsibleHosts(ansible) if ansible else None,
                     graph)
 
 
@@ -81,7 +89,10 @@ def plan_run(request: RunRequest, hooks: Hooks = NO_HOOKS, check_hosts: bool = T
     inventory = inventory or load_inventory(request)
     region = inventory.region
     target = load_target(request.targets_file, request.target_name)
-    settings = ad_settings(target, request.target_name)
+    # A run for one partner with a bind account of its own binds with that account: the DC
+    # itself then refuses any write outside the partner's OUs (`ssc-infra delegate`).
+    own = partner_bind(target, request.partners)
+    settings = ad_settings(target, request.target_name, own)
     check_base_dn(settings, region)
     workers = target.ad.workers if target.ad else 4
     try:
@@ -92,11 +103,13 @@ def plan_run(request: RunRequest, hooks: Hooks = NO_HOOKS, check_hosts: bool = T
              if request.holds_file is not None else NO_HOLDS)
     ledger = load_ledger(request.state_dir)
     ansible = ansible_settings(target)
+    # The partner's own account keeps no snapshot of the directory (it may not read what the
+    # region's account reads, the deleted objects among them): it reads in full.
     backends = backends or real_backends(settings, ansible, StateDir(request.state_dir).ensure(),
-                                         target, request.target_name)
+                                         target, request.target_name, snapshot=not own)
     # A plan may trust what the last run recorded and read only what changed since; apply
     # and drift read everything.
-    fast = request.command == "plan"
+    fast = request.command == "plan" and not own
     if check_hosts and fast and backends.hosts is not None and region.hosts:
         backends.hosts.read_ahead(region, request.state_dir)  # while the directory is read
     with hooks.status(f"reading the directory of target {request.target_name!r}..."):

@@ -35,6 +35,15 @@ class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class PartnerBind(_Entry):
+    """A partner's own bind account: a run for that partner alone binds with it (`delegate`
+    gives it rights in the partner's OUs only)."""
+
+    bind_user: str
+    bind_password_env: str | None = None
+    bind_password_file: str | None = None
+
+
 class AdTarget(_Entry):
     url: str
     bind_user: str
@@ -49,6 +58,9 @@ class AdTarget(_Entry):
     # ahead, audit and encode (with 4, a Samba DC stood idle a tenth of a first apply).
     workers: int = Field(8, ge=1, le=32, description="parallel LDAP connections on apply")
     timeout: float = Field(30.0, gt=0)
+    partners: dict[str, PartnerBind] = Field(
+        default_factory=dict, description="partner code -> its own bind account, for runs of "
+        "that partner alone (`ssc-infra delegate` gives it its rights)")
 
 
 class AnsibleTarget(_Entry):
@@ -176,17 +188,32 @@ def _is_loopback(url: str) -> bool:
         return False  # a name could resolve anywhere: only addresses prove loopback
 
 
-def ad_settings(target: Target, name: str) -> AdSettings:
-    """Connection settings with the password read from its environment variable or file."""
+def ad_settings(target: Target, name: str, partner: str = "") -> AdSettings:
+    """Connection settings with the password read from its environment variable or file;
+    with `partner`, that partner's own bind account when the target gives one."""
     ad = target.ad
     if ad is None:
         raise TargetError(f"target {name!r} has no `ad:` section")
     check_insecure(ad, name)
+    own = ad.partners.get(partner) if partner else None
+    if own is not None:
+        user, password = own.bind_user, _read_secret(
+            own.bind_password_env, own.bind_password_file, name, f"ad.partners.{partner}",
+            "bind_password")
+    else:
+        user, password = ad.bind_user, _secret(ad, name)
     return AdSettings(
-        url=ad.url, bind_user=ad.bind_user, password=_secret(ad, name), base_dn=ad.base_dn,
+        url=ad.url, bind_user=user, password=password, base_dn=ad.base_dn,
         ca_file=ad.ca_file, tls_names=tuple(ad.tls_names), starttls=ad.starttls,
         insecure=ad.insecure, timeout=ad.timeout,
     )
+
+
+def partner_bind(target: Target, partners: tuple[str, ...]) -> str:
+    """The one partner whose own bind account a run of `partners` uses, "" for none."""
+    if target.ad is None or len(partners) != 1:
+        return ""
+    return partners[0] if partners[0] in target.ad.partners else ""
 
 
 def ansible_settings(target: Target) -> AnsibleSettings | None:
