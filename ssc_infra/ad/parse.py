@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ssc_infra.core.actual import (
@@ -46,7 +46,27 @@ def parse_account(entry: Mapping[str, Any], partner: str, in_leavers: bool) -> D
         in_leavers=in_leavers, marker=first_value(entry, "adminDescription"),
         must_change_password=_never_set(first_value(entry, "pwdLastSet")),
         mail=first_value(entry, "mail"), proxy_addresses=_all(entry, "proxyAddresses"),
+        last_logon=filetime_day(first_value(entry, "lastLogonTimestamp")),
     )
+
+
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+
+
+def filetime_day(value: str) -> str:
+    """A FILETIME (100 ns since 1601, as AD keeps lastLogonTimestamp) as "YYYY-MM-DD"; "" for
+    never (0, or nothing). ldap3 may show it as a time already when it knows the schema."""
+    if not value or value == "0" or value.startswith("1601-01-01"):
+        return ""
+    if value.isdigit():
+        try:
+            return (_FILETIME_EPOCH + timedelta(microseconds=int(value) // 10)).date().isoformat()
+        except OverflowError:
+            return ""
+    try:
+        return date.fromisoformat(value[:10]).isoformat()
+    except ValueError:
+        return ""
 
 
 def _all(entry: Mapping[str, Any], name: str) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from ssc_infra.core.errors import BackendError
 USER_ATTRIBUTES = (
     "sAMAccountName", "userPrincipalName", "employeeID", "givenName", "sn", "cn",
     "displayName", "department", "title", "company", "userAccountControl", "pwdLastSet",
-    "adminDescription", "mail", "proxyAddresses",
+    "adminDescription", "mail", "proxyAddresses", "lastLogonTimestamp",
 )
 GROUP_ATTRIBUTES = ("cn", "sAMAccountName", "description", "member")
 PAGE_SIZE = 1000

@@ -24,6 +24,7 @@ from ssc_infra.cli import (
     partner_out,
     report,
     retention,
+    review,
     runs,
     show,
 )
@@ -54,7 +55,7 @@ for command in (inventory.validate, inventory.desired, inventory.schema, invento
                 delegate.delegate_command, show.show,
                 show.history,
                 retention.leavers_command, retention.purge_command, partner.partner,
-                bundle.bundle, netbox.netbox, report.report):
+                bundle.bundle, netbox.netbox, report.report, review.review):
     main.add_command(command)
 
 

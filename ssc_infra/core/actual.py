@@ -38,6 +38,9 @@ class DirectoryAccount:
     must_change_password: bool = False  # pwdLastSet=0: its owner never set a password yet
     mail: str = ""
     proxy_addresses: tuple[str, ...] = ()  # SMTP:primary, smtp:aliases, other types
+    # the day of its last logon as the domain keeps it (lastLogonTimestamp, up to 14 days
+    # behind), "YYYY-MM-DD"; "" when it never logged on: for access reviews
+    last_logon: str = ""
 
     @property
     def key(self) -> PersonKey | None:

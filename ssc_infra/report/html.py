@@ -75,8 +75,8 @@ def render_page(report: Mapping[str, Any], trend: Sequence[TrendPoint],
         skipped: earlier reports left out of the trend, with why.
         json_name: the file name of this report's JSON, for the footer.
     """
-    env = _environment()
-    css = _resource(STYLESHEET)
+    env = page_environment()
+    css = inline_css(STYLESHEET)
     partners = list(report["partners"])
     summary = report["summary"]
     anchors = {p["code"]: f"p-{n}" for n, p in enumerate(partners, start=1)}
@@ -95,7 +95,7 @@ def render_page(report: Mapping[str, Any], trend: Sequence[TrendPoint],
             "next": anchors[partners[n + 1]["code"]] if n + 1 < len(partners) else "",
         })
     page = env.get_template(PAGE_TEMPLATE).render(
-        report=report, css=Markup(css), style_hash=Markup(_hash(css)), sections=sections,
+        report=report, css=Markup(css), style_hash=Markup(style_source(css)), sections=sections,
         total=summary["total"], backends=[b.value for b in BACKENDS],
         bars=_bars(partners, summary["partners"], anchors),
         bars_height=max(1, len(partners)) * BAR_ROW + 8, bar_width=BAR_LABEL + BAR_WIDTH + 60,
@@ -109,7 +109,7 @@ def render_page(report: Mapping[str, Any], trend: Sequence[TrendPoint],
     return page
 
 
-def _environment() -> jinja2.Environment:
+def page_environment() -> jinja2.Environment:
     try:
         loader = jinja2.PackageLoader(*package_of(REPORT_TEMPLATES))
     except (ValueError, ImportError) as e:  # an install without its package data
@@ -121,7 +121,7 @@ def _environment() -> jinja2.Environment:
                               lstrip_blocks=True)
 
 
-def _resource(name: str) -> str:
+def inline_css(name: str) -> str:
     from ssc_infra.core.packaged import packaged
 
     try:
@@ -134,7 +134,7 @@ def _resource(name: str) -> str:
     return text
 
 
-def _hash(css: str) -> str:
+def style_source(css: str) -> str:
     """The Content-Security-Policy source that allows exactly this stylesheet."""
     digest = hashlib.sha256(css.encode("utf-8")).digest()
     return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"

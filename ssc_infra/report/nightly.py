@@ -28,11 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from ssc_infra import __version__
+from ssc_infra.core.model import Identity
 from ssc_infra.core.plan import WAITING_FOR_SYNC, Action, Backend, Change, ObjectKind, Plan
+from ssc_infra.core.review import due, inactive
 from ssc_infra.hosts.ansible import host_of
 from ssc_infra.report.text import homes_counts
 from ssc_infra.run.planned import PlannedRun
 from ssc_infra.sources.located import read_regular
+from ssc_infra.state.reviews import last_completed
 
 REPORT_FORMAT = "ssc-infra drift report"
 REPORT_VERSION = 1
@@ -71,6 +74,9 @@ class DriftRun:
     incomplete: tuple[str, ...] = ()  # why the check did not cover everything
     held_inventory: Mapping[str, int] = field(default_factory=dict)  # partner -> problems
     failed_hosts: tuple[str, ...] = ()
+    # BIO 5.18.02: the partners whose access review is due, and the accounts unused for long
+    reviews_due: tuple[Mapping[str, str], ...] = ()  # {partner, last, due}
+    inactive: tuple[Mapping[str, str], ...] = ()  # {partner, account, last_logon}
 
 
 def drift_run(planned: PlannedRun, exit_code: int, created: datetime | None = None) -> DriftRun:
@@ -91,7 +97,32 @@ def drift_run(planned: PlannedRun, exit_code: int, created: datetime | None = No
                     planned.request.today.isoformat(), created or datetime.now(UTC),
                     tuple(partners), planned.plan, exit_code, tuple(planned.incomplete),
                     {code: len(found) for code, found in planned.held_inventory.items()},
-                    tuple(h.host for h in failed))
+                    tuple(h.host for h in failed), *_reviews(planned, known))
+
+
+def _reviews(planned: PlannedRun, partners: set[str]
+             ) -> tuple[tuple[dict[str, str], ...], tuple[dict[str, str], ...]]:
+    """The partners (with accounts in AD) whose review is due, and the enabled accounts
+    unused for the policy's inactive_days (one never used: since its start date)."""
+    request, today = planned.request, planned.request.today
+    policy = request.governance.reviews
+    in_ad = {p.code for p in planned.desired.partners if p.identity is Identity.HYBRID}
+    overdue = []
+    for code in sorted(partners & in_ad):
+        last = last_completed(request.state_dir, code)
+        when = due(last.completed if last else None, policy.interval(code), today)
+        if when <= today:
+            overdue.append({"partner": code, "last": last.completed.isoformat()
+                            if last and last.completed else "never", "due": when.isoformat()})
+    starts = {a.key: a.start_date for p in planned.desired.partners for a in p.accounts}
+    accounts = [a for a in planned.actual.accounts if a.key is not None and a.enabled
+                and not a.in_leavers and a.partner in partners]
+    unused = set(inactive(((f"{a.partner}/{a.sam}", a.last_logon,
+                            starts.get((a.partner, a.employee_id or ""), today))
+                           for a in accounts), policy.inactive_days, today))
+    idle = [{"partner": a.partner, "account": a.sam, "last_logon": a.last_logon or "never"}
+            for a in accounts if f"{a.partner}/{a.sam}" in unused]
+    return tuple(overdue), tuple(idle)
 
 
 # -- the report's data (pure) ---------------------------------------------------------------
@@ -144,6 +175,9 @@ def report_data(run: DriftRun) -> dict[str, Any]:
         # first of all: the privileged groups' drift (BIO 8.02.01), made outside the tool
         "privileged": [{"group": u.key, "member": u.label, "dn": u.dn, "reason": u.reason}
                        for u in run.plan.privileged],
+        # the access reviews due and the accounts unused for long (BIO 5.18.02)
+        "reviews_due": [dict(r) for r in run.reviews_due],
+        "inactive": [dict(i) for i in run.inactive],
         "partners": [{"code": code, "name": names.get(code, "shared (every partner)"
                                                       if code == SHARED else ""),
                       "held": held.get(code, []), "items": by_partner[code]}

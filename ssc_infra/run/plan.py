@@ -39,9 +39,10 @@ from ssc_infra.run.targets import (
     partner_bind,
 )
 from ssc_infra.sources import RunInventory
-from ssc_infra.sources.holds import NO_HOLDS, load_holds, parse_enable
+from ssc_infra.sources.holds import NO_HOLDS, Hold, Holds, load_holds, parse_enable
 from ssc_infra.state.folder import StateDir, recorded_passwords, run_id, write_private
 from ssc_infra.state.ledger import load_ledger
+from ssc_infra.state.reviews import revocations
 from ssc_infra.state.seal import plan_key, seal
 
 
@@ -101,6 +102,7 @@ def plan_run(request: RunRequest, hooks: Hooks = NO_HOOKS, check_hosts: bool = T
         raise SscError(str(e)) from None
     holds = (load_holds(request.holds_file, region, str(request.holds_file), required=True)
              if request.holds_file is not None else NO_HOLDS)
+    holds = with_revocations(holds, request, region)
     ledger = load_ledger(request.state_dir)
     ansible = ansible_settings(target)
     # The partner's own account keeps no snapshot of the directory (it may not read what the
@@ -140,6 +142,19 @@ def plan_run(request: RunRequest, hooks: Hooks = NO_HOOKS, check_hosts: bool = T
         with hooks.status("checking the changed host files with the daemons' checkers..."):
             planned.hosts = HostPlan(bundle, result, refused_files(region, bundle, result))
     return planned
+
+
+def with_revocations(holds: Holds, request: RunRequest, region: Region) -> Holds:
+    """The holds, with every account a partner's manager revoked in its last access review:
+    an acknowledged lock until the partner's next review is due, not drift."""
+    intervals = {p.code: request.governance.reviews.interval(p.code) for p in region.partners}
+    people = {p.key for partner in region.partners for p in partner.people}
+    revoked = tuple(Hold((partner, employee_id), why, until, "an access review (ssc-infra "
+                         "review)")
+                    for partner, employee_id, why, until in revocations(request.state_dir,
+                                                                         intervals)
+                    if (partner, employee_id) in people)
+    return dataclasses.replace(holds, holds=(*holds.holds, *revoked)) if revoked else holds
 
 
 def hold_together(planned: PlannedRun) -> None:

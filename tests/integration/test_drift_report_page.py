@@ -205,6 +205,10 @@ def test_the_nightly_report_renders_in_chromium_with_every_partner_and_its_count
     assert f"drift found: {summary['total']['items']:,} items (exit code 2)" in text
     assert f"Post, Piet {HOSTILE}" in text and f"CN={HOSTILE}" in text  # text, not markup
     assert "trend (4 reports)" in text
+    # no partner was ever reviewed, and nobody in this region ever logged on
+    assert {r["partner"] for r in data["reviews_due"]} >= {"leeuwarden", "waadhoeke"}
+    assert all(r["last"] == "never" for r in data["reviews_due"])
+    assert len(data["inactive"]) > 1000 and "Access reviews" in text
     # the privileged group's new member comes first, before every partner, as text
     assert first == "privileged" and data["privileged"][0]["group"] == "Domain Admins"
     assert f"adm-{HOSTILE}" in text and text.index("Privileged groups") < text.index("Per partner")

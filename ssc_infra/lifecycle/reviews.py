@@ -1,0 +1,199 @@
+"""Access reviews, start to end: `draft_reviews` reads the directory and makes, per partner,
+the review its manager gets (`ssc_infra.report.review` renders its page and sheet;
+`keep_review` keeps it in the state dir); `take_sheet` checks a
+returned sheet against the review it came from and turns its revokes into a sealed plan that
+disables those accounts (applied like any plan: shown, approved where the policy asks, applied
+exactly as saved). A revoked account then counts as an acknowledged lock until the partner's
+next review, not as drift.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from ssc_infra.core.errors import InventoryError, Problem, SscError
+from ssc_infra.core.model import Identity, Partner
+from ssc_infra.core.plan import Action, Backend, Change, ObjectKind, Section
+from ssc_infra.core.review import (
+    SHEET_COLUMNS,
+    Decision,
+    ReviewRow,
+    check_sheet,
+    due,
+    gone_since,
+    inactive,
+    review_rows,
+)
+from ssc_infra.run import RunRequest, plan_run, save_plan
+from ssc_infra.run.planned import PlannedRun
+from ssc_infra.run.request import NO_HOOKS, Hooks
+from ssc_infra.sources.located import CSV_MAX_BYTES, decode, read_regular
+from ssc_infra.state.reviews import (
+    ReviewRecord,
+    last_completed,
+    load_review,
+    new_review_id,
+    save_review,
+)
+
+RETURN_DAYS = 30  # the manager returns the sheet within this many days
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A review made and not yet sent: what its page and sheet show."""
+
+    partner: Partner
+    review: str
+    started: date
+    due: date  # the sheet back by then
+    rows: tuple[ReviewRow, ...]
+    gone: tuple[str, ...]  # accounts of the last review removed since
+    inactive: tuple[str, ...]  # enabled accounts unused for the policy's inactive_days
+    inactive_days: int
+
+
+def draft_reviews(request: RunRequest, hooks: Hooks = NO_HOOKS
+                  ) -> tuple[list[Draft], list[str]]:
+    """A review per partner asked for (every partner in AD when none is), from the directory
+    as read now; kept with `keep_review` once its page and sheet are written.
+
+    Returns:
+        The reviews, and the partners left out with why.
+    """
+    planned = plan_run(dataclasses.replace(request, command="review"), hooks,
+                       check_hosts=False)
+    region, today = planned.region, request.today
+    policy = request.governance.reviews
+    drafts: list[Draft] = []
+    skipped: list[str] = []
+    for partner in planned.desired.partners:
+        if request.partners and partner.code not in request.partners:
+            continue
+        if partner.code in planned.inventory.held:
+            skipped.append(f"{partner.code}: held back by problems in its own data")
+            continue
+        if partner.identity is Identity.CLOUD:
+            skipped.append(f"{partner.code}: a cloud partner: its accounts are in Microsoft 365 "
+                           "(reviewed there, in Entra ID access reviews)")
+            continue
+        last = last_completed(request.state_dir, partner.code)
+        previous = {r.account.lower(): r for r in last.rows} if last else None
+        rows = review_rows(partner, planned.actual, previous)
+        drafts.append(Draft(
+            region.partner(partner.code), new_review_id(partner.code, today), today,
+            due(today, RETURN_DAYS, today), tuple(rows), tuple(gone_since(rows, previous)),
+            tuple(_inactive(planned, partner.code, rows, policy.inactive_days, today)),
+            policy.inactive_days))
+    return drafts, skipped
+
+
+def keep_review(request: RunRequest, draft: Draft) -> Path:
+    """Keep the review in the state dir, once its page and sheet are written."""
+    return save_review(request.state_dir, ReviewRecord(draft.review, draft.partner.code,
+                                                       draft.started, draft.rows))
+
+
+def _inactive(planned: PlannedRun, partner: str, rows: Sequence[ReviewRow], days: int,
+              today: date) -> list[str]:
+    starts = {a.employee_id: a.start_date for p in planned.desired.partners
+              if p.code == partner for a in p.accounts}
+    return inactive(((r.account, "" if r.last_logon == "never" else r.last_logon,
+                      starts.get(r.employee_id, today)) for r in rows
+                     if r.status == "enabled"), days, today)
+
+
+@dataclass(frozen=True)
+class Taken:
+    record: ReviewRecord
+    plan_file: Path | None  # None: nothing revoked, nothing to apply
+    revoked: int
+    disabled: int  # of those: accounts enabled now, disabled by the plan
+
+
+def take_sheet(request: RunRequest, sheet_file: Path, plan_file: Path,
+               hooks: Hooks = NO_HOOKS) -> Taken:
+    """Check a returned sheet and record its decisions; the revokes as a sealed plan.
+
+    Raises:
+        InventoryError: what is wrong with the sheet, each at its line; nothing is recorded.
+    """
+    rel = str(sheet_file)
+    data = read_regular(sheet_file, rel, CSV_MAX_BYTES)
+    text = decode(data, rel, "save the sheet as CSV UTF-8") if isinstance(data, bytes) \
+        else data
+    if isinstance(text, Problem):
+        raise InventoryError([text])
+    rows = _read_sheet(text, rel)
+    if not rows:
+        raise InventoryError([Problem(rel, 1, "the sheet has no rows",
+                                      "return the sheet the review made, filled in")])
+    review = rows[0][1].get("review", "")
+    try:
+        record = load_review(request.state_dir, review)
+    except SscError as e:
+        raise InventoryError([Problem(rel, rows[0][0], str(e), "return the sheet as it was "
+                                      "made, with only decision and comment filled in")]) \
+            from None
+    if record.completed is not None:
+        raise InventoryError([Problem(rel, 0, f"review {review} was taken in on "
+                                      f"{record.completed}", "start a new review for changes")])
+    decided, problems = check_sheet(record.review, record.partner, record.rows, rows)
+    if problems:
+        raise InventoryError([Problem(rel, p.line, p.message, "fix the sheet, or ask the "
+                                      "manager for the one the review sent") for p in problems])
+    done = dataclasses.replace(record, completed=request.today, decisions=tuple(decided))
+    revoked = {d.account.lower() for d in decided if d.decision is Decision.REVOKE}
+    if not revoked:
+        save_review(request.state_dir, done)
+        return Taken(done, None, 0, 0)
+    planned = plan_run(dataclasses.replace(request, partners=(record.partner,),
+                                           command="review"), hooks, check_hosts=False)
+    changes = tuple(
+        Change(ObjectKind.ACCOUNT, Action.DISABLE, a.partner, f"{a.partner}/{a.employee_id}",
+               a.dn, {"enabled": True, "uac": a.uac}, {"enabled": False},
+               label=a.display_name)
+        for a in planned.actual.accounts
+        if a.partner == record.partner and a.key is not None and a.enabled
+        and not a.in_leavers and a.sam.lower() in revoked)
+    planned.directory = Section(Backend.DIRECTORY, changes)
+    planned.graph = None
+    planned.hosts = None
+    save_plan(planned, plan_file)
+    save_review(request.state_dir, done)  # recorded once the plan is written
+    return Taken(done, plan_file, len(revoked), len(changes))
+
+
+def _read_sheet(text: str, rel: str) -> list[tuple[int, dict[str, str]]]:
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        header = tuple(h.strip() for h in next(reader, []))
+        missing = [c for c in SHEET_COLUMNS if c not in header]
+        if missing:
+            raise InventoryError([Problem(rel, 1, f"missing column(s) {', '.join(missing)}",
+                                          "return the sheet as the review made it")])
+        rows: list[tuple[int, dict[str, str]]] = []
+        while True:
+            line = reader.line_num + 1
+            row = next(reader, None)
+            if row is None:
+                break
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise InventoryError([Problem(rel, line, f"{len(row)} fields where the header "
+                                              f"has {len(header)}", "return the sheet as the "
+                                              "review made it")])
+            rows.append((line, dict(zip(header, row, strict=True))))
+    except csv.Error as e:
+        raise InventoryError([Problem(rel, reader.line_num, f"unreadable CSV: {e}",
+                                      "save the sheet as CSV again")]) from None
+    return rows
