@@ -88,6 +88,12 @@ ifeq ($(SOURCE),netbox)
 endif
 	umask 077 && $(call RUN_DEMO,plan,--source $(SOURCE) --out $(STATE)/demo.plan.json) > $(STATE)/demo.plan.txt || [ $$? -eq 2 ]
 	@echo "the full plan is in $(STATE)/demo.plan.txt; its last line:"; tail -n 1 $(STATE)/demo.plan.txt
+	@# Four eyes: a second engineer (tvdmeer, a key the demo makes) approves the saved plan
+	@[ -f $(STATE)/demo-keys/tvdmeer ] || { umask 077 && mkdir -p $(STATE)/demo-keys && \
+	  ssh-keygen -q -t ed25519 -N '' -C 'tvdmeer (demo)' -f $(STATE)/demo-keys/tvdmeer; }
+	$(BIN)/ssc-infra lab approver --inventory $(DEMO) --name tvdmeer --key $(STATE)/demo-keys/tvdmeer.pub
+	$(BIN)/ssc-infra approve $(STATE)/demo.plan.json --key $(STATE)/demo-keys/tvdmeer --inventory $(DEMO) --state-dir $(STATE) --yes > $(STATE)/demo.approve.txt 2>&1 || { cat $(STATE)/demo.approve.txt; exit 1; }
+	@tail -n 1 $(STATE)/demo.approve.txt
 	$(call RUN_DEMO,apply,--source $(SOURCE) --yes $(STATE)/demo.plan.json)
 	@# Entra Connect of the lab: the hybrid partners' accounts into their tenants (emulator)
 	$(call RUN_DEMO,lab entra-sync,--source $(SOURCE))
@@ -107,9 +113,13 @@ endif
 	$(call RUN_DEMO,lab up,--source $(SOURCE) --address $(LAB_ADDRESS) $(if $(filter netbox,$(SOURCE)),--with-netbox))
 	$(call RUN_DEMO,lab entra-sync,--source $(SOURCE))
 	$(call RUN_DEMO,drift,--source $(SOURCE) --compact --report $(STATE)/drift-report)
+	@# An access review for one partner's manager: its page and the sheet to fill in
+	umask 077 && $(call RUN_DEMO,review start,--source $(SOURCE) --partner waadhoeke --out $(STATE)/reviews)
 	@echo "initial passwords: $(STATE)/credentials/ (0600); audit log: $(STATE)/audit.jsonl;" \
 	  "the workplace hosts' files: $(STATE)/lab/hosts/; stop the lab with: $(BIN)/ssc-infra lab down --state-dir $(STATE)"
 	@echo "the drift report (HTML): $(abspath $(STATE))/drift-report/latest.html"
+	@echo "the access review of waadhoeke (HTML, and the sheet beside it): $$(ls -t $(abspath $(STATE))/reviews/waadhoeke-*.html | head -n 1)"
+	@echo "the audit log's chain: $$($(BIN)/ssc-infra history --verify --state-dir $(STATE))"
 
 lint: $(STAMP)
 	$(BIN)/ruff check ssc_infra lab tests bench inventory playbooks playbooks/files/ssc-check

@@ -4,6 +4,7 @@ Graph emulator, optionally NetBox), for trying the tool and for the demo.
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -274,3 +275,35 @@ def lab_delegate(inventory: Path, today: date, partners: tuple[str, ...], target
     write_target(targets_file, "lab", {"ad": ad}, merge=True)
     out.print("the lab target names their accounts under ad.partners "
               f"({escape(str(targets_file))})")
+
+
+@lab.command("approver")
+@click.option("--inventory", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("inventory"), show_default=True,
+              help="The inventory whose governance.yaml lists the approver.")
+@click.option("--name", required=True, help="The approver's name in governance.yaml.")
+@click.option("--key", "key_file", required=True, type=click.Path(path_type=Path,
+                                                                   dir_okay=False),
+              help="The public key (.pub) the lab's approver signs with.")
+def lab_approver(inventory: Path, name: str, key_file: Path) -> None:
+    """Give an approver of the lab's inventory a key the lab holds, for the demo's four eyes.
+
+    The sample's governance.yaml lists fictional engineers with public keys whose private
+    halves nobody has; the demo makes a key and puts it in for one of them, in its copy of the
+    inventory only. The entry stays one line: `- {name: NAME, key: "..."}`.
+
+    \b
+    Examples:
+      ssh-keygen -t ed25519 -f .ssc/demo-keys/tvdmeer && \\
+      ssc-infra lab approver --inventory .ssc/demo-inventory --name tvdmeer \\
+        --key .ssc/demo-keys/tvdmeer.pub
+    """
+    path = inventory / "governance.yaml"
+    key = " ".join(key_file.read_text(encoding="ascii").split()[:2])
+    text = path.read_text(encoding="utf-8")
+    entry = re.compile(rf'^(\s*- \{{name: {re.escape(name)}, key: )"[^"]*"(}}\s*)$', re.M)
+    if not entry.search(text):
+        raise SscError(f"{path} has no one-line approver entry for {name!r}")
+    path.write_text(entry.sub(lambda m: f'{m.group(1)}"{key} {name} (lab)"{m.group(2)}', text),
+                    encoding="utf-8")
+    out.print(f"{escape(name)} approves with {escape(str(key_file))} in {escape(str(path))}")

@@ -35,6 +35,7 @@ from ssc_infra.report import (
     jsonable,
     problems_json,
 )
+from ssc_infra.sources.governance import load_governance
 from ssc_infra.state.ledger import kept_names, load_ledger
 
 
@@ -53,9 +54,17 @@ def validate(inventory: Path, today: date, fmt: str) -> None:
     """
     source = source_for(inventory)
     try:
+        governance = load_governance(inventory)  # governance.yaml, beside region.yaml
+    except InventoryError as e:
+        governance_problems = list(e.problems)
+    else:
+        governance_problems = []
+    try:
         loaded = source.load(today)
     except InventoryError as e:  # problems that stop the run for every partner
-        _invalid(e.problems, [], fmt)
+        _invalid([*governance_problems, *e.problems], [], fmt)
+    if governance_problems:
+        _invalid(governance_problems, [], fmt)
     if loaded.held:
         _invalid(list(loaded.problems), sorted(loaded.held), fmt)
     region = loaded.region
@@ -69,7 +78,8 @@ def validate(inventory: Path, today: date, fmt: str) -> None:
     out.print(f"[green]✓[/] {escape(source.describe())}: valid — {escape(region.name)} "
               f"({escape(region.code)}): "
               f"{len(region.partners)} partners, {people:,} people, {devices:,} devices, "
-              f"{sites} sites, {len(region.hosts)} hosts")
+              f"{sites} sites, {len(region.hosts)} hosts, {len(governance.approvers)} "
+              "approvers")
 
 
 def _invalid(problems: list[Problem], held: list[str], fmt: str) -> NoReturn:
