@@ -150,12 +150,46 @@ class _Partner:
     tag: str
 
 
+# The SSC's governance (`ssc_infra.sources.governance`): fictional engineers whose private keys
+# nobody has (the demo gives one of them a key of its own: `ssc-infra lab approver`).
+_KEYS = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICQremP7x5fyP9IFtyQR19gqtzE5Qgg9Es7Rjl876Qrq "
+         "tvdmeer@beheer.ssc.frl",
+         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ62wkkjkKYaqIJPHFMRNpHgzLrdFG+UFQcPLJtZ5m8n "
+         "hbosma@beheer.ssc.frl")
+GOVERNANCE = f"""\
+# Governance of the SSC (BIO2): who approves plans and which plans need a second engineer
+# (5.03), who belongs in the privileged groups (8.02.01), how often each partner's manager
+# reviews its accounts (5.18.02). A change here is itself reviewed: it goes through the
+# repository, never through NetBox.
+
+approvers:  # each engineer's login name on the control machine and SSH public key
+  - {{name: tvdmeer, key: "{_KEYS[0]}"}}
+  - {{name: hbosma, key: "{_KEYS[1]}"}}
+
+approval:
+  destructive: 10     # more than 10 accounts disabled or archived for one partner
+  privileged: true    # any change to a privileged group
+  lifecycle: true     # every offboarding, purge and merge of partners
+  valid_hours: 24
+
+privileged_groups:    # the built-in ones are watched too; each holds only Administrator here
+  Domain Admins: [Administrator]
+
+reviews:
+  every_days: 365             # each partner's manager, yearly
+  privileged_every_days: 90   # the privileged groups' members, quarterly
+  inactive_days: 90           # an enabled account unused this long is listed
+  partners: {{fumo: 180}}       # FUMO (an environmental agency) twice a year
+"""
+
+
 def generate(people: int = 4500, seed: int = 2026, partners: int | None = None) -> SampleFiles:
     """A whole inventory as text; deterministic for (people, seed, partners)."""
     rng = random.Random(seed)
     shapes = _partners(rng, people, partners)
     shared = [(site[0], p.code) for p in shapes for site in p.sites if site[3]]
-    files: dict[str, str] = {"region.yaml": _region_yaml(people, seed, partners)}
+    files: dict[str, str] = {"region.yaml": _region_yaml(people, seed, partners),
+                             "governance.yaml": GOVERNANCE}
     counters = {"site": 0, "mac": 0}
     total_people = total_devices = 0
     for partner in shapes:
