@@ -76,7 +76,7 @@ def start(inventory: Path, today: date, targets_file: Path, target_name: str, st
     for d in drafts:
         sheet, page = folder / f"{d.review}.csv", folder / f"{d.review}.html"
         write_private(sheet, review_sheet(d.review, d.partner.code, d.rows))
-        write_private(page, review_page(d.review, d.partner, d.partner.name, d.started, d.due,
+        write_private(page, review_page(d.review, d.partner, d.region_name, d.started, d.due,
                                         d.rows, d.gone, d.inactive, d.inactive_days,
                                         sheet.name))
         keep_review(request, d)

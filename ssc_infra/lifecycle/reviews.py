@@ -50,6 +50,7 @@ class Draft:
     """A review made and not yet sent: what its page and sheet show."""
 
     partner: Partner
+    region_name: str  # who sends it: the SSC
     review: str
     started: date
     due: date  # the sheet back by then
@@ -87,7 +88,7 @@ def draft_reviews(request: RunRequest, hooks: Hooks = NO_HOOKS
         previous = {r.account.lower(): r for r in last.rows} if last else None
         rows = review_rows(partner, planned.actual, previous)
         drafts.append(Draft(
-            region.partner(partner.code), new_review_id(partner.code, today), today,
+            region.partner(partner.code), region.name, new_review_id(partner.code, today), today,
             due(today, RETURN_DAYS, today), tuple(rows), tuple(gone_since(rows, previous)),
             tuple(_inactive(planned, partner.code, rows, policy.inactive_days, today)),
             policy.inactive_days))

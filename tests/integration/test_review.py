@@ -87,6 +87,7 @@ def test_a_review_goes_out_comes_back_and_its_revoke_is_applied(lab: Lab,
         raise  # not reached
     assert shown.errors == [] and shown.requests == [page.as_uri()] and scripts == 0
     assert f"Teamleider {HOSTILE}" in text and "Access review — Gemeente Alpha" in text
+    assert "by SSC Test" in text
 
     for row in rows:
         row["decision"] = "revoke" if row["account"] == "jvries2" else "keep"
