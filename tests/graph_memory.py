@@ -50,6 +50,9 @@ class MemoryM365:
     def tenant(self, code: str) -> Tenant:
         return self.tenants[self.tenant_of(code)]
 
+    def read_sign_ins(self, partner: Partner) -> dict[str, str]:
+        return {}  # nobody signs in to a tenant in memory
+
     def read(self, partners: Sequence[Partner]) -> tuple[dict[str, TenantState],
                                                          list[Unreadable]]:
         found: dict[str, TenantState] = {}

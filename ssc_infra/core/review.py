@@ -107,18 +107,18 @@ def review_rows(partner: DesiredPartner, actual: DirectoryState,
                         account.display_name or account.full_name, account.department,
                         account.title, status, account.last_logon or NEVER, tuple(names),
                         tuple(licences), workplace, "")
-        rows.append(_with_changes(row, None if previous is None else
-                                  previous.get(account.sam.lower(), _NEW)))
+        rows.append(with_changes(row, None if previous is None else
+                                  previous.get(account.sam.lower(), NEW_ACCOUNT)))
     return rows
 
 
-_NEW = ReviewRow("", "", "", "", "", "", "", (), (), "", "")
+NEW_ACCOUNT = ReviewRow("", "", "", "", "", "", "", (), (), "", "")
 
 
-def _with_changes(row: ReviewRow, before: ReviewRow | None) -> ReviewRow:
+def with_changes(row: ReviewRow, before: ReviewRow | None) -> ReviewRow:
     if before is None:
         what = "first review"
-    elif before is _NEW:
+    elif before is NEW_ACCOUNT:
         what = "new since the last review"
     else:
         parts = []

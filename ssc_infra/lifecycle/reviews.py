@@ -12,11 +12,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from ssc_infra.core.desired import DesiredPartner
 from ssc_infra.core.errors import InventoryError, Problem, SscError
 from ssc_infra.core.model import Identity, Partner
 from ssc_infra.core.plan import Action, Backend, Change, ObjectKind, Section
@@ -30,6 +31,7 @@ from ssc_infra.core.review import (
     inactive,
     review_rows,
 )
+from ssc_infra.m365.review import cloud_review_rows
 from ssc_infra.run import RunRequest, plan_run, save_plan
 from ssc_infra.run.planned import PlannedRun
 from ssc_infra.run.request import NO_HOOKS, Hooks
@@ -80,19 +82,38 @@ def draft_reviews(request: RunRequest, hooks: Hooks = NO_HOOKS
         if partner.code in planned.inventory.held:
             skipped.append(f"{partner.code}: held back by problems in its own data")
             continue
-        if partner.identity is Identity.CLOUD:
-            skipped.append(f"{partner.code}: a cloud partner: its accounts are in Microsoft 365 "
-                           "(reviewed there, in Entra ID access reviews)")
-            continue
         last = last_completed(request.state_dir, partner.code)
         previous = {r.account.lower(): r for r in last.rows} if last else None
-        rows = review_rows(partner, planned.actual, previous)
+        if partner.identity is Identity.CLOUD:
+            found = _cloud_rows(planned, region.partner(partner.code), partner, previous)
+            if isinstance(found, str):
+                skipped.append(f"{partner.code}: {found}")
+                continue
+            rows = found
+        else:
+            rows = review_rows(partner, planned.actual, previous)
         drafts.append(Draft(
             region.partner(partner.code), region.name, new_review_id(partner.code, today), today,
             due(today, RETURN_DAYS, today), tuple(rows), tuple(gone_since(rows, previous)),
             tuple(_inactive(planned, partner.code, rows, policy.inactive_days, today)),
             policy.inactive_days))
     return drafts, skipped
+
+
+def _cloud_rows(planned: PlannedRun, info: Partner, partner: DesiredPartner,
+                previous: Mapping[str, ReviewRow] | None) -> list[ReviewRow] | str:
+    """A cloud partner's rows from its tenant, or why they cannot be read."""
+    graph = planned.backends.graph
+    if graph is None:
+        return "a cloud partner, and the target has no `graph:` to read its tenant with"
+    tenants, unreadable = graph.read([info])
+    if unreadable or info.code not in tenants:
+        return unreadable[0].reason if unreadable else "its tenant could not be read"
+    try:
+        sign_ins = graph.read_sign_ins(info)
+    except SscError as e:
+        return f"its users' sign-ins could not be read ({e}): the app needs AuditLog.Read.All"
+    return cloud_review_rows(partner, tenants[info.code], sign_ins, previous)
 
 
 def keep_review(request: RunRequest, draft: Draft) -> Path:
@@ -154,6 +175,24 @@ def take_sheet(request: RunRequest, sheet_file: Path, plan_file: Path,
     if not revoked:
         save_review(request.state_dir, done)
         return Taken(done, None, 0, 0)
+    if request.source.load(request.today).region.partner(record.partner).identity \
+            is Identity.CLOUD:
+        # A cloud user's revoke is part of every plan from now on (the diff keeps it
+        # disabled): recorded first, then planned, so the saved plan holds exactly that.
+        save_review(request.state_dir, done)
+        planned = plan_run(dataclasses.replace(request, partners=(record.partner,),
+                                               command="review"), hooks, check_hosts=False)
+        graph = planned.graph or Section(Backend.GRAPH)
+        # a guard that holds the partner does not hold the manager's decision: the saved
+        # plan is what is reviewed (and approved where the policy asks)
+        disables = tuple(c for c in (*graph.changes, *graph.held_changes)
+                         if c.kind is ObjectKind.CLOUD_USER and c.action is Action.DISABLE
+                         and c.target.lower() in revoked)
+        planned.directory = Section(Backend.DIRECTORY)
+        planned.graph = Section(Backend.GRAPH, disables)
+        planned.hosts = None
+        save_plan(planned, plan_file)
+        return Taken(done, plan_file, len(revoked), len(disables))
     planned = plan_run(dataclasses.replace(request, partners=(record.partner,),
                                            command="review"), hooks, check_hosts=False)
     changes = tuple(

@@ -88,6 +88,26 @@ class M365:
         self.read_state.update(found)
         return found, failed
 
+    def read_sign_ins(self, partner: Partner) -> dict[str, str]:
+        """The day each of the partner's users last signed in ("YYYY-MM-DD"), by user id;
+        a user who never did is left out. `signInActivity` comes only with `$select` (and
+        needs AuditLog.Read.All): the delta query cannot give it, so it is its own paged read.
+
+        Raises:
+            GraphError: the tenant cannot be read.
+        """
+        graph = self.client(self.tenant_of(partner.code))
+        found: dict[str, str] = {}
+        for user in graph.pages("/users", {"$select": "id,userPrincipalName,signInActivity",
+                                           "$top": 999}):
+            if not in_domain(str(user.get("userPrincipalName") or ""), partner.upn_suffix):
+                continue
+            activity = user.get("signInActivity")
+            when = activity.get("lastSignInDateTime") if isinstance(activity, dict) else None
+            if isinstance(when, str) and len(when) >= 10:
+                found[str(user.get("id", ""))] = when[:10]
+        return found
+
     def _read_partner(self, partner: Partner, now: datetime) -> TenantState:
         tenant = self.tenant_of(partner.code)
         graph = self.client(tenant)

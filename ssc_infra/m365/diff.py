@@ -66,7 +66,8 @@ class Unreadable:
 def diff_graph(region: Region, desired: DesiredState, tenants: Mapping[str, TenantState],
                partners: Collection[str] = (), directory: Section | None = None,
                allow_disable: Mapping[str, int] | None = None,
-               unreadable: Collection[Unreadable] = ()) -> Section:
+               unreadable: Collection[Unreadable] = (),
+               revoked: Collection[PersonKey] = ()) -> Section:
     """The Graph section for the partners in scope (all when `partners` is empty).
 
     Args:
@@ -74,6 +75,8 @@ def diff_graph(region: Region, desired: DesiredState, tenants: Mapping[str, Tena
         directory: the directory's section of the same run: the members it adds to a hybrid
             partner's licence groups need seats too.
         unreadable: partners whose tenant could not be read; they are held.
+        revoked: people whose access their partner's manager revoked in an access review:
+            their cloud user is kept disabled (its licences stay: the person still works here).
     """
     scope = [p for p in desired.partners if (not partners or p.code in partners)
              and p.code in tenants]
@@ -96,7 +99,7 @@ def diff_graph(region: Region, desired: DesiredState, tenants: Mapping[str, Tena
                 "(subscribedSkus): buy it, or correct the service's sku in region.yaml")))
             continue
         if dp.identity is Identity.CLOUD:
-            found, lost = _cloud_changes(region, dp, tenant, mine)
+            found, lost = _cloud_changes(region, dp, tenant, mine, frozenset(revoked))
             changes += found
             unmanaged += lost
             enabled[dp.code] = sum(1 for u in mine if u.employee_id and not u.synced
@@ -138,7 +141,8 @@ def _same(have: Any, want: Any) -> bool:
 
 
 def _cloud_changes(region: Region, dp: DesiredPartner, tenant: TenantState,
-                   users: list[CloudUser]) -> tuple[list[Change], list[Unmanaged]]:
+                   users: list[CloudUser], revoked: frozenset[PersonKey] = frozenset(),
+                   ) -> tuple[list[Change], list[Unmanaged]]:
     code = dp.code
     managed = {(code, u.employee_id): u for u in users if u.employee_id}
     unmanaged = [Unmanaged(code, u.upn, "a user in the partner's domain without an employeeId: "
@@ -157,6 +161,8 @@ def _cloud_changes(region: Region, dp: DesiredPartner, tenant: TenantState,
         key = _key(*account.key)
         label = account.name.display_name
         want = desired_user(account)
+        if account.key in revoked:
+            want = {**want, "accountEnabled": False}
         user = managed.get(account.key)
         wanted = {by_part[p] for p in licences_for(account, by_part)}
         if user is None:

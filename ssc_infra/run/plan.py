@@ -144,16 +144,22 @@ def plan_run(request: RunRequest, hooks: Hooks = NO_HOOKS, check_hosts: bool = T
     return planned
 
 
-def with_revocations(holds: Holds, request: RunRequest, region: Region) -> Holds:
-    """The holds, with every account a partner's manager revoked in its last access review:
-    an acknowledged lock until the partner's next review is due, not drift."""
+def review_holds(request: RunRequest, region: Region) -> tuple[Hold, ...]:
+    """Every account a partner's manager revoked in its last access review, as a hold until
+    the partner's next review is due (`ssc_infra.state.reviews`). A cloud user stays
+    disabled after that too, until a later review keeps it: only a person enables it again."""
     intervals = {p.code: request.governance.reviews.interval(p.code) for p in region.partners}
     people = {p.key for partner in region.partners for p in partner.people}
-    revoked = tuple(Hold((partner, employee_id), why, until, "an access review (ssc-infra "
-                         "review)")
-                    for partner, employee_id, why, until in revocations(request.state_dir,
-                                                                         intervals)
-                    if (partner, employee_id) in people)
+    return tuple(Hold((partner, employee_id), why, until, "an access review (ssc-infra review)")
+                 for partner, employee_id, why, until in revocations(request.state_dir,
+                                                                      intervals)
+                 if (partner, employee_id) in people)
+
+
+def with_revocations(holds: Holds, request: RunRequest, region: Region) -> Holds:
+    """The holds, with the accounts revoked in access reviews: an acknowledged lock (kept
+    disabled, listed as known) until the partner's next review, not drift."""
+    revoked = review_holds(request, region)
     return dataclasses.replace(holds, holds=(*holds.holds, *revoked)) if revoked else holds
 
 
@@ -179,8 +185,9 @@ def plan_graph(planned: PlannedRun, graph: GraphBackend) -> Section:
     asked = set(planned.partners) or {p.code for p in region.partners}
     partners = [p for p in region.partners if p.code in asked and p.code not in held]
     tenants, unreadable = graph.read(partners)
+    revoked = [h.person for h in review_holds(planned.request, region)]
     return diff_graph(region, planned.desired, tenants, planned.partners, planned.directory,
-                      planned.request.allow_disable, unreadable)
+                      planned.request.allow_disable, unreadable, revoked)
 
 
 def save_plan(planned: PlannedRun, path: Path) -> dict[str, Any]:

@@ -83,6 +83,10 @@ class GraphBackend(Protocol):
     def apply(self, changes: Sequence[Change], on_password: PasswordSink,
               on_result: Callable[[ItemResult], None] | None = None) -> list[ItemResult]: ...
 
+    def read_sign_ins(self, partner: Partner) -> dict[str, str]:
+        """The day each of the partner's users last signed in, by user id (access reviews)."""
+        ...
+
     def traffic(self) -> GraphCounter:
         """What the run sent to Graph and how Graph throttled it (429/503, waits)."""
         ...

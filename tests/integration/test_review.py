@@ -22,6 +22,7 @@ from tests.chromium import INSTALL, ChromiumError, chromium, find_chromium
 from tests.integration.conftest import settings_for, unavailable
 from tests.integration.test_ad import Lab
 from tests.integration.test_ad import lab as ad_lab  # noqa: F401  (the fixture, by this name)
+from tests.integration.test_graph import Cloud, cloud, emulator  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
 
@@ -118,3 +119,33 @@ def test_a_review_goes_out_comes_back_and_its_revoke_is_applied(lab: Lab,
                                        "--state-dir", str(lab.state)])
     alpha = next(r for r in json.loads(status.stdout) if r["partner"] == "alpha")
     assert alpha["last"] == "2026-11-23" and not alpha["overdue"]
+
+
+def test_a_cloud_partners_review_shows_sign_ins_and_its_revoke_stays(
+        cloud: Cloud, tmp_path: Path) -> None:  # noqa: F811  (the imported fixture)
+    assert cloud.cli("apply", "--yes").code == 0  # beta's users made in its tenant
+    users = {u["employeeId"]: u for u in cloud.cloud_users("beta")}
+    cloud.emulator.sign_in(cloud.tenants["beta"], users["1001"]["userPrincipalName"],
+                           "2026-11-20T08:15:00Z")
+    folder = tmp_path / "reviews"
+    started = cloud.cli("review", "start", "--partner", "beta", "--out", str(folder))
+    assert started.code == 0, started.out + started.err
+    sheet = next(folder.glob("beta-*.csv"))
+    rows = {r["employee_id"]: r for r in _sheet(sheet)}
+    assert rows["1001"]["last_logon"] == "2026-11-20 (±14 days)"
+    assert rows["2002"]["last_logon"] == "never" and rows["2002"]["licences"] == "M365_E3"
+    for row in rows.values():
+        row["decision"] = "revoke" if row["employee_id"] == "2002" else "keep"
+    _write(sheet, list(rows.values()))
+    plan = tmp_path / "beta.plan.json"
+    taken = cloud.cli("review", "apply", str(sheet), "--out", str(plan))
+    assert taken.code == 2, taken.out + taken.err
+    changes = json.loads(plan.read_text())["sections"]["graph"]["changes"]
+    assert [(c["key"], c["action"]) for c in changes] == [("beta/2002", "disable")]
+    applied = cloud.cli("apply", "--yes", str(plan))
+    assert applied.code == 0, applied.out + applied.err
+    users = {u["employeeId"]: u for u in cloud.cloud_users("beta")}
+    assert users["2002"]["accountEnabled"] is False and users["1001"]["accountEnabled"]
+    again = cloud.cli("plan")  # the revoke stays: no plan enables the user again
+    assert "beta/2002" not in again.out, again.out
+    assert cloud.cli("drift").code == 0

@@ -388,6 +388,9 @@ class _Graph:
         self.down = down
         self.closed = False
 
+    def read_sign_ins(self, partner: Any) -> Any:
+        raise AssertionError("a measurement never reads sign-ins")
+
     def read(self, partners: Sequence[Partner]) -> tuple[dict[str, TenantState],
                                                          list[Unreadable]]:
         return ({p.code: self.tenants[p.code] for p in partners if p.code not in self.down},

@@ -41,6 +41,8 @@ What it emulates:
   soft match on userPrincipalName) and groups (onPremisesSecurityIdentifier), with
   onPremisesSyncEnabled=true; Graph writes to mastered properties of synced objects answer 400
   as Graph does (usageLocation and licences stay writable).
+- Sign-ins: `signInActivity` (only with `$select`, as in Graph, where it also needs
+  AuditLog.Read.All) says when `sign_in(tenant, upn, when)` last said the user signed in.
 - Test levers: `writes(tenant)` lists every write applied (2xx), as (method, request path),
   a batch's sub-requests each on their own; `requests` and `throttled` count. In another
   process the same levers are reached over HTTPS under `/_emulator/` (the client secret as

@@ -102,6 +102,10 @@ class EmulatorControl:
         self._call("POST", f"/tenants/{tenant_id}/seats", {"sku": sku_part_number,
                                                            "seats": seats})
 
+    def sign_in(self, tenant_id: str, upn: str, when: str) -> None:
+        """The user signed in at `when` (ISO 8601, UTC): signInActivity says so."""
+        self._call("POST", f"/tenants/{tenant_id}/sign-in", {"upn": upn, "when": when})
+
     def expire_deltas(self, tenant_id: str) -> None:
         self._call("POST", f"/tenants/{tenant_id}/expire-deltas", {})
 

@@ -142,8 +142,12 @@ class Directory:
         states += [{"assignedByGroup": group_id, "disabledPlans": [], "error": state.error,
                     "lastUpdatedDateTime": state.updated, "skuId": sku, "state": state.state}
                    for (group_id, sku), state in user.by_group.items()]
+        # Graph gives signInActivity only when it is selected (and the app may read audit logs)
+        signed_in = user.props.get("_lastSignIn")
         full = {**user.props, "id": user.id, "assignedLicenses": assigned,
-                "licenseAssignmentStates": states, "passwordProfile": None}
+                "licenseAssignmentStates": states, "passwordProfile": None,
+                "signInActivity": {"lastSignInDateTime": signed_in,
+                                   "lastNonInteractiveSignInDateTime": None}}
         return {name: full.get(name) for name in (select or USER_DEFAULT)}
 
     def render_group(self, group: Group, select: Sequence[str] | None) -> dict[str, Any]:

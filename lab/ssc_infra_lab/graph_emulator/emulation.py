@@ -120,6 +120,18 @@ class Emulation:
             self._tenant(tenant_id).set_seats(sku_part_number, seats)
             self._dirty = True
 
+    def sign_in(self, tenant_id: str, upn: str, when: str) -> None:
+        """The user signed in at `when` (ISO 8601): what signInActivity says from then on."""
+        with self._lock:
+            tenant = self._tenant(tenant_id)
+            user = next((u for u in tenant.users.values() if not u.removed and
+                         str(u.props.get("userPrincipalName", "")).lower() == upn.lower()),
+                        None)
+            if user is None:
+                raise ValueError(f"no user {upn} in tenant {tenant_id}")
+            user.props["_lastSignIn"] = when  # not a Graph property: never selectable itself
+            self._dirty = True
+
     def expire_deltas(self, tenant_id: str) -> None:
         """Every delta and paging token of a delta round issued so far answers 410."""
         with self._lock:

@@ -17,7 +17,7 @@ USER_PROPERTIES: tuple[str, ...] = (
     "createdDateTime", "department", "displayName", "employeeId", "givenName", "jobTitle",
     "licenseAssignmentStates", "mail", "mailNickname", "mobilePhone", "officeLocation",
     "onPremisesImmutableId", "onPremisesSyncEnabled", "passwordProfile", "preferredLanguage",
-    "proxyAddresses", "surname", "usageLocation", "userPrincipalName",
+    "proxyAddresses", "signInActivity", "surname", "usageLocation", "userPrincipalName",
 )
 # What Graph v1.0 returns for a user without $select: accountEnabled, employeeId and the
 # licences only come with $select, in the emulator as in Graph.

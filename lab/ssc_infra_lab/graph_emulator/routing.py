@@ -264,6 +264,9 @@ class Routing(Emulation):
             if operation == "seats":
                 self.set_seats(tenant_id, str(data["sku"]), int(data["seats"]))
                 return done
+            if operation == "sign-in":
+                self.sign_in(tenant_id, str(data["upn"]), str(data["when"]))
+                return done
             if operation == "expire-deltas":
                 self.expire_deltas(tenant_id)
                 return done
