@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from ssc_infra import __version__
-from ssc_infra.core.model import Identity
 from ssc_infra.core.plan import WAITING_FOR_SYNC, Action, Backend, Change, ObjectKind, Plan
 from ssc_infra.core.review import due, inactive
 from ssc_infra.hosts.ansible import host_of
@@ -102,13 +101,13 @@ def drift_run(planned: PlannedRun, exit_code: int, created: datetime | None = No
 
 def _reviews(planned: PlannedRun, partners: set[str]
              ) -> tuple[tuple[dict[str, str], ...], tuple[dict[str, str], ...]]:
-    """The partners (with accounts in AD) whose review is due, and the enabled accounts
-    unused for the policy's inactive_days (one never used: since its start date)."""
+    """The partners whose access review is due, and the enabled AD accounts unused for the
+    policy's inactive_days (one never used: since its start date)."""
     request, today = planned.request, planned.request.today
     policy = request.governance.reviews
-    in_ad = {p.code for p in planned.desired.partners if p.identity is Identity.HYBRID}
+    active = {p.code for p in planned.region.partners if p.active}
     overdue = []
-    for code in sorted(partners & in_ad):
+    for code in sorted(partners & active):
         last = last_completed(request.state_dir, code)
         when = due(last.completed if last else None, policy.interval(code), today)
         if when <= today:
