@@ -13,12 +13,12 @@ right.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ldap3
 from ldap3.utils.conv import escape_filter_chars
 
-from ssc_infra.ad.parse import first_value
+from ssc_infra.ad.parse import filetime_day, first_value
 from ssc_infra.ad.read import Reader
 from ssc_infra.core.governance import GOVERNANCE_FILE
 from ssc_infra.core.plan import Unmanaged
@@ -31,6 +31,8 @@ class PrivilegedGroup:
     name: str
     dn: str
     members: tuple[str, ...]  # the direct members' sAMAccountNames (accounts and groups)
+    # member -> the day of its last logon ("" never), for the quarterly review
+    last_logons: Mapping[str, str] = field(default_factory=dict)
 
 
 def read_privileged(conn: ldap3.Connection, base_dn: str,
@@ -46,9 +48,10 @@ def read_privileged(conn: ldap3.Connection, base_dn: str,
     for entry in reader.search(base_dn, query, ("sAMAccountName",)):
         name = first_value(entry, "sAMAccountName")
         members = reader.search(base_dn, f"(memberOf={escape_filter_chars(entry['dn'])})",
-                                ("sAMAccountName",))
-        found[name.lower()] = PrivilegedGroup(
-            name, entry["dn"], tuple(sorted(first_value(m, "sAMAccountName") for m in members)))
+                                ("sAMAccountName", "lastLogonTimestamp"))
+        logons = {first_value(m, "sAMAccountName"):
+                  filetime_day(first_value(m, "lastLogonTimestamp")) for m in members}
+        found[name.lower()] = PrivilegedGroup(name, entry["dn"], tuple(sorted(logons)), logons)
     return found
 
 

@@ -26,8 +26,8 @@ from ssc_infra.cli.common import (
     run_request,
     target_options,
 )
-from ssc_infra.core.review import due
-from ssc_infra.lifecycle.reviews import draft_reviews, keep_review, take_sheet
+from ssc_infra.core.review import PRIVILEGED, due
+from ssc_infra.lifecycle.reviews import draft_privileged, draft_reviews, keep_review, take_sheet
 from ssc_infra.report.review import review_page, review_sheet
 from ssc_infra.sources.governance import load_governance
 from ssc_infra.state.folder import private_dir, write_private
@@ -53,8 +53,11 @@ def review() -> None:
 @click.option("--out", "folder", required=True, type=click.Path(path_type=Path,
                                                                    file_okay=False),
               help="Where the pages and sheets go (0600: they name people).")
+@click.option("--privileged", is_flag=True,
+              help="Instead: the quarterly review of the privileged groups' members, for the "
+                   "SSC's security officer.")
 def start(inventory: Path, today: date, targets_file: Path, target_name: str, state_dir: Path,
-          partners: tuple[str, ...], folder: Path) -> None:
+          partners: tuple[str, ...], folder: Path, privileged: bool) -> None:
     """Write a review for each partner's manager: a page to read and a sheet to fill in.
 
     Every account of the partner in AD, with its status, groups, licences, workplace, last
@@ -71,16 +74,17 @@ def start(inventory: Path, today: date, targets_file: Path, target_name: str, st
     """
     request = run_request(inventory, today, targets_file, target_name, state_dir, partners, (),
                           "review")
-    drafts, skipped = draft_reviews(request, HOOKS)
+    drafts, skipped = ([draft_privileged(request, HOOKS)], []) if privileged else \
+        draft_reviews(request, HOOKS)
     private_dir(folder)
     for d in drafts:
         sheet, page = folder / f"{d.review}.csv", folder / f"{d.review}.html"
-        write_private(sheet, review_sheet(d.review, d.partner.code, d.rows))
-        write_private(page, review_page(d.review, d.partner, d.region_name, d.started, d.due,
-                                        d.rows, d.gone, d.inactive, d.inactive_days,
+        write_private(sheet, review_sheet(d.review, d.code, d.rows))
+        write_private(page, review_page(d.review, d.code, d.name, d.region_name, d.started,
+                                        d.due, d.rows, d.gone, d.inactive, d.inactive_days,
                                         sheet.name))
         keep_review(request, d)
-        out.print(f"{escape(d.partner.code)}: {len(d.rows):,} accounts ({len(d.inactive):,} "
+        out.print(f"{escape(d.code)}: {len(d.rows):,} accounts ({len(d.inactive):,} "
                   f"unused) — {escape(str(page))} and {escape(sheet.name)}", soft_wrap=True)
     for why in skipped:
         err.print(f"[yellow]not reviewed:[/] {escape(why)}", soft_wrap=True)
@@ -120,6 +124,11 @@ def apply_sheet(inventory: Path, today: date, targets_file: Path, target_name: s
     kept = len(record.decisions) - len(record.revoked)
     out.print(f"review {escape(record.review)} of {escape(record.partner)} taken in: "
               f"{kept:,} kept, {len(record.revoked):,} revoked", soft_wrap=True)
+    if record.partner == PRIVILEGED and record.revoked:
+        for decided in record.revoked:  # the tool never writes the privileged groups
+            out.print(f"  take out by hand: {escape(decided.account)} (and from "
+                      "governance.yaml's privileged_groups)", soft_wrap=True)
+        sys.exit(EXIT_CHANGES)
     if taken.plan_file is None:
         sys.exit(EXIT_OK)
     out.print(f"the plan disables {taken.disabled:,} account(s): {escape(str(taken.plan_file))}"
@@ -145,11 +154,12 @@ def status(inventory: Path, today: date, state_dir: Path, fmt: str) -> None:
     region = load_region(inventory, today)
     policy = load_governance(inventory).reviews
     rows = []
-    for partner in region.partners:
-        last = last_completed(state_dir, partner.code)
-        open_ = [r.review for r in reviews_of(state_dir, partner.code) if r.completed is None]
-        when = due(last.completed if last else None, policy.interval(partner.code), today)
-        rows.append({"partner": partner.code, "last": last.completed.isoformat()
+    subjects = [(p.code, policy.interval(p.code)) for p in region.partners if p.active]
+    for code, interval in [*subjects, (PRIVILEGED, policy.privileged_every_days)]:
+        last = last_completed(state_dir, code)
+        open_ = [r.review for r in reviews_of(state_dir, code) if r.completed is None]
+        when = due(last.completed if last else None, interval, today)
+        rows.append({"partner": code, "last": last.completed.isoformat()
                      if last and last.completed else None, "due": when.isoformat(),
                      "overdue": when <= today, "open": ", ".join(open_)})
     if fmt == "json":

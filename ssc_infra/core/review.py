@@ -28,6 +28,8 @@ DATA_COLUMNS = ("account", "employee_id", "name", "department", "job_title", "st
 SHEET_COLUMNS = ("review", "partner", *DATA_COLUMNS, "row", "decision", "comment")
 COMMENT_MAX = 500
 NEVER = "never"
+PRIVILEGED = "privileged-groups"  # the review of the privileged groups' members, the SSC's own
+PRIVILEGED_MEMBER = "privileged member"
 
 
 class Decision(StrEnum):
@@ -58,7 +60,8 @@ class ReviewRow:
 
     @property
     def managed(self) -> bool:
-        return bool(self.employee_id)
+        """An account the tool manages, or a privileged group's member: one a revoke acts on."""
+        return bool(self.employee_id) or self.status == PRIVILEGED_MEMBER
 
     def cells(self) -> tuple[str, ...]:
         """The row's data as the sheet shows it, in DATA_COLUMNS order."""
@@ -138,6 +141,30 @@ def with_changes(row: ReviewRow, before: ReviewRow | None) -> ReviewRow:
         what = "; ".join(parts) or "unchanged"
     return ReviewRow(row.account, row.employee_id, row.name, row.department, row.job_title,
                      row.status, row.last_logon, row.groups, row.licences, row.workplace, what)
+
+
+def privileged_rows(groups: Mapping[str, tuple[str, tuple[str, ...], Mapping[str, str]]],
+                    listed: Mapping[str, tuple[str, ...]],
+                    previous: Mapping[str, ReviewRow] | None) -> list[ReviewRow]:
+    """The members of the privileged groups as review rows (pure): the account is
+    "GROUP/MEMBER", the department says whether governance.yaml lists the member.
+
+    Args:
+        groups: lowercase group name -> (its name, its members, member -> last logon day).
+        listed: group name -> the members governance.yaml lists for it.
+    """
+    named = {g.lower(): {m.lower() for m in members} for g, members in listed.items()}
+    rows = []
+    for key in sorted(groups):
+        name, members, logons = groups[key]
+        for member in sorted(members, key=str.lower):
+            row = ReviewRow(f"{name}/{member}", "", member,
+                            "listed in governance.yaml" if member.lower() in named.get(key, ())
+                            else "NOT listed in governance.yaml", name, PRIVILEGED_MEMBER,
+                            logons.get(member) or NEVER, (name,), (), "", "")
+            rows.append(with_changes(row, None if previous is None else
+                                     previous.get(row.account.lower(), NEW_ACCOUNT)))
+    return rows
 
 
 def gone_since(rows: Sequence[ReviewRow], previous: Mapping[str, ReviewRow] | None) -> list[str]:

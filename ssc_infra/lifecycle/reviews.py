@@ -22,6 +22,7 @@ from ssc_infra.core.errors import InventoryError, Problem, SscError
 from ssc_infra.core.model import Identity, Partner
 from ssc_infra.core.plan import Action, Backend, Change, ObjectKind, Section
 from ssc_infra.core.review import (
+    PRIVILEGED,
     SHEET_COLUMNS,
     Decision,
     ReviewRow,
@@ -29,6 +30,7 @@ from ssc_infra.core.review import (
     due,
     gone_since,
     inactive,
+    privileged_rows,
     review_rows,
 )
 from ssc_infra.m365.review import cloud_review_rows
@@ -51,7 +53,8 @@ RETURN_DAYS = 30  # the manager returns the sheet within this many days
 class Draft:
     """A review made and not yet sent: what its page and sheet show."""
 
-    partner: Partner
+    code: str  # the partner's, or PRIVILEGED for the privileged groups' members
+    name: str
     region_name: str  # who sends it: the SSC
     review: str
     started: date
@@ -93,7 +96,7 @@ def draft_reviews(request: RunRequest, hooks: Hooks = NO_HOOKS
         else:
             rows = review_rows(partner, planned.actual, previous)
         drafts.append(Draft(
-            region.partner(partner.code), region.name, new_review_id(partner.code, today), today,
+            partner.code, partner.name, region.name, new_review_id(partner.code, today), today,
             due(today, RETURN_DAYS, today), tuple(rows), tuple(gone_since(rows, previous)),
             tuple(_inactive(planned, partner.code, rows, policy.inactive_days, today)),
             policy.inactive_days))
@@ -116,9 +119,27 @@ def _cloud_rows(planned: PlannedRun, info: Partner, partner: DesiredPartner,
     return cloud_review_rows(partner, tenants[info.code], sign_ins, previous)
 
 
+def draft_privileged(request: RunRequest, hooks: Hooks = NO_HOOKS) -> Draft:
+    """The quarterly review of the privileged groups' members (BIO 8.02.01): every member of
+    every watched group, whether governance.yaml lists it, and its last logon; for the SSC's
+    own security officer."""
+    planned = plan_run(dataclasses.replace(request, command="review", partners=()), hooks,
+                       check_hosts=False)
+    watched = request.governance.privileged_groups
+    found = planned.backends.directory.read_privileged(list(watched))
+    last = last_completed(request.state_dir, PRIVILEGED)
+    previous = {r.account.lower(): r for r in last.rows} if last else None
+    rows = privileged_rows({k: (g.name, g.members, g.last_logons) for k, g in found.items()},
+                           watched, previous)
+    today = request.today
+    return Draft(PRIVILEGED, "the privileged groups", planned.region.name,
+                 new_review_id(PRIVILEGED, today), today, due(today, RETURN_DAYS, today),
+                 tuple(rows), tuple(gone_since(rows, previous)), (), 0)
+
+
 def keep_review(request: RunRequest, draft: Draft) -> Path:
     """Keep the review in the state dir, once its page and sheet are written."""
-    return save_review(request.state_dir, ReviewRecord(draft.review, draft.partner.code,
+    return save_review(request.state_dir, ReviewRecord(draft.review, draft.code,
                                                        draft.started, draft.rows))
 
 
@@ -172,7 +193,7 @@ def take_sheet(request: RunRequest, sheet_file: Path, plan_file: Path,
                                       "manager for the one the review sent") for p in problems])
     done = dataclasses.replace(record, completed=request.today, decisions=tuple(decided))
     revoked = {d.account.lower() for d in decided if d.decision is Decision.REVOKE}
-    if not revoked:
+    if not revoked or record.partner == PRIVILEGED:  # the tool never writes those groups
         save_review(request.state_dir, done)
         return Taken(done, None, 0, 0)
     if request.source.load(request.today).region.partner(record.partner).identity \

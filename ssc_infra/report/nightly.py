@@ -29,7 +29,7 @@ from typing import Any
 
 from ssc_infra import __version__
 from ssc_infra.core.plan import WAITING_FOR_SYNC, Action, Backend, Change, ObjectKind, Plan
-from ssc_infra.core.review import due, inactive
+from ssc_infra.core.review import PRIVILEGED, due, inactive
 from ssc_infra.hosts.ansible import host_of
 from ssc_infra.report.text import homes_counts
 from ssc_infra.run.planned import PlannedRun
@@ -107,9 +107,10 @@ def _reviews(planned: PlannedRun, partners: set[str]
     policy = request.governance.reviews
     active = {p.code for p in planned.region.partners if p.active}
     overdue = []
-    for code in sorted(partners & active):
+    subjects = [(code, policy.interval(code)) for code in sorted(partners & active)]
+    for code, interval in [*subjects, (PRIVILEGED, policy.privileged_every_days)]:
         last = last_completed(request.state_dir, code)
-        when = due(last.completed if last else None, policy.interval(code), today)
+        when = due(last.completed if last else None, interval, today)
         if when <= today:
             overdue.append({"partner": code, "last": last.completed.isoformat()
                             if last and last.completed else "never", "due": when.isoformat()})

@@ -14,7 +14,6 @@ from datetime import date
 from markupsafe import Markup
 
 from ssc_infra import __version__
-from ssc_infra.core.model import Partner
 from ssc_infra.core.review import SHEET_COLUMNS, ReviewRow
 from ssc_infra.report.html import inline_css, page_environment, style_source
 from ssc_infra.state.folder import csv_row
@@ -23,7 +22,7 @@ PAGE_TEMPLATE = "review.html.j2"
 STYLESHEET = "drift.css"
 
 
-def review_page(review: str, partner: Partner, region_name: str, started: date, due: date,
+def review_page(review: str, code: str, name: str, region_name: str, started: date, due: date,
                 rows: Sequence[ReviewRow], gone: Sequence[str], inactive: Sequence[str],
                 inactive_days: int, sheet_name: str) -> str:
     """The page of one review."""
@@ -44,7 +43,7 @@ def review_page(review: str, partner: Partner, region_name: str, started: date, 
               "changed": sum(1 for v in views if "changed" in v["css"])}
     css = inline_css(STYLESHEET)
     return page_environment().get_template(PAGE_TEMPLATE).render(
-        review=review, partner={"code": partner.code, "name": partner.name},
+        review=review, partner={"code": code, "name": name},
         region_name=region_name, started=started.isoformat(), due=due.isoformat(),
         rows=views, gone=list(gone), counts=counts, inactive_days=inactive_days,
         sheet_name=sheet_name, tool=f"ssc-infra {__version__}", css=Markup(css),
