@@ -22,6 +22,7 @@ from ssc_infra.core.plan import Backend, ObjectKind, Plan
 NAMESPACE = "ssc-infra-approval"  # the ssh-keygen signature namespace: no other use of a key
 STATEMENT_HEADER = "ssc-infra approval v1"
 LIFECYCLE_OPERATIONS = ("offboard", "purge", "merge")
+SIGNATURE_MAX = 4096  # an SSH signature is well under 1,000 characters
 # A clock a few minutes apart between two control machines is no reason to refuse.
 CLOCK_SKEW = timedelta(minutes=5)
 # The built-in groups of a domain whose members hold the keys to it: always watched.
@@ -100,6 +101,8 @@ def approval_from(data: Any) -> Approval:
     missing = [f for f in fields if not isinstance(data.get(f), str) or not data[f]]
     if missing:
         raise ValueError(f"an approval without {', '.join(missing)}")
+    if any(len(data[f]) > SIGNATURE_MAX for f in fields):
+        raise ValueError(f"an approval with a field over {SIGNATURE_MAX} characters")
     try:
         signed = datetime.fromisoformat(data["signed"])
     except ValueError:

@@ -31,6 +31,9 @@ from ssc_infra.state.folder import operator
 from ssc_infra.state.seal import plan_digest
 
 
+MAX_APPROVALS = 20  # a plan is approved by one or two engineers; a flood is no approval
+
+
 class ApprovalRequired(SscError):
     """The plan needs an approval that holds, and has none."""
 
@@ -109,7 +112,12 @@ def approval_state(data: Mapping[str, Any], meta: Mapping[str, Any], plan: Plan,
     raw = data.get(APPROVALS)
     approvals: list[Approval] = []
     problems: list[str] = []
-    for index, entry in enumerate(raw if isinstance(raw, list) else [], start=1):
+    entries = raw if isinstance(raw, list) else []
+    if len(entries) > MAX_APPROVALS:  # each is checked by a process of its own
+        problems.append(f"{len(entries)} approvals in the file, at most {MAX_APPROVALS} are "
+                        "read: the first ones")
+        entries = entries[:MAX_APPROVALS]
+    for index, entry in enumerate(entries, start=1):
         try:
             approvals.append(approval_from(entry))
         except ValueError as e:

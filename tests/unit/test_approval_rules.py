@@ -22,8 +22,9 @@ from ssc_infra.core.approval import (
     plan_subject,
 )
 from ssc_infra.core.errors import InventoryError
-from ssc_infra.core.governance import key_fingerprint
+from ssc_infra.core.governance import Governance, key_fingerprint
 from ssc_infra.core.plan import Action, Backend, Change, ObjectKind, Plan, Section
+from ssc_infra.run.approvals import approval_state
 from ssc_infra.sources.governance import load_governance
 
 MADE = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
@@ -145,3 +146,19 @@ def test_without_a_governance_file_nothing_needs_approval_and_the_builtin_groups
 def test_a_hand_made_approval_is_a_clear_error_not_a_crash(entry: object) -> None:
     with pytest.raises(ValueError, match="approval"):
         approval_from(entry)
+
+
+def test_a_flood_of_approvals_is_read_no_further_than_twenty() -> None:
+    entry = {**_approval().to_dict(), "signature": "x"}
+    data = {"approvals": [entry] * 10_000}
+    meta = {"planner": "root@host", "created": MADE.isoformat()}
+    state = approval_state(data, meta, _plan(CREATE),
+                           Governance(APPROVERS, ApprovalPolicy(always=True)), MADE)
+    assert not state.satisfied
+    assert "10000 approvals in the file, at most 20" in state.problems[0]
+    assert len(state.problems) <= 21  # each approval refused once, none beyond twenty
+
+
+def test_an_approval_with_a_huge_field_is_refused() -> None:
+    with pytest.raises(ValueError, match="over 4096"):
+        approval_from({**_approval().to_dict(), "signature": "x" * 5000})
