@@ -96,6 +96,9 @@ def offboard(inventory: Path, today: date, targets_file: Path, target_name: str,
     Examples:
       ssc-infra partner offboard vlieland --to /srv/handover/vlieland-2026-12
       ssc-infra bundle verify /srv/handover/vlieland-2026-12
+    When governance.yaml asks for four eyes on lifecycle operations, another engineer first
+    runs `ssc-infra approve --operation offboard --partner vlieland --out FILE`; pass it with
+    --approval FILE (checked before anything is written).
     Exit code 0 offboarded, 2 not confirmed or a partner held, 1 error.
     """
     try:
