@@ -92,7 +92,7 @@ endif
 	@[ -f $(STATE)/demo-keys/tvdmeer ] || { umask 077 && mkdir -p $(STATE)/demo-keys && \
 	  ssh-keygen -q -t ed25519 -N '' -C 'tvdmeer (demo)' -f $(STATE)/demo-keys/tvdmeer; }
 	$(BIN)/ssc-infra lab approver --inventory $(DEMO) --name tvdmeer --key $(STATE)/demo-keys/tvdmeer.pub
-	$(BIN)/ssc-infra approve $(STATE)/demo.plan.json --key $(STATE)/demo-keys/tvdmeer --inventory $(DEMO) --state-dir $(STATE) --yes > $(STATE)/demo.approve.txt 2>&1 || { cat $(STATE)/demo.approve.txt; exit 1; }
+	umask 077 && $(BIN)/ssc-infra approve $(STATE)/demo.plan.json --key $(STATE)/demo-keys/tvdmeer --inventory $(DEMO) --state-dir $(STATE) --yes > $(STATE)/demo.approve.txt 2>&1 || { cat $(STATE)/demo.approve.txt; exit 1; }
 	@tail -n 1 $(STATE)/demo.approve.txt
 	$(call RUN_DEMO,apply,--source $(SOURCE) --yes $(STATE)/demo.plan.json)
 	@# Entra Connect of the lab: the hybrid partners' accounts into their tenants (emulator)
