@@ -30,7 +30,6 @@ from ssc_infra.state.approval import APPROVALS, signature_holds
 from ssc_infra.state.folder import operator
 from ssc_infra.state.seal import plan_digest
 
-
 MAX_APPROVALS = 20  # a plan is approved by one or two engineers; a flood is no approval
 
 
