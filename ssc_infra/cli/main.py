@@ -18,6 +18,7 @@ from ssc_infra.cli import (
     approve,
     bundle,
     delegate,
+    hr,
     inventory,
     netbox,
     partner,
@@ -55,7 +56,7 @@ for command in (inventory.validate, inventory.desired, inventory.schema, invento
                 delegate.delegate_command, show.show,
                 show.history,
                 retention.leavers_command, retention.purge_command, partner.partner,
-                bundle.bundle, netbox.netbox, report.report, review.review):
+                bundle.bundle, netbox.netbox, report.report, review.review, hr.hr):
     main.add_command(command)
 
 

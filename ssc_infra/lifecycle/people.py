@@ -64,7 +64,7 @@ def new_export(inventory: Path, partner: Partner, rel: str, converted: Converted
         checked = check(folder, today, partner.code)
     if not checked.ok:
         return told.retold(checked.problems)
-    before = _rows(inventory / rel)
+    before = current_rows(inventory / rel)
     after = {row["employee_id"]: row for row in converted.rows}
     return NewExport(
         partner.code, rel, text, len(converted.rows), converted.split,
@@ -73,7 +73,7 @@ def new_export(inventory: Path, partner: Partner, rel: str, converted: Converted
                      if [after[e][c] for c in PEOPLE_COLUMNS] != before[e])))
 
 
-def _rows(path: Path) -> dict[str, list[str]]:
+def current_rows(path: Path) -> dict[str, list[str]]:
     """employee id -> the row, of the people CSV there now (the loader has read it)."""
     try:
         text = path.read_text(encoding="utf-8-sig")

@@ -3,7 +3,7 @@
 `Graph` is the tool's one way to Graph. Every HTTP request goes through `_request`, which checks
 the run's request budget, adds the bearer token (MSAL's, which MSAL caches and renews; acquired
 afresh once on a 401 InvalidAuthenticationToken) and retries 429 and 503 after their
-Retry-After, and dropped connections and timeouts with backoff (`ssc_infra.m365.retry`): an
+Retry-After, and dropped connections and timeouts with backoff (`ssc_infra.http.retry`): an
 attempt raises `Again`, the injected `sleep` waits (tests never wait) and max_retries stops. A
 Retry-After longer than max_wait is not waited for: GraphThrottled at once, so a run stops
 rather than hangs.
@@ -33,6 +33,14 @@ from urllib.parse import urlsplit
 import httpx
 from tenacity import RetryCallState, Retrying
 
+from ssc_infra.http.retry import (
+    RETRY_STATUS,
+    TRANSIENT,
+    Again,
+    backoff,
+    parse_retry_after,
+    retrying,
+)
 from ssc_infra.m365.batch import OUTCOME_UNKNOWN, BatchItem, BatchResult, chunks, sub_request
 from ssc_infra.m365.counter import GraphCounter
 from ssc_infra.m365.delta import Delta, too_old
@@ -46,14 +54,6 @@ from ssc_infra.m365.errors import (
     response_parts,
 )
 from ssc_infra.m365.login import Login, LoginError
-from ssc_infra.m365.retry import (
-    RETRY_STATUS,
-    TRANSIENT,
-    Again,
-    backoff,
-    parse_retry_after,
-    retrying,
-)
 from ssc_infra.m365.settings import GraphSettings
 
 _API = "/v1.0"

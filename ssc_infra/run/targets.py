@@ -6,6 +6,7 @@ variable or a file that holds them.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 from pathlib import Path
@@ -19,8 +20,10 @@ from ssc_infra.ad.connection import AdSettings
 from ssc_infra.core.errors import SscError
 from ssc_infra.core.secrets import Secret
 from ssc_infra.hosts.ansible import AnsibleSettings
+from ssc_infra.hr.settings import HrSettings
 from ssc_infra.m365.settings import GraphSettings
 from ssc_infra.netbox.client import NetBoxSettings
+from ssc_infra.sources.schema import HrEntry, HrSystem
 
 DEFAULT_TARGETS = Path("targets.yaml")
 # The only target that may bind in plain text: the local lab, whose DC listens on loopback.
@@ -108,6 +111,35 @@ class GraphTarget(_Entry):
         return self.tenants.get(partner, self.tenant_id)
 
 
+class HrPartner(_Entry):
+    """Where one partner's HR secrets are: its AFAS token, or its Visma Raet client."""
+
+    token_env: str | None = None
+    token_file: str | None = None
+    client_id_env: str | None = None
+    client_id_file: str | None = None
+    client_secret_env: str | None = None
+    client_secret_file: str | None = None
+
+
+class HrTarget(_Entry):
+    """The HR systems' servers (the partner file says which system and environment or
+    tenant) and, per partner, where its secrets are."""
+
+    afas_url: str = Field("https://{environment}.rest.afas.online",
+                          description="AFAS Profit's base URL; {environment} is the partner's "
+                          "environment number (the lab: its emulator)")
+    raet_token_url: str = Field("https://connect.visma.com/connect/token",
+                                description="Visma's token endpoint (client credentials)")
+    raet_api_url: str = Field("https://api.youforce.com", description="the IAM API's base")
+    ca_file: str | None = None
+    emulator: bool = Field(False, description="the lab's HR emulators: never a real system")
+    timeout: float = Field(30.0, gt=0)
+    page_size: int = Field(500, ge=1, le=10_000)
+    partners: dict[str, HrPartner] = Field(default_factory=dict,
+                                           description="partner code -> where its secrets are")
+
+
 class Target(_Entry):
     ad: AdTarget | None = None
     ansible: AnsibleTarget | None = None
@@ -115,6 +147,7 @@ class Target(_Entry):
     source: str = Field("files", pattern="^(files|netbox)$",
                         description="where the inventory is read: files, or netbox")
     graph: GraphTarget | None = None
+    hr: HrTarget | None = None
 
 
 def load_target(path: Path, name: str) -> Target:
@@ -260,6 +293,37 @@ def graph_settings(target: Target, name: str) -> dict[str, GraphSettings]:
                                   login_url=g.login_url, ca_file=g.ca_file, timeout=g.timeout,
                                   request_budget=g.request_budget)
             for tenant in sorted({g.tenant_id, *g.tenants.values()})}
+
+
+def hr_settings(target: Target, name: str, partner: str, entry: HrEntry) -> HrSettings:
+    """Where PARTNER's HR system is and its secrets, read now (an AFAS or Visma Raet entry)."""
+    hr = target.hr
+    if hr is None:
+        raise TargetError(f"target {name!r} has no `hr:` section: add one (README, 'HR "
+                          "systems') to pull people from an HR system")
+    theirs = hr.partners.get(partner)
+    if theirs is None:
+        raise TargetError(f"target {name!r}: hr.partners has no entry for {partner}: name "
+                          "the environment variables (or files) of its secrets there")
+    section = f"hr.partners.{partner}"
+    if entry.system is HrSystem.AFAS:
+        url = hr.afas_url.replace("{environment}", entry.environment or "")
+        token = _read_secret(theirs.token_env, theirs.token_file, name, section, "token")
+        settings = HrSettings(url, token=token)
+    else:
+        url = hr.raet_api_url
+        settings = HrSettings(
+            url, token_url=hr.raet_token_url,
+            client_id=_read_secret(theirs.client_id_env, theirs.client_id_file, name, section,
+                                   "client_id"),
+            client_secret=_read_secret(theirs.client_secret_env, theirs.client_secret_file,
+                                       name, section, "client_secret"))
+    for address in (url, settings.token_url):
+        if address and not address.startswith("https://"):
+            raise TargetError(f"target {name!r}: hr url {address} is not https: the token "
+                              "and the people's data would cross the network in clear")
+    return dataclasses.replace(settings, ca_file=hr.ca_file, timeout=hr.timeout,
+                               page_size=hr.page_size)
 
 
 def _secret(ad: AdTarget, name: str) -> Secret:

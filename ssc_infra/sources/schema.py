@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import re
 import unicodedata
+from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any
 
@@ -157,6 +158,52 @@ class MergedFromEntry(_File):
                           "person was before the merge (inside inventory/)")
 
 
+class HrSystem(StrEnum):
+    """Where a partner's people come from when `ssc-infra hr pull` reads them."""
+
+    AFAS = "afas"  # AFAS Profit: a GetConnector over REST
+    VISMA_RAET = "visma-raet"  # Visma Raet / YouForce: the IAM API
+    CSV = "csv"  # an export file the HR system drops (an SFTP share, say)
+
+
+class HrEntry(_File):
+    """A partner's HR system (`hr:` in its partner file): what `ssc-infra hr pull` reads.
+
+    No secret is here: the token or client credentials are named by the target
+    (`hr.partners.<code>` in targets.yaml), as environment variables or files.
+    """
+
+    system: HrSystem
+    mapping: DataPath | None = Field(
+        None, description="the mapping file inside inventory/ (as `partner people --columns`): "
+        "the system's fields -> the inventory's people columns")
+    environment: str | None = Field(None, pattern=r"^[A-Za-z0-9]{1,16}$",
+                                    description="afas: the Profit environment number, e.g. 12345")
+    connector: str = Field("ssc_medewerkers", pattern=r"^[A-Za-z0-9_]{1,64}$",
+                           description="afas: the id of the employee GetConnector")
+    tenant: str | None = Field(None, pattern=r"^[A-Za-z0-9-]{1,64}$",
+                               description="visma-raet: the tenant id")
+    file: str | None = Field(None, pattern=FOLDER_PATH_PATTERN, max_length=1024,
+                             description="csv: the absolute path of the export the HR system "
+                             "drops")
+    window_months: int = Field(3, ge=0, le=24, description="contracts starting within this many "
+                               "months are read (joiners prepared), and ended less than this "
+                               "long ago (recent leavers still seen)")
+    max_lost: int | None = Field(None, ge=0, description="people a pull may lose at most; "
+                                 "default: the region's guards (max_disable, fraction)")
+
+    @model_validator(mode="after")
+    def _what_the_system_needs(self) -> HrEntry:
+        needs = {HrSystem.AFAS: ("environment", self.environment),
+                 HrSystem.VISMA_RAET: ("tenant", self.tenant),
+                 HrSystem.CSV: ("file", self.file)}[self.system]
+        if needs[1] is None:
+            raise ValueError(f"hr system {self.system.value} needs `{needs[0]}:`")
+        if self.file is not None and ".." in self.file.split("/"):
+            raise ValueError("file: an absolute path without '..' parts")
+        return self
+
+
 class PartnerFile(_File):
     """inventory/partners/<code>.yaml: one partner organisation."""
 
@@ -181,6 +228,8 @@ class PartnerFile(_File):
         "HR export and device list are no longer read")
     merged_from: MergedFromEntry | None = Field(
         None, description="set by `ssc-infra partner merge`: the partners merged into this one")
+    hr: HrEntry | None = Field(None, description="where `ssc-infra hr pull` reads its people; "
+                               "without it, people/*.csv is written by hand or `partner people`")
 
     # Field validators (not a model validator): their errors point at the key's line.
     @field_validator("sites")

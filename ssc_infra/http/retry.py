@@ -1,8 +1,9 @@
-"""When and how long the Graph client waits before it sends a request again.
+"""When and how long a client (Microsoft Graph's, an HR system's) waits before it sends a
+request again.
 
 429 and 503 are retried after their Retry-After (seconds or an HTTP date), with exponential
 backoff and jitter when there is none; dropped connections and timeouts with backoff. The loop
-is tenacity's `Retrying`: an attempt raises `Again` carrying Graph's Retry-After, the `wait`
+is tenacity's `Retrying`: an attempt raises `Again` carrying the server's Retry-After, the `wait`
 reads it from that exception, and `stop` is the number of attempts.
 """
 
@@ -23,7 +24,7 @@ Backoff = Callable[[RetryCallState], float]
 
 
 class Again(Exception):
-    """An answer worth another try; `wait` is Graph's Retry-After, None for backoff."""
+    """An answer worth another try; `wait` is the server's Retry-After, None for backoff."""
 
     def __init__(self, wait: float | None, status: int = 0, detail: str = "") -> None:
         super().__init__(detail)

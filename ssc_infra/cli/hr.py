@@ -1,0 +1,141 @@
+"""`ssc-infra hr`: people from the partners' HR systems. `hr pull` reads each partner's HR
+system (AFAS Profit, Visma Raet, or the export file it drops) and writes its people CSV, or
+holds it with its last good file; `hr serve` takes SCIM pushes. Options and output only; the
+work is `ssc_infra.lifecycle.hrpull` and `ssc_infra.lifecycle.scim`.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from ssc_infra.cli.common import (
+    CommandGroup,
+    format_option,
+    inventory_options,
+    out,
+    partner_option,
+    print_json,
+    target_options,
+)
+from ssc_infra.core.errors import SscError
+from ssc_infra.core.plan import parse_allow_disable
+from ssc_infra.lifecycle.hrpull import Pulled, PullRequest, pull_all
+from ssc_infra.run.targets import Target, load_target
+from ssc_infra.sources.files import FilesSource
+from ssc_infra.sources.regionfiles import read_partner_files
+
+
+@click.group(cls=CommandGroup)
+def hr() -> None:
+    """People from the partners' HR systems (AFAS Profit, Visma Raet, SCIM, export files).
+
+    \b
+    Examples:
+      ssc-infra hr pull                          every partner with `hr:` in its file
+      ssc-infra hr pull --partner waadhoeke --dry-run --format json
+    """
+
+
+@hr.command("pull")
+@inventory_options
+@target_options
+@format_option
+@partner_option
+@click.option("--dry-run", is_flag=True, help="Read and check; write nothing.")
+@click.option("--allow-lost", "allow_lost", multiple=True, metavar="PARTNER=N",
+              help="Let PARTNER's answer lose up to N people who have not left (a known "
+                   "reorganisation); repeatable.")
+def pull(inventory: Path, today: date, targets_file: Path, target_name: str, state_dir: Path,
+         fmt: str, partners: tuple[str, ...], dry_run: bool,
+         allow_lost: tuple[str, ...]) -> None:
+    """Read each partner's people from its HR system and write its people CSV.
+
+    A partner is pulled when its partner file names its HR system (`hr: {system: afas |
+    visma-raet | csv, ...}`); the target's `hr:` section says where the systems are and names
+    the environment variables (or files) of each partner's token or client secret. The answer
+    is converted with the partner's mapping file, checked with the whole region, and written
+    whole over its people CSV. A partner is HELD — its last good file kept, the others pulled
+    all the same — when its system fails or answers half-way, answers with no people or with a
+    bad record, or has lost more people who have not left than its threshold (`hr.max_lost`,
+    else the region's guards). What the new people change is the next plan's to show.
+
+    \b
+    Examples:
+      ssc-infra hr pull
+      ssc-infra hr pull --partner waadhoeke --dry-run
+      ssc-infra hr pull --partner vlieland --allow-lost vlieland=12 --format json
+    Exit code 0 every partner pulled (or unchanged), 2 a partner held, 1 error.
+    """
+    known = {d.spec.code: d for d in read_partner_files(inventory)[0]}
+    chosen = partners or tuple(sorted(c for c, d in known.items() if d.spec.hr is not None))
+    for code in chosen:
+        if code not in known:
+            raise click.BadParameter(f"no partner {code!r} in {inventory}/partners",
+                                     param_hint="--partner")
+        if known[code].spec.hr is None:
+            raise SscError(f"{code} names no HR system: add `hr: {{system: ...}}` to "
+                           f"partners/{code}.yaml (README, 'HR systems')")
+    if not chosen:
+        raise SscError("no partner names an HR system (`hr:` in its partner file): nothing "
+                       "to pull; see README, 'HR systems'")
+    loaded = FilesSource(inventory).load(today)
+    target = _target(targets_file, target_name, [known[c].spec.hr for c in chosen])
+    request = PullRequest(
+        inventory, loaded.region, {c: known[c].spec.hr for c in chosen  # type: ignore[misc]
+                                   if known[c].spec.hr is not None},
+        {c: (loaded.data_files.get(c) or ("",))[0] for c in chosen}, target, target_name,
+        today, dry_run, parse_allow_disable(allow_lost, "--allow-lost"))
+    progress = (lambda code: None) if fmt == "json" or not sys.stderr.isatty() else (
+        lambda code: click.echo(f"pulling {code} ...", err=True))
+    done = pull_all(request, progress)
+    if fmt == "json":
+        print_json({"partners": [_as_dict(p) for p in done],
+                    "held": [p.partner for p in done if p.held], "dry_run": dry_run})
+    else:
+        for p in done:
+            _print(p)
+    if any(p.held for p in done):
+        click.get_current_context().exit(2)
+
+
+def _target(path: Path, name: str, entries: list[Any]) -> Target | None:
+    """The target, when a chosen partner's system needs one (not for export files)."""
+    if all(e is None or e.system.value == "csv" for e in entries):
+        return None
+    return load_target(path, name)
+
+
+def _print(p: Pulled) -> None:
+    code = escape(p.partner)
+    if p.held:
+        out.print(f"[bold red]HELD[/] {code} ({p.system}): {escape(p.reason)}; its last good "
+                  "file is kept")
+        for problem in p.problems:
+            out.print(f"  {escape(problem.where())}: {escape(problem.message)}"
+                      + (f" — {escape(problem.hint)}" if problem.hint else ""))
+    else:
+        fields = ", ".join(f"{escape(c)} {n:,}" for c, n in p.changed.items())
+        out.print(f"{p.status} {code} ({p.system}): {p.people:,} people; {len(p.joiners):,} "
+                  f"joiners, {len(p.leavers):,} leavers, {len(p.movers):,} movers"
+                  + (f"; changed: {fields}" if fields else "")
+                  + (f" [{p.requests:,} requests, {p.seconds:.1f} s]" if p.requests else ""))
+    if p.private:
+        out.print(f"  [yellow]private fields in the answer, dropped[/]: "
+                  f"{escape(', '.join(p.private))} — take them out of what the HR system gives "
+                  "the SSC")
+
+
+def _as_dict(p: Pulled) -> dict[str, Any]:
+    return {"partner": p.partner, "system": p.system, "status": p.status, "people": p.people,
+            "joiners": list(p.joiners), "leavers": list(p.leavers), "movers": list(p.movers),
+            "changed": dict(p.changed), "lost": p.lost, "reason": p.reason,
+            "problems": [{"where": x.where(), "message": x.message, "hint": x.hint}
+                         for x in p.problems],
+            "private_fields": list(p.private), "requests": p.requests, "retries": p.retries,
+            "seconds": round(p.seconds, 3)}
