@@ -59,7 +59,8 @@ system:
 
 # The main job on the sample region, on a copy of it (.ssc/demo-inventory, made once: the
 # demo changes it, the repository's inventory/ stays as it is): validate, start the lab (DC,
-# host folders, the Graph emulator with a tenant per partner), plan, apply the saved plan (AD,
+# host folders, the Graph emulator with a tenant per partner, the HR emulator), pull the
+# people of the partners whose HR system it emulates, plan, apply the saved plan (AD,
 # the cloud partners in Microsoft 365, the hosts), let the lab's Entra Connect copy the hybrid
 # partners' accounts; then onboard a new municipality (Harlingen, examples/hr/) into the running
 # lab and apply it, and end with a drift check over every backend that must find nothing, and
@@ -81,6 +82,9 @@ demo: $(STAMP) system
 	$(call RUN_DEMO,show)
 	@# with NetBox pushed already (a second run), the lab's tenants follow what NetBox holds
 	$(call RUN_DEMO,lab up,--address $(LAB_ADDRESS) $(if $(filter netbox,$(SOURCE)),--with-netbox $(if $(wildcard $(STATE)/demo.netbox.txt),--source netbox)))
+	@# People from the partners' HR systems (the lab's HR emulator): Waadhoeke from AFAS Profit,
+	@# Vlieland from Visma Raet; a partner whose answer fails or lost people would be held
+	$(call RUN_DEMO,hr pull)
 ifeq ($(SOURCE),netbox)
 	umask 077 && $(call RUN_DEMO,netbox push,--yes) > $(STATE)/demo.netbox.txt || { tail -n 20 $(STATE)/demo.netbox.txt; exit 1; }
 	@tail -n 1 $(STATE)/demo.netbox.txt

@@ -54,6 +54,10 @@ def _graph_dir(state_dir: Path) -> Path:
     return state_dir.resolve() / "lab" / "graph"
 
 
+def _hr_dir(state_dir: Path) -> Path:
+    return state_dir.resolve() / "lab" / "hr"
+
+
 @lab.command("up")
 @inventory_options
 @click.option("--targets", "targets_file", type=click.Path(path_type=Path, dir_okay=False),
@@ -105,7 +109,17 @@ def lab_up(inventory: Path, today: date, targets_file: Path, state_dir: Path,
         graph = start_graph_emulator(_graph_dir(state_dir), address, region)
     out.print(f"lab Microsoft 365: the Graph EMULATOR (not a real tenant) runs at {graph.url} "
               f"with {len(graph.tenants)} tenants, one per partner")
-    write_target(targets_file, "lab", {**netbox, "graph": graph.target(), "ad": {
+    from ssc_infra_lab.hr import seeds_of, start_hr_emulator
+
+    hr_entry: dict[str, Any] = {}
+    seeds = seeds_of(inventory)
+    if seeds:
+        with err.status("starting the lab's HR emulator (AFAS Profit, Visma Raet)..."):
+            hr = start_hr_emulator(_hr_dir(state_dir), address, seeds)
+        hr_entry = {"hr": hr.target()}
+        out.print(f"lab HR systems: the HR EMULATOR (not a real AFAS or Visma) runs at "
+                  f"{hr.url} for {', '.join(sorted(hr.partners))}")
+    write_target(targets_file, "lab", {**netbox, **hr_entry, "graph": graph.target(), "ad": {
         "url": dc.url, "bind_user": dc.bind_user, "base_dn": dc.base_dn,
         "ca_file": str(dc.ca_file), "tls_names": [dc.tls_name],
         "bind_password_file": str(dc.password_file), "workers": 8,
@@ -135,6 +149,12 @@ def lab_down(state_dir: Path) -> None:
     if graph is not None:
         stop_graph_emulator(graph)
         out.print(f"stopped the lab's Graph emulator at {graph.url}")
+    from ssc_infra_lab.hr import hr_status, stop_hr_emulator
+
+    hr = hr_status(_hr_dir(state_dir))
+    if hr is not None:
+        stop_hr_emulator(hr)
+        out.print(f"stopped the lab's HR emulator at {hr.url}")
     dc = dc_status(_lab_dir(state_dir))
     if dc is None:
         out.print("the lab DC is not running")
@@ -165,6 +185,11 @@ def lab_status(state_dir: Path) -> None:
     graph = graph_status(_graph_dir(state_dir))
     if graph is not None:
         out.print(f"the lab's Graph emulator runs at {graph.url} (pid {graph.pid})")
+    from ssc_infra_lab.hr import hr_status
+
+    hr = hr_status(_hr_dir(state_dir))
+    if hr is not None:
+        out.print(f"the lab's HR emulator runs at {hr.url} (pid {hr.pid})")
 
 
 @lab.command("entra-sync")

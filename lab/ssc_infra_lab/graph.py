@@ -13,10 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,11 +23,11 @@ from typing import Any, Protocol
 from ssc_infra.core.actual import DirectoryState
 from ssc_infra.core.desired import group_name
 from ssc_infra.core.dn import dn_key
-from ssc_infra.core.errors import SscError
 from ssc_infra.core.model import Identity, Region
 from ssc_infra.m365.tenant import USAGE_LOCATION, licence_skus
 from ssc_infra.state.folder import private_dir
 from ssc_infra_lab.graph_emulator import EmulatorControl, Sku
+from ssc_infra_lab.process import start_detached, stop_process
 
 SEAT_MARGIN = 1.1  # seats per licence in a lab tenant: the partner's people and a tenth
 
@@ -73,23 +70,12 @@ def start_graph_emulator(directory: Path, address: str, region: Region,
     private_dir(directory)
     running = graph_status(directory)
     if running is None:
+        (directory / "emulator.json").unlink(missing_ok=True)
         # the log names the users the requests were about: 0600 like the rest of the state
-        log = os.fdopen(os.open(directory / "emulator.log",
-                                os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
-        info = directory / "emulator.json"
-        info.unlink(missing_ok=True)
-        process = subprocess.Popen(
+        running = start_detached(
             [sys.executable, "-m", "ssc_infra_lab.graph_emulator", "--dir", str(directory),
-             "--address", address], stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while graph_status(directory) is None:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SscError(f"the lab's Graph emulator did not start: see "
-                               f"{directory / 'emulator.log'}")
-            time.sleep(0.1)
-        running = graph_status(directory)
-        assert running is not None
+             "--address", address], directory / "emulator.log",
+            lambda: graph_status(directory), timeout, "the lab's Graph emulator")
     control = running.control()
     tenants: dict[str, str] = {}
     for partner in region.partners:
@@ -116,18 +102,7 @@ def graph_status(directory: Path) -> LabGraph | None:
 
 
 def stop_graph_emulator(lab: LabGraph, timeout: float = 10.0) -> None:
-    try:
-        os.kill(lab.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(lab.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    os.kill(lab.pid, signal.SIGKILL)
+    stop_process(lab.pid, timeout)
 
 
 @dataclass(frozen=True)

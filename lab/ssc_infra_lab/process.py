@@ -1,12 +1,21 @@
-"""What every lab server needs of its processes: is one alive, the end of its log, a secret
-file, and the cache directory its templates are kept in."""
+"""What every lab server needs of its processes: start one in the background, is one alive, stop
+it, the end of its log, a secret file, and the cache directory its templates are kept in."""
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
 import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
+
+from ssc_infra.core.errors import SscError
+
+T = TypeVar("T")
 
 
 def cache_dir() -> Path:
@@ -59,3 +68,40 @@ def is_loopback(address: str) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
+
+
+def stop_process(pid: int, timeout: float = 10.0) -> None:
+    """End a lab server we started (SIGTERM; SIGKILL if it still runs after `timeout` seconds).
+    One that has ended already is fine."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not alive(pid):
+                return
+            time.sleep(0.05)
+
+
+def start_detached(command: Sequence[str], log: Path, ready: Callable[[], T | None],
+                   timeout: float, what: str) -> T:
+    """Start a lab server in a session of its own (it outlives the command that started it),
+    its output appended to `log` (0600: it may name people), and wait until `ready()` finds
+    it running.
+
+    Raises:
+        SscError: it ended, or was not ready within `timeout` seconds; the message ends with
+            the end of its log.
+    """
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "ab") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while (found := ready()) is None:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SscError(f"{what} did not start: see {log} ({tail(log, 5)})")
+        time.sleep(0.1)
+    return found

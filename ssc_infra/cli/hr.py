@@ -1,20 +1,24 @@
 """`ssc-infra hr`: people from the partners' HR systems. `hr pull` reads each partner's HR
 system (AFAS Profit, Visma Raet, or the export file it drops) and writes its people CSV, or
 holds it with its last good file; `hr serve` takes SCIM pushes. Options and output only; the
-work is `ssc_infra.lifecycle.hrpull` and `ssc_infra.lifecycle.scim`.
+work is `ssc_infra.lifecycle.hrpull`, `scim_server` and `scim_store`.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
-from datetime import date
+import threading
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from rich.markup import escape
 
 from ssc_infra.cli.common import (
+    SOURCE_KEY,
     CommandGroup,
     format_option,
     inventory_options,
@@ -26,9 +30,12 @@ from ssc_infra.cli.common import (
 from ssc_infra.core.errors import SscError
 from ssc_infra.core.plan import parse_allow_disable
 from ssc_infra.lifecycle.hrpull import Pulled, PullRequest, pull_all
-from ssc_infra.run.targets import Target, load_target
+from ssc_infra.lifecycle.scim_server import open_server
+from ssc_infra.run.targets import Target, load_target, scim_tokens
 from ssc_infra.sources.files import FilesSource
 from ssc_infra.sources.regionfiles import read_partner_files
+from ssc_infra.sources.schema import HrSystem
+from ssc_infra.state.folder import run_id
 
 
 @click.group(cls=CommandGroup)
@@ -39,6 +46,7 @@ def hr() -> None:
     Examples:
       ssc-infra hr pull                          every partner with `hr:` in its file
       ssc-infra hr pull --partner waadhoeke --dry-run --format json
+      ssc-infra hr serve --listen 0.0.0.0:8443 --cert hr.pem --key hr-key.pem --target production
     """
 
 
@@ -104,16 +112,84 @@ def pull(inventory: Path, today: date, targets_file: Path, target_name: str, sta
         click.get_current_context().exit(2)
 
 
+@hr.command("serve")
+@inventory_options
+@target_options
+@click.option("--listen", required=True, metavar="HOST:PORT",
+              help="Where to listen: 0.0.0.0:8443, [::]:8443, 127.0.0.1:0 (0: a free port).")
+@click.option("--cert", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="The server's TLS certificate (chain), PEM.")
+@click.option("--key", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Its private key, PEM.")
+@click.option("--insecure-loopback", is_flag=True,
+              help="Plain HTTP, on a loopback address only: a lab or a test, never production.")
+def serve(inventory: Path, today: date, targets_file: Path, target_name: str, state_dir: Path,
+          listen: str, cert: Path | None, key: Path | None, insecure_loopback: bool) -> None:
+    """Take SCIM 2.0 pushes of people (/scim/v2/Users) from the partners' HR systems.
+
+    Serves every partner whose partner file says `hr: {system: scim}`; each authenticates
+    with its own bearer token, named in the target (`hr.partners.<code>.scim_token_env` or
+    `scim_token_file`), and reaches only its own people. A push is written to the partner's
+    people CSV only when the whole region loads with it (else a SCIM 400 with the problem),
+    and never goes to the directory: the next plan shows what it changes. DELETE and `active:
+    false` give an end date (nothing is removed); more such leavers in a day than the
+    partner's threshold (`hr.max_lost`, else the region's guards) are refused (403). One log
+    line per request goes to stderr: method, path, partner, status, never a token or a name.
+    Runs until SIGTERM or Ctrl-C.
+
+    \b
+    Examples:
+      ssc-infra hr serve --listen 0.0.0.0:8443 --cert /etc/ssl/ssc/hr.pem \\
+          --key /etc/ssl/ssc/hr-key.pem --target production
+      ssc-infra hr serve --listen 127.0.0.1:0 --insecure-loopback     a lab
+    Then, from a partner's HR system: https://HOST:8443/scim/v2/Users with its token.
+    """
+    if click.get_current_context().meta.get(SOURCE_KEY) == "netbox":
+        raise SscError("hr serve writes the people files of the inventory folder: leave out "
+                       "--source netbox")
+    scim = sorted(d.spec.code for d in read_partner_files(inventory)[0]
+                  if d.active and d.spec.hr is not None and d.spec.hr.system is HrSystem.SCIM)
+    if not scim:
+        raise SscError("no partner's people are pushed by SCIM: add `hr: {system: scim}` to its "
+                       "partner file (docs/hr.md, 'SCIM in')")
+    tokens = scim_tokens(load_target(targets_file, target_name), target_name, scim)
+    fixed = click.get_current_context().get_parameter_source("today") is not \
+        ParameterSource.DEFAULT
+    serving = open_server(inventory, state_dir, listen, tokens, cert=cert, key=key,
+                          insecure_loopback=insecure_loopback,
+                          today=(lambda: today) if fixed else date.today, log=_log,
+                          run=run_id(), target=target_name)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    serving.start()
+    click.echo(f"serving SCIM for {', '.join(scim)} at {serving.url}", nl=True)
+    if insecure_loopback:
+        click.echo("warning: plain HTTP (--insecure-loopback): for a lab or a test only",
+                   err=True)
+    sys.stdout.flush()
+    while not stop.wait(0.5):
+        pass
+    serving.stop()
+    click.echo("stopped", err=True)
+
+
+def _log(line: str) -> None:
+    click.echo(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {line}", err=True)
+
+
 def _target(path: Path, name: str, entries: list[Any]) -> Target | None:
     """The target, when a chosen partner's system needs one (not for export files)."""
-    if all(e is None or e.system.value == "csv" for e in entries):
+    if all(e is None or e.system.value in ("csv", "scim") for e in entries):
         return None
     return load_target(path, name)
 
 
 def _print(p: Pulled) -> None:
     code = escape(p.partner)
-    if p.held:
+    if p.status == "skipped":
+        out.print(f"skipped {code} ({p.system}): {escape(p.reason)}")
+    elif p.held:
         out.print(f"[bold red]HELD[/] {code} ({p.system}): {escape(p.reason)}; its last good "
                   "file is kept")
         for problem in p.problems:
@@ -124,6 +200,8 @@ def _print(p: Pulled) -> None:
         out.print(f"{p.status} {code} ({p.system}): {p.people:,} people; {len(p.joiners):,} "
                   f"joiners, {len(p.leavers):,} leavers, {len(p.movers):,} movers"
                   + (f"; changed: {fields}" if fields else "")
+                  + (f"; {p.kept:,} who left before the data window kept as they were"
+                     if p.kept else "")
                   + (f" [{p.requests:,} requests, {p.seconds:.1f} s]" if p.requests else ""))
     if p.private:
         out.print(f"  [yellow]private fields in the answer, dropped[/]: "
@@ -134,7 +212,7 @@ def _print(p: Pulled) -> None:
 def _as_dict(p: Pulled) -> dict[str, Any]:
     return {"partner": p.partner, "system": p.system, "status": p.status, "people": p.people,
             "joiners": list(p.joiners), "leavers": list(p.leavers), "movers": list(p.movers),
-            "changed": dict(p.changed), "lost": p.lost, "reason": p.reason,
+            "changed": dict(p.changed), "lost": p.lost, "kept": p.kept, "reason": p.reason,
             "problems": [{"where": x.where(), "message": x.message, "hint": x.hint}
                          for x in p.problems],
             "private_fields": list(p.private), "requests": p.requests, "retries": p.retries,

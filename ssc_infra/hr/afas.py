@@ -71,14 +71,18 @@ def read_afas(client: HrClient, settings: HrSettings, connector: str, today: dat
     take = settings.page_size
     employments: list[Employment] = []
     fields: set[str] = set()
-    for page in range(settings.max_pages):
-        answer = client.get(url, {**query, "skip": str(page * take), "take": str(take)},
-                            headers)
+    skip = 0
+    for _ in range(settings.max_pages):
+        answer = client.get(url, {**query, "skip": str(skip), "take": str(take)}, headers)
         rows = _rows(answer, client.system)
         for row in rows:
             fields.update(row)
             employments.append(_employment(row, keep, client.system))
-        if len(rows) < take:
+        skip += len(rows)
+        # A server may give fewer than asked and say so in its `take`: the page is full then.
+        given = answer.get("take")
+        full = given if isinstance(given, int) and 0 < given < take else take
+        if len(rows) < full or not rows:
             return people(employments, today, months, START, END), fields
     raise HrError(f"{client.system}: more than {settings.max_pages:,} pages of {take} rows: "
                   "check the connector's filter")

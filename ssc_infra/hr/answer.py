@@ -25,8 +25,9 @@ from ssc_infra.sources.hrexport import Converted, HrMapping, MappingFile, conver
 from ssc_infra.sources.people import PEOPLE_COLUMNS
 
 _PRIVATE = re.compile(
-    r"geboorte|birth|adres|address|woonplaats|postcode|zip|priv[eé]|private|bsn|"
-    r"burgerservice|sofi|iban|bankrekening|nationalit", re.IGNORECASE)
+    r"geboorte|birth_?date|date_?of_?birth|birth_?place|place_?of_?birth|^adres|woonadres|"
+    r"huisadres|home_?address|straat|huisnummer|postcode|zip_?code|woonplaats|priv[eé]|"
+    r"private|bsn|burgerservice|sofi|iban|bankrekening|nationalit", re.IGNORECASE)
 
 
 def laid_over(default: Mapping[str, str], given: HrMapping | None,

@@ -10,6 +10,7 @@ client secret travel in them.
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -43,7 +44,8 @@ class HrClient:
         self.requests = 0
         self.retries = 0
         self._sleep = sleep
-        verify: Any = settings.ca_file if settings.ca_file else True
+        verify: Any = ssl.create_default_context(cafile=settings.ca_file) \
+            if settings.ca_file else True
         self._http = httpx.Client(timeout=httpx.Timeout(settings.timeout), verify=verify,
                                   transport=transport, follow_redirects=False,
                                   headers={"Accept": "application/json",

@@ -21,6 +21,7 @@ changed fields.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -44,14 +45,16 @@ from ssc_infra.sources.schema import HrEntry, HrSystem
 _END = PEOPLE_COLUMNS.index("end_date")
 _MOVES = ("department", "job_title", "site")
 PROBLEMS_SHOWN = 20
+SCIM_PUSHED = "pushed by SCIM (hr serve), not pulled"
 
 
 @dataclass(frozen=True)
 class Pulled:
     """What a pull did for one partner.
 
-    status: "written", "unchanged", "would write" (--dry-run) or "held" (the last good file
-    kept; `reason` says why, `problems` what was wrong with the answer's records).
+    status: "written", "unchanged", "would write" (--dry-run), "held" (the last good file
+    kept; `reason` says why, `problems` what was wrong with the answer's records) or "skipped"
+    (its people are pushed by SCIM to `hr serve`).
     """
 
     partner: str
@@ -63,6 +66,7 @@ class Pulled:
     movers: tuple[str, ...] = ()  # department, job title or site changed
     changed: Mapping[str, int] = field(default_factory=dict)  # column -> people changed
     lost: int = 0  # people who had not left and are gone from the answer
+    kept: int = 0  # people who had left and are not in the answer: their rows kept as were
     reason: str = ""
     problems: tuple[Problem, ...] = ()
     private: tuple[str, ...] = ()  # private fields the answer held: dropped, never written
@@ -124,6 +128,8 @@ def pull_one(request: PullRequest, code: str) -> Pulled:
                       retries=answer.retries if answer else 0,
                       seconds=time.monotonic() - started)
 
+    if entry.system is HrSystem.SCIM:
+        return Pulled(code, system, "skipped", reason=SCIM_PUSHED)
     partner = next((p for p in request.region.partners if p.code == code), None)
     rel = request.people_files.get(code, "")
     if partner is None or not partner.active or not rel:
@@ -148,6 +154,7 @@ def pull_one(request: PullRequest, code: str) -> Pulled:
                     f"answer, more than the {limit:,} allowed: a cut-off or filtered answer? "
                     f"If they really left, pull with --allow-lost {code}={lost}",
                     lost=lost, answer=answer)
+    found = _with_kept(found, before, request.today)
     made = new_export(request.inventory, partner, rel, found, request.today)
     if isinstance(made, list):
         return held(f"{len(made):,} problems with the whole region: nothing written",
@@ -198,8 +205,11 @@ def _read(request: PullRequest, code: str, entry: HrEntry) -> _Answer:
             records, fields = afas.read_afas(client, settings, entry.connector, request.today,
                                              entry.window_months, keep | {afas.EMPLOYEE})
         else:
-            records, fields = raet.read_raet(client, settings, entry.tenant or "",
-                                             request.today, entry.window_months)
+            # The IAM API's persons hold private fields whoever asks: never read into a
+            # record, and nothing the partner can take out, so not told every night.
+            records, _ = raet.read_raet(client, settings, entry.tenant or "", request.today,
+                                        entry.window_months)
+            fields = set()
         requests, retries = client.requests, client.retries
     return _Answer(converted(records, effective, f"{entry.system.value}:{code}"),
                    tuple(private_fields([dict.fromkeys(fields)])), requests, retries)
@@ -214,6 +224,24 @@ def _mapping(inventory: Path, entry: HrEntry) -> HrMapping | None:
         raise HrError(f"the mapping file {first.where()}: {first.message}"
                       + (f" ({first.hint})" if first.hint else ""))
     return found
+
+
+def _with_kept(found: Converted, before: Mapping[str, list[str]], today: date) -> Converted:
+    """The answer's rows and, as they were, the rows of people who had left and are not in
+    it (the data window no longer reads them; their accounts, devices and history stay the
+    inventory's); in employee id order, so the file changes only where the people do."""
+    rows = list(zip(found.rows, found.lines, strict=True))
+    listed = {row["employee_id"] for row in found.rows}
+    rows += [(dict(zip(PEOPLE_COLUMNS, values, strict=True)), 0) for e, values in before.items()
+             if e not in listed and _left(values[_END], today)]
+    rows.sort(key=lambda pair: _order(pair[0]["employee_id"]))
+    return dataclasses.replace(found, rows=tuple(r for r, _ in rows),
+                               lines=tuple(line for _, line in rows))
+
+
+def _order(employee_id: str) -> tuple[int, str]:
+    """Numbers by their value (99 before 100), then everything else as text."""
+    return (len(employee_id), employee_id) if employee_id.isdigit() else (1 << 30, employee_id)
 
 
 def _left(end: str, today: date) -> bool:
@@ -236,5 +264,6 @@ def _counted(before: Mapping[str, list[str]], after: Mapping[str, Mapping[str, s
             movers.append(e)
         if "end_date" in differ and new["end_date"] and not old["end_date"]:
             leavers.append(e)
-    return {"joiners": tuple(joiners), "leavers": tuple(sorted(leavers)),
+    kept = sum(1 for e in before if e not in after and _left(before[e][_END], today))
+    return {"joiners": tuple(joiners), "leavers": tuple(sorted(leavers)), "kept": kept,
             "movers": tuple(movers), "changed": dict(sorted(changed.items()))}

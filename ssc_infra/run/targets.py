@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -112,7 +113,8 @@ class GraphTarget(_Entry):
 
 
 class HrPartner(_Entry):
-    """Where one partner's HR secrets are: its AFAS token, or its Visma Raet client."""
+    """Where one partner's HR secrets are: its AFAS token, its Visma Raet client, or the
+    bearer token its HR system pushes SCIM to `hr serve` with."""
 
     token_env: str | None = None
     token_file: str | None = None
@@ -120,6 +122,8 @@ class HrPartner(_Entry):
     client_id_file: str | None = None
     client_secret_env: str | None = None
     client_secret_file: str | None = None
+    scim_token_env: str | None = None
+    scim_token_file: str | None = None
 
 
 class HrTarget(_Entry):
@@ -324,6 +328,24 @@ def hr_settings(target: Target, name: str, partner: str, entry: HrEntry) -> HrSe
                               "and the people's data would cross the network in clear")
     return dataclasses.replace(settings, ca_file=hr.ca_file, timeout=hr.timeout,
                                page_size=hr.page_size)
+
+
+def scim_tokens(target: Target, name: str, partners: Iterable[str]) -> dict[str, Secret]:
+    """The bearer token of each of PARTNERS (those whose people are pushed by SCIM), read now
+    from `hr.partners.<code>.scim_token_env` or `scim_token_file`."""
+    hr = target.hr
+    if hr is None:
+        raise TargetError(f"target {name!r} has no `hr:` section: name each SCIM partner's "
+                          "token under hr.partners.<code>.scim_token_env (or _file)")
+    tokens = {}
+    for code in partners:
+        theirs = hr.partners.get(code)
+        if theirs is None:
+            raise TargetError(f"target {name!r}: hr.partners has no entry for {code}: name "
+                              "the environment variable (or file) of its SCIM token there")
+        tokens[code] = _read_secret(theirs.scim_token_env, theirs.scim_token_file, name,
+                                    f"hr.partners.{code}", "scim_token")
+    return tokens
 
 
 def _secret(ad: AdTarget, name: str) -> Secret:

@@ -183,6 +183,22 @@ reviews:
 """
 
 
+# Two partners' people come from their HR systems (`ssc-infra hr pull`; the lab's emulators):
+# Waadhoeke from AFAS Profit, through a mapping for its connector's Dutch workplace words;
+# Vlieland from Visma Raet's IAM API.
+HR_ENTRIES = {
+    "waadhoeke": 'hr: {system: afas, environment: "81502", mapping: hr/waadhoeke-afas.yaml}',
+    "vlieland": 'hr: {system: visma-raet, tenant: "4711"}',
+}
+HR_MAPPINGS = {"hr/waadhoeke-afas.yaml": """\
+# How Waadhoeke's AFAS GetConnector (ssc_medewerkers) reads as the inventory's people CSV,
+# laid over the default for AFAS (docs/hr.md): its Werkplek field holds Dutch words.
+description: AFAS Profit, GetConnector ssc_medewerkers (Gemeente Waadhoeke)
+values:
+  workplace: {Laptop: laptop, Virtuele werkplek: vdi, Thin client: thin_client}
+"""}
+
+
 def generate(people: int = 4500, seed: int = 2026, partners: int | None = None) -> SampleFiles:
     """A whole inventory as text; deterministic for (people, seed, partners)."""
     rng = random.Random(seed)
@@ -190,6 +206,8 @@ def generate(people: int = 4500, seed: int = 2026, partners: int | None = None) 
     shared = [(site[0], p.code) for p in shapes for site in p.sites if site[3]]
     files: dict[str, str] = {"region.yaml": _region_yaml(people, seed, partners),
                              "governance.yaml": GOVERNANCE}
+    files.update({rel: text for rel, text in HR_MAPPINGS.items()
+                  if any(p.code == "waadhoeke" for p in shapes)})
     counters = {"site": 0, "mac": 0}
     total_people = total_devices = 0
     for partner in shapes:
@@ -294,7 +312,10 @@ def _partner_yaml(partner: _Partner, made: int, counters: dict[str, int]) -> str
         subnet = _nth_subnet(index)
         lines.append(f"  - {{code: {code}, name: {name}, vlan: {100 + index}, subnet: {subnet}, "
                      f"flex_desks: {desks}, shared: {'true' if shared else 'false'}}}")
-    lines += [f"people: people/{partner.code}.csv", f"devices: devices/{partner.code}.csv", ""]
+    lines += [f"people: people/{partner.code}.csv", f"devices: devices/{partner.code}.csv"]
+    if partner.code in HR_ENTRIES:
+        lines.append(HR_ENTRIES[partner.code])
+    lines.append("")
     return "\n".join(lines)
 
 

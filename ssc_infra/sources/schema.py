@@ -159,11 +159,13 @@ class MergedFromEntry(_File):
 
 
 class HrSystem(StrEnum):
-    """Where a partner's people come from when `ssc-infra hr pull` reads them."""
+    """Where a partner's people come from: read by `ssc-infra hr pull`, or pushed to
+    `ssc-infra hr serve`."""
 
     AFAS = "afas"  # AFAS Profit: a GetConnector over REST
     VISMA_RAET = "visma-raet"  # Visma Raet / YouForce: the IAM API
     CSV = "csv"  # an export file the HR system drops (an SFTP share, say)
+    SCIM = "scim"  # the HR system pushes SCIM 2.0 /Users to `hr serve`; never pulled
 
 
 class HrEntry(_File):
@@ -196,7 +198,8 @@ class HrEntry(_File):
     def _what_the_system_needs(self) -> HrEntry:
         needs = {HrSystem.AFAS: ("environment", self.environment),
                  HrSystem.VISMA_RAET: ("tenant", self.tenant),
-                 HrSystem.CSV: ("file", self.file)}[self.system]
+                 HrSystem.CSV: ("file", self.file),
+                 HrSystem.SCIM: ("", "")}[self.system]  # its token is the target's
         if needs[1] is None:
             raise ValueError(f"hr system {self.system.value} needs `{needs[0]}:`")
         if self.file is not None and ".." in self.file.split("/"):

@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives import hashes
 
 from ssc_infra.core.errors import BackendError
 from ssc_infra.core.secrets import Secret
+from ssc_infra.http.retry import parse_retry_after
 from ssc_infra.m365.batch import MAX_BATCH, BatchItem, BatchResult
 from ssc_infra.m365.delta import DeltaLinks
 from ssc_infra.m365.errors import GraphBudgetExceeded, GraphError, GraphThrottled
 from ssc_infra.m365.graph import Graph
-from ssc_infra.http.retry import parse_retry_after
 from ssc_infra.m365.settings import GraphSettings
 
 TOKEN = "eyJ-the-token"

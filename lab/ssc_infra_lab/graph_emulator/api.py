@@ -6,10 +6,10 @@ delta. Throttling, faults, tokens and $batch are the server's; this module only 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlencode
 
+from ssc_infra_lab.emulator_server import Reply
 from ssc_infra_lab.graph_emulator.model import GraphError, bad_request
 from ssc_infra_lab.graph_emulator.odata import (
     decode_token,
@@ -33,15 +33,6 @@ _LIST_OPTIONS = frozenset({"$select", "$filter", "$top", "$skiptoken"})
 _GET_OPTIONS = frozenset({"$select"})
 _DELTA_OPTIONS = frozenset({"$select", "$skiptoken", "$deltatoken"})
 _MEMBER_OPTIONS = frozenset({"$select", "$top", "$skiptoken"})
-
-
-@dataclass
-class Reply:
-    """One answer: status, JSON body (None for none) and extra headers."""
-
-    status: int
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 def unknown_segment(segment: str) -> GraphError:

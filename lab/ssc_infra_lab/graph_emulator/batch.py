@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from ssc_infra_lab.graph_emulator.api import Reply
+from ssc_infra_lab.emulator_server import Reply
 from ssc_infra_lab.graph_emulator.model import JSON_TYPE, GraphError
 
 BATCH_METHODS = frozenset({"GET", "POST", "PATCH", "PUT", "DELETE"})

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from pathlib import Path
-from types import FrameType
 
-from ssc_infra_lab.graph_emulator.server import GraphEmulator, write_private
+from ssc_infra_lab.emulator_process import add_arguments, serve
+from ssc_infra_lab.graph_emulator.server import GraphEmulator
 
 
 def _tenant_argument(text: str) -> tuple[str, list[str]]:
@@ -30,9 +26,7 @@ def _parser() -> argparse.ArgumentParser:
                     "Microsoft 365) on a loopback HTTPS port until SIGTERM or Ctrl-C. It "
                     "writes DIR/emulator.json once listening and keeps its tenants in "
                     "DIR/state.json across restarts.")
-    parser.add_argument("--dir", type=Path, required=True, help="the emulator's folder")
-    parser.add_argument("--address", default="127.0.0.1", help="loopback address to bind")
-    parser.add_argument("--port", type=int, default=0, help="port (0: a free one)")
+    add_arguments(parser)
     parser.add_argument("--tenant", type=_tenant_argument, action="append", default=[],
                         metavar="TENANT_ID=DOMAIN[,DOMAIN...]",
                         help="a tenant to have (kept when state.json has it already)")
@@ -54,35 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         print(f"graph emulator: {e}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-
-    def on_signal(number: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    info_file = args.dir / "emulator.json"
-    try:
-        try:
-            emulator.start()
-        except OSError as e:
-            print(f"graph emulator: cannot listen on {args.address}:{args.port}: {e}",
-                  file=sys.stderr)
-            return 2
-        info = {"url": emulator.url, "login_url": emulator.login_url,
-                "ca_file": str(emulator.ca_file.resolve()), "client_id": emulator.client_id,
-                "pid": os.getpid(), "tenants": emulator.tenants(),
-                "note": "Microsoft Graph EMULATOR for the lab and tests, not Microsoft 365"}
-        write_private(info_file, json.dumps(info, indent=2) + "\n")
-        print(f"Microsoft Graph EMULATOR (not Microsoft 365) listening on {emulator.url}; "
-              f"tenants: {', '.join(emulator.tenants()) or 'none'}; CA: {emulator.ca_file}; "
-              f"client id {emulator.client_id}, secret in {args.dir / 'client-secret'}",
-              flush=True)
-        while not stop.wait(0.5):
-            pass
-    finally:
-        emulator.stop()
-        info_file.unlink(missing_ok=True)
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-    print("Microsoft Graph emulator stopped", flush=True)
-    return 0
+    return serve(
+        emulator, args, "Microsoft Graph emulator",
+        lambda: {"url": emulator.url, "login_url": emulator.login_url,
+                 "ca_file": str(emulator.ca_file.resolve()), "client_id": emulator.client_id,
+                 "pid": os.getpid(), "tenants": emulator.tenants(),
+                 "note": "Microsoft Graph EMULATOR for the lab and tests, not Microsoft 365"},
+        lambda: f"Microsoft Graph EMULATOR (not Microsoft 365) listening on {emulator.url}; "
+                f"tenants: {', '.join(emulator.tenants()) or 'none'}; CA: {emulator.ca_file}; "
+                f"client id {emulator.client_id}, secret in {args.dir / 'client-secret'}")

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ssc_infra_lab.graph_emulator.api import Reply
+from ssc_infra_lab.emulator_server import Reply
 from ssc_infra_lab.graph_emulator.model import GraphError
 
 GRAPH_RESOURCES = ("https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000")

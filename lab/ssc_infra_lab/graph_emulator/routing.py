@@ -5,7 +5,6 @@ the /_emulator/ control surface. The directory's own routes are `api`'s.
 
 from __future__ import annotations
 
-import hmac
 import json
 import math
 import re
@@ -15,7 +14,9 @@ from email.message import Message
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ssc_infra_lab.graph_emulator.api import GraphApi, Reply, unknown_segment
+from ssc_infra_lab.emulator_control import control_answer, is_control, no_operation
+from ssc_infra_lab.emulator_server import Reply
+from ssc_infra_lab.graph_emulator.api import GraphApi, unknown_segment
 from ssc_infra_lab.graph_emulator.batch import Step, in_order, parse_batch, shuffled, sub_response
 from ssc_infra_lab.graph_emulator.emulation import Emulation
 from ssc_infra_lab.graph_emulator.login import Login
@@ -64,8 +65,9 @@ class Routing(Emulation):
         client_request_id = headers.get("client-request-id") or request_id
         reply: Reply | None
         try:
-            if path == "/_emulator" or path.startswith("/_emulator/"):
-                reply = self._control(method, path, headers, body)
+            if is_control(path):
+                reply = control_answer(method, path, headers, body, self.client_secret,
+                                       "Graph emulator", self._control_call)
             elif path == "/v1.0" or path.startswith("/v1.0/"):
                 reply = self._graph(method, path, _query(split.query), headers, body,
                                     request_id, client_request_id)
@@ -217,26 +219,6 @@ class Routing(Emulation):
 
     # ---- the control surface -------------------------------------------------------------
 
-    def _control(self, method: str, path: str, headers: Message, body: bytes) -> Reply:
-        scheme, _, bearer = (headers.get("Authorization") or "").partition(" ")
-        supplied = headers.get("X-Emulator-Secret") or (bearer if scheme.lower() == "bearer"
-                                                        else "")
-        if not hmac.compare_digest(supplied.strip().encode(), self.client_secret.encode()):
-            return Reply(401, {"error": {"code": "EmulatorUnauthorized", "message":
-                               "The Graph emulator's control surface needs its client secret "
-                               "(Authorization: Bearer <secret> or X-Emulator-Secret)."}})
-        parts = [unquote(p) for p in path.strip("/").split("/")[1:]]
-        try:
-            data = json.loads(body) if body.strip() else {}
-            if not isinstance(data, dict):
-                raise ValueError("the body must be a JSON object")
-            return self._control_call(method, parts, data)
-        except KeyError as e:
-            return Reply(400, {"error": {"code": "EmulatorBadRequest",
-                                         "message": f"missing field {e}"}})
-        except (ValueError, TypeError) as e:
-            return Reply(400, {"error": {"code": "EmulatorBadRequest", "message": str(e)}})
-
     def _control_call(self, method: str, parts: list[str], data: dict[str, Any]) -> Reply:
         done = Reply(200, {"ok": True})
         if parts == ["status"] and method == "GET":
@@ -270,6 +252,4 @@ class Routing(Emulation):
             if operation == "expire-deltas":
                 self.expire_deltas(tenant_id)
                 return done
-        return Reply(404, {"error": {"code": "EmulatorNotFound", "message":
-                           f"The Graph emulator has no control operation {method} "
-                           f"/_emulator/{'/'.join(parts)}."}})
+        return no_operation("Graph emulator", method, parts)

@@ -1,7 +1,7 @@
 """The emulator's server, `GraphEmulator`: its files (the throwaway CA, the app's client id and
 secret, state.json), TLS and its lifecycle (start, stop, the thread writing state.json). It
-answers requests as `routing` says, over `transport`'s HTTPS server, with the tenants and the
-levers of `emulation`.
+answers requests as `routing` says, over the lab's emulator HTTPS server
+(`ssc_infra_lab.emulator_server`), with the tenants and the levers of `emulation`.
 
 One lock guards all state; every Graph request (a whole $batch included) runs under it, so the
 emulator answers one request at a time however many connections are open. That is far below
@@ -10,13 +10,10 @@ Graph's throughput and enough for tests and the lab.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import secrets
-import socket
-import ssl
 import threading
 import time
 import uuid
@@ -24,13 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-import trustme
-
+from ssc_infra_lab.emulator_server import Listener, load_ca
 from ssc_infra_lab.graph_emulator.api import GraphApi
 from ssc_infra_lab.graph_emulator.login import Login
+from ssc_infra_lab.graph_emulator.model import JSON_TYPE
 from ssc_infra_lab.graph_emulator.routing import Routing
 from ssc_infra_lab.graph_emulator.tenant import Tenant
-from ssc_infra_lab.graph_emulator.transport import HttpsServer
 from ssc_infra_lab.process import is_loopback
 
 _log = logging.getLogger("ssc_infra_lab.graph_emulator")
@@ -80,11 +76,11 @@ class GraphEmulator(Routing):
         self.directory = Path(directory)
         self.address, self.port = address, port
         self._page_size = page_size
-        self._server: HttpsServer | None = None
-        self._threads: list[threading.Thread] = []
+        self._listener: Listener | None = None
+        self._flusher = threading.Thread()
         self._stopping = threading.Event()
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._ca = self._load_ca()
+        self._ca = load_ca(self.directory, "ssc-infra Graph emulator test CA")
         self.client_secret = self._load_text("client-secret", lambda: secrets.token_urlsafe(32))
         self.client_id = self._load_text("client-id", lambda: str(uuid.uuid4()))
         self._load_state()
@@ -99,15 +95,6 @@ class GraphEmulator(Routing):
     @property
     def state_file(self) -> Path:
         return self.directory / "state.json"
-
-    def _load_ca(self) -> trustme.CA:
-        key_file = self.directory / "ca-key.pem"
-        if self.ca_file.exists() and key_file.exists():
-            return trustme.CA.from_pem(self.ca_file.read_bytes(), key_file.read_bytes())
-        ca = trustme.CA(organization_name="ssc-infra Graph emulator test CA")
-        write_private(key_file, ca.private_key_pem.bytes().decode())
-        write_private(self.ca_file, ca.cert_pem.bytes().decode())  # the lab's: its owner's
-        return ca
 
     def _load_text(self, name: str, make: Callable[[], str]) -> str:
         path = self.directory / name
@@ -162,46 +149,31 @@ class GraphEmulator(Routing):
 
     def start(self) -> GraphEmulator:
         """Listen and serve in daemon threads; returns self."""
-        if self._server is not None:
+        if self._listener is not None:
             raise RuntimeError("the Graph emulator is already started")
-        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
-        names = dict.fromkeys([self.address, "127.0.0.1", "localhost"])
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.minimum_version = ssl.TLSVersion.TLSv1_2
-        self._ca.issue_cert(*names, common_name=self.address).configure_cert(tls)
-        server = HttpsServer((self.address, self.port), self._answer, tls, family)
-        host = f"[{self.address}]" if family == socket.AF_INET6 else self.address
-        self._url = f"https://{host}:{server.server_address[1]}"
+        listener = Listener(self._ca, self.address, self.port, self._answer, "Graph emulator",
+                            content_type=JSON_TYPE)
+        self._url = listener.url
         self._api = GraphApi(self._url, self._page_size)
         self._login = Login(self.client_id, self.client_secret, self._url, self._url,
                             self._tenant_of)
-        self._server = server
+        self._listener = listener.start()
         self._stopping.clear()
-        self._threads = [
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                             name="graph-emulator", daemon=True),
-            threading.Thread(target=self._flush_loop, name="graph-emulator-state",
-                             daemon=True)]
-        for thread in self._threads:
-            thread.start()
+        self._flusher = threading.Thread(target=self._flush_loop, name="graph-emulator-state",
+                                         daemon=True)
+        self._flusher.start()
         _log.info("Microsoft Graph emulator (not a Microsoft 365 tenant) listening on %s",
                   self._url)
         return self
 
     def stop(self) -> None:
         """Stop serving, close open connections and write state.json."""
-        server, self._server = self._server, None
-        if server is None:
+        listener, self._listener = self._listener, None
+        if listener is None:
             return
-        server.shutdown()
-        server.server_close()
-        with server.connections_lock:
-            for connection in list(server.connections):
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
+        listener.stop()
         self._stopping.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        self._flusher.join(timeout=5)
         self._save()
         _log.info("Microsoft Graph emulator on %s stopped", self._url)
 
