@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import ldap3
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -20,8 +21,10 @@ from ssc_infra.lifecycle.hrpull import PullRequest, pull_all
 from ssc_infra.run.targets import load_target
 from ssc_infra.sources.files import FilesSource
 from ssc_infra.sources.regionfiles import read_partner_files
+from ssc_infra_lab.dc import DomainController
 from ssc_infra_lab.hr_emulator import HrEmulator, Levers, afas_rows, afas_token, raet_tenant
 from tests.conftest import TODAY
+from tests.integration.conftest import write_targets
 
 TOKEN = afas_token("5e1c7a0d9b3f4e2a")  # fictional
 
@@ -70,13 +73,13 @@ def _cli(mini: Path, targets: Path, *args: str) -> tuple[int, dict[str, dict[str
     return result.exit_code, {p["partner"]: p for p in json.loads(result.output)["partners"]}
 
 
-def _pulled(mini: Path, targets: Path) -> dict[str, object]:
+def _pulled(mini: Path, targets: Path, name: str = "lab") -> dict[str, object]:
     """The pull, as the lifecycle runs it, but without waiting between retries."""
     loaded = FilesSource(mini).load(TODAY)
     docs = {d.spec.code: d.spec.hr for d in read_partner_files(mini)[0] if d.spec.hr}
     request = PullRequest(mini, loaded.region, docs,
                           {c: loaded.data_files[c][0] for c in docs},
-                          load_target(targets, "lab"), "lab", TODAY, sleep=lambda _: None)
+                          load_target(targets, name), name, TODAY, sleep=lambda _: None)
     return {p.partner: p for p in pull_all(request)}
 
 
@@ -152,3 +155,42 @@ def test_who_left_before_the_window_is_kept_as_was_and_a_silent_exit_is_lost(
     done = _pulled(mini, targets)
     assert done["alpha"].held and done["alpha"].lost == 1  # type: ignore[attr-defined]
     assert "1002,Jan" in (mini / "people" / "alpha.csv").read_text("utf-8")
+
+
+def test_a_cut_off_partner_is_held_and_the_other_applied_to_the_dc(
+        mini: Path, hr: tuple[HrEmulator, Path], samba_dc: DomainController,
+        directory: ldap3.Connection, tmp_path: Path) -> None:
+    """The nightly order — pull, then apply — against the real DC: beta's answer (Visma Raet)
+    is cut off every time, so beta is held with its last good file; alpha's (AFAS) joiner
+    and mover are applied."""
+    emulator, hr_targets = hr
+    targets = write_targets(tmp_path / "dc-targets.yaml", samba_dc)
+    both = yaml.safe_load(targets.read_text(encoding="utf-8"))
+    both["test"]["hr"] = yaml.safe_load(hr_targets.read_text(encoding="utf-8"))["lab"]["hr"]
+    targets.write_text(yaml.safe_dump(both), encoding="utf-8")
+    common = ["--inventory", str(mini), "--today", TODAY.isoformat(), "--targets",
+              str(targets), "--target", "test", "--state-dir", str(tmp_path / "state")]
+    applied = CliRunner().invoke(main, ["apply", "--yes", *common])
+    assert applied.exit_code == 0, applied.output
+    emulator.set_levers("4711", Levers(truncate_page=1, truncate_times=0))
+    emulator.change_person("4711", {**_people(mini, "beta")[0], "job_title": "Griffier"})
+    emulator.add_person("81502", {
+        "employee_id": "1006", "given_name": "Sjoukje", "infix": "", "surname": "Zijlstra",
+        "department": "Ruimte", "job_title": "Adviseur", "site": "alp-hq", "workplace": "vdi",
+        "start_date": "2026-11-02", "end_date": ""})
+    mover = next(r for r in _people(mini, "alpha") if r["employee_id"] == "1002")
+    emulator.change_person("81502", {**mover, "job_title": "Afdelingshoofd"})
+    beta_before = (mini / "people" / "beta.csv").read_bytes()
+    done = _pulled(mini, targets, "test")
+    assert done["beta"].held and done["alpha"].status == "written"  # type: ignore[attr-defined]
+    assert (mini / "people" / "beta.csv").read_bytes() == beta_before
+    applied = CliRunner().invoke(main, ["apply", "--yes", *common])
+    assert applied.exit_code == 0, applied.output
+
+    def title_of(employee_id: str) -> list[str]:
+        directory.search(f"OU=alpha,OU=Partners,{samba_dc.base_dn}",
+                         f"(employeeID={employee_id})", attributes=["title"])
+        return [str(e.title) for e in directory.entries]
+
+    assert title_of("1002") == ["Afdelingshoofd"]
+    assert title_of("1006") == ["Adviseur"]
