@@ -91,8 +91,8 @@ def _invalid(problems: list[Problem], held: list[str], fmt: str) -> NoReturn:
     print_problems(problems)
     if held:
         err.print(f"plan, apply and drift would hold back {escape(', '.join(held))} "
-                  "(problems in their own HR export or device list) and go on with the "
-                  "other partners.")
+                  "(problems in their own HR export, device list or moves.yaml entries) and "
+                  "go on with the other partners.")
     else:
         err.print("these problems stop plan, apply and drift for every partner.")
     sys.exit(EXIT_ERROR)

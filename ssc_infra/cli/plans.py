@@ -68,8 +68,9 @@ def planned_run(request: RunRequest, check_hosts: bool = True) -> PlannedRun:
 def print_held_inventory(inventory: RunInventory) -> None:
     for code, found in inventory.shown.items():
         err.print(f"[yellow]held back:[/] partner {escape(code)} — {len(found)} problem"
-                  f"{'s' if len(found) != 1 else ''} in its HR export or device list; nothing "
-                  f"of {escape(code)} is read or changed in this run:", soft_wrap=True)
+                  f"{'s' if len(found) != 1 else ''} in its HR export, device list or "
+                  f"moves.yaml; nothing of {escape(code)} is read or changed in this run:",
+                  soft_wrap=True)
         for problem in found[:HELD_SHOWN]:
             err.print(f"  {problem}", soft_wrap=True, highlight=False, markup=False)
         if len(found) > HELD_SHOWN:

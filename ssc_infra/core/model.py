@@ -131,8 +131,9 @@ class Person:
     workplace: Workplace
     start_date: date
     end_date: date | None = None
-    # Who this person was before a merge of partners (`partner merge`): their account, home
-    # and names follow them, whatever the new employee id.
+    # Who this person was before a merge of partners (`partner merge`) or a move to another
+    # partner (`moves.yaml`): their account, home and names follow them, whatever the new
+    # employee id.
     previous: PersonKey | None = None
     # Kept, not computed on each use: the key is looked up millions of times in a big region.
     key: PersonKey = field(init=False, repr=False, compare=False)
@@ -212,6 +213,21 @@ class Partner:
 
 
 @dataclass(frozen=True, slots=True)
+class Move:
+    """A person who moved to another partner of the region, or was given a new employee id
+    (`inventory/moves.yaml`): the account of `person` becomes the account of `to`, with the
+    same logon name (see `sources.moves`)."""
+
+    person: PersonKey  # who they were
+    to: PersonKey  # who they are now: a row of the new partner's HR export
+    reason: str
+    where: str  # moves.yaml:LINE, for messages that send the reader back to the entry
+    # The start date of the row of `to`: the day the account moves. None: it cannot move in
+    # this run (the entry or the new partner's data has a problem, which holds that partner).
+    on: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Directory:
     domain: str
     partners_ou: str = "OU=Partners"
@@ -253,6 +269,7 @@ class Region:
     services: tuple[Service, ...]
     hosts: tuple[Host, ...]
     partners: tuple[Partner, ...]
+    moves: tuple[Move, ...] = ()  # moves.yaml: people who changed partner (or employee id)
     _by_code: dict[str, Partner] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

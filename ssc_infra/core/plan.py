@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from ssc_infra.core.model import Guards
+from ssc_infra.core.movers import Mover, mover_from_dict, mover_to_dict
 
 
 class Backend(StrEnum):
@@ -255,9 +256,11 @@ class Section:
 
 @dataclass(frozen=True)
 class Plan:
-    """The sections of one run, in the order they are applied."""
+    """The sections of one run, in the order they are applied, and the people they move
+    (`ssc_infra.core.movers`: for the reader; nothing is applied from them)."""
 
     sections: tuple[Section, ...] = ()
+    movers: tuple[Mover, ...] = ()
 
     def section(self, backend: Backend) -> Section:
         """The backend's section; an empty one when the run has none for it."""
@@ -314,12 +317,14 @@ class Plan:
         """This plan with the section of `section.backend` replaced (or added)."""
         others = [s for s in self.sections if s.backend is not section.backend]
         order = list(Backend)
-        return Plan(tuple(sorted((*others, section), key=lambda s: order.index(s.backend))))
+        return Plan(tuple(sorted((*others, section), key=lambda s: order.index(s.backend))),
+                    self.movers)
 
     def held_everywhere(self) -> Plan:
         """A partner held back in one section is held back in every section."""
         held = self.held_partners
-        return Plan(tuple(s.holding(held) for s in self.sections)) if held else self
+        return Plan(tuple(s.holding(held) for s in self.sections), self.movers) if held \
+            else self
 
 
 # -- guards -----------------------------------------------------------------------------
@@ -405,6 +410,7 @@ def plan_to_dict(plan: Plan, meta: Mapping[str, Any],
         **meta,
         "sections": {s.backend.value: {**section_to_dict(s), **extra.get(s.backend, {})}
                      for s in plan.sections},
+        "moves": [mover_to_dict(m) for m in plan.movers],
     }
 
 
@@ -452,11 +458,14 @@ def plan_from_dict(
             backend = Backend(name)
             sections.append(_section_from(backend, body))
             extra[backend] = {k: v for k, v in body.items() if k not in _SECTION_KEYS}
+        # "moves" came with plan files of later versions: older ones have none.
+        movers = tuple(mover_from_dict(m) for m in data.get("moves") or ())
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ValueError(f"the plan file is damaged ({e!r}); make a new one") from e
-    meta = {k: v for k, v in data.items() if k != "sections"}
+    meta = {k: v for k, v in data.items() if k not in ("sections", "moves")}
     order = list(Backend)
-    return Plan(tuple(sorted(sections, key=lambda s: order.index(s.backend)))), meta, extra
+    return (Plan(tuple(sorted(sections, key=lambda s: order.index(s.backend))), movers), meta,
+            extra)
 
 
 def _section_from(backend: Backend, data: Mapping[str, Any]) -> Section:

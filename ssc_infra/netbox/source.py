@@ -40,6 +40,7 @@ from ssc_infra.netbox.objects import (
 from ssc_infra.sources import Loaded, RunInventory
 from ssc_infra.sources.files import FilesSource
 from ssc_infra.sources.located import CSV_MAX_BYTES
+from ssc_infra.sources.moves import MOVES_FILE
 from ssc_infra.state.folder import private_dir
 
 SNAPSHOT = "netbox-inventory"
@@ -92,7 +93,8 @@ def read_documents(netbox: NetBox, region: str | None) -> Documents:
 
 
 def write_snapshot(documents: Documents, inventory: Path, state: Path) -> Path:
-    """The documents as an inventory folder in STATE/netbox-inventory, the HR exports linked.
+    """The documents as an inventory folder in STATE/netbox-inventory, the HR exports (and
+    moves.yaml, who moved between partners) linked.
 
     Written into a new folder and swapped in whole, so a reader never sees half of one.
     """
@@ -119,6 +121,7 @@ def write_snapshot(documents: Documents, inventory: Path, state: Path) -> Path:
         people = doc.get("people")
         if isinstance(people, str) and _DATA_PATH.fullmatch(people):
             _link(inventory / people, work / people)
+    _link(inventory / MOVES_FILE, work / MOVES_FILE)  # who moved to another partner
     old = root / f".{SNAPSHOT}.old"
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():

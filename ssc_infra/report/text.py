@@ -19,6 +19,7 @@ from rich.text import Text
 
 from ssc_infra.core.desired import DesiredPartner
 from ssc_infra.core.errors import Problem
+from ssc_infra.core.movers import Mover
 from ssc_infra.core.plan import (
     WAITING_FOR_SYNC,
     Action,
@@ -115,13 +116,15 @@ _HIDDEN = {"uac", "add_keys", "remove_keys", "keep_address"}
 
 def _by_partner(plan: Plan) -> Plan:
     """The sections shown per partner: all but the hosts' (shown per host, `host_lines`)."""
-    return Plan(tuple(s for s in plan.sections if s.backend is not Backend.HOSTS))
+    return Plan(tuple(s for s in plan.sections if s.backend is not Backend.HOSTS), plan.movers)
 
 
 def plan_lines(plan: Plan, names: Mapping[str, str], compact: bool = False) -> Iterator[str]:
     """The plan as a reader wants it: per partner, one line per object, changed attributes.
 
-    A line about one person names them ("Vries, Jelle de") after the key.
+    A line about one person names them ("Vries, Jelle de") after the key. Each person whose
+    place changes (`core.movers`) has a line of their own first: "» waadhoeke/1002 Wâtse Bûmâ
+    moves from Burgerzaken (wdh-franeker, laptop) to Vergunningen (wdh-harlingen, vdi)".
 
     Args:
         plan: the plan to show (its hosts' section is `host_lines`'s).
@@ -137,10 +140,14 @@ def plan_lines(plan: Plan, names: Mapping[str, str], compact: bool = False) -> I
     for item in plan.unmanaged:
         if not (item.privileged and not item.known):
             unmanaged.setdefault(item.partner, []).append(item)
-    for partner in sorted(set(by_partner) | set(unmanaged)):
+    movers: dict[str, list[Mover]] = {}
+    for mover in plan.movers:
+        movers.setdefault(mover.partner, []).append(mover)
+    for partner in sorted(set(by_partner) | set(unmanaged) | set(movers)):
         title = names.get(partner, "") if partner else "region"
         yield f"[bold]{escape(partner or 'region')}[/]" + (f" — {_v(title)}" if partner and title
                                                         else "")
+        yield from _mover_lines(movers.get(partner, []), compact)
         for change in by_partner.get(partner, []):
             yield from _change_lines(change, compact)
         items = unmanaged.get(partner, [])
@@ -161,6 +168,13 @@ def plan_lines(plan: Plan, names: Mapping[str, str], compact: bool = False) -> I
         yield "[bold red]Held back by guards[/] (nothing of these partners is applied):"
         for held in plan.held:
             yield f"  [red]![/] {_v(held.message())}"
+
+
+def _mover_lines(movers: Sequence[Mover], compact: bool) -> Iterator[str]:
+    for mover in movers:
+        yield f"  [cyan]»[/] {_v(mover.text())}"
+        if mover.entry and not compact:
+            yield f"        [dim]{escape(mover.entry)}: {escape(mover.reason)}[/]"
 
 
 def privileged_lines(found: Sequence[Unmanaged]) -> Iterator[str]:
@@ -222,6 +236,9 @@ def plan_summary(plan: Plan) -> str:
     counts = plan.counts()
     parts = [f"{counts[a.value]:,} to {a.value}" for a in Action if counts[a.value]]
     text = "Plan: " + (", ".join(parts) if parts else "no changes") + "."
+    if plan.movers:
+        moving = len(plan.movers)
+        text += f" {moving:,} {'person moves' if moving == 1 else 'people move'} (» above)."
     if plan.held:
         text += (f" {len(plan.held)} partner{'s' if len(plan.held) != 1 else ''} held back "
                  f"({len(plan.held_changes):,} changes).")

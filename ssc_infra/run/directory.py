@@ -41,6 +41,8 @@ class DirectoryRun:
     plan: Section  # the directory's section of the run's plan
     round_trips: int
     name_conflicts: tuple[NameConflict, ...] = ()  # the ledger contradicted: the directory won
+    # people who change partner (or employee id): new key -> their account under the old one
+    moves: Mapping[PersonKey, DirectoryAccount] = dataclasses.field(default_factory=dict)
 
 
 def scope_of(region: Region) -> Scope:
@@ -99,7 +101,7 @@ def plan_with(
         plan = password_resets(plan, desired, actual, moves, recorded, partners)
     guarded = guard_directory(plan, actual, region.guards, allow_disable)
     return DirectoryRun(actual, desired, guarded, actual.round_trips + named.asked,
-                        named.conflicts)
+                        named.conflicts, moves)
 
 
 Lookup = Callable[[set[str], set[str]], tuple[set[str], set[str]]]

@@ -27,6 +27,7 @@ from ssc_infra.m365.backend import M365
 from ssc_infra.m365.diff import diff_graph
 from ssc_infra.run.directory import plan_with
 from ssc_infra.run.hostpart import host_bundle, host_scope, named_homes, run_hosts
+from ssc_infra.run.movers import hold_moving, movers_of
 from ssc_infra.run.planned import PlannedRun
 from ssc_infra.run.protocols import Backends, GraphBackend
 from ssc_infra.run.request import NO_HOOKS, Hooks, RunRequest, load_inventory
@@ -126,12 +127,14 @@ def plan_run(request: RunRequest, hooks: Hooks = NO_HOOKS, check_hosts: bool = T
     planned = PlannedRun(request, region, settings, workers, run.actual, directory,
                          run.desired, ansible, StateDir(request.state_dir),
                          inventory.partners, inventory, backends,
-                         name_conflicts=run.name_conflicts)
+                         name_conflicts=run.name_conflicts, moved=run.moves)
     if backends.graph is not None:
         with hooks.status("reading Microsoft 365 (Graph)..."):
             planned.graph = plan_graph(planned, backends.graph)
     hold_together(planned)
+    hold_moving(planned)
     if planned.ansible is None or backends.hosts is None or not region.hosts:
+        planned.movers = movers_of(planned)
         return planned
     planned.scope = host_scope(planned)
     if check_hosts and not planned.scope.waiting:
@@ -141,6 +144,7 @@ def plan_run(request: RunRequest, hooks: Hooks = NO_HOOKS, check_hosts: bool = T
                                                 fast=fast))
         with hooks.status("checking the changed host files with the daemons' checkers..."):
             planned.hosts = HostPlan(bundle, result, refused_files(region, bundle, result))
+    planned.movers = movers_of(planned)
     return planned
 
 

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ssc_infra.ad.connection import AdSettings
-from ssc_infra.core.actual import DirectoryState
+from ssc_infra.core.actual import DirectoryAccount, DirectoryState
 from ssc_infra.core.approval import Approved
 from ssc_infra.core.desired import DesiredState
 from ssc_infra.core.errors import Problem
-from ssc_infra.core.model import Region
+from ssc_infra.core.model import PersonKey, Region
+from ssc_infra.core.movers import Mover
 from ssc_infra.core.plan import Backend, Plan, Section, plan_to_dict
 from ssc_infra.hosts.ansible import AnsibleSettings
 from ssc_infra.hosts.backend import HostPlan, host_plan_extra
@@ -61,6 +62,9 @@ class PlannedRun:
     name_conflicts: tuple[NameConflict, ...] = ()
     approved: Approved | None = None  # who made and who approved what is applied (apply)
     graph: Section | None = None  # Microsoft 365's section (the target has a `graph:`)
+    # people who change partner (or employee id): new key -> their account under the old one
+    moved: Mapping[PersonKey, DirectoryAccount] = dataclasses.field(default_factory=dict)
+    movers: tuple[Mover, ...] = ()  # whose place changes, for the reader (`run.movers`)
 
     @property
     def target(self) -> str:
@@ -85,7 +89,7 @@ class PlannedRun:
             sections.append(self.graph)
         if self.hosts is not None:
             sections.append(self.hosts.section(self.partners))
-        return Plan(tuple(sections)).held_everywhere()
+        return Plan(tuple(sections), self.movers).held_everywhere()
 
     @property
     def held_inventory(self) -> dict[str, tuple[Problem, ...]]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
 
-from ssc_infra.core.model import Guards
+from ssc_infra.core.model import Guards, PersonKey
 from ssc_infra.sources import Kept
 from ssc_infra.state.folder import write_private
 
@@ -148,6 +148,42 @@ def combined(inventory: Path, data_files: Mapping[str, Collection[str]],
         yield folder
 
 
+def kept_places(data_files: Mapping[str, Collection[str]], partners: Collection[str],
+                state: Path) -> dict[PersonKey, tuple[str, str, str, str]]:
+    """Each person's department, job title, site and workplace in these partners' HR exports
+    as last applied, by key: where the plan's movers come from (`core.movers`).
+
+    Read as data, never trusted: a partner whose copy is missing, too large or not in the
+    inventory's columns gives nobody, and a value too long or unprintable is left out.
+    """
+    found: dict[PersonKey, tuple[str, str, str, str]] = {}
+    for code in partners:
+        rels = [rel for rel in data_files.get(code, ()) if _inside(rel)]
+        if not rels:
+            continue
+        path = state / FOLDER / rels[0]  # the HR export comes first (`files._load`)
+        try:
+            if not path.is_file() or path.stat().st_size > ROW_LIMIT:
+                continue
+            with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+                rows = csv.DictReader(handle)
+                if not set(_PLACE) <= set(rows.fieldnames or ()):
+                    continue
+                for row in rows:
+                    eid, department, title, site, workplace = (
+                        str(row.get(c) or "").strip() for c in _PLACE)
+                    values = (department, title, site, workplace)
+                    if all(len(v) <= _VALUE_MAX and v.isprintable() for v in (eid, *values)):
+                        found[(code, eid)] = values
+        except (OSError, csv.Error):
+            continue
+    return found
+
+
+_PLACE = ("employee_id", "department", "job_title", "site", "workplace")
+_VALUE_MAX = 128  # the longest inventory value of these (a job title)
+
+
 # -- exports that shrank ---------------------------------------------------------------
 
 
@@ -183,13 +219,16 @@ def count_rows(path: Path) -> int | None:
 
 
 def shrunk_exports(inventory: Path, data_files: Mapping[str, Collection[str]],
-                   guards: Guards, allow: Mapping[str, int], state: Path) -> dict[str, RowsLost]:
+                   guards: Guards, allow: Mapping[str, int], state: Path,
+                   moved: Mapping[str, int] | None = None) -> dict[str, RowsLost]:
     """The partners whose HR export or device list lost more rows than the guard allows.
 
     Counted against the copy as last applied, with the same limits as for disabling accounts
     (`max_disable`, `max_disable_fraction` of the rows as last applied); `--allow-disable
-    PARTNER=N` raises the limit for one run.
+    PARTNER=N` raises the limit for one run. `moved`: per partner, the people who moved to
+    another partner (moves.yaml): as many rows may go without counting.
     """
+    moved = moved or {}
     from ssc_infra.core.plan import disable_limit
 
     found: dict[str, RowsLost] = {}
@@ -205,7 +244,7 @@ def shrunk_exports(inventory: Path, data_files: Mapping[str, Collection[str]],
             if kept_rows is None or rows is None or rows >= kept_rows:
                 continue
             limit = allow.get(code, disable_limit(guards, kept_rows))
-            if kept_rows - rows > limit:
+            if kept_rows - rows - moved.get(code, 0) > limit:
                 found[code] = RowsLost(code, rel, rows, kept_rows, copies[code].time, limit)
                 break
     return found

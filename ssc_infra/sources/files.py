@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -31,6 +31,7 @@ from ssc_infra.core.model import (
     Host,
     Merged,
     MergedFrom,
+    Move,
     NamingPolicy,
     Offboarded,
     Partner,
@@ -49,6 +50,7 @@ from ssc_infra.sources.applied import (
     usable_copies,
 )
 from ssc_infra.sources.devices import DeviceReader
+from ssc_infra.sources.moves import apply_moves, read_moves
 from ssc_infra.sources.people import PeopleReader, check_quota
 from ssc_infra.sources.regionfiles import (
     PartnerDoc,
@@ -106,7 +108,11 @@ class FilesSource:
         loaded = load_holding(self.folder, today)
         data_files = loaded.data_files
         region0 = loaded.region
-        shrunk = shrunk_exports(self.folder, data_files, region0.guards, allow_disable, state)
+        # A row that left an export for another partner's (moves.yaml) is no departure.
+        moved = Counter(m.person[0] for m in region0.moves
+                        if m.person[0] != m.to[0] and (m.on is None or m.on <= today))
+        shrunk = shrunk_exports(self.folder, data_files, region0.guards, allow_disable, state,
+                                moved)
         held: dict[str, tuple[Problem, ...]] = dict(loaded.held)
         for code, lost in shrunk.items():  # one line, not a flood of row problems
             held[code] = (Problem(lost.file, 0, lost.message(), partner=code),)
@@ -144,7 +150,9 @@ class FilesSource:
             if folder is None:
                 return None
             try:
-                return load(folder, today)
+                # A copy may be older than an entry of moves.yaml: its new person not in it
+                # yet is no problem there.
+                return _load(folder, today, hold=False, strict_moves=False).region
             except InventoryError:
                 return None
 
@@ -154,9 +162,10 @@ class FilesSource:
 
 
 @no_cycle_collection()
-def _load(root: Path, today: date, hold: bool) -> Loaded:
+def _load(root: Path, today: date, hold: bool, strict_moves: bool = True) -> Loaded:
     """The inventory folder `root` loaded; with `hold`, a partner with problems in its own
-    data is left out (and its problems kept) rather than stopping the load."""
+    data is left out (and its problems kept) rather than stopping the load. `strict_moves`:
+    see `moves.apply_moves`."""
     if not root.is_dir():
         raise InventoryError(
             [Problem(str(root), 0, "no such inventory folder", "pass --inventory DIR")]
@@ -188,6 +197,14 @@ def _load(root: Path, today: date, hold: bool) -> Loaded:
     })
     for p in active:
         problems.extend(check_quota(p, people[p.spec.code], today))
+    entries, found = read_moves(root, partner_docs)
+    problems.extend(found)
+    waiting = {p.partner for p in problems[shared_files:]}
+    waiting.update(code for code, persons in read.items() if persons is None)
+    people, moves, found = apply_moves(entries, people, waiting,
+                                       {p.spec.code: p.spec.people for p in partner_docs},
+                                       today, strict_moves)
+    problems.extend(found)
     held: dict[str, list[Problem]] = defaultdict(list)
     for problem in problems[shared_files:]:
         held[problem.partner].append(problem)
@@ -199,7 +216,7 @@ def _load(root: Path, today: date, hold: bool) -> Loaded:
         p.spec.people, p.spec.devices, p.spec.merged_from and p.spec.merged_from.ids) if f)
         if p.active else () for p in partner_docs}
     going_on = [p for p in partner_docs if p.spec.code not in held]
-    return Loaded(_build_region(region, going_on, sites, people, devices),
+    return Loaded(_build_region(region, going_on, sites, people, devices, moves),
                   {code: tuple(theirs) for code, theirs in sorted(held.items())},
                   data_files, tuple(problems))
 
@@ -210,6 +227,7 @@ def _build_region(
     sites: dict[str, Site],
     people: dict[str, list[Person]],
     devices: dict[str, list[Device]],
+    moves: tuple[Move, ...] = (),
 ) -> Region:
     by_partner: dict[str, list[Site]] = defaultdict(list)
     for site in sites.values():
@@ -243,6 +261,7 @@ def _build_region(
             Host(name, tuple(h.roles), h.address) for name, h in sorted(spec.hosts.items())
         ),
         partners=partners,
+        moves=moves,
     )
 
 
