@@ -34,7 +34,7 @@ from ssc_infra.lifecycle.scim_server import open_server
 from ssc_infra.run.targets import Target, load_target, scim_tokens
 from ssc_infra.sources.files import FilesSource
 from ssc_infra.sources.regionfiles import read_partner_files
-from ssc_infra.sources.schema import HrSystem
+from ssc_infra.sources.schema import HrEntry, HrSystem
 from ssc_infra.state.folder import run_id
 
 
@@ -93,10 +93,10 @@ def pull(inventory: Path, today: date, targets_file: Path, target_name: str, sta
         raise SscError("no partner names an HR system (`hr:` in its partner file): nothing "
                        "to pull; see README, 'HR systems'")
     loaded = FilesSource(inventory).load(today)
-    target = _target(targets_file, target_name, [known[c].spec.hr for c in chosen])
+    entries = {c: entry for c in chosen if (entry := known[c].spec.hr) is not None}
+    target = _target(targets_file, target_name, list(entries.values()))
     request = PullRequest(
-        inventory, loaded.region, {c: known[c].spec.hr for c in chosen  # type: ignore[misc]
-                                   if known[c].spec.hr is not None},
+        inventory, loaded.region, entries,
         {c: (loaded.data_files.get(c) or ("",))[0] for c in chosen}, target, target_name,
         today, dry_run, parse_allow_disable(allow_lost, "--allow-lost"))
     progress = (lambda code: None) if fmt == "json" or not sys.stderr.isatty() else (
@@ -178,9 +178,9 @@ def _log(line: str) -> None:
     click.echo(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {line}", err=True)
 
 
-def _target(path: Path, name: str, entries: list[Any]) -> Target | None:
+def _target(path: Path, name: str, entries: list[HrEntry]) -> Target | None:
     """The target, when a chosen partner's system needs one (not for export files)."""
-    if all(e is None or e.system.value in ("csv", "scim") for e in entries):
+    if all(e.system in (HrSystem.CSV, HrSystem.SCIM) for e in entries):
         return None
     return load_target(path, name)
 

@@ -38,7 +38,7 @@ from ssc_infra.hr.client import HrClient
 from ssc_infra.hr.settings import HrError
 from ssc_infra.lifecycle.people import NewExport, current_rows, new_export, write_export
 from ssc_infra.run.targets import Target, hr_settings
-from ssc_infra.sources.hrexport import Converted, HrMapping, load_mapping, read_export
+from ssc_infra.sources.hrexport import DEFAULT, Converted, HrMapping, load_mapping, read_export
 from ssc_infra.sources.people import PEOPLE_COLUMNS
 from ssc_infra.sources.schema import HrEntry, HrSystem
 
@@ -159,14 +159,16 @@ def pull_one(request: PullRequest, code: str) -> Pulled:
     if isinstance(made, list):
         return held(f"{len(made):,} problems with the whole region: nothing written",
                     tuple(made[:PROBLEMS_SHOWN]), answer=answer)
-    status = _write(request, made, before)
+    status = _write(request, made)
     counts = _counted(before, after, request.today)
-    return Pulled(code, system, status, people=made.rows, lost=lost, private=answer.private,
+    return Pulled(code, system, status, people=made.rows, joiners=counts.joiners,
+                  leavers=counts.leavers, movers=counts.movers, changed=counts.changed,
+                  lost=lost, kept=counts.kept, private=answer.private,
                   requests=answer.requests, retries=answer.retries,
-                  seconds=time.monotonic() - started, **counts)  # type: ignore[arg-type]
+                  seconds=time.monotonic() - started)
 
 
-def _write(request: PullRequest, made: NewExport, before: Mapping[str, list[str]]) -> str:
+def _write(request: PullRequest, made: NewExport) -> str:
     path = request.inventory / made.rel
     try:
         unchanged = path.read_text(encoding="utf-8") == made.text
@@ -185,9 +187,7 @@ def _read(request: PullRequest, code: str, entry: HrEntry) -> _Answer:
     mapping = _mapping(request.inventory, entry)
     if entry.system is HrSystem.CSV:
         file = entry.file or ""
-        given = mapping if mapping is not None else HrMapping(
-            laid_over({}, None, "an export in the inventory's shape").spec)
-        return _Answer(read_export(Path(file), file, given))
+        return _Answer(read_export(Path(file), file, mapping or DEFAULT))
     if request.target is None:
         raise HrError(f"{code}: pulling from {entry.system.value} needs a target with an `hr:` "
                       "section (--target, targets.yaml)")
@@ -212,7 +212,7 @@ def _read(request: PullRequest, code: str, entry: HrEntry) -> _Answer:
             fields = set()
         requests, retries = client.requests, client.retries
     return _Answer(converted(records, effective, f"{entry.system.value}:{code}"),
-                   tuple(private_fields([dict.fromkeys(fields)])), requests, retries)
+                   tuple(private_fields(fields)), requests, retries)
 
 
 def _mapping(inventory: Path, entry: HrEntry) -> HrMapping | None:
@@ -249,8 +249,17 @@ def _left(end: str, today: date) -> bool:
     return bool(end) and end < today.isoformat()
 
 
+@dataclass(frozen=True)
+class _Counts:
+    joiners: tuple[str, ...]
+    leavers: tuple[str, ...]
+    movers: tuple[str, ...]
+    changed: dict[str, int]
+    kept: int
+
+
 def _counted(before: Mapping[str, list[str]], after: Mapping[str, Mapping[str, str]],
-             today: date) -> dict[str, object]:
+             today: date) -> _Counts:
     joiners = sorted(set(after) - set(before))
     leavers = sorted(e for e in before if e not in after and not _left(before[e][_END], today))
     changed: Counter[str] = Counter()
@@ -265,5 +274,5 @@ def _counted(before: Mapping[str, list[str]], after: Mapping[str, Mapping[str, s
         if "end_date" in differ and new["end_date"] and not old["end_date"]:
             leavers.append(e)
     kept = sum(1 for e in before if e not in after and _left(before[e][_END], today))
-    return {"joiners": tuple(joiners), "leavers": tuple(sorted(leavers)), "kept": kept,
-            "movers": tuple(movers), "changed": dict(sorted(changed.items()))}
+    return _Counts(tuple(joiners), tuple(sorted(leavers)), tuple(movers),
+                   dict(sorted(changed.items())), kept)

@@ -17,7 +17,7 @@ import yaml
 from click.testing import CliRunner
 
 from ssc_infra.cli.main import main
-from ssc_infra.lifecycle.hrpull import PullRequest, pull_all
+from ssc_infra.lifecycle.hrpull import Pulled, PullRequest, pull_all
 from ssc_infra.run.targets import load_target
 from ssc_infra.sources.files import FilesSource
 from ssc_infra.sources.regionfiles import read_partner_files
@@ -73,7 +73,7 @@ def _cli(mini: Path, targets: Path, *args: str) -> tuple[int, dict[str, dict[str
     return result.exit_code, {p["partner"]: p for p in json.loads(result.output)["partners"]}
 
 
-def _pulled(mini: Path, targets: Path, name: str = "lab") -> dict[str, object]:
+def _pulled(mini: Path, targets: Path, name: str = "lab") -> dict[str, Pulled]:
     """The pull, as the lifecycle runs it, but without waiting between retries."""
     loaded = FilesSource(mini).load(TODAY)
     docs = {d.spec.code: d.spec.hr for d in read_partner_files(mini)[0] if d.spec.hr}
@@ -128,9 +128,9 @@ def test_a_bad_answer_holds_its_partner_only(mini: Path, hr: tuple[HrEmulator, P
     row = dict(_people(mini, other)[0])
     emulator.change_person(source[other], {**row, "job_title": "Coördinator"})
     done = _pulled(mini, targets)
-    assert done[partner].held and reason in done[partner].reason  # type: ignore[attr-defined]
+    assert done[partner].held and reason in done[partner].reason
     assert (mini / "people" / f"{partner}.csv").read_bytes() == before
-    assert done[other].status == "written"  # type: ignore[attr-defined]
+    assert done[other].status == "written"
 
 
 def test_throttling_is_waited_out(mini: Path, hr: tuple[HrEmulator, Path]) -> None:
@@ -138,8 +138,8 @@ def test_throttling_is_waited_out(mini: Path, hr: tuple[HrEmulator, Path]) -> No
     emulator.set_levers("81502", Levers(busy=2, busy_status=429, retry_after=0))
     emulator.set_levers("4711", Levers(busy=1, busy_status=503, retry_after=0))
     done = _pulled(mini, targets)
-    assert {p.status for p in done.values()} == {"unchanged"}  # type: ignore[attr-defined]
-    assert (done["alpha"].retries, done["beta"].retries) == (2, 1)  # type: ignore[attr-defined]
+    assert {p.status for p in done.values()} == {"unchanged"}
+    assert (done["alpha"].retries, done["beta"].retries) == (2, 1)
 
 
 def test_who_left_before_the_window_is_kept_as_was_and_a_silent_exit_is_lost(
@@ -148,12 +148,12 @@ def test_who_left_before_the_window_is_kept_as_was_and_a_silent_exit_is_lost(
     1002's end date, months ago, was never seen: gone from the answer, they count as lost."""
     emulator, targets = hr
     done = _pulled(mini, targets)
-    assert (done["alpha"].status, done["alpha"].kept) == ("unchanged", 1)  # type: ignore[attr-defined]
+    assert (done["alpha"].status, done["alpha"].kept) == ("unchanged", 1)
     gone = next(r for r in _people(mini, "alpha") if r["employee_id"] == "1002")
     emulator.change_person("81502", {**gone, "end_date": "2026-06-30"})
     assert date(2026, 6, 30) < TODAY
     done = _pulled(mini, targets)
-    assert done["alpha"].held and done["alpha"].lost == 1  # type: ignore[attr-defined]
+    assert done["alpha"].held and done["alpha"].lost == 1
     assert "1002,Jan" in (mini / "people" / "alpha.csv").read_text("utf-8")
 
 
@@ -182,7 +182,7 @@ def test_a_cut_off_partner_is_held_and_the_other_applied_to_the_dc(
     emulator.change_person("81502", {**mover, "job_title": "Afdelingshoofd"})
     beta_before = (mini / "people" / "beta.csv").read_bytes()
     done = _pulled(mini, targets, "test")
-    assert done["beta"].held and done["alpha"].status == "written"  # type: ignore[attr-defined]
+    assert done["beta"].held and done["alpha"].status == "written"
     assert (mini / "people" / "beta.csv").read_bytes() == beta_before
     applied = CliRunner().invoke(main, ["apply", "--yes", *common])
     assert applied.exit_code == 0, applied.output

@@ -118,10 +118,10 @@ def test_a_bad_record_is_told_at_its_number_and_no_people_is_a_problem() -> None
 
 
 def test_private_fields_are_named() -> None:
-    assert private_fields([{"Medewerker": 1, "Geboortedatum": 2, "Email_prive": 3,
+    assert private_fields({"Medewerker": 1, "Geboortedatum": 2, "Email_prive": 3,
                             "privateEmailAddress": 4, "Afdeling": 5, "Adres": 6,
                             "lastNameAtBirth": 7, "BusinessEmailAddress": 8,
-                            "dateOfBirth": 9}]) == [
+                            "dateOfBirth": 9}) == [
         "Adres", "Email_prive", "Geboortedatum", "dateOfBirth", "privateEmailAddress"]
 
 
