@@ -6,7 +6,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import stat
-import time
 import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,9 +37,7 @@ def test_a_reset_removes_what_a_test_made(netbox: NetBoxServer) -> None:
     made = _call(netbox, "POST", "tenancy/tenants/", {"name": "Smoke", "slug": "smoke"})
     assert _call(netbox, "GET", f"tenancy/tenants/?slug={made['slug']}")["count"] == 1
 
-    started = time.perf_counter()
     reset_netbox(netbox)
-    assert time.perf_counter() - started < 5
 
     assert _call(netbox, "GET", "tenancy/tenants/?slug=smoke")["count"] == 0
     assert _call(netbox, "GET", "status/")["netbox-version"].startswith("4.7.")  # token kept

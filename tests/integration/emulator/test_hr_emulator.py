@@ -348,12 +348,10 @@ def test_a_truncated_page_is_cut_mid_json(hr: HrEmulator, web: httpx.Client,
 @pytest.mark.parametrize("system", [AFAS, RAET])
 def test_a_slow_page_comes_late(hr: HrEmulator, web: httpx.Client, system: str) -> None:
     hr.set_levers(SOURCE[system], Levers(slow_page=2, slow_seconds=0.3))
-    started = time.monotonic()
     assert page(web, hr, system, 1).status_code == 200
-    fast = time.monotonic() - started
+    started = time.monotonic()
     assert page(web, hr, system, 2).status_code == 200
-    slow = time.monotonic() - started - fast
-    assert slow >= 0.3 and fast < slow
+    assert time.monotonic() - started >= 0.3  # the lever's delay, a lower bound only
 
 
 @pytest.mark.parametrize("system", [AFAS, RAET])
