@@ -136,9 +136,11 @@ unit: $(STAMP)
 
 # The tests in TEST_WORKERS processes (pytest-xdist), a test file per process at a time (its
 # module's fixtures stay whole); each process starts its own DC and NetBox on free addresses.
+# PYTEST_ARGS adds to it, e.g. make test PYTEST_ARGS=--durations=40 for the slowest tests.
 TEST_WORKERS ?= 2
+PYTEST_ARGS ?=
 test: $(STAMP) system lint
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile tests
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS) tests
 
 bench: $(STAMP) system
 	$(BIN)/python bench/inventory.py
