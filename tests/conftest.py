@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from datetime import date
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -31,3 +33,14 @@ def mini(tmp_path: Path) -> Path:
     target = tmp_path / "inventory"
     shutil.copytree(MINI, target)
     return target
+
+
+def playbook_module(name: str) -> ModuleType:
+    """One of the project's Ansible modules (playbooks/library/NAME.py), imported to test its
+    logic without Ansible around it."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "playbooks" / "library" /
+                                                  f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

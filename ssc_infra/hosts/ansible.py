@@ -252,10 +252,10 @@ def _with_digest(change: Change, digests: Mapping[str, Mapping[str, str]]) -> Ch
 
 
 def _digests(res: dict[str, Any], found: dict[str, str]) -> None:
-    """The digests the ssc_digest and ssc_homes modules report, into host's `found`."""
-    seen = res.get("ssc_digest")
-    if isinstance(seen, dict) and isinstance(seen.get("path"), str):
-        found[seen["path"]] = str(seen.get("sha256", ""))
+    """The digests the ssc_files and ssc_homes modules report, into host's `found`."""
+    for seen in res.get("ssc_files") or ():
+        if isinstance(seen, dict) and isinstance(seen.get("path"), str):
+            found[seen["path"]] = str(seen.get("sha256", ""))
     if isinstance(res.get("digest"), str) and "archived" in res:
         found["homes"] = res["digest"]
 
@@ -353,20 +353,49 @@ def _homes_changes(host: str, res: dict[str, Any]) -> list[Change]:
     return [homes_change(host, partner, found) for partner, found in sorted(lists.items())]
 
 
+def _files_changes(host: str, res: dict[str, Any]) -> list[Change]:
+    """The ssc_files module's result: a change per file it changes (its diff when the run
+    asked for one, a new mode as `~ mode A -> B`), and the config checker's."""
+    texts = {d.get("after_header"): d for d in _diff_list(res)
+             if isinstance(d.get("before"), str) and isinstance(d.get("after"), str)}
+    found = [file_change(host, "ssc-check")] if res.get("checker_changed") else []
+    for seen in res.get("ssc_files") or ():
+        if not isinstance(seen, dict) or not seen.get("changed"):
+            continue
+        path = str(seen.get("path", ""))
+        lines: list[str] = []
+        if (d := texts.get(path)) is not None:
+            lines = list(difflib.unified_diff(d["before"].splitlines(),
+                                              d["after"].splitlines(), path, path,
+                                              lineterm="", n=1))
+        mode = seen.get("mode")
+        attributes = [f"~ mode {mode[0]} -> {mode[1]}"] if isinstance(mode, list) and \
+            len(mode) == 2 else []
+        found.append(file_change(host, path, "\n".join([*lines, *attributes]),
+                                 sum(1 for x in lines[2:] if x.startswith("+")),
+                                 sum(1 for x in lines[2:] if x.startswith("-"))))
+    return found
+
+
+def _diff_list(res: dict[str, Any]) -> list[dict[str, Any]]:
+    diffs = res.get("diff") or []
+    return [d for d in ([diffs] if isinstance(diffs, dict) else diffs) if isinstance(d, dict)]
+
+
 def task_changes(host: str, task: str, res: dict[str, Any]) -> list[Change]:
     """The changes one task's result shows on `host` (pure).
 
-    The homes module gives one change per partner; a file whose content would change gives
-    its diff (the path as on the host), one whose mode or owner would change the attributes;
-    a changed task that shows no diff gives a change named after its dest, path or task.
+    The homes module gives one change per partner and the files module one per file; for
+    another module, a file whose content would change gives its diff (the path as on the
+    host), one whose mode or owner would change the attributes; a changed task that shows no
+    diff gives a change named after its dest, path or task.
     """
     if "archived" in res and "created" in res:  # the homes module
         return _homes_changes(host, res)
-    diffs = res.get("diff") or []
-    if isinstance(diffs, dict):
-        diffs = [diffs]
+    if "ssc_files" in res:
+        return _files_changes(host, res)
     found: list[Change] = []
-    for d in diffs:
+    for d in _diff_list(res):
         if isinstance(d.get("before"), dict) and isinstance(d.get("after"), dict):
             found.extend(_attribute_change(host, d["before"], d["after"]))
         elif "before" in d or "after" in d:

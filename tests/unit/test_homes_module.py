@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, playbook_module
 
 PLAYBOOKS = ROOT / "playbooks"
 CHECKER = PLAYBOOKS / "files" / "ssc-check"
 
 
-def _module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "ssc_homes", PLAYBOOKS / "library" / "ssc_homes.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-homes_module = _module()
+homes_module = playbook_module("ssc_homes")
 
 
 def params(root: Path, names: list[str], **extra: Any) -> dict[str, Any]:

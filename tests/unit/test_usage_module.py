@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import playbook_module
 
-LIBRARY = ROOT / "playbooks" / "library"
-
-
-def _module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ssc_usage", LIBRARY / "ssc_usage.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-usage_module = _module()
+usage_module = playbook_module("ssc_usage")
 
 
 def params(root: Path, partners: list[str]) -> dict[str, Any]:

@@ -1,0 +1,244 @@
+#!/usr/bin/python
+"""Ansible module: a role's managed files in one call - each refused when it changed since the
+reviewed plan, checked by its daemon's checker, then put in place atomically.
+
+Where a role once ran a digest task, a checker copy and a copy task per file (the copy alone is
+two module runs), this module does it all in one: a module run costs about a third of a second
+of CPU on the controller and the host, and over SSH a round trip each.
+
+Order on the host: every file's digest is compared with the plan's first (any difference:
+nothing is written); then the config checker is put in place; then each file that differs is
+written next to its destination, checked by its `validate` command, and renamed over the old
+one (a refused file leaves the old one as it was). In check mode nothing is written and the
+diff says what would change.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ssc_files
+short_description: A role's managed files, refused when changed since the plan, checked, atomic
+description:
+  - For each of I(files), the SHA-256 of the file as it is now (C(absent) when there is none);
+    with I(expect), fails before anything is written when a file is not the one the plan saw.
+  - Puts the config checker (I(checker), at I(checker_path)) in place when it differs.
+  - Writes each file that differs in content or mode to a temporary file beside it, runs its
+    I(validate) command on that (C(%s) is the temporary file), and renames it over the old
+    one; the old file's owner is kept. A refused file fails the task and the old one stays.
+options:
+  root: {description: Prefix of every path (a lab's per-host root)., type: str, default: ""}
+  files:
+    description: The files - dicts with path (on the host, without I(root)), content, mode
+      and an optional validate command.
+    type: list
+    elements: dict
+    required: true
+  expect:
+    description: The digests the plan saw, path -> SHA-256; a file not named is not compared.
+    type: dict
+    default: {}
+  checker: {description: The config checker's content (ssc-check)., type: str}
+  checker_path: {description: Where the checker goes (with I(root))., type: str}
+author: ssc-infra
+"""
+
+EXAMPLES = r"""
+- name: Samba configuration, checked by testparm before it replaces the old one
+  ssc_files:
+    root: "{{ ssc_root }}"
+    expect: "{{ ssc_expect[inventory_hostname] | default({}) }}"
+    checker: "{{ lookup('ansible.builtin.file', playbook_dir ~ '/files/ssc-check', rstrip=false) }}"
+    checker_path: "{{ ssc_check }}"
+    files:
+      - path: /etc/samba/smb.conf
+        content: "{{ lookup('ansible.builtin.file', ssc_host_files ~ '/etc/samba/smb.conf',
+                            rstrip=false) }}"
+        mode: "0644"
+        validate: "{{ ssc_check }} samba %s"
+"""
+
+RETURN = r"""
+ssc_files:
+  description: Per file - path, sha256 as found (or "absent"), changed, and mode as
+    [before, after] when the mode changes.
+  type: list
+  returned: always
+checker_changed: {description: Whether the checker was (or would be) put in place., type: bool,
+                  returned: always}
+"""
+
+import hashlib
+import os
+import stat
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+CHECKER_MODE = 0o755
+
+
+def digest(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def read(path):
+    """The file's bytes and mode; (None, None) when there is none."""
+    if not os.path.lexists(path):
+        return None, None
+    with open(path, "rb") as handle:
+        data = handle.read()
+    return data, stat.S_IMODE(os.lstat(path).st_mode)
+
+
+class Refused(Exception):
+    """The validate command refused the new file: its rc, stdout and stderr."""
+
+
+class Failure(Exception):
+    """The task fails: a message and what else the result carries."""
+
+    def __init__(self, msg, **extra):
+        super().__init__(msg)
+        self.msg = msg
+        self.extra = extra
+
+
+def put(run_command, path, data, mode, validate):
+    """Write `data` beside `path`, check it with `validate`, rename it over `path`.
+
+    Raises:
+        Refused: the check failed (the old file is left as it was).
+        OSError: the file could not be written.
+    """
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        os.makedirs(parent, 0o755)
+    # In a folder of its own beside the old file, under the same name: a checker may care
+    # about the name (wg-quick wants an interface name and .conf), and the rename stays on
+    # one filesystem.
+    folder = tempfile.mkdtemp(dir=parent, prefix=".ssc-")
+    temporary = os.path.join(folder, os.path.basename(path))
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(data)
+            os.fchmod(out.fileno(), mode)
+            if os.path.exists(path) and os.geteuid() == 0:
+                old = os.stat(path)
+                os.fchown(out.fileno(), old.st_uid, old.st_gid)
+            out.flush()
+            os.fsync(out.fileno())
+        if validate:
+            rc, out_text, err_text = run_command(validate % temporary)
+            if rc != 0:
+                raise Refused(rc, out_text, err_text)
+        os.replace(temporary, path)
+    finally:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
+        os.rmdir(folder)
+
+
+def wanted_files(params):
+    """(path, bytes, mode, validate, bytes now or None, mode now or None) of each file."""
+    root = (params.get("root") or "").rstrip("/")
+    wanted = []
+    for item in params["files"]:
+        path, content = str(item.get("path") or ""), item.get("content")
+        if not path.startswith("/") or not isinstance(content, str):
+            raise Failure(f"every file needs an absolute path and a content: {path!r}")
+        try:
+            mode = int(str(item.get("mode") or "0644"), 8)
+        except ValueError:
+            raise Failure(f"{path}: mode {item.get('mode')!r} is not octal") from None
+        validate = item.get("validate") or ""
+        if validate and "%s" not in validate:
+            raise Failure(f"{path}: the validate command has no %s for the file")
+        try:
+            before, before_mode = read(root + path)
+        except OSError as e:
+            raise Failure(f"{path}: cannot read it: {e}") from None
+        wanted.append((path, content.encode("utf-8"), mode, validate, before, before_mode))
+    return wanted
+
+
+def run(params, check_mode, diff, run_command):
+    """The module's work (no AnsibleModule: tests call it); its result, or Failure."""
+    root = (params.get("root") or "").rstrip("/")
+    wanted = wanted_files(params)
+    found = [{"path": path, "sha256": "absent" if before is None else digest(before)}
+             for path, _, _, _, before, _ in wanted]
+    expect = params.get("expect") or {}
+    for seen in found:
+        expected = expect.get(seen["path"])
+        if expected and expected != seen["sha256"]:
+            raise Failure(f"{seen['path']} changed since the plan was made (the plan saw "
+                          f"{expected[:12]}, the host has {seen['sha256'][:12]}); the file is "
+                          "left as it is: make a new plan", ssc_files=found)
+
+    checker_changed = False
+    checker, checker_path = params.get("checker"), params.get("checker_path")
+    if checker is not None and checker_path:
+        data = checker.encode("utf-8")
+        try:
+            old, old_mode = read(checker_path)
+            checker_changed = old != data or old_mode != CHECKER_MODE
+            if checker_changed and not check_mode:
+                put(run_command, checker_path, data, CHECKER_MODE, "")
+        except OSError as e:
+            raise Failure(f"{checker_path}: cannot put the checker there: {e}",
+                          ssc_files=found) from None
+
+    diffs = []
+    for index, (path, data, mode, validate, before, before_mode) in enumerate(wanted):
+        seen = found[index]  # (no zip(strict=): a host's Python may be older than 3.10)
+        content_changed = before != data
+        seen["changed"] = content_changed or before_mode != mode
+        if before_mode is not None and before_mode != mode:
+            seen["mode"] = [f"{before_mode:04o}", f"{mode:04o}"]
+        if content_changed and diff:
+            diffs.append({"before_header": path, "after_header": path,
+                          "before": (before or b"").decode("utf-8", "replace"),
+                          "after": data.decode("utf-8", "replace")})
+        if seen["changed"] and not check_mode:
+            try:
+                put(run_command, root + path, data, mode, validate)
+            except Refused as e:
+                rc, out_text, err_text = e.args
+                raise Failure("failed to validate", rc=rc, stdout=out_text, stderr=err_text,
+                              path=path, ssc_files=found) from None
+            except OSError as e:
+                raise Failure(f"{path}: cannot write it: {e}", ssc_files=found) from None
+
+    result = {"changed": checker_changed or any(seen["changed"] for seen in found),
+              "ssc_files": found, "checker_changed": checker_changed}
+    if diffs:
+        result["diff"] = diffs
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "root": {"type": "str", "default": ""},
+            "files": {"type": "list", "elements": "dict", "required": True},
+            "expect": {"type": "dict", "default": {}},
+            "checker": {"type": "str", "no_log": False},
+            "checker_path": {"type": "str"},
+        },
+        supports_check_mode=True,
+    )
+    # The results carry the arguments without the files' contents (the diff shows them when
+    # asked): a run's job events would otherwise hold every file whole.
+    shown = dict(module.params, checker=None if module.params["checker"] is None else "...")
+    shown["files"] = [{k: ("..." if k == "content" else v) for k, v in item.items()}
+                      for item in module.params["files"]]
+    try:
+        result = run(module.params, module.check_mode, module._diff, module.run_command)
+    except Failure as e:
+        module.fail_json(msg=e.msg, invocation={"module_args": shown}, **e.extra)
+    module.exit_json(invocation={"module_args": shown}, **result)
+
+
+if __name__ == "__main__":
+    main()
