@@ -46,10 +46,10 @@ def playbook_module(name: str) -> ModuleType:
     return module
 
 
-# The longest integration files first (tests/integration/), then the other integration tests, the unit tests last: `make test`
-# hands out whole files in this order (pytest-xdist --dist loadfile --no-loadscope-reorder),
-# so no long file starts last and keeps one process busy alone at the end (the longest first
-# is how a schedule of unequal jobs over few workers ends soonest).
+# The longest files of tests/integration/ first, then the other integration tests, the unit
+# tests last: `make test` hands out whole files in this order (pytest-xdist --dist loadfile
+# --no-loadscope-reorder), so no long file starts last and keeps one process busy alone at
+# the end (the longest first is how a schedule of unequal jobs over few workers ends soonest).
 LONGEST_FIRST = ("test_demo.py", "test_run_safety.py", "test_one_plan.py", "test_lifecycle.py",
                  "test_hosts.py", "test_host_sync.py", "test_onboard.py", "test_netbox.py")
 
