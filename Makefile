@@ -140,7 +140,7 @@ unit: $(STAMP)
 TEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 test: $(STAMP) system lint
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS) tests
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS) tests
 
 bench: $(STAMP) system
 	$(BIN)/python bench/inventory.py

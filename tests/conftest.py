@@ -45,20 +45,3 @@ def playbook_module(name: str) -> ModuleType:
     spec.loader.exec_module(module)
     return module
 
-
-# The longest files of tests/integration/ first, then the other integration tests, the unit
-# tests last: `make test` hands out whole files in this order (pytest-xdist --dist loadfile
-# --no-loadscope-reorder), so no long file starts last and keeps one process busy alone at
-# the end (the longest first is how a schedule of unequal jobs over few workers ends soonest).
-LONGEST_FIRST = ("test_demo.py", "test_run_safety.py", "test_one_plan.py", "test_lifecycle.py",
-                 "test_hosts.py", "test_host_sync.py", "test_onboard.py", "test_netbox.py")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> tuple[int, int]:
-        name, integration = item.path.name, "integration" in item.path.parts
-        if integration and item.path.parent.name == "integration" and name in LONGEST_FIRST:
-            return 0, LONGEST_FIRST.index(name)
-        return (1 if integration else 2), 0
-
-    items.sort(key=rank)  # stable: each file's tests stay in their order
