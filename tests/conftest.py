@@ -45,3 +45,11 @@ def playbook_module(name: str) -> ModuleType:
     spec.loader.exec_module(module)
     return module
 
+
+def drop_target(mini: Path, *folders: Path) -> Path:
+    """A targets file whose `lab` target lets export files be read from FOLDERS."""
+    targets = mini / "targets.yaml"
+    targets.write_text(yaml.safe_dump({"lab": {"hr": {"drop_folders": [str(f) for f in
+                                                                       folders]}}}),
+                       encoding="utf-8")
+    return targets

@@ -179,8 +179,8 @@ def _log(line: str) -> None:
 
 
 def _target(path: Path, name: str, entries: list[HrEntry]) -> Target | None:
-    """The target, when a chosen partner's system needs one (not for export files)."""
-    if all(e.system in (HrSystem.CSV, HrSystem.SCIM) for e in entries):
+    """The target, when a chosen partner's system is pulled (not when all push by SCIM)."""
+    if all(e.system is HrSystem.SCIM for e in entries):
         return None
     return load_target(path, name)
 

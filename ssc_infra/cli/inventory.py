@@ -30,6 +30,7 @@ from ssc_infra.cli.common import (
 from ssc_infra.core.desired import derive
 from ssc_infra.core.errors import InventoryError, Problem, SscError
 from ssc_infra.core.model import Region
+from ssc_infra.lifecycle.hrpull import mapping_problems
 from ssc_infra.report import (
     desired_lines,
     jsonable,
@@ -65,8 +66,11 @@ def validate(inventory: Path, today: date, fmt: str) -> None:
         _invalid([*governance_problems, *e.problems], [], fmt)
     if governance_problems:
         _invalid(governance_problems, [], fmt)
-    if loaded.held:
-        _invalid(list(loaded.problems), sorted(loaded.held), fmt)
+    # A broken mapping file of a partner's HR system holds that partner's next `hr pull`.
+    hr_problems = mapping_problems(inventory) if (inventory / "partners").is_dir() else []
+    if loaded.held or hr_problems:
+        _invalid([*loaded.problems, *hr_problems], sorted(loaded.held), fmt,
+                 sorted({p.partner for p in hr_problems}))
     region = loaded.region
     people = region.people_count
     devices = sum(len(p.devices) for p in region.partners)
@@ -82,19 +86,25 @@ def validate(inventory: Path, today: date, fmt: str) -> None:
               "approvers")
 
 
-def _invalid(problems: list[Problem], held: list[str], fmt: str) -> NoReturn:
-    """Every problem, and which partners plan, apply and drift would hold back (exit 1)."""
+def _invalid(problems: list[Problem], held: list[str], fmt: str,
+             hr_held: list[str] | None = None) -> NoReturn:
+    """Every problem, and which partners plan, apply and drift would hold back, and which
+    `hr pull` would (exit 1)."""
     if fmt == "json":
         print_json({"valid": False, "problems": problems_json(problems),
-                     "held_partners": held})
+                     "held_partners": held, "hr_pull_held_partners": hr_held or []})
         sys.exit(EXIT_ERROR)
     print_problems(problems)
     if held:
         err.print(f"plan, apply and drift would hold back {escape(', '.join(held))} "
                   "(problems in their own HR export, device list or moves.yaml entries) and "
                   "go on with the other partners.")
-    else:
+    elif not hr_held:
         err.print("these problems stop plan, apply and drift for every partner.")
+    if hr_held:
+        err.print(f"hr pull would hold back {escape(', '.join(hr_held))} (the mapping file "
+                  "its partner file names) and go on with the other partners"
+                  + ("." if held else "; plan, apply and drift are not held by it."))
     sys.exit(EXIT_ERROR)
 
 

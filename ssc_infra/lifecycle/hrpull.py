@@ -40,6 +40,7 @@ from ssc_infra.lifecycle.people import NewExport, current_rows, new_export, writ
 from ssc_infra.run.targets import Target, hr_settings
 from ssc_infra.sources.hrexport import DEFAULT, Converted, HrMapping, load_mapping, read_export
 from ssc_infra.sources.people import PEOPLE_COLUMNS
+from ssc_infra.sources.regionfiles import read_partner_files
 from ssc_infra.sources.schema import HrEntry, HrSystem
 
 _END = PEOPLE_COLUMNS.index("end_date")
@@ -186,8 +187,15 @@ def _read(request: PullRequest, code: str, entry: HrEntry) -> _Answer:
     """The partner's answer, converted; HrError when the system fails or refuses."""
     mapping = _mapping(request.inventory, entry)
     if entry.system is HrSystem.CSV:
+        # The partner file names the file; the target (the SSC's own) names where such files
+        # may be: a partner file cannot have the tool read whatever its account can.
+        hr = request.target.hr if request.target is not None else None
+        if hr is None or not hr.drop_folders:
+            raise HrError(f"{code}: reading the export file {entry.file} needs a target whose "
+                          "`hr.drop_folders` lists the folder the HR system drops it in "
+                          "(--target, targets.yaml; README, 'HR systems')")
         file = entry.file or ""
-        return _Answer(read_export(Path(file), file, mapping or DEFAULT))
+        return _Answer(read_export(Path(file), file, mapping or DEFAULT, hr.drop_folders))
     if request.target is None:
         raise HrError(f"{code}: pulling from {entry.system.value} needs a target with an `hr:` "
                       "section (--target, targets.yaml)")
@@ -213,6 +221,20 @@ def _read(request: PullRequest, code: str, entry: HrEntry) -> _Answer:
         requests, retries = client.requests, client.retries
     return _Answer(converted(records, effective, f"{entry.system.value}:{code}"),
                    tuple(private_fields(fields)), requests, retries)
+
+
+def mapping_problems(inventory: Path) -> list[Problem]:
+    """The problems of every mapping file a partner file's `hr:` names, under that partner:
+    what would hold the partner at its next `hr pull` (`validate` tells them ahead)."""
+    found: list[Problem] = []
+    for doc in read_partner_files(inventory)[0]:
+        entry = doc.spec.hr
+        if entry is None or entry.mapping is None:
+            continue
+        loaded = load_mapping(inventory / entry.mapping, entry.mapping)
+        if isinstance(loaded, list):
+            found += [dataclasses.replace(problem, partner=doc.spec.code) for problem in loaded]
+    return found
 
 
 def _mapping(inventory: Path, entry: HrEntry) -> HrMapping | None:

@@ -11,7 +11,7 @@ import ipaddress
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
 import yaml
@@ -33,6 +33,10 @@ LAB_TARGET = "lab"
 
 class TargetError(SscError):
     """The targets file is missing, malformed, or names a secret that is not there."""
+
+
+AbsoluteFolder = Annotated[str, Field(pattern=r"^/[^\x00-\x1f]*$", max_length=1024,
+                                      description="an absolute path")]
 
 
 class _Entry(BaseModel):
@@ -140,6 +144,10 @@ class HrTarget(_Entry):
     emulator: bool = Field(False, description="the lab's HR emulators: never a real system")
     timeout: float = Field(30.0, gt=0)
     page_size: int = Field(500, ge=1, le=10_000)
+    drop_folders: list[AbsoluteFolder] = Field(
+        default_factory=list, max_length=100,
+        description="absolute folders the `csv` system's export files may be read from (the "
+        "HR systems' SFTP drop folders): a partner file naming a file elsewhere is refused")
     partners: dict[str, HrPartner] = Field(default_factory=dict,
                                            description="partner code -> where its secrets are")
 

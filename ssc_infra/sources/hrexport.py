@@ -39,7 +39,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -190,16 +190,19 @@ class Converted:
     split: int = 0  # surnames whose voorvoegsels were split off
 
 
-def read_export(path: Path, file: str, mapping: HrMapping = DEFAULT) -> Converted:
+def read_export(path: Path, file: str, mapping: HrMapping = DEFAULT,
+                within: Sequence[str] | None = None) -> Converted:
     """Read an HR export (a regular file of at most 50 MiB) and convert it.
 
     Args:
         path: the export.
         file: how to name it in messages.
         mapping: how to read it; default: it is in the inventory's shape already.
+        within: the folders it must be in (a file a partner file names: the target's drop
+            folders), or None when the operator named it.
     """
     try:
-        data = read_regular(path, file, CSV_MAX_BYTES)
+        data = read_regular(path, file, CSV_MAX_BYTES, within)
     except FileNotFoundError:
         return Converted(file, problems=(Problem(file, 0, "file not found",
                                                  "check the path of the HR export"),))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,11 +59,16 @@ class Located:
         return 1
 
 
-def read_regular(path: Path, rel: str, limit: int) -> bytes | Problem:
+def read_regular(path: Path, rel: str, limit: int,
+                 within: Sequence[str] | None = None) -> bytes | Problem:
     """The bytes of a regular file of at most `limit` bytes, or the Problem why not.
 
     Opened non-blocking and checked with fstat before a byte is read, so a FIFO, a device or a
     directory where a file should be is refused at once instead of hanging or flooding the run.
+
+    Args:
+        within: when given, the folders the file must be in: it is refused when the file it
+            opened (symlinks followed, as the kernel resolved them at the open) is outside all.
 
     Raises:
         FileNotFoundError: when there is no such file (the caller knows where it was named).
@@ -75,6 +81,10 @@ def read_regular(path: Path, rel: str, limit: int) -> bytes | Problem:
         return Problem(rel, 0, f"cannot open the file: {e.strerror or e}",
                        "check that the path names a readable file (not a symlink loop)")
     try:
+        if within is not None:
+            outside = _outside(fd, path, rel, within)
+            if outside is not None:
+                return outside
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)),
@@ -98,6 +108,26 @@ def read_regular(path: Path, rel: str, limit: int) -> bytes | Problem:
         return Problem(rel, 0, f"cannot read the file: {e.strerror or e}", "check the file")
     finally:
         os.close(fd)
+
+
+def _outside(fd: int, path: Path, rel: str, folders: Sequence[str]) -> Problem | None:
+    """A Problem when the open file `fd` is in none of `folders`, None when it is in one.
+
+    The file is named by what the open itself reached (/proc/self/fd), so a symlink swapped
+    in between a check and the open cannot lead outside.
+    """
+    try:
+        opened = Path(f"/proc/self/fd/{fd}").readlink()
+    except OSError:
+        opened = path.resolve()
+    for folder in map(Path, folders):
+        real = folder.resolve()
+        if folder.is_absolute() and opened != real and opened.is_relative_to(real):
+            return None
+    shown = ", ".join(folders) or "none"
+    return Problem(rel, 0, f"{path} is outside the folders it may be read from ({shown})",
+                   "put the export in a folder the target names under hr.drop_folders, or "
+                   "add its folder there (targets.yaml)")
 
 
 def _too_large(rel: str, limit: int) -> Problem:

@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from ssc_infra.cli.main import main
-from tests.conftest import TODAY
+from tests.conftest import TODAY, drop_target
 
 HEADER = ("employee_id,given_name,infix,surname,department,job_title,site,workplace,"
           "start_date,end_date\n")
@@ -27,10 +27,13 @@ def _hr_from(inventory: Path, partner: str, export: Path, **more: object) -> Non
 
 @pytest.fixture
 def drops(mini: Path, tmp_path: Path) -> dict[str, Path]:
-    """Both partners' HR systems drop an export: at first the people they have now."""
+    """Both partners' HR systems drop an export in the target's drop folder: at first the
+    people they have now."""
     found = {}
+    (tmp_path / "drop").mkdir()
+    drop_target(mini, tmp_path / "drop")
     for partner in ("alpha", "beta"):
-        export = tmp_path / f"{partner}-drop.csv"
+        export = tmp_path / "drop" / f"{partner}-drop.csv"
         export.write_text((mini / "people" / f"{partner}.csv").read_text(encoding="utf-8"),
                           encoding="utf-8")
         _hr_from(mini, partner, export)
@@ -40,7 +43,8 @@ def drops(mini: Path, tmp_path: Path) -> dict[str, Path]:
 
 def _pull(mini: Path, *args: str) -> tuple[int, dict[str, dict[str, object]]]:
     result = CliRunner().invoke(main, ["hr", "pull", "--inventory", str(mini), "--today",
-                                       TODAY.isoformat(), "--format", "json", *args])
+                                       TODAY.isoformat(), "--format", "json", "--targets",
+                                       str(mini / "targets.yaml"), *args])
     assert result.exit_code in (0, 2), result.output
     return result.exit_code, {p["partner"]: p for p in json.loads(result.output)["partners"]}
 
@@ -120,3 +124,75 @@ def test_a_partner_without_hr_and_a_missing_target_are_clear(mini: Path) -> None
     result = runner.invoke(main, ["hr", "pull", "--inventory", str(mini), "--targets",
                                   str(mini / "none.yaml")])
     assert result.exit_code == 1 and "no targets file" in result.output
+
+
+@pytest.mark.parametrize("where", ["elsewhere", "symlink", "dotdot", "the folder itself"])
+def test_an_export_file_outside_the_targets_drop_folders_is_not_read(
+        mini: Path, drops: dict[str, Path], tmp_path: Path, where: str) -> None:
+    """A partner file names the file, the target where such files may be: a partner file
+    cannot have the tool read (and quote in its problems) a file outside those folders."""
+    secret = tmp_path / "secret.csv"
+    secret.write_text("root:$y$secret-hash:19000:0:99999:7:::\n", encoding="utf-8")
+    named = {"elsewhere": secret, "symlink": tmp_path / "drop" / "link.csv",
+             "dotdot": tmp_path / "drop" / "sub" / ".." / ".." / "secret.csv",
+             "the folder itself": tmp_path / "drop"}[where]
+    if where == "symlink":
+        named.symlink_to(secret)
+    (tmp_path / "drop" / "sub").mkdir()
+    before = (mini / "people" / "alpha.csv").read_bytes()
+    if where == "dotdot":  # the partner file's schema refuses '..' already
+        _hr_from(mini, "alpha", named)
+        code, out = _pull_raw(mini)
+        assert code == 1 and "'..'" in out
+        return
+    _hr_from(mini, "alpha", named)
+    code, done = _pull(mini)
+    assert code == 2 and done["alpha"]["status"] == "held"
+    shown = json.dumps(done["alpha"])
+    assert "secret-hash" not in shown
+    assert "outside the folders it may be read from" in shown or "not a regular file" in shown
+    assert (mini / "people" / "alpha.csv").read_bytes() == before
+    assert done["beta"]["status"] == "unchanged", "the other partner is pulled all the same"
+
+
+def test_an_export_file_needs_a_target_naming_its_drop_folder(
+        mini: Path, drops: dict[str, Path]) -> None:
+    drop_target(mini)  # no drop folders at all
+    code, done = _pull(mini)
+    assert code == 2
+    assert "hr.drop_folders" in str(done["alpha"]["reason"])
+    (mini / "targets.yaml").unlink()
+    code, out = _pull_raw(mini)
+    assert code == 1 and "no targets file" in out
+
+
+def _pull_raw(mini: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["hr", "pull", "--inventory", str(mini), "--today",
+                                       TODAY.isoformat(), "--targets",
+                                       str(mini / "targets.yaml")])
+    return result.exit_code, result.output
+
+
+def test_validate_tells_a_broken_mapping_file_ahead_of_the_pull(
+        mini: Path, drops: dict[str, Path]) -> None:
+    (mini / "hr").mkdir()
+    (mini / "hr" / "alpha.yaml").write_text("columns:\n  surname: Achternaam\n  sirname: X\n",
+                                            encoding="utf-8")
+    _hr_from(mini, "alpha", drops["alpha"], mapping="hr/alpha.yaml")
+    runner = CliRunner()
+    result = runner.invoke(main, ["validate", "--inventory", str(mini), "--today",
+                                  TODAY.isoformat(), "--format", "json"])
+    assert result.exit_code == 1
+    found = json.loads(result.output)
+    assert (found["held_partners"], found["hr_pull_held_partners"]) == ([], ["alpha"])
+    [problem] = found["problems"]
+    assert problem["file"] == "hr/alpha.yaml" and problem["line"] == 3
+    assert "sirname" in problem["message"] and "surname" in problem["hint"]
+    result = runner.invoke(main, ["validate", "--inventory", str(mini), "--today",
+                                  TODAY.isoformat()])
+    assert result.exit_code == 1
+    assert "hr pull would hold back alpha" in result.output
+    assert "plan, apply and drift are not held by it" in result.output
+    code, done = _pull(mini)
+    assert code == 2 and "hr/alpha.yaml:3" in str(done["alpha"]["reason"])
+    assert done["beta"]["status"] == "unchanged"

@@ -40,7 +40,7 @@ from ssc_infra.lifecycle.scim_server import check_tokens, listen_address
 from ssc_infra.run.targets import Target, TargetError, scim_tokens
 from ssc_infra.sources.people import PEOPLE_COLUMNS
 from ssc_infra.sources.schema import HrEntry, HrSystem
-from tests.conftest import TODAY, data_cases
+from tests.conftest import TODAY, data_cases, drop_target
 
 BASE_USER: dict[str, Any] = {
     "schemas": [CORE, ENTERPRISE, SSC], "userName": "1006",
@@ -252,6 +252,7 @@ def test_hr_pull_skips_a_partner_whose_people_are_pushed_by_scim(mini: Path,
                                                                  tmp_path: Path) -> None:
     export = tmp_path / "beta-drop.csv"
     export.write_bytes((mini / "people" / "beta.csv").read_bytes())
+    drop_target(mini, tmp_path)
     for partner, hr in (("alpha", {"system": "scim"}), ("beta", {"system": "csv",
                                                                "file": str(export)})):
         path = mini / "partners" / f"{partner}.yaml"
@@ -260,7 +261,8 @@ def test_hr_pull_skips_a_partner_whose_people_are_pushed_by_scim(mini: Path,
         path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     before = (mini / "people" / "alpha.csv").read_bytes()
     done = CliRunner().invoke(main, ["hr", "pull", "--inventory", str(mini), "--today",
-                                     TODAY.isoformat(), "--format", "json"])
+                                     TODAY.isoformat(), "--format", "json", "--targets",
+                                     str(mini / "targets.yaml")])
     assert done.exit_code == 0, done.output
     pulled = {p["partner"]: p for p in json.loads(done.output)["partners"]}
     assert (pulled["alpha"]["status"], pulled["alpha"]["reason"]) == (
@@ -268,7 +270,7 @@ def test_hr_pull_skips_a_partner_whose_people_are_pushed_by_scim(mini: Path,
     assert pulled["beta"]["status"] == "unchanged"
     assert (mini / "people" / "alpha.csv").read_bytes() == before
     text = CliRunner().invoke(main, ["hr", "pull", "--inventory", str(mini), "--partner",
-                                     "alpha"])
+                                     "alpha", "--targets", str(mini / "targets.yaml")])
     assert text.exit_code == 0 and "skipped alpha (scim): pushed by SCIM" in text.output
 
 
