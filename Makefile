@@ -12,6 +12,9 @@ LOCK   := requirements/lock.txt
 PIP_TOOLS := pip-tools==7.6.2
 # `make lock LOCK_FLAGS=--upgrade` moves every pin to the newest release the bounds allow.
 LOCK_FLAGS ?=
+# Kept between checkouts, outside the repository: the lab's DC and NetBox templates (the lab
+# reads the same variable) and mypy's cache, which a fresh clone then checks in a second.
+SSC_CACHE_DIR ?= $(HOME)/.cache/ssc-infra
 # The lab DC's loopback address; auto picks a free one (two checkouts never collide).
 LAB_ADDRESS ?= auto
 # Where the demo reads the inventory: files, or netbox (a lab NetBox the demo fills first).
@@ -127,7 +130,7 @@ endif
 
 lint: $(STAMP)
 	$(BIN)/ruff check ssc_infra lab tests bench inventory playbooks playbooks/files/ssc-check
-	$(BIN)/mypy
+	$(BIN)/mypy --cache-dir $(SSC_CACHE_DIR)/mypy
 	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/ansible-lint -q --offline playbooks/
 
