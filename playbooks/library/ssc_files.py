@@ -71,10 +71,13 @@ import hashlib
 import os
 import stat
 import tempfile
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 CHECKER_MODE = 0o755
+TEMP_PREFIX = ".ssc-"
+LEFTOVER_AGE = 3600  # seconds a temporary folder is left alone: a run may still be at work
 
 
 def digest(data):
@@ -103,6 +106,41 @@ class Failure(Exception):
         self.extra = extra
 
 
+def clear_leftovers(parent, name, now=None):
+    """Remove what a run killed between writing a file and renaming it left beside it.
+
+    Only a folder of exactly the shape `put` makes is removed: a real folder (not a link)
+    named .ssc-*, owned by this user, untouched for LEFTOVER_AGE seconds (a run that is still
+    at work is never that slow), holding nothing or one regular file of this name. Anything
+    else is left where it is.
+    """
+    now = time.time() if now is None else now
+    try:
+        entries = os.listdir(parent)
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.startswith(TEMP_PREFIX):
+            continue
+        folder = os.path.join(parent, entry)
+        try:
+            info = os.lstat(folder)
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() \
+                    or now - info.st_mtime < LEFTOVER_AGE:
+                continue
+            inside = os.listdir(folder)
+            if inside not in ([], [name]):
+                continue
+            if inside:
+                left = os.path.join(folder, name)
+                if not stat.S_ISREG(os.lstat(left).st_mode):
+                    continue
+                os.unlink(left)
+            os.rmdir(folder)
+        except OSError:
+            continue
+
+
 def put(run_command, path, data, mode, validate):
     """Write `data` beside `path`, check it with `validate`, rename it over `path`.
 
@@ -116,7 +154,8 @@ def put(run_command, path, data, mode, validate):
     # In a folder of its own beside the old file, under the same name: a checker may care
     # about the name (wg-quick wants an interface name and .conf), and the rename stays on
     # one filesystem.
-    folder = tempfile.mkdtemp(dir=parent, prefix=".ssc-")
+    clear_leftovers(parent, os.path.basename(path))
+    folder = tempfile.mkdtemp(dir=parent, prefix=TEMP_PREFIX)
     temporary = os.path.join(folder, os.path.basename(path))
     try:
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -3,8 +3,10 @@ checker, validation and the atomic replace, without Ansible around it."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +121,35 @@ def test_a_run_result_becomes_one_change_per_file_and_one_for_the_checker(
     assert (checker.key, conf.key) == ("fs01:ssc-check", f"fs01:{CONF}")
     assert conf.after["added"] == 2 and conf.after["removed"] == 0
     assert "+workgroup = SSC" in conf.after["diff"]
+
+
+def test_what_a_killed_run_left_beside_a_file_is_cleared_and_nothing_else(
+        tmp_path: Path) -> None:
+    """A run killed between writing the checked file and renaming it leaves a .ssc-* folder
+    beside it (the old file in place); the next write there removes it once it is an hour
+    old, and only a folder of exactly that shape."""
+    etc = tmp_path / "etc/samba"
+    etc.mkdir(parents=True)
+    old = time.time() - 2 * files_module.LEFTOVER_AGE
+    made = {}
+    for name, inside in (("left", "smb.conf"), ("empty", None), ("other", "notes.txt"),
+                         ("young", "smb.conf"), ("sub", "smb.conf/")):
+        folder = etc / f".ssc-{name}"
+        folder.mkdir()
+        if inside and inside.endswith("/"):
+            (folder / inside.rstrip("/")).mkdir()
+        elif inside:
+            (folder / inside).write_text("[global]\n")
+        if name != "young":
+            os.utime(folder, (old, old))
+        made[name] = folder
+    (etc / ".ssc-link").symlink_to(made["other"])
+    (etc / ".ssc-x.conf").write_text("a file, not a folder")
+    os.utime(etc / ".ssc-x.conf", (old, old))
+
+    result = run(params(tmp_path))
+    assert result["changed"]
+    left = sorted(p.name for p in etc.iterdir())
+    assert left == [".ssc-link", ".ssc-other", ".ssc-sub", ".ssc-x.conf", ".ssc-young",
+                    "smb.conf"]
+    assert (etc / "smb.conf").read_text() == "[global]\nworkgroup = SSC\n"
