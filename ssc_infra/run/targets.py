@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from urllib.parse import urlparse
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ssc_infra.ad.connection import AdSettings
 from ssc_infra.core.errors import SscError
@@ -35,8 +35,7 @@ class TargetError(SscError):
     """The targets file is missing, malformed, or names a secret that is not there."""
 
 
-AbsoluteFolder = Annotated[str, Field(pattern=r"^/[^\x00-\x1f]*$", max_length=1024,
-                                      description="an absolute path")]
+AbsoluteFolder = Annotated[str, Field(max_length=1024, description="an absolute path")]
 
 
 class _Entry(BaseModel):
@@ -150,6 +149,18 @@ class HrTarget(_Entry):
         "HR systems' SFTP drop folders): a partner file naming a file elsewhere is refused")
     partners: dict[str, HrPartner] = Field(default_factory=dict,
                                            description="partner code -> where its secrets are")
+
+    @field_validator("drop_folders")
+    @classmethod
+    def _not_the_root(cls, folders: list[str]) -> list[str]:
+        for folder in folders:
+            if not folder.startswith("/") or any(ord(c) < 32 for c in folder):
+                raise ValueError(f"{folder!r} is not an absolute path on one line: write the "
+                                 "folder in full, e.g. /srv/sftp/ameland")
+            if os.path.realpath(folder) == "/":
+                raise ValueError("/ is no drop folder: it would let a partner file name any "
+                                 "file the tool can read; name the HR systems' own folders")
+        return folders
 
 
 class Target(_Entry):

@@ -196,3 +196,12 @@ def test_validate_tells_a_broken_mapping_file_ahead_of_the_pull(
     code, done = _pull(mini)
     assert code == 2 and "hr/alpha.yaml:3" in str(done["alpha"]["reason"])
     assert done["beta"]["status"] == "unchanged"
+
+
+@pytest.mark.parametrize("folder", ["/", "//", "/srv/..", "srv/sftp", "/srv/sftp\n/etc"])
+def test_a_drop_folder_is_an_absolute_folder_and_not_the_root(
+        mini: Path, drops: dict[str, Path], folder: str) -> None:
+    (mini / "targets.yaml").write_text(
+        yaml.safe_dump({"lab": {"hr": {"drop_folders": [folder]}}}), encoding="utf-8")
+    code, out = _pull_raw(mini)
+    assert code == 1 and "drop_folders" in out, out
