@@ -67,7 +67,7 @@ def validate(inventory: Path, today: date, fmt: str) -> None:
     if governance_problems:
         _invalid(governance_problems, [], fmt)
     # A broken mapping file of a partner's HR system holds that partner's next `hr pull`.
-    hr_problems = mapping_problems(inventory) if (inventory / "partners").is_dir() else []
+    hr_problems = mapping_problems(inventory)
     if loaded.held or hr_problems:
         _invalid([*loaded.problems, *hr_problems], sorted(loaded.held), fmt,
                  sorted({p.partner for p in hr_problems}))

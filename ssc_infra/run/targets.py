@@ -152,7 +152,7 @@ class HrTarget(_Entry):
 
     @field_validator("drop_folders")
     @classmethod
-    def _not_the_root(cls, folders: list[str]) -> list[str]:
+    def _absolute_and_not_the_root(cls, folders: list[str]) -> list[str]:
         for folder in folders:
             if not folder.startswith("/") or any(ord(c) < 32 for c in folder):
                 raise ValueError(f"{folder!r} is not an absolute path on one line: write the "
