@@ -53,6 +53,7 @@ from ssc_infra.run import (
     prepare_apply,
     save_plan,
 )
+from ssc_infra.run import apply as run_apply
 from ssc_infra.run.protocols import Backends
 from ssc_infra.sources import InventorySource, Kept, Loaded, RunInventory
 from ssc_infra.sources.files import FilesSource
@@ -422,10 +423,11 @@ ALL_HOSTS = ["dhcp01", "fs01", "rad01", "vdi01", "vpn01"]
 
 
 def test_hosts_that_need_no_account_go_beside_the_accounts_the_file_server_after(
-        world: World) -> None:
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     planned = world.plan()
     accounts = sum(c.kind is ObjectKind.ACCOUNT for c in planned.plan.changes)
     assert accounts
+    monkeypatch.setattr(run_apply, "SPLIT_HOSTS_FROM", accounts)  # as many as a long write
     outcome = execute_apply(planned, prepare_apply(planned, None))
     applied = [c for c in world.hosts.calls if not c["check"]]
     assert [c["hosts"] for c in applied] == [["dhcp01", "rad01", "vdi01", "vpn01"], ["fs01"]]
@@ -452,6 +454,18 @@ def test_a_run_that_writes_no_account_runs_every_host_at_once_after_the_director
     assert [c["hosts"] for c in world.hosts.calls[calls:]] == [ALL_HOSTS]
 
 
+def test_a_few_new_accounts_go_first_and_every_host_in_one_run_after(world: World) -> None:
+    """A second Ansible run costs more than writing a few accounts takes."""
+    planned = world.plan()
+    accounts = sum(c.kind is ObjectKind.ACCOUNT for c in planned.plan.changes)
+    assert 0 < accounts < run_apply.SPLIT_HOSTS_FROM
+    outcome = execute_apply(planned, prepare_apply(planned, None))
+    applied = [c for c in world.hosts.calls if not c["check"]]
+    assert [c["hosts"] for c in applied] == [ALL_HOSTS]
+    assert applied[0]["accounts"] == accounts  # every home's owner exists first
+    assert outcome.hosts is not None and sorted(outcome.hosts.digests) == ALL_HOSTS
+
+
 def test_an_unreviewed_apply_checks_the_hosts_in_the_apply_run_alone(world: World) -> None:
     """`apply --yes` (nobody reviews): no check run ahead; the apply's own run is the check."""
     request = dataclasses.replace(world.request, command="apply")
@@ -461,7 +475,7 @@ def test_an_unreviewed_apply_checks_the_hosts_in_the_apply_run_alone(world: Worl
     prepared = prepare_apply(planned, None)
     assert prepared.hosts_unchecked and prepared.applies_hosts
     outcome = execute_apply(planned, prepared)
-    assert [c["check"] for c in world.hosts.calls] == [False, False]  # beside, then after
+    assert [c["check"] for c in world.hosts.calls] == [False]  # one run, the apply itself
     assert outcome.hosts is not None and outcome.hosts.changes
     assert set(world.copies()) == {"alpha", "beta"}  # applied, so kept as applied
     world.directory.state = directory_as_desired(planned.desired)
