@@ -138,7 +138,8 @@ unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
 # The tests in TEST_WORKERS processes (pytest-xdist), a test file per process at a time (its
-# module's fixtures stay whole); each process starts its own DC and NetBox on free addresses.
+# module's fixtures stay whole), the files that use NetBox all in one process (tests/conftest.py
+# groups them); each process starts its own DC (and NetBox) on free addresses.
 # PYTEST_ARGS adds to it, e.g. make test PYTEST_ARGS=--durations=40 for the slowest tests.
 TEST_WORKERS ?= 2
 PYTEST_ARGS ?=

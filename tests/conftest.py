@@ -18,6 +18,25 @@ CASES = ROOT / "tests" / "cases"
 TODAY = date(2026, 11, 23)
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile` (make test), with every file that uses NetBox in one process: one
+    NetBox for the run instead of one per process (starting one takes half a minute)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling  # type: ignore[import-untyped]
+
+    class FilesAndNetBox(LoadFileScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return "NetBox" if path in uses_netbox else path
+
+    # A file that takes the NetBox fixture names its type (the fixture is in netbox_server.py).
+    uses_netbox = {path.relative_to(ROOT).as_posix()
+                   for path in (ROOT / "tests").rglob("test_*.py")
+                   if "NetBoxServer" in path.read_text(encoding="utf-8")}
+    return FilesAndNetBox(config, log)
+
+
 def data_cases(concept: str) -> list[Any]:
     """Every case of tests/cases/<concept>/*.yaml as pytest params, with readable ids."""
     params = []

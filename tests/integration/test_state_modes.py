@@ -8,11 +8,12 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-import ldap3
 import pytest
 import yaml
 
+from ssc_infra.ad.connection import connect
 from ssc_infra_lab.dc import DomainController
+from tests.integration.conftest import empty_directory, settings_for
 from tests.integration.test_ad import Lab
 from tests.integration.test_hosts import validators  # noqa: F401  (skips without checkers)
 
@@ -27,31 +28,31 @@ pytestmark = pytest.mark.integration
 OTHERS = ("plan.json", "reports", "applied-inventory", "bundles", "addresses.json", "ansible")
 
 
-@pytest.fixture
-def common_umask() -> Iterator[None]:
-    old = os.umask(0o022)
+@pytest.fixture(scope="module")
+def applied(tmp_path_factory: pytest.TempPathFactory, samba_dc: DomainController,
+            validators: None) -> Iterator[Lab]:  # noqa: F811
+    """A plan saved in the state dir and applied with --yes: accounts, passwords, host files;
+    made once for the tests here, which only look at what it left."""
+    old = os.umask(0o022)  # the common umask of an engineer's shell
+    conn = connect(settings_for(samba_dc))
     try:
-        yield
+        empty_directory(conn, samba_dc.base_dn)
+        root = tmp_path_factory.mktemp("modes")
+        lab = Lab(root, samba_dc, conn)
+        targets = yaml.safe_load(lab.targets.read_text())
+        targets["test"]["ansible"] = {"connection": "local", "root": str(root / "hosts"),
+                                      "reload": False, "unknown_owner": "keep"}
+        lab.targets.write_text(yaml.safe_dump(targets))
+        plan_file = lab.state / "plan.json"
+        planned = lab.cli("plan", "--out", str(plan_file))
+        assert planned.code == 2, planned.err
+        done = lab.apply(str(plan_file))
+        assert done.code == 0, done.out + done.err
+        assert list((lab.state / "credentials").glob("*.csv")), "no initial passwords were written"
+        yield lab
     finally:
         os.umask(old)
-
-
-@pytest.fixture
-def applied(tmp_path: Path, samba_dc: DomainController, directory: ldap3.Connection,
-            common_umask: None, validators: None) -> Lab:  # noqa: F811
-    """A plan saved in the state dir and applied with --yes: accounts, passwords, host files."""
-    lab = Lab(tmp_path, samba_dc, directory)
-    targets = yaml.safe_load(lab.targets.read_text())
-    targets["test"]["ansible"] = {"connection": "local", "root": str(tmp_path / "hosts"),
-                                  "reload": False, "unknown_owner": "keep"}
-    lab.targets.write_text(yaml.safe_dump(targets))
-    plan_file = lab.state / "plan.json"
-    planned = lab.cli("plan", "--out", str(plan_file))
-    assert planned.code == 2, planned.err
-    done = lab.apply(str(plan_file))
-    assert done.code == 0, done.out + done.err
-    assert list((lab.state / "credentials").glob("*.csv")), "no initial passwords were written"
-    return lab
+        conn.unbind()
 
 
 def _loose(state: Path, kind: str, wanted: int, *, others: bool) -> list[str]:
