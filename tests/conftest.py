@@ -19,22 +19,42 @@ TODAY = date(2026, 11, 23)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """`--dist loadfile` (make test), with every file that uses NetBox in one process: one
-    NetBox for the run instead of one per process (starting one takes half a minute)."""
+    """`--dist loadfile` (make test), with every file that uses NetBox in one process (one
+    NetBox for the run instead of one per process: starting one takes half a minute), and the
+    files handed out longest first by kind: the `make demo` test (a third of the run), the
+    other integration files, then the unit files, so that the run ends on short files in both
+    processes rather than one process on the demo."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling  # type: ignore[import-untyped]
 
     class FilesAndNetBox(LoadFileScheduling):  # type: ignore[misc]
+        ordered = False
+
         def _split_scope(self, nodeid: str) -> str:
             path = super()._split_scope(nodeid)
             return "NetBox" if path in uses_netbox else path
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if not self.ordered:  # pytest-xdist put the files with the most tests first
+                queue = sorted(self.workqueue.items(), key=lambda item: _kind(item[0]))
+                self.workqueue.clear()
+                self.workqueue.update(queue)
+                self.ordered = True
+            super()._assign_work_unit(node)
 
     # A file that takes the NetBox fixture names its type (the fixture is in netbox_server.py).
     uses_netbox = {path.relative_to(ROOT).as_posix()
                    for path in (ROOT / "tests").rglob("test_*.py")
                    if "NetBoxServer" in path.read_text(encoding="utf-8")}
     return FilesAndNetBox(config, log)
+
+
+def _kind(scope: str) -> int:
+    """The order in which `make test` hands out the test files (stable within a kind)."""
+    if scope.endswith("/test_demo.py"):
+        return 0
+    return 2 if scope.startswith("tests/unit/") else 1
 
 
 def data_cases(concept: str) -> list[Any]:
