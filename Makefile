@@ -37,7 +37,9 @@ $(STAMP): pyproject.toml lab/pyproject.toml $(LOCK)
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null || \
 	  scripts/install-system.sh python
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	@# compiled afterwards on every core at once (pip compiles one file after another)
+	$(BIN)/pip install --quiet --no-compile --require-hashes -r $(LOCK)
+	$(BIN)/python -m compileall -q -j 0 $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') >/dev/null
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	@# the lab (DC, NetBox, Graph emulator; `ssc-infra lab ...`): a distribution of its own
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e lab/
