@@ -10,6 +10,7 @@ from typing import Any
 
 import ldap3
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from ssc_infra.ad.connection import connect
@@ -49,6 +50,15 @@ class Lab:
         self.dc = dc
         self.conn = conn
         self.base = dc.base_dn
+
+    def with_host_folders(self) -> None:
+        """The lab's workplace hosts as folders beside the inventory (`hosts/<name>`), through
+        Ansible's local connection, in the target."""
+        targets = yaml.safe_load(self.targets.read_text(encoding="utf-8"))
+        targets["test"]["ansible"] = {"connection": "local",
+                                      "root": str(self.inventory.parent / "hosts"),
+                                      "reload": False, "unknown_owner": "keep"}
+        self.targets.write_text(yaml.safe_dump(targets), encoding="utf-8")
 
     def edit(self, *edits: dict[str, Any]) -> None:
         apply_edits(self.inventory, list(edits))

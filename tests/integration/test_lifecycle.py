@@ -16,7 +16,6 @@ from typing import Any
 
 import ldap3
 import pytest
-import yaml
 
 from ssc_infra_lab.dc import DomainController
 from ssc_infra_lab.graph_emulator import GraphEmulator
@@ -33,10 +32,7 @@ AFTER_RETENTION = (date.fromisoformat(TODAY) + timedelta(days=91)).isoformat()
 def lab(tmp_path: Path, samba_dc: DomainController, directory: ldap3.Connection,
         emulator: GraphEmulator) -> Cloud:  # noqa: F811 (the fixture's name)
     cloud = Cloud(tmp_path, samba_dc, directory, emulator)
-    targets = yaml.safe_load(cloud.targets.read_text())
-    targets["test"]["ansible"] = {"connection": "local", "root": str(tmp_path / "hosts"),
-                                  "reload": False, "unknown_owner": "keep"}
-    cloud.targets.write_text(yaml.safe_dump(targets))
+    cloud.with_host_folders()
     applied = cloud.cli("apply", "--yes")
     assert applied.code == 0, applied.out + applied.err
     return cloud
@@ -265,10 +261,7 @@ def merging(tmp_path: Path, samba_dc: DomainController, directory: ldap3.Connect
     lab = Lab(tmp_path, samba_dc, directory)
     (lab.inventory / "partners" / "gamma.yaml").write_text(GAMMA, encoding="utf-8")
     (lab.inventory / "people" / "gamma.csv").write_text(GAMMA_PEOPLE, encoding="utf-8")
-    targets = yaml.safe_load(lab.targets.read_text())
-    targets["test"]["ansible"] = {"connection": "local", "root": str(tmp_path / "hosts"),
-                                  "reload": False, "unknown_owner": "keep"}
-    lab.targets.write_text(yaml.safe_dump(targets))
+    lab.with_host_folders()
     applied = lab.apply()
     assert applied.code == 0, applied.out + applied.err
     return lab

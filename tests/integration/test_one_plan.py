@@ -10,7 +10,6 @@ from pathlib import Path
 
 import ldap3
 import pytest
-import yaml
 
 from ssc_infra.core.packaged import TEMPLATES, packaged_path
 from ssc_infra.hosts.render import TEMPLATES_ENV
@@ -27,10 +26,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def lab(tmp_path: Path, samba_dc: DomainController, directory: ldap3.Connection) -> Lab:
     lab = Lab(tmp_path, samba_dc, directory)
-    targets = yaml.safe_load(lab.targets.read_text())
-    targets["test"]["ansible"] = {"connection": "local", "root": str(tmp_path / "hosts"),
-                                  "reload": False, "unknown_owner": "keep"}
-    lab.targets.write_text(yaml.safe_dump(targets))
+    lab.with_host_folders()
     return lab
 
 

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from click.testing import CliRunner, Result
 
 from ssc_infra.ad.connection import connect
@@ -66,10 +65,7 @@ def old_lab(tmp_path: Path, fresh_dc: DomainController,
     conn = connect(settings_for(fresh_dc))
     lab = Lab(tmp_path, fresh_dc, conn)
     _private_copy(OLD_STATE, lab.state)
-    targets = yaml.safe_load(lab.targets.read_text())
-    targets["test"]["ansible"] = {"connection": "local", "root": str(tmp_path / "hosts"),
-                                  "reload": False, "unknown_owner": "keep"}
-    lab.targets.write_text(yaml.safe_dump(targets))
+    lab.with_host_folders()
     yield lab
     conn.unbind()
 

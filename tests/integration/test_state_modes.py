@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ssc_infra.ad.connection import connect
 from ssc_infra_lab.dc import DomainController
@@ -39,10 +38,7 @@ def applied(tmp_path_factory: pytest.TempPathFactory, samba_dc: DomainController
         empty_directory(conn, samba_dc.base_dn)
         root = tmp_path_factory.mktemp("modes")
         lab = Lab(root, samba_dc, conn)
-        targets = yaml.safe_load(lab.targets.read_text())
-        targets["test"]["ansible"] = {"connection": "local", "root": str(root / "hosts"),
-                                      "reload": False, "unknown_owner": "keep"}
-        lab.targets.write_text(yaml.safe_dump(targets))
+        lab.with_host_folders()
         plan_file = lab.state / "plan.json"
         planned = lab.cli("plan", "--out", str(plan_file))
         assert planned.code == 2, planned.err

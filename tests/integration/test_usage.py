@@ -34,10 +34,7 @@ def cloud(tmp_path: Path, samba_dc: DomainController, directory: ldap3.Connectio
           emulator: GraphEmulator) -> Cloud:
     """The DC, the emulator and the lab's host folders in one target."""
     lab = Cloud(tmp_path, samba_dc, directory, emulator)
-    targets = yaml.safe_load(lab.targets.read_text(encoding="utf-8"))
-    targets["test"]["ansible"] = {"connection": "local", "root": str(tmp_path / "hosts"),
-                                  "reload": False, "unknown_owner": "keep"}
-    lab.targets.write_text(yaml.safe_dump(targets), encoding="utf-8")
+    lab.with_host_folders()
     return lab
 
 
