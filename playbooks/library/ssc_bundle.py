@@ -33,11 +33,10 @@ digest: {description: the bundle's digest, type: str, returned: success}
 import hashlib
 import json
 import os
+import re
 import sys
 
-# WANT_JSON: Ansible hands this module its arguments as a JSON file and runs it as it is, without
-# AnsiballZ's module_utils (half a second of CPU a run; this gate runs before any host is touched).
-OPTIONS = {"path": True, "digest": False}  # name -> required
+ARGUMENTS = {"path": {"type": "str", "required": True}, "digest": {"type": "str"}}
 
 
 def bundle_digest(path):
@@ -57,23 +56,15 @@ def bundle_digest(path):
     return manifest["digest"], h.hexdigest()
 
 
-def run(params):
-    """The module's result for its arguments (a dict, as Ansible passes them)."""
-    unknown = sorted(k for k in params if k not in OPTIONS and not k.startswith("_ansible_"))
-    if unknown:
-        return {"failed": True, "msg": f"unsupported parameters: {', '.join(unknown)}"}
-    for name, required in OPTIONS.items():
-        value = params.get(name)
-        if (required and value is None) or (value is not None and not isinstance(value, str)):
-            return {"failed": True, "msg": f"{name} must be a string" +
-                    (" and is required" if required else "")}
-    path = params["path"]
+def run(args, check_mode, diff):
+    """The gate's result for checked arguments (it only reads: the same in check mode)."""
+    path = args["path"]
     try:
         claimed, found = bundle_digest(path)
     except (OSError, ValueError, KeyError, TypeError) as e:
         return {"failed": True, "msg": f"{path} is not a bundle made by `ssc-infra plan` ({e}); "
                                        "make a plan and run its bundle"}
-    expected = params.get("digest")
+    expected = args["digest"]
     if found != claimed or (expected and found != expected):
         return {"failed": True, "digest": found,
                 "msg": f"the bundle in {path} was changed after ssc-infra made it; nothing is "
@@ -81,18 +72,75 @@ def run(params):
     return {"changed": False, "digest": found}
 
 
-def main():
+# ---- The same in every JSON-in/JSON-out module of this folder (tests/unit/test_json_modules.py
+# keeps the copies equal): such a module is one file on the host, so it can import nothing of
+# Ansible's or ssc-infra's. Ansible passes a WANT_JSON module its arguments as a JSON file and
+# runs it as it is, without AnsiballZ: no module_utils to unpack and compile on every run (about
+# a quarter of a second of CPU each time).
+
+def checked(params, argument_spec):
+    """The arguments, checked and converted as AnsibleModule does; ValueError names the fault."""
+    unknown = sorted(k for k in params if k not in argument_spec and not k.startswith("_ansible_"))
+    if unknown:
+        raise ValueError(f"unsupported parameters: {', '.join(unknown)}")
+    args = {}
+    for name, option in argument_spec.items():
+        value = params.get(name)
+        if value is None:
+            if option.get("required"):
+                raise ValueError(f"missing required arguments: {name}")
+            args[name] = json.loads(json.dumps(option.get("default")))  # a fresh copy
+            continue
+        value = _converted(name, value, option["type"])
+        if "elements" in option:
+            value = [_converted(f"{name} (an element)", v, option["elements"]) for v in value]
+        if "choices" in option and value not in option["choices"]:
+            raise ValueError(f"value of {name} must be one of: {', '.join(option['choices'])}, "
+                             f"got: {value}")
+        args[name] = value
+    return args
+
+
+def _converted(name, value, kind):
+    if kind == "str" and isinstance(value, str):
+        return value
+    if kind == "str" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind == "int" and isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
+        return int(value)
+    if kind == "list" and isinstance(value, list):
+        return value
+    if kind == "list" and isinstance(value, str):
+        return value.split(",")  # as AnsibleModule: "a,b" is two elements
+    if kind == "dict" and isinstance(value, dict):
+        return value
+    raise ValueError(f"argument {name} is of type {type(value).__name__} and cannot be "
+                     f"converted to {kind}")
+
+
+def answer(argument_spec, work):
+    """Read the arguments (the JSON file Ansible names), run work(arguments, check_mode, diff)
+    on them, print its result as JSON and exit 1 when it says failed."""
     try:
         with open(sys.argv[1], encoding="utf-8") as handle:
             params = json.load(handle)
+        if not isinstance(params, dict):
+            raise ValueError("they are not a mapping")
     except (IndexError, OSError, ValueError) as e:
         result = {"failed": True, "msg": f"no arguments could be read: {e}"}
     else:
-        result = run(params) if isinstance(params, dict) else \
-            {"failed": True, "msg": "the arguments are not a mapping"}
+        try:
+            args = checked(params, argument_spec)
+        except ValueError as e:
+            result = {"failed": True, "msg": str(e)}
+        else:
+            result = work(args, params.get("_ansible_check_mode") is True,
+                          params.get("_ansible_diff") is True)
     print(json.dumps(result))
     sys.exit(1 if result.get("failed") else 0)
 
 
 if __name__ == "__main__":
-    main()
+    answer(ARGUMENTS, run)

@@ -68,16 +68,37 @@ checker_changed: {description: Whether the checker was (or would be) put in plac
 """
 
 import hashlib
+import json
 import os
+import re
+import shlex
 import stat
+import subprocess
+import sys
 import tempfile
 import time
 
-from ansible.module_utils.basic import AnsibleModule
+ARGUMENTS = {
+    "root": {"type": "str", "default": ""},
+    "files": {"type": "list", "elements": "dict", "required": True},
+    "expect": {"type": "dict", "default": {}},
+    "checker": {"type": "str"},
+    "checker_path": {"type": "str"},
+}
 
 CHECKER_MODE = 0o755
 TEMP_PREFIX = ".ssc-"
 LEFTOVER_AGE = 3600  # seconds a temporary folder is left alone: a run may still be at work
+
+
+def run_command(command):
+    """rc, stdout and stderr of a command line, split as a shell would and run without one."""
+    try:
+        done = subprocess.run(shlex.split(command), capture_output=True, text=True,
+                              errors="replace", check=False)
+    except (OSError, ValueError) as e:  # no such checker, or a line shlex cannot split
+        return 127, "", str(e)
+    return done.returncode, done.stdout, done.stderr
 
 
 def digest(data):
@@ -202,7 +223,7 @@ def wanted_files(params):
 
 
 def run(params, check_mode, diff, run_command):
-    """The module's work (no AnsibleModule: tests call it); its result, or Failure."""
+    """The module's work on checked arguments (tests call it): its result, or Failure."""
     root = (params.get("root") or "").rstrip("/")
     wanted = wanted_files(params)
     found = [{"path": path, "sha256": "absent" if before is None else digest(before)}
@@ -256,28 +277,85 @@ def run(params, check_mode, diff, run_command):
     return result
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec={
-            "root": {"type": "str", "default": ""},
-            "files": {"type": "list", "elements": "dict", "required": True},
-            "expect": {"type": "dict", "default": {}},
-            "checker": {"type": "str", "no_log": False},
-            "checker_path": {"type": "str"},
-        },
-        supports_check_mode=True,
-    )
-    # The results carry the arguments without the files' contents (the diff shows them when
-    # asked): a run's job events would otherwise hold every file whole.
-    shown = dict(module.params, checker=None if module.params["checker"] is None else "...")
-    shown["files"] = [{k: ("..." if k == "content" else v) for k, v in item.items()}
-                      for item in module.params["files"]]
+def work(args, check_mode, diff):
+    """The task's result: run's, or the Failure it raised. It does not carry the arguments back
+    (AnsibleModule would, as `invocation`): a run's job events would otherwise hold every file
+    whole."""
     try:
-        result = run(module.params, module.check_mode, module._diff, module.run_command)
+        return run(args, check_mode, diff, run_command)
     except Failure as e:
-        module.fail_json(msg=e.msg, invocation={"module_args": shown}, **e.extra)
-    module.exit_json(invocation={"module_args": shown}, **result)
+        return dict(e.extra, failed=True, msg=e.msg)
+
+
+# ---- The same in every JSON-in/JSON-out module of this folder (tests/unit/test_json_modules.py
+# keeps the copies equal): such a module is one file on the host, so it can import nothing of
+# Ansible's or ssc-infra's. Ansible passes a WANT_JSON module its arguments as a JSON file and
+# runs it as it is, without AnsiballZ: no module_utils to unpack and compile on every run (about
+# a quarter of a second of CPU each time).
+
+def checked(params, argument_spec):
+    """The arguments, checked and converted as AnsibleModule does; ValueError names the fault."""
+    unknown = sorted(k for k in params if k not in argument_spec and not k.startswith("_ansible_"))
+    if unknown:
+        raise ValueError(f"unsupported parameters: {', '.join(unknown)}")
+    args = {}
+    for name, option in argument_spec.items():
+        value = params.get(name)
+        if value is None:
+            if option.get("required"):
+                raise ValueError(f"missing required arguments: {name}")
+            args[name] = json.loads(json.dumps(option.get("default")))  # a fresh copy
+            continue
+        value = _converted(name, value, option["type"])
+        if "elements" in option:
+            value = [_converted(f"{name} (an element)", v, option["elements"]) for v in value]
+        if "choices" in option and value not in option["choices"]:
+            raise ValueError(f"value of {name} must be one of: {', '.join(option['choices'])}, "
+                             f"got: {value}")
+        args[name] = value
+    return args
+
+
+def _converted(name, value, kind):
+    if kind == "str" and isinstance(value, str):
+        return value
+    if kind == "str" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind == "int" and isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
+        return int(value)
+    if kind == "list" and isinstance(value, list):
+        return value
+    if kind == "list" and isinstance(value, str):
+        return value.split(",")  # as AnsibleModule: "a,b" is two elements
+    if kind == "dict" and isinstance(value, dict):
+        return value
+    raise ValueError(f"argument {name} is of type {type(value).__name__} and cannot be "
+                     f"converted to {kind}")
+
+
+def answer(argument_spec, work):
+    """Read the arguments (the JSON file Ansible names), run work(arguments, check_mode, diff)
+    on them, print its result as JSON and exit 1 when it says failed."""
+    try:
+        with open(sys.argv[1], encoding="utf-8") as handle:
+            params = json.load(handle)
+        if not isinstance(params, dict):
+            raise ValueError("they are not a mapping")
+    except (IndexError, OSError, ValueError) as e:
+        result = {"failed": True, "msg": f"no arguments could be read: {e}"}
+    else:
+        try:
+            args = checked(params, argument_spec)
+        except ValueError as e:
+            result = {"failed": True, "msg": str(e)}
+        else:
+            result = work(args, params.get("_ansible_check_mode") is True,
+                          params.get("_ansible_diff") is True)
+    print(json.dumps(result))
+    sys.exit(1 if result.get("failed") else 0)
 
 
 if __name__ == "__main__":
-    main()
+    answer(ARGUMENTS, work)

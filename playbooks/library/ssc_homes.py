@@ -96,11 +96,24 @@ digest_after:
 """
 
 import hashlib
+import json
 import os
 import pwd
+import re
 import shutil
+import sys
 
-from ansible.module_utils.basic import AnsibleModule
+ARGUMENTS = {
+    "spec": {"type": "dict", "required": True},
+    "only_partners": {"type": "list", "elements": "str", "default": None},
+    "root": {"type": "str", "default": ""},
+    "mode": {"type": "str", "default": "0700"},
+    "unknown_owner": {"type": "str", "choices": ["fail", "keep"], "default": "fail"},
+    "max_archive": {"type": "int", "default": 50},
+    "hold_archive": {"type": "list", "elements": "str", "default": []},
+    "allow_archive": {"type": "dict", "default": {}},
+    "expect_digest": {"type": "str"},
+}
 
 
 def _owner(owner, name, policy):
@@ -272,35 +285,92 @@ def _diff(result):
     return {"prepared": "\n".join(lines)} if lines else {}
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec={
-            "spec": {"type": "dict", "required": True},
-            "only_partners": {"type": "list", "elements": "str", "default": None},
-            "root": {"type": "str", "default": ""},
-            "mode": {"type": "str", "default": "0700"},
-            "unknown_owner": {"type": "str", "choices": ["fail", "keep"], "default": "fail"},
-            "max_archive": {"type": "int", "default": 50},
-            "hold_archive": {"type": "list", "elements": "str", "default": []},
-            "allow_archive": {"type": "dict", "default": {}},
-            "expect_digest": {"type": "str", "required": False},
-        },
-        supports_check_mode=True,
-    )
+def work(args, check_mode, diff):
+    """The task's result: what run did, failed when a partner was held or a home failed."""
     try:
-        result = run(module.params, module.check_mode)
-    except OSError as e:
-        module.fail_json(msg=f"home directories: {e}")
+        result = run(args, check_mode)
+    except (OSError, ValueError) as e:
+        return {"failed": True, "msg": f"home directories: {e}"}
     changed = any(result[k] for k in ("shares", "created", "restored", "archived", "fixed",
                                       "moved"))
     counts = {k: len(result[k]) for k in ("created", "restored", "archived", "fixed", "moved")}
     problems = ([result["stale"]] if "stale" in result else []) + \
         list(result["held"].values()) + result["errors"][:10]
+    result.update(changed=changed, diff=_diff(result), counts=counts)
     if problems:
-        module.fail_json(msg="; ".join(problems), changed=changed, diff=_diff(result),
-                         counts=counts, **result)
-    module.exit_json(changed=changed, diff=_diff(result), counts=counts, **result)
+        result.update(failed=True, msg="; ".join(problems))
+    return result
+
+
+# ---- The same in every JSON-in/JSON-out module of this folder (tests/unit/test_json_modules.py
+# keeps the copies equal): such a module is one file on the host, so it can import nothing of
+# Ansible's or ssc-infra's. Ansible passes a WANT_JSON module its arguments as a JSON file and
+# runs it as it is, without AnsiballZ: no module_utils to unpack and compile on every run (about
+# a quarter of a second of CPU each time).
+
+def checked(params, argument_spec):
+    """The arguments, checked and converted as AnsibleModule does; ValueError names the fault."""
+    unknown = sorted(k for k in params if k not in argument_spec and not k.startswith("_ansible_"))
+    if unknown:
+        raise ValueError(f"unsupported parameters: {', '.join(unknown)}")
+    args = {}
+    for name, option in argument_spec.items():
+        value = params.get(name)
+        if value is None:
+            if option.get("required"):
+                raise ValueError(f"missing required arguments: {name}")
+            args[name] = json.loads(json.dumps(option.get("default")))  # a fresh copy
+            continue
+        value = _converted(name, value, option["type"])
+        if "elements" in option:
+            value = [_converted(f"{name} (an element)", v, option["elements"]) for v in value]
+        if "choices" in option and value not in option["choices"]:
+            raise ValueError(f"value of {name} must be one of: {', '.join(option['choices'])}, "
+                             f"got: {value}")
+        args[name] = value
+    return args
+
+
+def _converted(name, value, kind):
+    if kind == "str" and isinstance(value, str):
+        return value
+    if kind == "str" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind == "int" and isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
+        return int(value)
+    if kind == "list" and isinstance(value, list):
+        return value
+    if kind == "list" and isinstance(value, str):
+        return value.split(",")  # as AnsibleModule: "a,b" is two elements
+    if kind == "dict" and isinstance(value, dict):
+        return value
+    raise ValueError(f"argument {name} is of type {type(value).__name__} and cannot be "
+                     f"converted to {kind}")
+
+
+def answer(argument_spec, work):
+    """Read the arguments (the JSON file Ansible names), run work(arguments, check_mode, diff)
+    on them, print its result as JSON and exit 1 when it says failed."""
+    try:
+        with open(sys.argv[1], encoding="utf-8") as handle:
+            params = json.load(handle)
+        if not isinstance(params, dict):
+            raise ValueError("they are not a mapping")
+    except (IndexError, OSError, ValueError) as e:
+        result = {"failed": True, "msg": f"no arguments could be read: {e}"}
+    else:
+        try:
+            args = checked(params, argument_spec)
+        except ValueError as e:
+            result = {"failed": True, "msg": str(e)}
+        else:
+            result = work(args, params.get("_ansible_check_mode") is True,
+                          params.get("_ansible_diff") is True)
+    print(json.dumps(result))
+    sys.exit(1 if result.get("failed") else 0)
 
 
 if __name__ == "__main__":
-    main()
+    answer(ARGUMENTS, work)

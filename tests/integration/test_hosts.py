@@ -124,6 +124,8 @@ def test_check_mode_shows_the_diff_and_changes_nothing(lab: Lab) -> None:
     assert homes.before["sha256"]  # what the plan saw, for apply to check
     assert not lab.file("fs01", "etc/samba/smb.conf").exists()
     assert not lab.file("fs01", "srv/homes").exists()
+    assert any(c.key.startswith("vpn01:") and "private key" in c.key for c in result.changes)
+    assert not lab.file("vpn01", "etc/wireguard/private.key").exists()
 
 
 def test_a_leavers_home_goes_to_the_archive_never_away(lab: Lab) -> None:

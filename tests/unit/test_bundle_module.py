@@ -25,30 +25,40 @@ def bundle(tmp_path: Path) -> Path:
     return write_host_files(files, tmp_path / "bundle")
 
 
+def gate(params: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = bundle_module.run(
+        bundle_module.checked(params, bundle_module.ARGUMENTS), True, False)
+    return result
+
+
 def test_a_bundle_as_made_passes_with_its_digest(bundle: Path) -> None:
     claimed = json.loads((bundle / "manifest.json").read_text())["digest"]
-    result = bundle_module.run({"path": str(bundle), "digest": claimed,
-                                "_ansible_check_mode": True})
+    result = gate({"path": str(bundle), "digest": claimed, "_ansible_check_mode": True})
     assert result == {"changed": False, "digest": claimed}
 
 
 @pytest.mark.parametrize("params, says", [
-    ({}, "path must be a string and is required"),
-    ({"path": ["x"]}, "path must be a string"),
-    ({"path": "x", "digest": 7}, "digest must be a string"),
+    ({}, "missing required arguments: path"),
+    ({"path": ["x"]}, "argument path is of type list and cannot be converted to str"),
+    ({"path": "x", "digest": {}}, "argument digest is of type dict"),
     ({"path": "x", "render": True}, "unsupported parameters: render"),
-    ({"path": "/nonexistent/bundle"}, "is not a bundle made by `ssc-infra plan`"),
 ])
-def test_arguments_it_cannot_take_fail_with_a_reason(params: dict[str, Any], says: str) -> None:
-    result = bundle_module.run(params)
-    assert result["failed"] and says in result["msg"]
+def test_arguments_it_cannot_take_are_refused_with_a_reason(params: dict[str, Any],
+                                                            says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        gate(params)
+
+
+def test_a_folder_that_is_no_bundle_is_refused(tmp_path: Path) -> None:
+    result = gate({"path": str(tmp_path / "nonexistent")})
+    assert result["failed"] and "is not a bundle made by `ssc-infra plan`" in result["msg"]
 
 
 def test_a_file_changed_after_the_plan_or_another_digest_is_refused(bundle: Path) -> None:
-    assert bundle_module.run({"path": str(bundle), "digest": "0" * 64})["failed"]
+    assert gate({"path": str(bundle), "digest": "0" * 64})["failed"]
     conf = next(bundle.rglob("smb.conf"))
     conf.write_text("[global]\nguest ok = yes\n")
-    result = bundle_module.run({"path": str(bundle)})
+    result = gate({"path": str(bundle)})
     assert result["failed"] and "was changed after ssc-infra made it" in result["msg"]
 
 

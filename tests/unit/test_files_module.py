@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,10 @@ SEEN: list[str] = []
 
 
 def run_command(command: str) -> tuple[int, str, str]:
-    """As AnsibleModule.run_command: the command split like a shell would, never through one."""
-    argv = shlex.split(command)
-    SEEN.append(argv[-1])
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return done.returncode, done.stdout, done.stderr
+    """The module's own, noting the file each check was given."""
+    SEEN.append(shlex.split(command)[-1])
+    result: tuple[int, str, str] = files_module.run_command(command)
+    return result
 
 
 def params(root: Path, content: str = "[global]\nworkgroup = SSC\n", mode: str = "0644",
