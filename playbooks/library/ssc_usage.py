@@ -56,11 +56,19 @@ storage:
 """
 
 import datetime
+import json
 import os
 import pwd
 import re
+import sys
 
-from ansible.module_utils.basic import AnsibleModule
+ARGUMENTS = {
+    "partners": {"type": "list", "elements": "str", "required": True},
+    "root": {"type": "str", "default": ""},
+    "homes_dir": {"type": "str", "default": "/srv/homes"},
+    "archive_dir": {"type": "str", "default": "/srv/archive/homes"},
+    "detail": {"type": "list", "elements": "str", "default": []},
+}
 
 CODE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")  # a partner code, as the inventory has it
 PROBLEMS_KEPT = 5
@@ -171,23 +179,83 @@ def run(params):
     return storage
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec={
-            "partners": {"type": "list", "elements": "str", "required": True},
-            "root": {"type": "str", "default": ""},
-            "homes_dir": {"type": "str", "default": "/srv/homes"},
-            "archive_dir": {"type": "str", "default": "/srv/archive/homes"},
-            "detail": {"type": "list", "elements": "str", "default": []},
-        },
-        supports_check_mode=True,
-    )
+def work(args, check_mode, diff):
+    """The task's result: the storage per partner; it only reads (the same in check mode)."""
     try:
-        storage = run(module.params)
+        return {"changed": False, "storage": run(args)}
     except ValueError as e:
-        module.fail_json(msg=f"home storage: {e}")
-    module.exit_json(changed=False, storage=storage)
+        return {"failed": True, "msg": f"home storage: {e}"}
+
+
+# ---- The same in every JSON-in/JSON-out module of this folder (tests/unit/test_json_modules.py
+# keeps the copies equal): such a module is one file on the host, so it can import nothing of
+# Ansible's or ssc-infra's. Ansible passes a WANT_JSON module its arguments as a JSON file and
+# runs it as it is, without AnsiballZ: no module_utils to unpack and compile on every run (about
+# a quarter of a second of CPU each time).
+
+def checked(params, argument_spec):
+    """The arguments, checked and converted as AnsibleModule does; ValueError names the fault."""
+    unknown = sorted(k for k in params if k not in argument_spec and not k.startswith("_ansible_"))
+    if unknown:
+        raise ValueError(f"unsupported parameters: {', '.join(unknown)}")
+    args = {}
+    for name, option in argument_spec.items():
+        value = params.get(name)
+        if value is None:
+            if option.get("required"):
+                raise ValueError(f"missing required arguments: {name}")
+            args[name] = json.loads(json.dumps(option.get("default")))  # a fresh copy
+            continue
+        value = _converted(name, value, option["type"])
+        if "elements" in option:
+            value = [_converted(f"{name} (an element)", v, option["elements"]) for v in value]
+        if "choices" in option and value not in option["choices"]:
+            raise ValueError(f"value of {name} must be one of: {', '.join(option['choices'])}, "
+                             f"got: {value}")
+        args[name] = value
+    return args
+
+
+def _converted(name, value, kind):
+    if kind == "str" and isinstance(value, str):
+        return value
+    if kind == "str" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind == "int" and isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
+        return int(value)
+    if kind == "list" and isinstance(value, list):
+        return value
+    if kind == "list" and isinstance(value, str):
+        return value.split(",")  # as AnsibleModule: "a,b" is two elements
+    if kind == "dict" and isinstance(value, dict):
+        return value
+    raise ValueError(f"argument {name} is of type {type(value).__name__} and cannot be "
+                     f"converted to {kind}")
+
+
+def answer(argument_spec, work):
+    """Read the arguments (the JSON file Ansible names), run work(arguments, check_mode, diff)
+    on them, print its result as JSON and exit 1 when it says failed."""
+    try:
+        with open(sys.argv[1], encoding="utf-8") as handle:
+            params = json.load(handle)
+        if not isinstance(params, dict):
+            raise ValueError("they are not a mapping")
+    except (IndexError, OSError, ValueError) as e:
+        result = {"failed": True, "msg": f"no arguments could be read: {e}"}
+    else:
+        try:
+            args = checked(params, argument_spec)
+        except ValueError as e:
+            result = {"failed": True, "msg": str(e)}
+        else:
+            result = work(args, params.get("_ansible_check_mode") is True,
+                          params.get("_ansible_diff") is True)
+    print(json.dumps(result))
+    sys.exit(1 if result.get("failed") else 0)
 
 
 if __name__ == "__main__":
-    main()
+    answer(ARGUMENTS, work)

@@ -1,4 +1,4 @@
-"""The project's JSON-in/JSON-out Ansible modules (ssc_bundle, ssc_files, ssc_homes): one copy of
+"""The project's JSON-in/JSON-out Ansible modules (ssc_bundle, ssc_files, ssc_homes, ssc_usage): a copy of
 the argument handling in each, kept equal; the arguments checked and converted as AnsibleModule
 does; and each module run as Ansible runs a WANT_JSON module (a JSON file of arguments, the
 result on stdout, exit 1 when failed), check and diff mode included."""
@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import ROOT, playbook_module
 
 LIBRARY = ROOT / "playbooks" / "library"
-JSON_MODULES = ("ssc_bundle", "ssc_files", "ssc_homes")
+JSON_MODULES = tuple(sorted(p.stem for p in LIBRARY.glob("ssc_*.py")))
 MARK = "# ---- The same in every JSON-in/JSON-out module"
 files_module = playbook_module("ssc_files")
 homes_module = playbook_module("ssc_homes")
@@ -29,6 +29,7 @@ def shared_part(name: str) -> str:
 
 
 def test_every_json_module_has_the_same_shared_part_and_no_ansible_import() -> None:
+    assert JSON_MODULES == ("ssc_bundle", "ssc_files", "ssc_homes", "ssc_usage")
     first = shared_part(JSON_MODULES[0])
     for name in JSON_MODULES:
         text = (LIBRARY / f"{name}.py").read_text(encoding="utf-8")
@@ -139,3 +140,15 @@ def test_arguments_that_cannot_be_taken_fail_before_any_work(params: Any, says: 
     code, result = as_ansible_runs_it("ssc_homes", params, tmp_path)
     assert code == 1 and result["failed"] and says in result["msg"]
     assert not (tmp_path / "srv").exists()
+
+
+def test_usage_run_as_ansible_runs_it_reads_and_a_bad_code_fails(tmp_path: Path) -> None:
+    home = tmp_path / "srv/homes/alpha/wbuma"
+    home.mkdir(parents=True)
+    (home / "report.docx").write_bytes(b"x" * 1000)
+    params = {"partners": ["alpha"], "root": str(tmp_path), "_ansible_check_mode": True}
+    code, found = as_ansible_runs_it("ssc_usage", params, tmp_path)
+    assert code == 0 and not found["changed"]
+    assert found["storage"]["alpha"]["homes_bytes"] == 1000
+    code, refused = as_ansible_runs_it("ssc_usage", dict(params, partners=["../etc"]), tmp_path)
+    assert code == 1 and "not a partner code" in refused["msg"]
