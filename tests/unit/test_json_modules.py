@@ -1,7 +1,7 @@
-"""The project's JSON-in/JSON-out Ansible modules (ssc_bundle, ssc_files, ssc_homes, ssc_usage): a copy of
-the argument handling in each, kept equal; the arguments checked and converted as AnsibleModule
-does; and each module run as Ansible runs a WANT_JSON module (a JSON file of arguments, the
-result on stdout, exit 1 when failed), check and diff mode included."""
+"""The project's JSON-in/JSON-out Ansible modules (ssc_bundle, ssc_files, ssc_homes,
+ssc_usage): a copy of the argument handling in each, kept equal; the arguments checked and
+converted as AnsibleModule does; and each module run as Ansible runs a WANT_JSON module (a JSON
+file of arguments, the result on stdout, exit 1 when failed), check and diff mode included."""
 
 from __future__ import annotations
 
