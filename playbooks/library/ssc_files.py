@@ -91,14 +91,20 @@ TEMP_PREFIX = ".ssc-"
 LEFTOVER_AGE = 3600  # seconds a temporary folder is left alone: a run may still be at work
 
 
-def run_command(command):
-    """rc, stdout and stderr of a command line, split as a shell would and run without one."""
+def run_command(argv):
+    """rc, stdout and stderr of a command, run without a shell."""
     try:
-        done = subprocess.run(shlex.split(command), capture_output=True, text=True,
-                              errors="replace", check=False)
-    except (OSError, ValueError) as e:  # no such checker, or a line shlex cannot split
+        done = subprocess.run(argv, capture_output=True, text=True, errors="replace",
+                              check=False)
+    except OSError as e:  # no such checker
         return 127, "", str(e)
     return done.returncode, done.stdout, done.stderr
+
+
+def validate_argv(validate, path):
+    """The validate command's words with %s made `path`: split before the path goes in, so a
+    path with a space or a quote stays one word (and a % in it is only a character)."""
+    return [word.replace("%s", path) for word in shlex.split(validate)]
 
 
 def digest(data):
@@ -189,7 +195,7 @@ def put(run_command, path, data, mode, validate):
             out.flush()
             os.fsync(out.fileno())
         if validate:
-            rc, out_text, err_text = run_command(validate % temporary)
+            rc, out_text, err_text = run_command(validate_argv(validate, temporary))
             if rc != 0:
                 raise Refused(rc, out_text, err_text)
         os.replace(temporary, path)
@@ -214,6 +220,11 @@ def wanted_files(params):
         validate = item.get("validate") or ""
         if validate and "%s" not in validate:
             raise Failure(f"{path}: the validate command has no %s for the file")
+        try:
+            shlex.split(validate)
+        except ValueError as e:
+            raise Failure(f"{path}: the validate command cannot be split into words: {e}") \
+                from None
         try:
             before, before_mode = read(root + path)
         except OSError as e:

@@ -182,6 +182,24 @@ def _move_merged(params, root, only, wanted, result, check_mode):
     return moving
 
 
+def folder_name_problem(spec):
+    """What makes the spec unfit to act on: a partner or home name that is not one folder name
+    (empty, "." or "..", or with a "/": it would reach outside its partner's folder)."""
+    def bad(name):
+        return not isinstance(name, str) or name in ("", ".", "..") or "/" in name \
+            or "\0" in name
+
+    try:
+        names = [*spec["partners"], *(s["partner"] for s in spec.get("shares", []))]
+        for home in spec["homes"]:
+            names += [home["partner"], home["name"], *([home["moved_from"]]
+                                                       if home.get("moved_from") else [])]
+    except (KeyError, TypeError) as e:
+        return f"the spec is not one ssc-infra rendered: no {e}"
+    unfit = next((name for name in names if bad(name)), None)
+    return "" if unfit is None else f"{unfit!r} is not a folder name"
+
+
 def run(params, check_mode):
     spec = params["spec"]
     params = dict(params, homes=spec["homes"], partners=spec["partners"],
@@ -287,6 +305,9 @@ def _diff(result):
 
 def work(args, check_mode, diff):
     """The task's result: what run did, failed when a partner was held or a home failed."""
+    problem = folder_name_problem(args["spec"])
+    if problem:
+        return {"failed": True, "msg": f"home directories: {problem}; nothing was changed"}
     try:
         result = run(args, check_mode)
     except (OSError, ValueError) as e:

@@ -4,7 +4,6 @@ checker, validation and the atomic replace, without Ansible around it."""
 from __future__ import annotations
 
 import os
-import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,10 @@ CONF = "/etc/samba/smb.conf"
 SEEN: list[str] = []
 
 
-def run_command(command: str) -> tuple[int, str, str]:
+def run_command(argv: list[str]) -> tuple[int, str, str]:
     """The module's own, noting the file each check was given."""
-    SEEN.append(shlex.split(command)[-1])
-    result: tuple[int, str, str] = files_module.run_command(command)
+    SEEN.append(argv[-1])
+    result: tuple[int, str, str] = files_module.run_command(argv)
     return result
 
 

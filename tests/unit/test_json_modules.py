@@ -152,3 +152,31 @@ def test_usage_run_as_ansible_runs_it_reads_and_a_bad_code_fails(tmp_path: Path)
     assert found["storage"]["alpha"]["homes_bytes"] == 1000
     code, refused = as_ansible_runs_it("ssc_usage", dict(params, partners=["../etc"]), tmp_path)
     assert code == 1 and "not a partner code" in refused["msg"]
+
+
+def test_files_validate_gets_a_path_with_a_space_quote_and_percent_as_one_word(
+        tmp_path: Path) -> None:
+    root = tmp_path / "host 'one' %d"
+    item = {"path": "/etc/kea/kea-dhcp4.conf", "content": "{}\n", "validate": "test -s %s"}
+    params: dict[str, Any] = {"root": str(root), "files": [item]}
+    code, done = as_ansible_runs_it("ssc_files", params, tmp_path)
+    assert code == 0 and done["changed"]
+    assert (root / "etc/kea/kea-dhcp4.conf").read_text() == "{}\n"
+    item["validate"] = "test -s '%s"
+    code, refused = as_ansible_runs_it("ssc_files", params, tmp_path)
+    assert code == 1 and "cannot be split into words" in refused["msg"]
+
+
+@pytest.mark.parametrize("home, says", [
+    ({"partner": "alpha", "name": "../../etc"}, "'../../etc' is not a folder name"),
+    ({"partner": "..", "name": "wbuma"}, "'..' is not a folder name"),
+    ({"partner": "alpha", "name": "wbuma", "moved_from": "a/b"}, "'a/b' is not a folder name"),
+    ({"partner": "alpha"}, "the spec is not one ssc-infra rendered: no 'name'"),
+])
+def test_homes_a_name_that_would_reach_outside_its_folder_fails_before_any_change(
+        home: dict[str, str], says: str, tmp_path: Path) -> None:
+    params = {"spec": {"partners": ["alpha"], "homes": [home]}, "root": str(tmp_path),
+              "unknown_owner": "keep"}
+    code, result = as_ansible_runs_it("ssc_homes", params, tmp_path)
+    assert code == 1 and says in result["msg"] and "nothing was changed" in result["msg"]
+    assert not (tmp_path / "srv").exists()
