@@ -194,8 +194,10 @@ def folder_name_problem(spec):
         for home in spec["homes"]:
             names += [home["partner"], home["name"], *([home["moved_from"]]
                                                        if home.get("moved_from") else [])]
-    except (KeyError, TypeError) as e:
+    except KeyError as e:
         return f"the spec is not one ssc-infra rendered: no {e}"
+    except TypeError as e:
+        return f"the spec is not one ssc-infra rendered ({e})"
     unfit = next((name for name in names if bad(name)), None)
     return "" if unfit is None else f"{unfit!r} is not a folder name"
 

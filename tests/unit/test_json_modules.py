@@ -172,9 +172,10 @@ def test_files_validate_gets_a_path_with_a_space_quote_and_percent_as_one_word(
     ({"partner": "..", "name": "wbuma"}, "'..' is not a folder name"),
     ({"partner": "alpha", "name": "wbuma", "moved_from": "a/b"}, "'a/b' is not a folder name"),
     ({"partner": "alpha"}, "the spec is not one ssc-infra rendered: no 'name'"),
+    ("alpha/wbuma", "the spec is not one ssc-infra rendered (string indices must be integers"),
 ])
 def test_homes_a_name_that_would_reach_outside_its_folder_fails_before_any_change(
-        home: dict[str, str], says: str, tmp_path: Path) -> None:
+        home: Any, says: str, tmp_path: Path) -> None:
     params = {"spec": {"partners": ["alpha"], "homes": [home]}, "root": str(tmp_path),
               "unknown_owner": "keep"}
     code, result = as_ansible_runs_it("ssc_homes", params, tmp_path)
