@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 from types import ModuleType
@@ -83,6 +86,18 @@ def playbook_module(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def as_ansible_runs_it(name: str, params: Any, folder: Path) -> tuple[int, dict[str, Any]]:
+    """Run playbooks/library/NAME.py as Ansible runs a WANT_JSON module: its arguments in a
+    JSON file (written to FOLDER), its result on stdout; the exit code and the result."""
+    args = folder / "args.json"
+    args.write_text(json.dumps(params), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(ROOT / "playbooks" / "library" / f"{name}.py"),
+                           str(args)], capture_output=True, text=True, check=False)
+    assert done.stderr == ""
+    result: dict[str, Any] = json.loads(done.stdout)
+    return done.returncode, result
 
 
 def drop_target(mini: Path, *folders: Path) -> Path:

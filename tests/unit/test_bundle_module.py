@@ -5,15 +5,13 @@ arguments, the result on stdout)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ssc_infra.hosts.render import HostFiles, write_host_files
-from tests.conftest import ROOT, playbook_module
+from tests.conftest import ROOT, as_ansible_runs_it, playbook_module
 
 bundle_module = playbook_module("ssc_bundle")
 
@@ -66,10 +64,7 @@ def test_run_as_ansible_runs_it_the_result_is_json_and_the_exit_code_says_failed
         bundle: Path, tmp_path: Path) -> None:
     module = ROOT / "playbooks" / "library" / "ssc_bundle.py"
     assert "WANT_JSON" in module.read_text()  # how Ansible knows to pass a file of arguments
-    args = tmp_path / "args.json"
     for params, code in (({"path": str(bundle)}, 0), ({"path": str(tmp_path)}, 1)):
-        args.write_text(json.dumps(params))
-        done = subprocess.run([sys.executable, str(module), str(args)], capture_output=True,
-                              text=True, check=False)
-        assert done.returncode == code
-        assert json.loads(done.stdout)["failed" if code else "digest"]
+        returncode, result = as_ansible_runs_it("ssc_bundle", params, tmp_path)
+        assert returncode == code
+        assert result["failed" if code else "digest"]

@@ -5,15 +5,12 @@ file of arguments, the result on stdout, exit 1 when failed), check and diff mod
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, playbook_module
+from tests.conftest import ROOT, as_ansible_runs_it, playbook_module
 
 LIBRARY = ROOT / "playbooks" / "library"
 JSON_MODULES = tuple(sorted(p.stem for p in LIBRARY.glob("ssc_*.py")))
@@ -80,16 +77,6 @@ def test_arguments_it_cannot_take_are_refused_with_a_reason(params: dict[str, An
                                                             says: str) -> None:
     with pytest.raises(ValueError, match=says):
         homes_module.checked(params, homes_module.ARGUMENTS)
-
-
-def as_ansible_runs_it(name: str, params: Any, tmp_path: Path) -> tuple[int, dict[str, Any]]:
-    args = tmp_path / "args.json"
-    args.write_text(json.dumps(params), encoding="utf-8")
-    done = subprocess.run([sys.executable, str(LIBRARY / f"{name}.py"), str(args)],
-                          capture_output=True, text=True, check=False)
-    assert done.stderr == ""
-    result: dict[str, Any] = json.loads(done.stdout)
-    return done.returncode, result
 
 
 def test_files_run_as_ansible_runs_it_in_check_mode_then_for_real(tmp_path: Path) -> None:
