@@ -27,6 +27,7 @@ import yaml
 from ssc_infra.core.errors import Problem
 from ssc_infra.core.model import EMPLOYEE_ID_PATTERN, Identity, Partner, PersonKey, Region
 from ssc_infra.lifecycle.staging import Replaced, check, place, replace, staged
+from ssc_infra.sources.csvfile import one_newline
 from ssc_infra.sources.devices import DEVICE_COLUMNS
 from ssc_infra.sources.people import MERGE_COLUMNS, PEOPLE_COLUMNS
 
@@ -56,7 +57,7 @@ class MergeFiles:
 def read_ids(path: Path, text: str) -> IdMap | list[Problem]:
     """A mapping file (`--ids`): CSV partner,employee_id,new_employee_id."""
     rel = str(path)
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    reader = csv.reader(io.StringIO(one_newline(text.lstrip("\ufeff"))))
     header = [h.strip() for h in next(reader, [])]
     if header != list(MERGE_COLUMNS):
         return [Problem(rel, 1, f"the header is {','.join(header)!r}",

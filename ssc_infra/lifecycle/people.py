@@ -19,6 +19,7 @@ from ssc_infra.core.errors import Problem
 from ssc_infra.core.model import Partner
 from ssc_infra.lifecycle.onboard import NewPartner, Origin
 from ssc_infra.lifecycle.staging import check, replace, staged
+from ssc_infra.sources.csvfile import one_newline
 from ssc_infra.sources.hrexport import Converted, people_csv
 from ssc_infra.sources.people import PEOPLE_COLUMNS
 
@@ -79,6 +80,7 @@ def current_rows(path: Path) -> dict[str, list[str]]:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):
         return {}
+    text = one_newline(text)
     first = text.split("\n", 1)[0]
     reader = csv.DictReader(io.StringIO(text), delimiter=";" if first.count(";") >
                             first.count(",") else ",")

@@ -37,6 +37,7 @@ from ssc_infra.m365.review import cloud_review_rows
 from ssc_infra.run import RunRequest, plan_run, save_plan
 from ssc_infra.run.planned import PlannedRun
 from ssc_infra.run.request import NO_HOOKS, Hooks
+from ssc_infra.sources.csvfile import one_newline
 from ssc_infra.sources.located import CSV_MAX_BYTES, decode, read_regular
 from ssc_infra.state.reviews import (
     ReviewRecord,
@@ -232,6 +233,7 @@ def take_sheet(request: RunRequest, sheet_file: Path, plan_file: Path,
 
 
 def _read_sheet(text: str, rel: str) -> list[tuple[int, dict[str, str]]]:
+    text = one_newline(text)
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)

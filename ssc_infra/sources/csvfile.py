@@ -1,8 +1,9 @@
 """The CSV files of a partner (its HR export, its device list, its merge list): opened as the
 partner file names them, the header checked, the rows read one by one.
 
-The separator is guessed from the header (Dutch spreadsheets write ';'); a file that is not a
-regular file of a sane size, or not UTF-8, is a problem of the file, not a crash.
+The separator is guessed from the header (Dutch spreadsheets write ';'); the line ends may be
+any of LF, CRLF or a lone CR (Excel for Mac's "CSV (Macintosh)"); a file that is not a regular
+file of a sane size, or not UTF-8, is a problem of the file, not a crash.
 """
 
 from __future__ import annotations
@@ -18,6 +19,35 @@ from ssc_infra.core.errors import Problem
 from ssc_infra.sources.located import CSV_MAX_BYTES, decode, read_regular
 from ssc_infra.sources.problems import did_you_mean, quoted
 from ssc_infra.sources.regionfiles import PartnerDoc
+
+
+def one_newline(text: str) -> str:
+    """`text` with every line end a LF: CRLF and a lone CR (a classic Mac export, or one stray
+    in a value) too, as an editor shows them. The csv module, reading a text as it is, takes
+    only LF and CRLF for a line end and stops the whole file at a lone CR ("new-line character
+    seen in unquoted field"); a value with a line break in it is still refused by its checks.
+    """
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def open_quote_to_end(text: str, line: int, lines_read: int) -> bool:
+    """Whether the row that starts on `line` of `text` and ends after `lines_read` lines is a
+    quote that is never closed: a file cut off inside a quoted value, or one stray quote. The
+    csv module does not say so; it reads the rest of the file as that one value. The row runs
+    to the end of the file and an odd number of quotes follow its start (a quote inside a
+    quoted value is doubled, so a closed file has an even number).
+    """
+    if lines_read <= line:  # one line: a quote opened on it closed on it
+        return False
+    total = text.count("\n") + (not text.endswith("\n"))
+    return lines_read >= total and text.split("\n", line - 1)[-1].count('"') % 2 == 1
+
+
+SHAPE_HINT = ("check for a separator or a line break inside a value that is not quoted, or "
+              "a missing separator")
+UNCLOSED_QUOTE = ("a quote opened on this line is never closed: the rest of the file would "
+                  "read as one value", "check the quoting of this line; the export may be cut "
+                  "off: export it again")
 
 
 def open_csv(root: Path, p: PartnerDoc, key: str, columns: tuple[str, ...],
@@ -49,6 +79,7 @@ def open_csv(root: Path, p: PartnerDoc, key: str, columns: tuple[str, ...],
     if isinstance(text, Problem):
         problems.append(Problem(text.file, text.line, text.message, text.hint, code))
         return None
+    text = one_newline(text)
     if not text.strip():
         problems.append(Problem(rel, 0, "the file is empty",
                                 f"the first line is the header: {','.join(columns)}", code))
@@ -148,18 +179,33 @@ class Rows:
                 return
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue  # blank lines, as spreadsheets leave at the end
+            if open_quote_to_end(self._text, line, self.reader.line_num):
+                self.error = (line, *UNCLOSED_QUOTE)
+                return
+            if len(row) < width and self._cut_off_at(line):
+                self.error = (line, f"the file ends inside this row ({len(row)} fields where the "
+                              f"header has {width}, and no line end): the export looks cut off",
+                              "export it again: what came after this row is not in it")
+                return
             self.count += 1
             if len(row) != width:
                 more = "more" if len(row) > width else "fewer"
                 self.shape_problem = (
                     f"{len(row)} fields where the header has {width} ({more})",
-                    "check for an unquoted separator inside a value, or a missing one",
+                    SHAPE_HINT,
                 )
                 self.bad_row_id = row[self._id_index].strip() if self._id_index == 0 else ""
                 yield line, None
                 continue
             picked = pick(row)
             yield line, tuple(map(str.strip, picked if columns > 1 else (picked,)))
+
+
+    def _cut_off_at(self, line: int) -> bool:
+        """Whether the row that starts on `line` ends the text without a line end: a file cut
+        off in the middle of it (a whole export ends with one)."""
+        text = self._text
+        return not text.endswith("\n") and self.reader.line_num >= text.count("\n") + 1 >= line
 
 
 class RowProblems:

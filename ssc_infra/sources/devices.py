@@ -37,14 +37,18 @@ class DeviceReader:
             at one of them is not reported again.
         employee_ids: every employee id in each partner's HR export, bad rows included
             (`PeopleReader.employee_ids`), to tell a device's person.
+        cut_short: the partners whose HR export stopped at an unreadable row
+            (`PeopleReader.cut_short`): a device of someone not read is not reported.
     """
 
     def __init__(self, root: Path, problems: list[Problem], unchecked_sites: Set[str],
-                 employee_ids: Mapping[str, Set[str]]) -> None:
+                 employee_ids: Mapping[str, Set[str]], cut_short: Set[str] = frozenset()
+                 ) -> None:
         self.root = root
         self.problems = problems
         self.unchecked_sites = unchecked_sites
         self.employee_ids = employee_ids
+        self.cut_short = cut_short
         # Values unique in the whole region: value -> where it was first seen, its file and line.
         self._seen: dict[str, dict[str, tuple[str, int]]] = {column: {} for column in _UNIQUE}
 
@@ -81,7 +85,8 @@ class DeviceReader:
             unfit = _check_device_fields(bad, v)
             if kind is None:
                 bad(f"unknown kind {quoted(v['kind'])}", "kind is laptop or thin_client")
-            if "employee_id" not in unfit and v["employee_id"] not in own:
+            if "employee_id" not in unfit and v["employee_id"] not in own \
+                    and code not in self.cut_short:
                 others = sorted(c for c, ids in self.employee_ids.items()
                                 if c != code and v["employee_id"] in ids)
                 if others:

@@ -188,7 +188,8 @@ def _load(root: Path, today: date, hold: bool, strict_moves: bool = True) -> Loa
     read: dict[str, list[Person] | None] = {p.spec.code: [] for p in partner_docs}
     read.update({p.spec.code: people_reader.read(p, sites) for p in active})
     people = {code: persons or [] for code, persons in read.items()}
-    device_reader = DeviceReader(root, problems, unchecked_sites, people_reader.employee_ids)
+    device_reader = DeviceReader(root, problems, unchecked_sites, people_reader.employee_ids,
+                                 people_reader.cut_short)
     devices: dict[str, list[Device]] = {p.spec.code: [] for p in partner_docs}
     devices.update({
         p.spec.code: device_reader.read(p, sites)

@@ -50,6 +50,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from ssc_infra.core.errors import Problem
 from ssc_infra.core.infix import split_infix
 from ssc_infra.core.model import PRINTABLE_PATTERN, Workplace
+from ssc_infra.sources.csvfile import SHAPE_HINT, UNCLOSED_QUOTE, one_newline, open_quote_to_end
 from ssc_infra.sources.located import CSV_MAX_BYTES, Located, read_regular, read_yaml
 from ssc_infra.sources.people import PEOPLE_COLUMNS
 from ssc_infra.sources.problems import SCHEMA_HINT, did_you_mean, quoted, schema_problem
@@ -238,7 +239,7 @@ def convert(text: str, mapping: HrMapping, file: str) -> Converted:
     The other fields are checked by the inventory's loader once the rows are written.
     """
     spec = mapping.spec
-    text = text.removeprefix("\ufeff")
+    text = one_newline(text.removeprefix("\ufeff"))
     if not text.strip():
         return Converted(file, problems=(Problem(file, 0, "the file is empty",
                                                  "export it again: the first line is the "
@@ -272,10 +273,13 @@ def convert(text: str, mapping: HrMapping, file: str) -> Converted:
             break
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # blank lines, as spreadsheets leave at the end
+        if open_quote_to_end(text, line, reader.line_num):
+            problems.append(Problem(file, line, *UNCLOSED_QUOTE))
+            break
         if len(row) != len(header):
             problems.append(Problem(
                 file, line, f"{len(row)} fields where the header has {len(header)}",
-                "check for an unquoted separator inside a value, or a missing one"))
+                SHAPE_HINT))
             continue
         person, bad = _person(row, sources, values, mapping, file, line)
         if bad:

@@ -70,6 +70,9 @@ class PeopleReader:
         self.unchecked_sites = unchecked_sites
         # Every employee id in each partner's HR export, bad rows included, for device checks.
         self.employee_ids: dict[str, set[str]] = {}
+        # The partners whose HR export stopped at an unreadable row: who comes after it is not
+        # known, so their devices are not said to belong to no one.
+        self.cut_short: set[str] = set()
         self._dates: dict[str, date] = {}
 
     def read(self, p: PartnerDoc, sites: dict[str, Site]) -> list[Person] | None:
@@ -154,6 +157,7 @@ class PeopleReader:
             ))
         if rows.error is not None:
             self.problems.append(Problem(rel, *rows.error, code))
+            self.cut_short.add(code)
         elif rows.count == 0:
             self.problems.append(Problem(
                 rel, 1, "the HR export has a header but no people",

@@ -206,7 +206,8 @@ HOSTILE_FILES: list[tuple[str, str, Any, int, str]] = [
      "the HR export has a header but no people"),
     ("csv-cut-mid-field", "people/beta.csv",
      lambda p: _write(p, p.read_text(encoding="utf-8")[:-25]), 3,
-     "7 fields where the header has 10 (fewer)"),
+     "ends inside this row (7 fields where the header has 10, and no line end): the export "
+     "looks cut off"),
     ("csv-cut-in-quotes", "people/beta.csv",
      lambda p: _write(p, p.read_text(encoding="utf-8") + '2003,"Sjo'), 4,
      "2 fields where the header has 10"),
