@@ -51,14 +51,31 @@ def _v(value: object) -> str:
     return escape(f"{value}\0")[:-1]
 
 
+# Problems of one file with one hint shown at most this many times; the rest are counted
+# (a renamed site or a cut-off export can give thousands of lines that say one thing).
+PROBLEMS_ALIKE_SHOWN = 10
+
+
 def problem_lines(problems: Sequence[Problem]) -> Iterator[str]:
-    """Every problem of the inventory at its file:line, with its hint."""
+    """The problems of the inventory at their file:line, with their hints: of one file with
+    one hint the first PROBLEMS_ALIKE_SHOWN, then how many more there are like them
+    (`validate --format json` lists every one)."""
     yield (f"[bold red]The inventory has {len(problems)} "
            f"problem{'s' if len(problems) != 1 else ''}:[/]")
+    alike: Counter[tuple[str, str]] = Counter()
     for p in problems:
+        alike[(p.file, p.hint)] += 1
+        if alike[(p.file, p.hint)] > PROBLEMS_ALIKE_SHOWN:
+            continue
         yield f"  [bold]{escape(p.where())}[/]: {escape(p.message)}"
         if p.hint:
             yield f"      [dim]hint: {escape(p.hint)}[/]"
+    for (file, hint), count in alike.items():
+        if count > PROBLEMS_ALIKE_SHOWN:
+            more = count - PROBLEMS_ALIKE_SHOWN
+            yield (f"  [bold]{escape(file)}[/]: {more:,} more problem{'s' if more != 1 else ''}"
+                   f" like the {PROBLEMS_ALIKE_SHOWN} above with the hint "
+                   f"'{escape(hint)}' (every one: `ssc-infra validate --format json`)")
 
 
 def desired_lines(partners: Iterable[DesiredPartner]) -> Iterator[str]:
