@@ -5,6 +5,7 @@ partner lifecycle commands print, and the exit code a plan gives.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from ssc_infra.run import (
     plan_run,
 )
 from ssc_infra.run.approvals import ApprovalState, approval_state
-from ssc_infra.sources import RunInventory
+from ssc_infra.sources import Kept, RunInventory
 from ssc_infra.state.seal import KEY_FILE, SealCheck
 
 HELD_SHOWN = 10  # problems shown per held-back partner; `validate` lists them all
@@ -59,10 +60,21 @@ def planned_run(request: RunRequest, check_hosts: bool = True) -> PlannedRun:
         err.print(f"[yellow]held back:[/] the workplace hosts — {escape(scope.waiting)}",
                   soft_wrap=True)
     elif scope is not None and scope.kept:
-        kept = "; ".join(f"{escape(code)}'s part of their files stays as applied "
-                         f"{k.time:%Y-%m-%d %H:%M} UTC" for code, k in sorted(scope.kept.items()))
-        err.print(f"the workplace hosts go on: {kept}", soft_wrap=True)
+        err.print(f"the workplace hosts go on: {escape(_kept_parts(scope.kept))}",
+                  soft_wrap=True)
     return planned
+
+
+def _kept_parts(kept: Mapping[str, Kept]) -> str:
+    """Whose part of the host files stays as applied when, one clause per time: a run for one
+    partner keeps the other partners' parts, usually all of one earlier apply."""
+    by_time: dict[str, list[str]] = {}
+    for code, k in sorted(kept.items()):
+        by_time.setdefault(f"{k.time:%Y-%m-%d %H:%M} UTC", []).append(code)
+    return "; ".join(
+        f"{codes[0]}'s part of their files stays as applied {when}" if len(codes) == 1 else
+        f"the parts of {', '.join(codes[:-1])} and {codes[-1]} in their files stay as applied "
+        f"{when}" for when, codes in by_time.items())
 
 
 def print_held_inventory(inventory: RunInventory) -> None:
