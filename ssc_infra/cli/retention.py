@@ -95,15 +95,17 @@ def leavers_command(inventory: Path, today: date, targets_file: Path, target_nam
     else:
         table = Table(title=Text(f"Leavers on {today.isoformat()} (retention "
                                  f"{parked.retention_days} days)"), title_justify="left")
-        for heading in ("partner", "account", "name", "parked on", "purge from", ""):
+        for heading in ("partner", "account", "name", "parked on", "purge from", "state"):
             table.add_column(heading)
         for v in shown:
             table.add_row(Text(v.partner), Text(v.key), Text(v.name),
                           Text(v.left.isoformat() if v.left else "unknown"),
                           Text(v.purge_from.isoformat() if v.purge_from else "never"),
                           Text("past retention" if v.due(today) else "waiting"))
-        out.print(table)
-        out.print(f"{len(parked.found):,} accounts parked, {due:,} past retention"
+        if shown:  # no empty frame when there is nothing to list
+            out.print(table)
+        count = len(parked.found)
+        out.print(f"{count:,} account{'s' if count != 1 else ''} parked, {due:,} past retention"
                   + (": `ssc-infra purge` shows what it would delete" if due else ""))
     sys.exit(EXIT_CHANGES if due else EXIT_OK)
 
