@@ -9,21 +9,17 @@ UTF-8 JSON, whose seal (when it has one) matches the state directory's key; anyt
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ssc_infra.core.errors import Problem, SscError
+from ssc_infra.core.errors import SscError
 from ssc_infra.core.plan import Backend, Plan, plan_from_dict
 from ssc_infra.hosts.ansible import HostOutcome
 from ssc_infra.hosts.checks import CheckResult
 from ssc_infra.report.text import HostPart
-from ssc_infra.sources.located import read_regular
+from ssc_infra.run.planfile import PlanFileError, read_plan_json
 from ssc_infra.state.seal import SealCheck, check_seal
-
-# A plan of 200,000 people is some hundreds of MiB; more is no plan file.
-PLAN_MAX_BYTES = 1 << 30
 
 
 class SavedPlanError(SscError):
@@ -63,21 +59,9 @@ def read_saved_plan(path: Path, state: Path) -> SavedPlan:
         SealError: its seal does not match the key.
     """
     try:
-        raw = read_regular(path, str(path), PLAN_MAX_BYTES)
-    except FileNotFoundError:
-        raise SavedPlanError(f"{path}: no such file; name a plan file made with "
-                             "`ssc-infra plan --out FILE`, or a report in STATE/reports") from None
-    if isinstance(raw, Problem):
-        raise SavedPlanError(f"{path}: {raw.message}" + (f"; {raw.hint}" if raw.hint else ""))
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise SavedPlanError(f"{path}: not UTF-8 text (byte {e.start}): not a plan file "
-                             "ssc-infra wrote; make a new one with `ssc-infra plan --out`") from e
-    except json.JSONDecodeError as e:
-        raise SavedPlanError(f"{path}:{e.lineno}:{e.colno}: not JSON ({e.msg}); the file is "
-                             "cut off or not a plan file: make a new one with `ssc-infra plan "
-                             "--out`") from e
+        data = read_plan_json(path)
+    except PlanFileError as e:
+        raise SavedPlanError(str(e)) from e
     body, seal = check_seal(data, state, str(path))
     try:
         plan, meta, extra = plan_from_dict(body)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -40,6 +39,7 @@ from ssc_infra.m365.diff import stale_graph
 from ssc_infra.run.approvals import approve_fresh, approve_saved
 from ssc_infra.run.directory import scope_of
 from ssc_infra.run.hostpart import host_bundle, named_homes, run_hosts
+from ssc_infra.run.planfile import read_plan_json
 from ssc_infra.run.planned import PlannedRun
 from ssc_infra.run.request import NO_HOOKS, Hooks
 from ssc_infra.state.audit import AuditEntry
@@ -100,10 +100,7 @@ def prepare_apply(planned: PlannedRun, plan_file: Path | None) -> Prepared:
             return Prepared(planned.plan)
         return Prepared(planned.plan, [], hosts.bundle, len(hosts.result.changes),
                         hosts.result.digests)
-    try:
-        raw = json.loads(plan_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise SscError(f"cannot use the plan file {plan_file}: {e}") from e
+    raw = read_plan_json(plan_file)
     data = unseal(raw, plan_key(planned.state.ensure()), str(plan_file))
     try:
         saved, meta, extra = plan_from_dict(data)

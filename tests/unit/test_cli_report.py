@@ -248,6 +248,24 @@ def test_show_refuses_a_fifo_at_once(cli: Cli, tmp_path: Path) -> None:
     assert run.code == 1 and "not a regular file" in run.err
 
 
+@pytest.mark.parametrize(("content", "says"), [
+    (None, "not a regular file"),  # a FIFO: refused at once, never waited on
+    (b'{"format": 2, "sections": {', ":1:28: not JSON"),
+    (b"\xff\xfe\x00garbage", "not UTF-8"),
+])
+def test_apply_names_a_plan_file_it_cannot_read_as_show_does(
+        cli: Cli, tmp_path: Path, content: bytes | None, says: str) -> None:
+    bad = tmp_path / "bad.plan.json"
+    if content is None:
+        os.mkfifo(bad)
+    else:
+        bad.write_bytes(content)
+    run = cli("apply", str(bad), "--yes")
+    assert run.code == 1, run.out
+    assert says in run.err and str(bad) in run.err
+    assert "Traceback" not in run.err + run.out
+
+
 # -- history ----------------------------------------------------------------------------------
 
 
