@@ -44,6 +44,7 @@ from ssc_infra.netbox.objects import (
     infra_site,
 )
 from ssc_infra.sources import RunInventory
+from ssc_infra.sources.planfile import read_plan_json
 from ssc_infra.state.allocations import load_allocations
 from ssc_infra.state.audit import AuditEntry
 from ssc_infra.state.folder import StateDir, run_id, write_private
@@ -194,10 +195,7 @@ def save_netbox_plan(planned: NetBoxPlan, path: Path, state: Path,
 
 def load_netbox_plan(path: Path, state: Path) -> tuple[Section, dict[str, Any]]:
     """A sealed NetBox plan file's section; SscError when it is edited, damaged or not one."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise SscError(f"{path}: cannot read the plan ({e})") from None
+    raw = read_plan_json(path)
     data = unseal(raw, plan_key(StateDir(state).ensure()), str(path))
     try:
         plan, meta, _ = plan_from_dict(data)

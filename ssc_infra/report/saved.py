@@ -18,7 +18,7 @@ from ssc_infra.core.plan import Backend, Plan, plan_from_dict
 from ssc_infra.hosts.ansible import HostOutcome
 from ssc_infra.hosts.checks import CheckResult
 from ssc_infra.report.text import HostPart
-from ssc_infra.run.planfile import PlanFileError, read_plan_json
+from ssc_infra.sources.planfile import PlanFileError, read_plan_json
 from ssc_infra.state.seal import SealCheck, check_seal
 
 

@@ -39,9 +39,9 @@ from ssc_infra.m365.diff import stale_graph
 from ssc_infra.run.approvals import approve_fresh, approve_saved
 from ssc_infra.run.directory import scope_of
 from ssc_infra.run.hostpart import host_bundle, named_homes, run_hosts
-from ssc_infra.run.planfile import read_plan_json
 from ssc_infra.run.planned import PlannedRun
 from ssc_infra.run.request import NO_HOOKS, Hooks
+from ssc_infra.sources.planfile import read_plan_json
 from ssc_infra.state.audit import AuditEntry
 from ssc_infra.state.folder import run_id
 from ssc_infra.state.ledger import record_names

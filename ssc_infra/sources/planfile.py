@@ -1,4 +1,5 @@
-"""A saved plan's file read as hostile data, for `apply PLAN` and for `show PLAN`: a regular
+"""A saved plan's file read as hostile data, for `apply PLAN`, `show PLAN` and `netbox push
+PLAN`: a regular
 file of a sane size (a FIFO never blocks), UTF-8 JSON; each failure an `SscError` that names
 the file (and the line) and says what to do next. Its seal and content are checked after.
 """
