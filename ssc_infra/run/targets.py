@@ -18,12 +18,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ssc_infra.ad.connection import AdSettings
-from ssc_infra.core.errors import SscError
+from ssc_infra.core.errors import Problem, SscError
 from ssc_infra.core.secrets import Secret
 from ssc_infra.hosts.ansible import AnsibleSettings
 from ssc_infra.hr.settings import HrSettings
 from ssc_infra.m365.settings import GraphSettings
 from ssc_infra.netbox.client import NetBoxSettings
+from ssc_infra.sources.located import decode, read_regular
 from ssc_infra.sources.schema import HrEntry, HrSystem
 
 DEFAULT_TARGETS = Path("targets.yaml")
@@ -173,17 +174,30 @@ class Target(_Entry):
     hr: HrTarget | None = None
 
 
+TARGETS_MAX_BYTES = 1 << 20  # a targets file names a few targets
+
+
 def load_target(path: Path, name: str) -> Target:
     """The target `name` from the targets file; TargetError says what to do when it fails."""
+    missing = TargetError(
+        f"no targets file at {path}: run `ssc-infra lab up` for a local lab target, or "
+        "write one (see README: 'Pointing it at a real AD')")
     if not path.exists():
-        raise TargetError(
-            f"no targets file at {path}: run `ssc-infra lab up` for a local lab target, or "
-            "write one (see README: 'Pointing it at a real AD')"
-        )
+        raise missing
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = read_regular(path, str(path), TARGETS_MAX_BYTES)
+    except FileNotFoundError:
+        raise missing from None
+    text = decode(raw, str(path), "save it as UTF-8") if isinstance(raw, bytes) else raw
+    if isinstance(text, Problem):  # a FIFO, a directory, too large, not UTF-8
+        raise TargetError(f"{path}: {text.message}; {text.hint}")
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
         raise TargetError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise TargetError(f"{path}: not a mapping of targets (`NAME:` and its settings) but "
+                          f"a {type(data).__name__}; see docs/targets.md")
     if name not in data:
         known = ", ".join(sorted(data)) or "none"
         raise TargetError(f"{path}: no target {name!r} (known: {known}); pass --target NAME")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -182,6 +183,24 @@ def test_a_typo_in_the_targets_file_is_named(tmp_path: Path) -> None:
     path.write_text("lab:\n  ad:\n    url: ldaps://x\n    bind_usr: a\n    base_dn: DC=x\n")
     with pytest.raises(TargetError, match="bind_usr"):
         load_target(path, "lab")
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (b"lab:\n  name: \"\xe9\"\n", "not UTF-8 text"),
+    (b"- lab\n- production\n", "not a mapping of targets"),
+    (b"lab: [1, 2\n", "not valid YAML"),
+    (None, "not a regular file but a FIFO"),  # refused at once, never waited on
+])
+def test_a_targets_file_that_cannot_be_read_is_an_error_that_names_it(
+        tmp_path: Path, content: bytes | None, says: str) -> None:
+    path = tmp_path / "targets.yaml"
+    if content is None:
+        os.mkfifo(path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(TargetError, match=says) as raised:
+        load_target(path, "lab")
+    assert str(raised.value).startswith(str(path))
 
 
 def test_recorded_passwords_are_read_from_every_credentials_file(tmp_path: Path) -> None:
