@@ -37,6 +37,7 @@ from ssc_infra.report import (
     problems_json,
 )
 from ssc_infra.sources.governance import load_governance
+from ssc_infra.sources.holds import HOLDS_FILE, load_run_holds
 from ssc_infra.state.ledger import kept_names, load_ledger
 
 
@@ -66,10 +67,15 @@ def validate(inventory: Path, today: date, fmt: str) -> None:
         _invalid([*governance_problems, *e.problems], [], fmt)
     if governance_problems:
         _invalid(governance_problems, [], fmt)
+    try:  # holds.yaml beside region.yaml, as every run reads it
+        _, bad_holds = load_run_holds(inventory / HOLDS_FILE, loaded.region, held=loaded.held)
+    except InventoryError as e:  # a problem of the whole file stops every partner's run
+        _invalid(e.problems, [], fmt)
     # A broken mapping file of a partner's HR system holds that partner's next `hr pull`.
     hr_problems = mapping_problems(inventory)
-    if loaded.held or hr_problems:
-        _invalid([*loaded.problems, *hr_problems], sorted(loaded.held), fmt,
+    if loaded.held or bad_holds or hr_problems:
+        _invalid([*loaded.problems, *(p for found in bad_holds.values() for p in found),
+                  *hr_problems], sorted({*loaded.held, *bad_holds}), fmt,
                  sorted({p.partner for p in hr_problems}))
     region = loaded.region
     people = region.people_count
@@ -97,7 +103,8 @@ def _invalid(problems: list[Problem], held: list[str], fmt: str,
     print_problems(problems)
     if held:
         err.print(f"plan, apply and drift would hold back {escape(', '.join(held))} "
-                  "(problems in their own HR export, device list or moves.yaml entries) and "
+                  "(problems in their own HR export, device list, moves.yaml or holds.yaml "
+                  "entries) and "
                   "go on with the other partners.")
     elif not hr_held:
         err.print("these problems stop plan, apply and drift for every partner.")

@@ -60,12 +60,12 @@ def planned_run(request: RunRequest, check_hosts: bool = True) -> PlannedRun:
         err.print(f"[yellow]held back:[/] the workplace hosts — {escape(scope.waiting)}",
                   soft_wrap=True)
     elif scope is not None and scope.kept:
-        err.print(f"the workplace hosts go on: {escape(_kept_parts(scope.kept))}",
+        err.print(f"the workplace hosts go on: {escape(kept_parts(scope.kept))}",
                   soft_wrap=True)
     return planned
 
 
-def _kept_parts(kept: Mapping[str, Kept]) -> str:
+def kept_parts(kept: Mapping[str, Kept]) -> str:
     """Whose part of the host files stays as applied when, one clause per time: a run for one
     partner keeps the other partners' parts, usually all of one earlier apply."""
     by_time: dict[str, list[str]] = {}

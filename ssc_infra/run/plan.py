@@ -18,7 +18,7 @@ from typing import Any
 from ssc_infra.ad.backend import LdapDirectory
 from ssc_infra.ad.connection import AdSettings
 from ssc_infra.ad.privileged import privileged_drift
-from ssc_infra.core.errors import SscError
+from ssc_infra.core.errors import Problem, SscError
 from ssc_infra.core.model import Region
 from ssc_infra.core.plan import Held, Section
 from ssc_infra.hosts.ansible import AnsibleSettings
@@ -40,7 +40,7 @@ from ssc_infra.run.targets import (
     partner_bind,
 )
 from ssc_infra.sources import RunInventory
-from ssc_infra.sources.holds import NO_HOLDS, Hold, Holds, load_holds, parse_enable
+from ssc_infra.sources.holds import NO_HOLDS, Hold, Holds, load_run_holds, parse_enable
 from ssc_infra.state.folder import StateDir, recorded_passwords, run_id, write_private
 from ssc_infra.state.ledger import load_ledger
 from ssc_infra.state.reviews import revocations
@@ -101,8 +101,9 @@ def plan_run(request: RunRequest, hooks: Hooks = NO_HOOKS, check_hosts: bool = T
         enable = parse_enable(request.enable, region)
     except ValueError as e:
         raise SscError(str(e)) from None
-    holds = (load_holds(request.holds_file, region, str(request.holds_file), required=True)
-             if request.holds_file is not None else NO_HOLDS)
+    holds, bad_holds = (load_run_holds(request.holds_file, region, str(request.holds_file),
+                                       required=True, held=inventory.held)
+                        if request.holds_file is not None else (NO_HOLDS, {}))
     holds = with_revocations(holds, request, region)
     ledger = load_ledger(request.state_dir)
     ansible = ansible_settings(target)
@@ -119,7 +120,7 @@ def plan_run(request: RunRequest, hooks: Hooks = NO_HOOKS, check_hosts: bool = T
         run = plan_with(backends.directory, region, request.today, inventory.partners,
                         request.allow_disable, workers, holds, enable, ledger,
                         recorded_passwords(request.state_dir), full_read=not fast)
-    directory = run.plan
+    directory = hold_bad_holds(run.plan, bad_holds)
     if not request.partners:  # the whole region: the privileged groups are watched too
         watched = request.governance.privileged_groups
         found = privileged_drift(backends.directory.read_privileged(list(watched)), watched)
@@ -165,6 +166,19 @@ def with_revocations(holds: Holds, request: RunRequest, region: Region) -> Holds
     disabled, listed as known) until the partner's next review, not drift."""
     revoked = review_holds(request, region)
     return dataclasses.replace(holds, holds=(*holds.holds, *revoked)) if revoked else holds
+
+
+def hold_bad_holds(section: Section, problems: Mapping[str, tuple[Problem, ...]]) -> Section:
+    """The directory's section with each partner that holds.yaml has a problem of (a hold of
+    a person its HR export does not have) held back, the problem its reason: an account the
+    file meant to hold is not touched while the file is wrong; the other partners go on."""
+    if not problems:
+        return section
+    held = section.holding(problems)
+    return dataclasses.replace(held, held=(*held.held, *(
+        Held(code, 0, 0, 0, "", reason=f"{found[0]}" + (
+            f" (and {len(found) - 1} more in the file)" if len(found) > 1 else ""))
+        for code, found in sorted(problems.items()))))
 
 
 def hold_together(planned: PlannedRun) -> None:

@@ -16,13 +16,16 @@ A hold never changes anything: the account stays disabled either way. It only te
 drift check that a person knows. Releasing a lock is an explicit act: `--enable PARTNER/ID`.
 
 The file is hostile input like the rest of the inventory: every problem is collected with
-file:line and a hint, and nothing is used until there are none.
+file:line and a hint, and nothing is used until there are none. For a run, a hold of a person
+its partner's HR export does not have (a typo, or someone who left the export) is a problem of
+that partner alone: the run holds that partner back and goes on with the others
+(`load_run_holds`); a hold of a partner held back for its own data is kept unchecked.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -81,7 +84,7 @@ NO_HOLDS = Holds()
 
 
 def load_holds(path: Path, region: Region, rel: str = HOLDS_FILE,
-               required: bool = False) -> Holds:
+               required: bool = False, held: Collection[str] = ()) -> Holds:
     """Read and check a holds file.
 
     Args:
@@ -90,29 +93,57 @@ def load_holds(path: Path, region: Region, rel: str = HOLDS_FILE,
         rel: the name used in problems (relative to the inventory where possible).
         required: a missing file is a problem (a path passed in) rather than no holds (the
             default `<inventory>/holds.yaml`).
+        held: partners held back for their own data: their holds are kept unchecked.
 
     Raises:
         InventoryError: with every problem, each at file:line with a hint.
     """
+    holds, problems = load_run_holds(path, region, rel, required, held)
+    if problems:
+        raise InventoryError([p for found in problems.values() for p in found])
+    return holds
+
+
+def load_run_holds(path: Path, region: Region, rel: str = HOLDS_FILE, required: bool = False,
+                   held: Collection[str] = ()) -> tuple[Holds, dict[str, tuple[Problem, ...]]]:
+    """Read and check a holds file for a run: the holds that are sound, and the problems of
+    single partners (a hold of a person their HR export does not have), by partner code.
+
+    Raises:
+        InventoryError: the problems that concern the whole file (its syntax, a key, a date,
+            a partner code no partner has), each at file:line: no hold is used then.
+    """
     if not path.exists() and not required:
-        return NO_HOLDS
+        return NO_HOLDS, {}
     doc, problems = read_yaml(path, rel)
     if doc is None:
         raise InventoryError(problems)
-    holds = parse_holds(doc, region)
+    holds, found = parse_holds(doc, region, held)
     unreadable = {p.line for p in problems}  # a value the reader could not read: said once
-    problems.extend(p for p in holds[1] if p.line not in unreadable)
-    if problems:
+    problems.extend(p for p in found if p.line not in unreadable)
+    shared = [p for p in problems if not p.partner]
+    if shared:
         raise InventoryError(problems)
-    return holds[0]
+    by_partner: dict[str, tuple[Problem, ...]] = {}
+    for p in problems:
+        by_partner[p.partner] = (*by_partner.get(p.partner, ()), p)
+    return holds, by_partner
 
 
-def parse_holds(doc: Located, region: Region) -> tuple[Holds, list[Problem]]:
-    """Check a parsed holds file (pure). Returns the holds and the problems found."""
+def parse_holds(doc: Located, region: Region,
+                held: Collection[str] = ()) -> tuple[Holds, list[Problem]]:
+    """Check a parsed holds file (pure). Returns the holds and the problems found; a problem
+    of one partner (a person its HR export does not have) is marked with its code.
+
+    Args:
+        held: partners held back for their own data (not in `region` with their people):
+            a hold of one of their people is kept as written.
+    """
     problems: list[Problem] = []
 
-    def problem(path: tuple[str | int, ...], message: str, hint: str) -> None:
-        problems.append(Problem(doc.file, doc.line(path), message, hint))
+    def problem(path: tuple[str | int, ...], message: str, hint: str,
+                partner: str = "") -> None:
+        problems.append(Problem(doc.file, doc.line(path), message, hint, partner))
 
     data = doc.data
     if not isinstance(data, dict):
@@ -123,6 +154,8 @@ def parse_holds(doc: Located, region: Region) -> tuple[Holds, list[Problem]]:
     for key in sorted(set(data) - {"holds", "known"}):
         problem((key,), f"unknown key {key!r}", "the keys are `holds` and `known`")
     people = {p.key for partner in region.partners for p in partner.people}
+    partners = {partner.code for partner in region.partners}
+    unchecked = frozenset(held) - partners
     holds: list[Hold] = []
     seen: dict[PersonKey, int] = {}
     for index, entry in enumerate(_items(data, "holds", problem)):
@@ -130,7 +163,8 @@ def parse_holds(doc: Located, region: Region) -> tuple[Holds, list[Problem]]:
         where = f"{doc.file}:{doc.line(path)}"
         if not _keys(entry, path, _HOLD_KEYS, problem):
             continue
-        person = _person(entry.get("person"), (*path, "person"), people, problem)
+        person = _person(entry.get("person"), (*path, "person"), people, partners, unchecked,
+                         problem)
         reason = _text(entry.get("reason"), (*path, "reason"), REASON_MAX, problem)
         until = _day(entry.get("until"), (*path, "until"), problem)
         if person is None or reason is None or until is None:
@@ -190,18 +224,23 @@ def _keys(entry: Any, path: tuple[str | int, ...], allowed: frozenset[str],
 
 
 def _person(value: Any, path: tuple[str | int, ...], people: set[PersonKey],
-            problem: Report) -> PersonKey | None:
+            partners: set[str], unchecked: frozenset[str], problem: Report) -> PersonKey | None:
     match = _PERSON.match(value) if isinstance(value, str) else None
     if match is None:
         problem(path, f"person {value!r} is not PARTNER/EMPLOYEE_ID",
                 "write the partner code and the employee id, e.g. alpha/1002")
         return None
     key = (match.group(1), match.group(2))
-    if key not in people:
+    if key in people or key[0] in unchecked:
+        return key
+    if key[0] in partners:  # that partner's problem: the others go on
         problem(path, f"unknown person {value}: not in the HR export of partner {key[0]!r}",
-                "check the partner code and employee id; remove the hold if the person left")
-        return None
-    return key
+                "check the partner code and employee id; remove the hold if the person left",
+                key[0])
+    else:
+        problem(path, f"unknown person {value}: no partner {key[0]!r} in the inventory",
+                "check the partner code: write PARTNER/EMPLOYEE_ID")
+    return None
 
 
 def _text(value: Any, path: tuple[str | int, ...], limit: int, problem: Report) -> str | None:

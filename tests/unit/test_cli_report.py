@@ -301,3 +301,30 @@ def test_history_names_damaged_lines_by_number_and_shows_the_rest(cli: Cli) -> N
 def test_history_of_a_new_state_dir_says_there_is_none_yet(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["history", "--state-dir", str(tmp_path / "new")])
     assert result.exit_code == 0 and "does not exist yet" in result.stdout
+
+
+# -- holds.yaml --------------------------------------------------------------------------------
+
+
+def test_a_hold_of_a_person_not_in_the_export_holds_back_that_partner_alone(cli: Cli) -> None:
+    assert cli("apply", "--yes").code == 0
+    cli.applied()
+    people = cli.inventory / "people" / "alpha.csv"
+    people.write_text(people.read_text(encoding="utf-8").replace("Medewerker", "Adviseur", 1),
+                      encoding="utf-8")
+    (cli.inventory / "holds.yaml").write_text(
+        "holds:\n  - {person: beta/9999, reason: INC-4711, until: 2026-12-31}\n",
+        encoding="utf-8")
+    checked = cli("validate")
+    assert checked.code == 1
+    assert "holds.yaml:2: unknown person beta/9999" in checked.err
+    assert "would hold back beta" in checked.err and "the other partners" in checked.err
+    planned = cli("plan", "--format", "json")
+    assert planned.code == 2, planned.err
+    directory = json.loads(planned.out)["sections"]["directory"]
+    [held] = directory["held"]
+    assert held["partner"] == "beta" and "unknown person beta/9999" in held["reason"]
+    assert {c["partner"] for c in directory["changes"]} == {"alpha"}  # alpha goes on
+    cli.directory.applied.clear()
+    assert cli("apply", "--yes").code == 2  # applied; a partner held back
+    assert {c.partner for c in cli.directory.applied} == {"alpha"}
