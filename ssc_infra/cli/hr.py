@@ -88,10 +88,10 @@ def pull(inventory: Path, today: date, targets_file: Path, target_name: str, sta
                                      param_hint="--partner")
         if known[code].spec.hr is None:
             raise SscError(f"{code} names no HR system: add `hr: {{system: ...}}` to "
-                           f"partners/{code}.yaml (README, 'HR systems')")
+                           f"partners/{code}.yaml (docs/hr.md)")
     if not chosen:
         raise SscError("no partner names an HR system (`hr:` in its partner file): nothing "
-                       "to pull; see README, 'HR systems'")
+                       "to pull; see docs/hr.md")
     loaded = FilesSource(inventory).load(today)
     entries = {c: entry for c in chosen if (entry := known[c].spec.hr) is not None}
     target = _target(targets_file, target_name, list(entries.values()))

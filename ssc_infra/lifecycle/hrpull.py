@@ -193,7 +193,7 @@ def _read(request: PullRequest, code: str, entry: HrEntry) -> _Answer:
         if hr is None or not hr.drop_folders:
             raise HrError(f"{code}: reading the export file {entry.file} needs a target whose "
                           "`hr.drop_folders` lists the folder the HR system drops it in "
-                          "(--target, targets.yaml; README, 'HR systems')")
+                          "(--target, targets.yaml; docs/hr.md)")
         file = entry.file or ""
         return _Answer(read_export(Path(file), file, mapping or DEFAULT, hr.drop_folders))
     if request.target is None:

@@ -5,7 +5,7 @@ out); `inventory_documents` turns what NetBox holds back into the inventory's ow
 (region.yaml, a partner file per tenant, a device list per tenant), which the files loader then
 validates like any other inventory: one set of checks for both sources.
 
-The mapping (README, "NetBox", has it as a table): the region is a tenant group (its settings
+The mapping (docs/netbox.md has it as a table): the region is a tenant group (its settings
 in the custom field `ssc_region`); a partner a tenant in it (kind, identity, UPN suffix,
 services, quota and HR export in custom fields); a site a site with the partner as tenant (tag
 `ssc-shared-site` for a shared flex site), its VLAN and subnet a VLAN at the site and a prefix

@@ -129,7 +129,7 @@ def _reviews(planned: PlannedRun, partners: set[str]
 
 
 def report_data(run: DriftRun) -> dict[str, Any]:
-    """The JSON report of one drift check (schema: README "The nightly drift report").
+    """The JSON report of one drift check (schema: docs/nightly.md).
 
     Every partner of the region has its counts in `summary.partners`, zero included, and an
     entry in `partners` (with its items, possibly none); what belongs to no one partner is

@@ -181,7 +181,7 @@ def load_target(path: Path, name: str) -> Target:
     """The target `name` from the targets file; TargetError says what to do when it fails."""
     missing = TargetError(
         f"no targets file at {path}: run `ssc-infra lab up` for a local lab target, or "
-        "write one (see README: 'Pointing it at a real AD')")
+        "write one (see docs/targets.md)")
     if not path.exists():
         raise missing
     try:
@@ -336,8 +336,8 @@ def hr_settings(target: Target, name: str, partner: str, entry: HrEntry) -> HrSe
     """Where PARTNER's HR system is and its secrets, read now (an AFAS or Visma Raet entry)."""
     hr = target.hr
     if hr is None:
-        raise TargetError(f"target {name!r} has no `hr:` section: add one (README, 'HR "
-                          "systems') to pull people from an HR system")
+        raise TargetError(f"target {name!r} has no `hr:` section: add one (docs/hr.md) "
+                          "to pull people from an HR system")
     theirs = hr.partners.get(partner)
     if theirs is None:
         raise TargetError(f"target {name!r}: hr.partners has no entry for {partner}: name "

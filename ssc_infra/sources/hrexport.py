@@ -3,8 +3,8 @@ YouForce, ...) into the inventory's people CSV.
 
 Each HR system exports people its own way: other column names ("Achternaam", "Datum in
 dienst"), dates as `31-01-2027`, Windows-1252 text, semicolons, its own words for a workplace,
-and often the infix inside the surname. A mapping file says how to read one (README, "HR
-exports in other shapes", shows two):
+and often the infix inside the surname. A mapping file says how to read one (docs/inventory.md,
+"HR exports in other shapes", shows two):
 
 ```yaml
 description: AFAS Profit, export Medewerkers
@@ -59,7 +59,8 @@ Column = Literal["employee_id", "given_name", "infix", "surname", "department", 
                  "site", "workplace", "start_date", "end_date"]
 REQUIRED = ("employee_id", "given_name", "surname", "site", "workplace", "start_date")
 DATE_COLUMNS = ("start_date", "end_date")
-MAPPING_HINT = "see README, 'HR exports in other shapes', for the keys a mapping file takes"
+MAPPING_HINT = ("see docs/inventory.md, 'HR exports in other shapes', for the keys a mapping "
+                "file takes")
 DATE_MAX = 32  # a date longer than this is no date: not handed to strptime
 _WORKPLACES = frozenset(w.value for w in Workplace)
 _DELIMITERS = (";", ",", "\t", "|")
