@@ -144,6 +144,21 @@ def _person_base(person: Person, policy: NamingPolicy) -> tuple[str, str, str, s
         ) from None
 
 
+def naming_problem(given: str, infix: str, surname: str, policy: NamingPolicy) -> str:
+    """Why no account name can be made of this name under the policy; "" when one can.
+
+    The loader asks it of every distinct name of an HR export, so that such a person is a
+    problem of their partner's export (the partner held back) and not an error of the whole
+    region's naming.
+    """
+    try:
+        _base(given, infix, surname, policy.sam, policy.upn, policy.max_len)
+    except ValueError:
+        return (f"naming.sam {policy.sam!r} or naming.upn {policy.upn!r} finds no letter a-z "
+                "in it (diacritics taken off), so no account name can be made of it")
+    return ""
+
+
 @functools.lru_cache(maxsize=65536)  # names repeat a lot across thousands of people
 def _base(given_text: str, infix_text: str, surname_text: str, sam_template: str,
           upn_template: str, max_len: int) -> tuple[str, str, str, str, str, str]:

@@ -184,7 +184,8 @@ def _load(root: Path, today: date, hold: bool, strict_moves: bool = True) -> Loa
     problems.extend(check_merges(partner_docs))
     # An offboarded or merged partner's HR export and device list are no longer read.
     active = [p for p in partner_docs if p.active]
-    people_reader = PeopleReader(root, problems, unchecked_sites)
+    people_reader = PeopleReader(root, problems, unchecked_sites,
+                                 None if region is None else naming_policy(region))
     read: dict[str, list[Person] | None] = {p.spec.code: [] for p in partner_docs}
     read.update({p.spec.code: people_reader.read(p, sites) for p in active})
     people = {code: persons or [] for code, persons in read.items()}
@@ -222,6 +223,12 @@ def _load(root: Path, today: date, hold: bool, strict_moves: bool = True) -> Loa
                   data_files, tuple(problems))
 
 
+def naming_policy(spec: RegionFile) -> NamingPolicy:
+    """The naming policy region.yaml gives."""
+    n = spec.naming
+    return NamingPolicy(n.sam, n.upn, n.max_len, n.upn_follows_name)
+
+
 def _build_region(
     spec: RegionFile,
     partner_docs: list[PartnerDoc],
@@ -254,8 +261,7 @@ def _build_region(
         name=spec.region.name,
         directory=Directory(d.domain, d.partners_ou, d.leavers_ou, d.retention_days,
                             d.prestart_days),
-        naming=NamingPolicy(spec.naming.sam, spec.naming.upn, spec.naming.max_len,
-                            spec.naming.upn_follows_name),
+        naming=naming_policy(spec),
         guards=Guards(spec.guards.max_disable, spec.guards.max_disable_fraction),
         services=tuple(Service(code, s.kind, s.sku) for code, s in sorted(spec.services.items())),
         hosts=tuple(

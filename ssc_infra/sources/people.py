@@ -24,11 +24,13 @@ from ssc_infra.core.model import (
     INFIX_MAX,
     JOB_TITLE_MAX,
     SURNAME_MAX,
+    NamingPolicy,
     Person,
     PersonKey,
     Site,
     Workplace,
 )
+from ssc_infra.core.naming import naming_problem
 from ssc_infra.core.slugs import slug
 from ssc_infra.sources.csvfile import RowProblems, open_csv
 from ssc_infra.sources.problems import did_you_mean, identifier_problem, quoted
@@ -62,12 +64,16 @@ class PeopleReader:
         problems: where every problem found is added, under the partner's code.
         unchecked_sites: the site codes of partner files that failed their checks: a person
             at one of them is not reported again.
+        naming: the region's naming policy: a name no account name can be made of (no
+            letter a-z in it) is a problem of its row; None when region.yaml has problems.
     """
 
-    def __init__(self, root: Path, problems: list[Problem], unchecked_sites: Set[str]) -> None:
+    def __init__(self, root: Path, problems: list[Problem], unchecked_sites: Set[str],
+                 naming: NamingPolicy | None = None) -> None:
         self.root = root
         self.problems = problems
         self.unchecked_sites = unchecked_sites
+        self.naming = naming
         # Every employee id in each partner's HR export, bad rows included, for device checks.
         self.employee_ids: dict[str, set[str]] = {}
         # The partners whose HR export stopped at an unreadable row: who comes after it is not
@@ -120,6 +126,14 @@ class PeopleReader:
             for column in sorted(unfit, key=_REQUIRED_PEOPLE.index):
                 bad(f"empty {column}", f"every person needs a {column}")
             unfit |= _check_person_fields(bad, values, unfit)
+            if self.naming is not None and not unfit & {"given_name", "infix", "surname"}:
+                why = naming_problem(values["given_name"], values["infix"], values["surname"],
+                                     self.naming)
+                if why:
+                    bad(f"the name {quoted(full_name(values))}: {why}",
+                        "write the name in Latin letters in the HR export, as on the "
+                        "person's passport (e.g. Dmitri Ivanov)")
+                    unfit.add("surname")
             employee_id = values["employee_id"]
             first = seen.setdefault(employee_id, line) if "employee_id" not in unfit else line
             if first != line:
@@ -201,6 +215,10 @@ class PeopleReader:
                 or any(map(unprintable, set(department) | set(title))) \
                 or _Departments.any_clash(set(department)):
             return None
+        naming = self.naming
+        if naming is not None and any(naming_problem(*name, naming) for name in
+                                      set(zip(given, infix, surname, strict=True))):
+            return None
         known = self._dates  # every date parsed so far, and only those that parse
         texts = {*start_text, *end_text}
         texts.discard("")
@@ -237,7 +255,9 @@ class PeopleReader:
         if sn > SURNAME_MAX or len(given) + 1 + sn > FULL_NAME_MAX \
                 or not _EMPLOYEE_ID.fullmatch(employee_id) or person_name_problem(given) \
                 or person_name_problem(surname) or (infix and person_name_problem(infix)) \
-                or unprintable(department) or unprintable(title):
+                or unprintable(department) or unprintable(title) \
+                or (self.naming is not None and naming_problem(given, infix, surname,
+                                                               self.naming)):
             return None
         workplace = _WORKPLACES.get(kind)
         start = self._date(start_text)
@@ -315,6 +335,11 @@ def check_quota(p: PartnerDoc, people: list[Person], today: date) -> list[Proble
     )]
 
 
+def full_name(values: Mapping[str, str]) -> str:
+    """A people row's name as it reads: given name, infix, surname."""
+    return " ".join(values[c] for c, _ in _NAME_COLUMNS if values[c])
+
+
 def _check_person_fields(bad: RowProblems, values: dict[str, str], unfit: set[str]) -> set[str]:
     """Check each value of a people row against its field; returns the columns that failed."""
     failed: set[str] = set()
@@ -339,7 +364,7 @@ def _check_person_fields(bad: RowProblems, values: dict[str, str], unfit: set[st
                 f"{SURNAME_MAX} AD allows for sn", "shorten the name in the HR export")
             failed.add("surname")
     if not failed & {"given_name", "infix", "surname"}:
-        full = " ".join(values[c] for c, _ in _NAME_COLUMNS if values[c])
+        full = full_name(values)
         if len(full) > FULL_NAME_MAX:
             bad(f"the full name ({len(full)} characters) is longer than the {FULL_NAME_MAX} AD "
                 "allows for an account's cn", "shorten the name in the HR export")
