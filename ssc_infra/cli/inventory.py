@@ -103,8 +103,8 @@ def _invalid(problems: list[Problem], held: list[str], fmt: str,
     print_problems(problems)
     if held:
         err.print(f"plan, apply and drift would hold back {escape(', '.join(held))} "
-                  "(problems in their own HR export, device list, moves.yaml or holds.yaml "
-                  "entries) and "
+                  "(problems of their own: in their HR export, device list or sites, or "
+                  "their moves.yaml or holds.yaml entries) and "
                   "go on with the other partners.")
     elif not hr_held:
         err.print("these problems stop plan, apply and drift for every partner.")

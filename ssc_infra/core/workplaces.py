@@ -8,7 +8,7 @@ host and role, and one list of home directories that a single module call handle
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
@@ -258,11 +258,9 @@ def _dhcp(region: Region, desired: DesiredState, previous: Mapping[str, IPv4Addr
         for site in partner.sites:
             net = site.subnet
             size = net.num_addresses
-            # The first quarter is the dynamic pool (after room for gateways and switches);
-            # the rest holds the thin clients' reservations.
             clients = by_site.get(site.code, [])
-            addresses = allocate((tag for _, tag, _ in clients), net, size // 4, size - 2,
-                                 previous)
+            addresses = allocate((tag for _, tag, _ in clients), net,
+                                 *reservation_offsets(net), previous)
             reservations = tuple(
                 Reservation(owner, tag, mac.lower(), addresses[tag])
                 for owner, tag, mac in sorted(clients, key=lambda c: c[1])
@@ -273,6 +271,14 @@ def _dhcp(region: Region, desired: DesiredState, previous: Mapping[str, IPv4Addr
                 pool_end=net.network_address + size // 4 - 1, reservations=reservations,
             ))
     return Dhcp(region.directory.domain, tuple(subnets))
+
+
+def reservation_offsets(net: IPv4Network) -> tuple[int, int]:
+    """The first and last offset of a site's subnet that hold its thin clients' reservations:
+    the first quarter is the dynamic pool (after room for gateways and switches), the rest up
+    to the broadcast address holds the reservations."""
+    size = net.num_addresses
+    return size // 4, size - 2
 
 
 def _subnet_id(net: IPv4Network) -> int:
@@ -293,7 +299,11 @@ def device_site(region: Region, partner: str, site: str) -> Site:
     first site's VLAN. At another partner's (shared flex) site, the partner's own VLAN, which
     every shared site carries: that of its first site (`partner_vlan`).
     """
-    own = region.partner(partner).sites
+    return reservation_site(region.partner(partner).sites, site)
+
+
+def reservation_site(own: Sequence[Site], site: str) -> Site:
+    """`device_site` given the partner's own sites (its first is its home VLAN's)."""
     return next((s for s in own if s.code == site), own[0])
 
 

@@ -7,12 +7,21 @@ so an asset tag, a MAC or a key is listed once in the whole region).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Set
+from collections.abc import Mapping, Sequence, Set
+from datetime import date
 from itertools import compress, repeat
 from pathlib import Path
 
 from ssc_infra.core.errors import Problem
-from ssc_infra.core.model import ASSET_TAG_PATTERN, EMPLOYEE_ID_PATTERN, Device, DeviceKind, Site
+from ssc_infra.core.model import (
+    ASSET_TAG_PATTERN,
+    EMPLOYEE_ID_PATTERN,
+    Device,
+    DeviceKind,
+    Person,
+    Site,
+)
+from ssc_infra.core.workplaces import reservation_offsets, reservation_site
 from ssc_infra.sources.csvfile import RowProblems, open_csv
 from ssc_infra.sources.people import EMPLOYEE_ID_HINT
 from ssc_infra.sources.problems import did_you_mean, identifier_problem, quoted
@@ -226,3 +235,44 @@ def _check_device_fields(bad: RowProblems, values: dict[str, str]) -> set[str]:
             EMPLOYEE_ID_HINT)
         failed.add("employee_id")
     return failed
+
+
+def check_site_capacity(partners: Sequence[PartnerDoc], sites: Mapping[str, Site],
+                        people: Mapping[str, Sequence[Person]],
+                        devices: Mapping[str, Sequence[Device]], today: date) -> list[Problem]:
+    """Each site's subnet holds a reservation for every thin client DHCP reserves there.
+
+    A thin client reserves in the subnet of its site, or of its partner's first site when it
+    stands at another partner's shared flex site (`core.workplaces.reservation_site`), so a
+    site's reservations are its own partner's: a site too small is a problem of that partner
+    (held back), not an error of the whole region's host files. Counted as the host files
+    count them but for the start date: a thin client of everyone not yet left on `today`
+    (a starter months ahead counts already, as their device is on the list).
+    """
+    found: list[Problem] = []
+    for p in partners:
+        code = p.spec.code
+        own = [sites[e.code] for e in p.spec.sites if sites.get(e.code, None) is not None
+               and sites[e.code].partner == code]
+        theirs = devices.get(code, ())
+        if not own or not theirs:
+            continue
+        current = {person.employee_id for person in people.get(code, ())
+                   if (end := person.end_date) is None or end >= today}
+        counts: dict[str, int] = {}
+        for d in theirs:
+            if d.kind is DeviceKind.THIN_CLIENT and d.mac and d.site \
+                    and d.employee_id in current:
+                at = reservation_site(own, d.site).code
+                counts[at] = counts.get(at, 0) + 1
+        for index, entry in enumerate(p.spec.sites):
+            need = counts.get(entry.code, 0)
+            first, last = reservation_offsets(entry.subnet)
+            if need > last - first + 1:
+                found.append(Problem(
+                    p.doc.file, p.doc.line(("sites", index, "subnet")),
+                    f"site {entry.code}: {need} thin clients need a DHCP reservation in "
+                    f"{entry.subnet}, which holds {last - first + 1} (offsets {first}-{last}; "
+                    "the first quarter is the dynamic pool)",
+                    "give the site a larger subnet, or place fewer thin clients there", code))
+    return found

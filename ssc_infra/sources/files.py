@@ -49,7 +49,7 @@ from ssc_infra.sources.applied import (
     shrunk_exports,
     usable_copies,
 )
-from ssc_infra.sources.devices import DeviceReader
+from ssc_infra.sources.devices import DeviceReader, check_site_capacity
 from ssc_infra.sources.moves import apply_moves, read_moves
 from ssc_infra.sources.people import PeopleReader, check_quota
 from ssc_infra.sources.regionfiles import (
@@ -199,6 +199,7 @@ def _load(root: Path, today: date, hold: bool, strict_moves: bool = True) -> Loa
     })
     for p in active:
         problems.extend(check_quota(p, people[p.spec.code], today))
+    problems.extend(check_site_capacity(active, sites, people, devices, today))
     entries, found = read_moves(root, partner_docs)
     problems.extend(found)
     waiting = {p.partner for p in problems[shared_files:]}
