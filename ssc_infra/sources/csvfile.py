@@ -43,6 +43,20 @@ def open_quote_to_end(text: str, line: int, lines_read: int) -> bool:
     return lines_read >= total and text.split("\n", line - 1)[-1].count('"') % 2 == 1
 
 
+def cut_off_at(text: str, lines_read: int) -> bool:
+    """Whether a row that ends after `lines_read` lines of `text` ends the text without a line
+    end: with fewer fields than the header, a file cut off in the middle of it (a whole export
+    ends with a line end; a last row without one is whole when it has every field)."""
+    return not text.endswith("\n") and lines_read >= text.count("\n") + 1
+
+
+def cut_off(fields: int, width: int) -> tuple[str, str]:
+    """The message and hint of a file cut off inside its last row (`cut_off_at`)."""
+    return (f"the file ends inside this row ({fields} fields where the header has {width}, "
+            "and no line end): the export looks cut off",
+            "export it again: what came after this row is not in it")
+
+
 SHAPE_HINT = ("check for a separator or a line break inside a value that is not quoted, or "
               "a missing separator")
 UNCLOSED_QUOTE = ("a quote opened on this line is never closed: the rest of the file would "
@@ -182,10 +196,8 @@ class Rows:
             if open_quote_to_end(self._text, line, self.reader.line_num):
                 self.error = (line, *UNCLOSED_QUOTE)
                 return
-            if len(row) < width and self._cut_off_at(line):
-                self.error = (line, f"the file ends inside this row ({len(row)} fields where the "
-                              f"header has {width}, and no line end): the export looks cut off",
-                              "export it again: what came after this row is not in it")
+            if len(row) < width and cut_off_at(self._text, self.reader.line_num):
+                self.error = (line, *cut_off(len(row), width))
                 return
             self.count += 1
             if len(row) != width:
@@ -199,13 +211,6 @@ class Rows:
                 continue
             picked = pick(row)
             yield line, tuple(map(str.strip, picked if columns > 1 else (picked,)))
-
-
-    def _cut_off_at(self, line: int) -> bool:
-        """Whether the row that starts on `line` ends the text without a line end: a file cut
-        off in the middle of it (a whole export ends with one)."""
-        text = self._text
-        return not text.endswith("\n") and self.reader.line_num >= text.count("\n") + 1 >= line
 
 
 class RowProblems:

@@ -50,7 +50,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from ssc_infra.core.errors import Problem
 from ssc_infra.core.infix import split_infix
 from ssc_infra.core.model import PRINTABLE_PATTERN, Workplace
-from ssc_infra.sources.csvfile import SHAPE_HINT, UNCLOSED_QUOTE, one_newline, open_quote_to_end
+from ssc_infra.sources.csvfile import (
+    SHAPE_HINT,
+    UNCLOSED_QUOTE,
+    cut_off,
+    cut_off_at,
+    one_newline,
+    open_quote_to_end,
+)
 from ssc_infra.sources.located import CSV_MAX_BYTES, Located, read_regular, read_yaml
 from ssc_infra.sources.people import PEOPLE_COLUMNS
 from ssc_infra.sources.problems import SCHEMA_HINT, did_you_mean, quoted, schema_problem
@@ -276,6 +283,9 @@ def convert(text: str, mapping: HrMapping, file: str) -> Converted:
             continue  # blank lines, as spreadsheets leave at the end
         if open_quote_to_end(text, line, reader.line_num):
             problems.append(Problem(file, line, *UNCLOSED_QUOTE))
+            break
+        if len(row) < len(header) and cut_off_at(text, reader.line_num):
+            problems.append(Problem(file, line, *cut_off(len(row), len(header))))
             break
         if len(row) != len(header):
             problems.append(Problem(
