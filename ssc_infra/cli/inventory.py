@@ -105,9 +105,9 @@ def _invalid(problems: list[Problem], held: list[str], fmt: str,
         err.print(f"plan, apply and drift would hold back {escape(', '.join(held))} "
                   "(problems of their own: in their HR export, device list or sites, or "
                   "their moves.yaml or holds.yaml entries) and "
-                  "go on with the other partners.")
+                  "go on with the other partners.", soft_wrap=True)
     elif not hr_held:
-        err.print("these problems stop plan, apply and drift for every partner.")
+        err.print("these problems stop plan, apply and drift for every partner.", soft_wrap=True)
     if hr_held:
         err.print(f"hr pull would hold back {escape(', '.join(hr_held))} (the mapping file "
                   "its partner file names) and go on with the other partners"

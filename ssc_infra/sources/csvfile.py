@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ssc_infra.core.errors import Problem
-from ssc_infra.sources.located import CSV_MAX_BYTES, decode, read_regular
+from ssc_infra.sources.located import CSV_MAX_BYTES, decode, inside, read_regular
 from ssc_infra.sources.problems import did_you_mean, quoted
 from ssc_infra.sources.regionfiles import PartnerDoc
 
@@ -83,7 +83,7 @@ def open_csv(root: Path, p: PartnerDoc, key: str, columns: tuple[str, ...],
     path = root / rel
     code = p.spec.code
     try:
-        data = read_regular(path, rel, CSV_MAX_BYTES)
+        data = read_regular(path, rel, CSV_MAX_BYTES, *inside(root))
     except FileNotFoundError:
         problems.append(Problem(p.doc.file, p.doc.line((key,)), f"{key} file {rel!r} not found",
                                 "check the path; it is relative to the inventory folder", code))

@@ -101,7 +101,7 @@ def load_governance(folder: Path) -> Governance:
     path = folder / GOVERNANCE_FILE
     if not path.exists():
         return NO_GOVERNANCE
-    doc, problems = read_yaml(path, GOVERNANCE_FILE)
+    doc, problems = read_yaml(path, GOVERNANCE_FILE, folder)
     if doc is None:
         raise InventoryError(problems)
     spec, invalid = validate(GovernanceFile, doc, "")

@@ -59,8 +59,17 @@ class Located:
         return 1
 
 
-def read_regular(path: Path, rel: str, limit: int,
-                 within: Sequence[str] | None = None) -> bytes | Problem:
+# What to do about a file outside the folders it may be read from (`read_regular`'s `within`).
+DROP_FOLDER_HINT = ("put the export in a folder the target names under hr.drop_folders, or add "
+                    "its folder there (targets.yaml)")
+INVENTORY_HINT = ("keep the inventory's files inside the inventory folder: copy the file in (a "
+                  "symlink that leads out of it is not followed: what it reaches could be "
+                  "anything, and problems quote what they read), or let `ssc-infra hr pull` "
+                  "fetch an HR export from a drop folder")
+
+
+def read_regular(path: Path, rel: str, limit: int, within: Sequence[str] | None = None,
+                 outside_hint: str = DROP_FOLDER_HINT) -> bytes | Problem:
     """The bytes of a regular file of at most `limit` bytes, or the Problem why not.
 
     Opened non-blocking and checked with fstat before a byte is read, so a FIFO, a device or a
@@ -69,6 +78,7 @@ def read_regular(path: Path, rel: str, limit: int,
     Args:
         within: when given, the folders the file must be in: it is refused when the file it
             opened (symlinks followed, as the kernel resolved them at the open) is outside all.
+        outside_hint: what to do then.
 
     Raises:
         FileNotFoundError: when there is no such file (the caller knows where it was named).
@@ -81,16 +91,16 @@ def read_regular(path: Path, rel: str, limit: int,
         return Problem(rel, 0, f"cannot open the file: {e.strerror or e}",
                        "check that the path names a readable file (not a symlink loop)")
     try:
-        if within is not None:
-            outside = _outside(fd, path, rel, within)
-            if outside is not None:
-                return outside
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)),
                         "something else")
             return Problem(rel, 0, f"not a regular file but {kind}",
                            f"put the file itself at {path}")
+        if within is not None:
+            outside = _outside(fd, path, rel, within, outside_hint)
+            if outside is not None:
+                return outside
         if info.st_size > limit:
             return _too_large(rel, limit)
         chunks: list[bytes] = []
@@ -110,7 +120,8 @@ def read_regular(path: Path, rel: str, limit: int,
         os.close(fd)
 
 
-def _outside(fd: int, path: Path, rel: str, folders: Sequence[str]) -> Problem | None:
+def _outside(fd: int, path: Path, rel: str, folders: Sequence[str],
+             hint: str) -> Problem | None:
     """A Problem when the open file `fd` is in none of `folders`, None when it is in one.
 
     The file is named by what the open itself reached (/proc/self/fd), so a symlink swapped
@@ -126,8 +137,7 @@ def _outside(fd: int, path: Path, rel: str, folders: Sequence[str]) -> Problem |
             return None
     shown = ", ".join(folders) or "none"
     return Problem(rel, 0, f"{path} is outside the folders it may be read from ({shown})",
-                   "put the export in a folder the target names under hr.drop_folders, or "
-                   "add its folder there (targets.yaml)")
+                   hint)
 
 
 def _too_large(rel: str, limit: int) -> Problem:
@@ -144,10 +154,24 @@ def decode(data: bytes, rel: str, hint: str) -> str | Problem:
         return Problem(rel, line, f"not UTF-8 text ({e.reason} at byte {e.start})", hint)
 
 
-def read_yaml(path: Path, rel: str) -> tuple[Located | None, list[Problem]]:
-    """Parse one YAML file. Returns the document, or None with the problems that stopped it."""
+def inside(inventory: Path | None) -> tuple[list[str] | None, str]:
+    """`read_regular`'s `within` and `outside_hint` for a file of the inventory folder (or of
+    none, for a file passed in on the command line)."""
+    if inventory is None:
+        return None, DROP_FOLDER_HINT
+    return [str(inventory.absolute())], INVENTORY_HINT
+
+
+def read_yaml(path: Path, rel: str,
+              inventory: Path | None = None) -> tuple[Located | None, list[Problem]]:
+    """Parse one YAML file. Returns the document, or None with the problems that stopped it.
+
+    Args:
+        inventory: the inventory folder the file is one of: it is read only when it is in
+            there (`inside`).
+    """
     try:
-        data = read_regular(path, rel, YAML_MAX_BYTES)
+        data = read_regular(path, rel, YAML_MAX_BYTES, *inside(inventory))
     except FileNotFoundError:
         return None, [Problem(rel, 0, "file not found", "check the path and the file name")]
     text = decode(data, rel, "save the file as UTF-8") if isinstance(data, bytes) else data

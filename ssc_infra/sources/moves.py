@@ -73,7 +73,7 @@ def read_moves(root: Path, partners: Sequence[PartnerDoc]
     path = root / MOVES_FILE
     if not path.exists() and not path.is_symlink():
         return [], []
-    doc, problems = read_yaml(path, MOVES_FILE)
+    doc, problems = read_yaml(path, MOVES_FILE, root)
     if doc is None:
         if all(p.message == "the file is empty" for p in problems):
             return [], []  # every entry taken out: no moves

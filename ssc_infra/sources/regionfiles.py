@@ -39,7 +39,7 @@ class PartnerDoc:
 
 def read_region(root: Path) -> tuple[RegionFile | None, list[Problem]]:
     """region.yaml of the inventory folder `root`; None when it does not validate."""
-    doc, problems = read_yaml(root / "region.yaml", "region.yaml")
+    doc, problems = read_yaml(root / "region.yaml", "region.yaml", root)
     if doc is None:
         return None, problems
     spec, invalid = validate(RegionFile, doc, "")
@@ -64,7 +64,7 @@ def read_partner_files(root: Path) -> tuple[list[PartnerDoc], set[str], list[Pro
     unchecked_sites: set[str] = set()
     for path in paths:
         rel = f"partners/{path.name}"
-        doc, found = read_yaml(path, rel)
+        doc, found = read_yaml(path, rel, root)
         problems.extend(found)
         if doc is None:
             continue

@@ -161,6 +161,14 @@ def _replace_with_device(path: Path) -> None:
     path.symlink_to("/dev/zero")
 
 
+def _replace_with_link_out(path: Path) -> None:
+    """A symlink to a file outside the inventory, whose first line problems would quote."""
+    secret = path.parent.parent.parent / "secret.csv"
+    secret.write_text("root:$6$not-for-a-problem-message:20228:0:99999:7:::\n", encoding="utf-8")
+    path.unlink()
+    path.symlink_to(secret)
+
+
 def _grow(path: Path, size: int) -> None:
     with path.open("r+b") as f:
         f.truncate(size)  # sparse: costs no disk
@@ -196,6 +204,10 @@ HOSTILE_FILES: list[tuple[str, str, Any, int, str]] = [
      "larger than 1 MiB"),
     ("csv-device", "people/alpha.csv", _replace_with_device, 0,
      "not a regular file but a character device"),
+    ("csv-symlink-out", "people/beta.csv", _replace_with_link_out, 0,
+     "is outside the folders it may be read from"),
+    ("yaml-symlink-out", "partners/beta.yaml", _replace_with_link_out, 0,
+     "is outside the folders it may be read from"),
     ("csv-too-large", "devices/beta.csv", lambda p: _grow(p, (50 << 20) + 1), 0,
      "larger than 50 MiB"),
     ("csv-not-utf8", "people/beta.csv", lambda p: _write(p, p.read_bytes().replace(
@@ -228,6 +240,7 @@ def test_a_hostile_file_is_a_problem_of_that_file(
     found = [p for p in raised.value.problems if p.file == file and message in p.message]
     assert found, [str(p) for p in raised.value.problems]
     assert found[0].line == line and found[0].hint
+    assert not any("not-for-a-problem-message" in str(p) for p in raised.value.problems)
 
 
 def test_a_fifo_where_a_file_should_be_never_blocks(mini: Path) -> None:
@@ -261,3 +274,13 @@ def test_the_json_schema_publishes_the_field_patterns() -> None:
     region = json_schemas()["region.yaml"]
     assert region["$defs"]["ServiceEntry"]["properties"]["sku"]["anyOf"][0]["pattern"] \
         == SKU_PATTERN
+
+
+def test_a_symlink_that_stays_inside_the_inventory_is_followed(mini: Path) -> None:
+    shared = mini / "exports"
+    shared.mkdir()
+    people = mini / "people" / "beta.csv"
+    people.rename(shared / "beta.csv")
+    people.symlink_to(Path("..") / "exports" / "beta.csv")
+    region = load(mini, TODAY)
+    assert len(region.partner("beta").people) == 2
