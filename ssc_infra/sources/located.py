@@ -12,6 +12,7 @@ file, not a MemoryError or a crash of libyaml). Whatever is wrong becomes a Prob
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -132,12 +133,18 @@ def _outside(fd: int, path: Path, rel: str, folders: Sequence[str],
     except OSError:
         opened = path.resolve()
     for folder in map(Path, folders):
-        real = folder.resolve()
+        real = _real(folder)
         if folder.is_absolute() and opened != real and opened.is_relative_to(real):
             return None
     shown = ", ".join(folders) or "none"
     return Problem(rel, 0, f"{path} is outside the folders it may be read from ({shown})",
                    hint)
+
+
+@functools.lru_cache(maxsize=64)
+def _real(folder: Path) -> Path:
+    """A folder's real path, once per folder: an inventory is hundreds of files in one."""
+    return folder.resolve()
 
 
 def _too_large(rel: str, limit: int) -> Problem:

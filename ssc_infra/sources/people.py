@@ -74,6 +74,7 @@ class PeopleReader:
         self.problems = problems
         self.unchecked_sites = unchecked_sites
         self.naming = naming
+        self._named: set[tuple[str, str, str]] = set()  # names an account name is made of
         # Every employee id in each partner's HR export, bad rows included, for device checks.
         self.employee_ids: dict[str, set[str]] = {}
         # The partners whose HR export stopped at an unreadable row: who comes after it is not
@@ -216,9 +217,11 @@ class PeopleReader:
                 or _Departments.any_clash(set(department)):
             return None
         naming = self.naming
-        if naming is not None and any(naming_problem(*name, naming) for name in
-                                      set(zip(given, infix, surname, strict=True))):
-            return None
+        if naming is not None:
+            new_names = set(zip(given, infix, surname, strict=True)) - self._named
+            if any(naming_problem(*name, naming) for name in new_names):
+                return None
+            self._named |= new_names
         known = self._dates  # every date parsed so far, and only those that parse
         texts = {*start_text, *end_text}
         texts.discard("")
