@@ -74,7 +74,10 @@ def leavers(parked: Sequence[ParkedAccount], retention_days: int) -> list[Leaver
     found = []
     for p in parked:
         left, since = parked_on(p)
-        purge_from = left + timedelta(days=retention_days) if left is not None else None
+        try:
+            purge_from = left + timedelta(days=retention_days) if left is not None else None
+        except OverflowError:  # a mark edited by hand to the end of the calendar: never
+            purge_from = None
         found.append(Leaver(p, left, since, purge_from))
     return sorted(found, key=lambda v: (v.partner, v.name.lower(), v.key))
 

@@ -72,3 +72,11 @@ def test_the_day_of_leaving_comes_from_the_mark_else_the_last_change() -> None:
     forged = _parked({"key": "a/1", "mark": "by hand on 2001-01-01", "changed": "2026-10-01"})
     assert parked_on(forged) == (date(2026, 10, 1), SINCE_CHANGE)  # not the tool's mark
     assert parked_on(_parked({"key": "a/1", "mark": "x"})) == (None, "")
+
+
+def test_a_mark_at_the_end_of_the_calendar_means_never_not_a_crash() -> None:
+    edited = _parked({"key": "a/1", "mark": "ssc-infra: disabled by the tool: leaver on "
+                      "9999-12-30"})
+    [leaver] = leavers([edited], retention_days=90)
+    assert leaver.left == date(9999, 12, 30) and leaver.purge_from is None
+    assert not plan_purge([leaver], TODAY, Guards(), set(), {}, (), None).section.changes
