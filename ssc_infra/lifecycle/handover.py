@@ -41,10 +41,12 @@ from ssc_infra.core.dn import dn_key
 from ssc_infra.core.errors import SscError
 from ssc_infra.core.model import FOLDER_PATH_PATTERN, Partner
 from ssc_infra.m365.tenant import TenantState
+from ssc_infra.sources.located import read_regular
 from ssc_infra.state.folder import csv_row
 
 FORMAT = "ssc-infra/handover/v1"
 MANIFEST = "manifest.json"
+BUNDLE_FILE_MAX = 1 << 30  # a partner's people, accounts and audit lines: far less
 # Never in a bundle, whatever a directory lets the bind account read.
 SECRET_ATTRIBUTES = frozenset(a.lower() for a in (
     "unicodePwd", "dBCSPwd", "ntPwdHistory", "lmPwdHistory", "supplementalCredentials",
@@ -439,9 +441,10 @@ class BundleCheck:
 
     def accounts(self) -> list[dict[str, Any]]:
         """The accounts the bundle holds (accounts.json), as exported."""
+        raw = _read_in(self.folder, "accounts.json")
         try:
-            data = json.loads((self.folder / "accounts.json").read_bytes())
-        except (OSError, ValueError):
+            data = json.loads(raw) if isinstance(raw, bytes) else []
+        except ValueError:
             return []
         return [a for a in data if isinstance(a, dict)] if isinstance(data, list) else []
 
@@ -459,10 +462,9 @@ def check_handover_bundle(folder: Path, expect_sha256: str = "") -> BundleCheck:
     no file that the manifest does not name; the manifest itself the one recorded at the
     offboarding (`expect_sha256`, when given)."""
     problems: list[str] = []
-    try:
-        raw = (folder / MANIFEST).read_bytes()
-    except OSError as e:
-        return BundleCheck(folder, "", {}, (f"{folder / MANIFEST}: {e.strerror or e}",))
+    raw = _read_in(folder, MANIFEST)
+    if isinstance(raw, str):
+        return BundleCheck(folder, "", {}, (f"{folder / MANIFEST}: {raw}",))
     digest = hashlib.sha256(raw).hexdigest()
     try:
         data = json.loads(raw)
@@ -475,14 +477,12 @@ def check_handover_bundle(folder: Path, expect_sha256: str = "") -> BundleCheck:
         problems.append(f"{MANIFEST} has SHA-256 {digest}, the offboarding recorded "
                         f"{expect_sha256}: it is not the manifest written then")
     for path, want in sorted(listed.items()):
-        target = folder / path
         if ".." in Path(path).parts or Path(path).is_absolute():
             problems.append(f"{MANIFEST}: names a file outside the bundle: {path!r}")
             continue
-        try:
-            body = target.read_bytes()
-        except OSError as e:
-            problems.append(f"{path}: {e.strerror or e}")
+        body = _read_in(folder, path)
+        if isinstance(body, str):
+            problems.append(f"{path}: {body}")
             continue
         if not isinstance(want, dict) or hashlib.sha256(body).hexdigest() != want.get("sha256"):
             problems.append(f"{path}: its SHA-256 is not the manifest's (changed since)")
@@ -491,6 +491,18 @@ def check_handover_bundle(folder: Path, expect_sha256: str = "") -> BundleCheck:
     for extra in sorted(_files(folder) - set(listed) - {MANIFEST}):
         problems.append(f"{extra}: not in the manifest (added since)")
     return BundleCheck(folder, digest, data, tuple(problems))
+
+
+def _read_in(folder: Path, path: str) -> bytes | str:
+    """The bytes of a bundle's file, or what is wrong: only a regular file inside the bundle
+    folder is read (a FIFO, a device or a symlink out of it is named, never waited on or
+    followed), of at most BUNDLE_FILE_MAX bytes."""
+    try:
+        found = read_regular(folder / path, path, BUNDLE_FILE_MAX,
+                             [str(folder.absolute())], "the bundle holds its own files only")
+    except FileNotFoundError:
+        return "no such file"
+    return found if isinstance(found, bytes) else found.message
 
 
 def _files(folder: Path) -> set[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import uuid
 from pathlib import Path
 
@@ -107,3 +108,24 @@ def test_a_manifest_that_points_outside_the_bundle_is_a_problem(tmp_path: Path) 
     assert "outside the bundle" in " ".join(check_handover_bundle(tmp_path).problems)
     (tmp_path / "manifest.json").write_text("[1, 2")
     assert "not a bundle manifest" in check_handover_bundle(tmp_path).problems[0]
+
+
+def test_a_bundle_file_that_is_a_fifo_or_leads_out_is_named_never_waited_on(
+        tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.csv"
+    outside.write_text("root:$6$not-in-a-bundle\n")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    os.mkfifo(bundle / "people.csv")
+    (bundle / "devices.csv").symlink_to(outside)
+    (bundle / "manifest.json").write_text(json.dumps({
+        "format": "ssc-infra/handover/v1", "files": {
+            "people.csv": {"sha256": "0", "bytes": 1},
+            "devices.csv": {"sha256": "0", "bytes": 1}}}))
+    said = " ".join(check_handover_bundle(bundle).problems)
+    assert "people.csv: not a regular file but a FIFO" in said
+    assert "devices.csv: " in said and "outside the folders it may be read from" in said
+    (bundle / "manifest.json").unlink()
+    os.mkfifo(bundle / "manifest.json")
+    [problem] = check_handover_bundle(bundle).problems
+    assert "manifest.json: not a regular file but a FIFO" in problem
