@@ -38,6 +38,7 @@ from ssc_infra.hr.client import HrClient
 from ssc_infra.hr.settings import HrError
 from ssc_infra.lifecycle.people import NewExport, current_rows, new_export, write_export
 from ssc_infra.run.targets import Target, hr_settings
+from ssc_infra.sources.csvfile import read_csv_text
 from ssc_infra.sources.hrexport import DEFAULT, Converted, HrMapping, load_mapping, read_export
 from ssc_infra.sources.people import PEOPLE_COLUMNS
 from ssc_infra.sources.regionfiles import read_partner_files
@@ -144,7 +145,7 @@ def pull_one(request: PullRequest, code: str) -> Pulled:
     if found.problems:
         return held(f"{len(found.problems):,} problems in the answer: nothing written",
                     found.problems[:PROBLEMS_SHOWN], answer=answer)
-    before = current_rows(request.inventory / rel)
+    before = current_rows(request.inventory, rel)
     after = {row["employee_id"]: row for row in found.rows}
     staying = [e for e, row in before.items() if not _left(row[_END], request.today)]
     lost = sum(1 for e in staying if e not in after)
@@ -170,10 +171,9 @@ def pull_one(request: PullRequest, code: str) -> Pulled:
 
 
 def _write(request: PullRequest, made: NewExport) -> str:
-    path = request.inventory / made.rel
-    try:
-        unchanged = path.read_text(encoding="utf-8") == made.text
-    except (OSError, UnicodeDecodeError):
+    try:  # the same people, whatever its line ends or a BOM: no need to write it again
+        unchanged = read_csv_text(request.inventory, made.rel) == made.text
+    except FileNotFoundError:
         unchanged = False
     if unchanged:
         return "unchanged"

@@ -19,7 +19,7 @@ from ssc_infra.core.errors import Problem
 from ssc_infra.core.model import Partner
 from ssc_infra.lifecycle.onboard import NewPartner, Origin
 from ssc_infra.lifecycle.staging import check, replace, staged
-from ssc_infra.sources.csvfile import one_newline
+from ssc_infra.sources.csvfile import read_csv_text
 from ssc_infra.sources.hrexport import Converted, people_csv
 from ssc_infra.sources.people import PEOPLE_COLUMNS
 
@@ -65,7 +65,7 @@ def new_export(inventory: Path, partner: Partner, rel: str, converted: Converted
         checked = check(folder, today, partner.code)
     if not checked.ok:
         return told.retold(checked.problems)
-    before = current_rows(inventory / rel)
+    before = current_rows(inventory, rel)
     after = {row["employee_id"]: row for row in converted.rows}
     return NewExport(
         partner.code, rel, text, len(converted.rows), converted.split,
@@ -74,13 +74,15 @@ def new_export(inventory: Path, partner: Partner, rel: str, converted: Converted
                      if [after[e][c] for c in PEOPLE_COLUMNS] != before[e])))
 
 
-def current_rows(path: Path) -> dict[str, list[str]]:
-    """employee id -> the row, of the people CSV there now (the loader has read it)."""
+def current_rows(inventory: Path, rel: str) -> dict[str, list[str]]:
+    """employee id -> the row, of the people CSV `rel` of the inventory now (the loader has
+    read it); none when it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError):
+        text = read_csv_text(inventory, rel)
+    except FileNotFoundError:
         return {}
-    text = one_newline(text)
+    if not isinstance(text, str):
+        return {}
     first = text.split("\n", 1)[0]
     reader = csv.DictReader(io.StringIO(text), delimiter=";" if first.count(";") >
                             first.count(",") else ",")

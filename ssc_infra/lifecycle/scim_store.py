@@ -122,7 +122,7 @@ class ScimStore:
         wanted = parse_filter(query.get("filter", ""))
         start, count = paging(query.get("startIndex"), query.get("count"))
         rows = [as_row(values) for _e, values in
-                sorted(current_rows(self.inventory / place.people).items())]
+                sorted(current_rows(self.inventory, place.people).items())]
         found = [r for r in rows if wanted is None or matches(r, *wanted)]
         today = self.today()
         page = [self._user(r, today) for r in found[start - 1:start - 1 + count]]
@@ -131,7 +131,7 @@ class ScimStore:
     def get(self, code: str, employee: str) -> Answer:
         """GET /Users/{id}."""
         place = self._place(code)
-        values = current_rows(self.inventory / place.people).get(employee)
+        values = current_rows(self.inventory, place.people).get(employee)
         if values is None:
             raise ScimError(404, f"no user {employee} among {code}'s people")
         return self._answer(as_row(values), self.today(), 200)
@@ -189,7 +189,7 @@ class ScimStore:
             if self.closed:
                 raise ScimError(503, "the server is stopping: send it again in a while")
             place = self._place(code)
-            rows = {e: as_row(v) for e, v in current_rows(self.inventory / place.people).items()}
+            rows = {e: as_row(v) for e, v in current_rows(self.inventory, place.people).items()}
             yield _Write(place, rows, self.today())
 
     @contextlib.contextmanager

@@ -64,6 +64,19 @@ UNCLOSED_QUOTE = ("a quote opened on this line is never closed: the rest of the 
                   "off: export it again")
 
 
+def read_csv_text(root: Path, rel: str) -> str | Problem:
+    """The text of the inventory's CSV file `rel`: a regular file inside the folder `root` of
+    at most CSV_MAX_BYTES, UTF-8 (a BOM dropped), every line end a LF; else the Problem.
+
+    Raises:
+        FileNotFoundError: when there is no such file.
+    """
+    data = read_regular(root / rel, rel, CSV_MAX_BYTES, *inside(root))
+    text = decode(data, rel, "export the file as CSV UTF-8") if isinstance(data, bytes) \
+        else data
+    return one_newline(text) if isinstance(text, str) else text
+
+
 def open_csv(root: Path, p: PartnerDoc, key: str, columns: tuple[str, ...],
              problems: list[Problem], rel: str = "") -> tuple[str, Rows] | None:
     """Open the CSV file that partner file `p` names under `key` and check its header.
@@ -80,20 +93,16 @@ def open_csv(root: Path, p: PartnerDoc, key: str, columns: tuple[str, ...],
         The file's path and its rows; None when the file cannot be read or lacks a column.
     """
     rel = rel or getattr(p.spec, key)
-    path = root / rel
     code = p.spec.code
     try:
-        data = read_regular(path, rel, CSV_MAX_BYTES, *inside(root))
+        text = read_csv_text(root, rel)
     except FileNotFoundError:
         problems.append(Problem(p.doc.file, p.doc.line((key,)), f"{key} file {rel!r} not found",
                                 "check the path; it is relative to the inventory folder", code))
         return None
-    text = decode(data, rel, "export the file as CSV UTF-8") if isinstance(data, bytes) \
-        else data
     if isinstance(text, Problem):
         problems.append(Problem(text.file, text.line, text.message, text.hint, code))
         return None
-    text = one_newline(text)
     if not text.strip():
         problems.append(Problem(rel, 0, "the file is empty",
                                 f"the first line is the header: {','.join(columns)}", code))

@@ -4,11 +4,13 @@ over its people CSV only when the whole region loads with it."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from click.testing import CliRunner, Result
 
 from ssc_infra.cli.main import main
+from ssc_infra.lifecycle.people import current_rows
 from tests.conftest import TODAY
 
 MAPPING = """encoding: cp1252
@@ -65,3 +67,21 @@ def test_a_bad_row_is_told_at_the_exports_line_and_nothing_is_written(
     dry = _run(mini, tmp_path, ROWS, "--dry-run")
     assert dry.exit_code == 0 and "would write" in dry.stdout
     assert (mini / "people" / "alpha.csv").read_bytes() == before
+
+
+def test_the_current_people_are_read_as_the_loader_reads_them_never_waited_on(
+        tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory"
+    (inventory / "people").mkdir(parents=True)
+    people = inventory / "people" / "alpha.csv"
+    people.write_bytes(b"\xef\xbb\xbfemployee_id,given_name,infix,surname,department,job_title,"
+                       b"site,workplace,start_date,end_date\r1001,W\xc3\xa2tse,,B\xc3\xbbm\xc3\xa2"
+                       b",Burgerzaken,Medewerker,alp-hq,laptop,2015-03-01,\r")
+    assert current_rows(inventory, "people/alpha.csv")["1001"][1] == "Wâtse"  # BOM, lone CRs
+    people.unlink()
+    os.mkfifo(people)
+    assert current_rows(inventory, "people/alpha.csv") == {}  # a FIFO: refused at once
+    people.unlink()
+    people.symlink_to(tmp_path / "outside.csv")
+    (tmp_path / "outside.csv").write_text("employee_id\n1\n", encoding="utf-8")
+    assert current_rows(inventory, "people/alpha.csv") == {}  # outside: not followed
