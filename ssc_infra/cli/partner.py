@@ -39,6 +39,7 @@ from ssc_infra.run import (
     PlannedRun,
 )
 from ssc_infra.sources.hrexport import DEFAULT, load_mapping, read_export
+from ssc_infra.sources.problems import quoted
 
 _PATH = click.Path(path_type=Path)  # existence and kind are checked when read, as hostile input
 
@@ -240,7 +241,8 @@ def _refused(code: str, problems: list[Problem], fmt: str, inventory: Path) -> N
                      "problems": problems_json(problems)})
         sys.exit(EXIT_ERROR)
     count = len(problems)
-    err.print(f"[bold red]partner {escape(code)} cannot be onboarded: {count} "
+    shown = code if len(code) <= 40 else quoted(code)  # a code is checked: it may be anything
+    err.print(f"[bold red]partner {escape(shown)} cannot be onboarded: {count} "
               f"problem{'s' if count != 1 else ''}[/] (nothing was written to "
               f"{escape(str(inventory))}):", soft_wrap=True)
     for line in list(problem_lines(problems))[1:]:

@@ -230,3 +230,13 @@ def test_the_examples_fit_the_sample_region(tmp_path: Path, code: str,
     partner = load(inventory, TODAY).partner(code)
     assert partner.people and all(p.surname.split()[0].lower() not in {"van", "de", "ter"}
                                   for p in partner.people if " " in p.surname)
+
+
+def test_a_code_of_ten_thousand_characters_is_cut_short_where_it_is_said(
+        mini: Path, export: Path) -> None:
+    before = tree(mini)
+    code, _, err = run("partner", "onboard", "a" * 10_000, "--name", "G", "--upn-suffix",
+                       "g.example", "--people", str(export), "--inventory", str(mini))
+    assert code == 1 and "invalid partner code" in err and "(10000 characters)" in err
+    assert "a" * 100 not in err
+    assert tree(mini) == before
