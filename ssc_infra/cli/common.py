@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ssc_infra.core.approval import Approval
-from ssc_infra.core.errors import InventoryError, Problem, SscError
+from ssc_infra.core.errors import InventoryError, Problem, SscError, quoted
 from ssc_infra.core.model import Region
 from ssc_infra.core.plan import Backend, ItemResult, parse_allow_disable
 from ssc_infra.report import (
@@ -61,7 +61,7 @@ def parse_today(_ctx: click.Context, _param: click.Parameter, value: str | None)
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date; write YYYY-MM-DD") from None
+        raise click.BadParameter(f"{quoted(value)} is not a date; write YYYY-MM-DD") from None
 
 
 def inventory_options(command: F) -> F:
@@ -196,7 +196,8 @@ def check_partners(region: Region, partners: tuple[str, ...]) -> None:
     unknown = [c for c in partners if c not in known]
     if unknown:
         raise click.BadParameter(
-            f"unknown partner {', '.join(unknown)}; known: {', '.join(sorted(known))}",
+            f"unknown partner {', '.join(map(quoted, unknown))}; known: "
+            f"{', '.join(sorted(known))}",
             param_hint="--partner",
         )
 

@@ -27,7 +27,7 @@ from ssc_infra.cli.common import (
     print_json,
     target_options,
 )
-from ssc_infra.core.errors import SscError
+from ssc_infra.core.errors import SscError, quoted
 from ssc_infra.core.plan import parse_allow_disable
 from ssc_infra.lifecycle.hrpull import Pulled, PullRequest, pull_all
 from ssc_infra.lifecycle.scim_server import open_server
@@ -84,7 +84,7 @@ def pull(inventory: Path, today: date, targets_file: Path, target_name: str, sta
     chosen = partners or tuple(sorted(c for c, d in known.items() if d.spec.hr is not None))
     for code in chosen:
         if code not in known:
-            raise click.BadParameter(f"no partner {code!r} in {inventory}/partners",
+            raise click.BadParameter(f"no partner {quoted(code)} in {inventory}/partners",
                                      param_hint="--partner")
         if known[code].spec.hr is None:
             raise SscError(f"{code} names no HR system: add `hr: {{system: ...}}` to "

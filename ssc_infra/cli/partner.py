@@ -29,7 +29,7 @@ from ssc_infra.cli.plans import (
     planned_run,
     show_plan,
 )
-from ssc_infra.core.errors import InventoryError, Problem, SscError
+from ssc_infra.core.errors import InventoryError, Problem, SscError, quoted
 from ssc_infra.lifecycle.intake import Given, Onboarded, onboard_files, onboard_netbox, read_given
 from ssc_infra.lifecycle.onboard import PartnerOptions
 from ssc_infra.lifecycle.people import new_export, write_export
@@ -39,7 +39,6 @@ from ssc_infra.run import (
     PlannedRun,
 )
 from ssc_infra.sources.hrexport import DEFAULT, load_mapping, read_export
-from ssc_infra.sources.problems import quoted
 
 _PATH = click.Path(path_type=Path)  # existence and kind are checked when read, as hostile input
 
@@ -284,7 +283,7 @@ def people(inventory: Path, today: date, fmt: str, code: str, people_file: Path,
                        "with --source files (NetBox holds no people)")
     loaded = source.load(today)
     if code not in loaded.data_files:
-        raise click.BadParameter(f"no partner {code!r} in the inventory", param_hint="CODE")
+        raise click.BadParameter(f"no partner {quoted(code)} in the inventory", param_hint="CODE")
     mapping = load_mapping(columns_file, str(columns_file)) if columns_file else DEFAULT
     if isinstance(mapping, list):
         raise InventoryError(mapping)

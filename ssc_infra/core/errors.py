@@ -56,3 +56,15 @@ class BackendError(SscError):
 
 class GuardTripped(SscError):
     """A partner's plan exceeds a safety limit and is held back."""
+
+
+def quoted(value: str) -> str:
+    """A value quoted for a message: control characters escaped, a long one cut short.
+
+    Args:
+        value: the value as read or given; it may be hostile (a control character, a megabyte
+            of text).
+    """
+    if len(value) <= 60:
+        return repr(value)
+    return f"{value[:40]!r}... ({len(value)} characters)"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ssc_infra.core.errors import quoted
 from ssc_infra.core.model import Guards
 from ssc_infra.core.movers import Mover, mover_from_dict, mover_to_dict
 
@@ -384,7 +385,7 @@ def parse_allow_disable(values: Iterable[str], flag: str = "--allow-disable",
     for value in values:
         partner, sep, number = value.partition("=")
         if not sep or not partner or not number.isdigit():
-            raise ValueError(f"{flag} {value!r}: write PARTNER=N, e.g. ameland=12")
+            raise ValueError(f"{flag} {quoted(value)}: write PARTNER=N, e.g. ameland=12")
         result[partner] = int(number)
     return result
 

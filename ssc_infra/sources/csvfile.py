@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ssc_infra.core.errors import Problem
+from ssc_infra.core.errors import Problem, quoted
 from ssc_infra.sources.located import CSV_MAX_BYTES, decode, inside, read_regular
-from ssc_infra.sources.problems import did_you_mean, quoted
+from ssc_infra.sources.problems import did_you_mean
 from ssc_infra.sources.regionfiles import PartnerDoc
 
 

@@ -14,7 +14,7 @@ from ipaddress import IPv4Network
 from itertools import compress, repeat
 from pathlib import Path
 
-from ssc_infra.core.errors import Problem
+from ssc_infra.core.errors import Problem, quoted
 from ssc_infra.core.model import (
     ASSET_TAG_PATTERN,
     EMPLOYEE_ID_PATTERN,
@@ -26,7 +26,7 @@ from ssc_infra.core.model import (
 from ssc_infra.core.workplaces import reservation_offsets, reservation_site
 from ssc_infra.sources.csvfile import RowProblems, open_csv
 from ssc_infra.sources.people import EMPLOYEE_ID_HINT
-from ssc_infra.sources.problems import did_you_mean, identifier_problem, quoted
+from ssc_infra.sources.problems import did_you_mean, identifier_problem
 from ssc_infra.sources.regionfiles import PartnerDoc
 from ssc_infra.sources.schema import is_mac, is_wireguard_key
 

@@ -47,7 +47,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ssc_infra.core.errors import Problem
+from ssc_infra.core.errors import Problem, quoted
 from ssc_infra.core.infix import split_infix
 from ssc_infra.core.model import PRINTABLE_PATTERN, Workplace
 from ssc_infra.sources.csvfile import (
@@ -60,7 +60,7 @@ from ssc_infra.sources.csvfile import (
 )
 from ssc_infra.sources.located import CSV_MAX_BYTES, Located, read_regular, read_yaml
 from ssc_infra.sources.people import PEOPLE_COLUMNS
-from ssc_infra.sources.problems import SCHEMA_HINT, did_you_mean, quoted, schema_problem
+from ssc_infra.sources.problems import SCHEMA_HINT, did_you_mean, schema_problem
 
 Column = Literal["employee_id", "given_name", "infix", "surname", "department", "job_title",
                  "site", "workplace", "start_date", "end_date"]

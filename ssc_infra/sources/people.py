@@ -15,7 +15,7 @@ from itertools import compress, repeat
 from pathlib import Path
 from typing import cast
 
-from ssc_infra.core.errors import Problem
+from ssc_infra.core.errors import Problem, quoted
 from ssc_infra.core.model import (
     DEPARTMENT_MAX,
     EMPLOYEE_ID_PATTERN,
@@ -33,7 +33,7 @@ from ssc_infra.core.model import (
 from ssc_infra.core.naming import naming_problem
 from ssc_infra.core.slugs import slug
 from ssc_infra.sources.csvfile import RowProblems, open_csv
-from ssc_infra.sources.problems import did_you_mean, identifier_problem, quoted
+from ssc_infra.sources.problems import did_you_mean, identifier_problem
 from ssc_infra.sources.regionfiles import PartnerDoc
 from ssc_infra.sources.schema import person_name_problem, unprintable
 

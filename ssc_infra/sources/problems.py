@@ -13,22 +13,11 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 
-from ssc_infra.core.errors import Problem
+from ssc_infra.core.errors import Problem, quoted
 from ssc_infra.sources.located import Located
 from ssc_infra.sources.schema import unprintable
 
 SCHEMA_HINT = "see `ssc-infra schema` for the keys this file takes"
-
-
-def quoted(value: str) -> str:
-    """A value quoted for a message: control characters escaped, a long one cut short.
-
-    Args:
-        value: the value as read; it may be hostile (a control character, a megabyte of text).
-    """
-    if len(value) <= 60:
-        return repr(value)
-    return f"{value[:40]!r}... ({len(value)} characters)"
 
 
 def did_you_mean(value: str, choices: list[str]) -> str:

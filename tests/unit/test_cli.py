@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from ssc_infra.cli.main import main
@@ -84,7 +85,7 @@ def test_desired_json_for_one_partner() -> None:
 def test_desired_refuses_an_unknown_partner() -> None:
     code, _, err = run("desired", "--inventory", SAMPLE, *TODAY, "--partner", "harlingen")
     assert code == 1  # a usage error is an error, never "changes pending"
-    assert "unknown partner harlingen" in err and "vlieland" in err
+    assert "unknown partner 'harlingen'" in err and "vlieland" in err
 
 
 def test_schema_writes_json_schemas(tmp_path: Path) -> None:
@@ -107,3 +108,18 @@ def test_sample_writes_a_valid_region_and_refuses_to_overwrite(tmp_path: Path) -
 def test_a_bad_today_is_a_usage_error() -> None:
     code, _, err = run("validate", "--inventory", SAMPLE, "--today", "23-11-2026")
     assert code == 1 and "YYYY-MM-DD" in err
+
+
+LONG = "a" * 10_000
+
+
+@pytest.mark.parametrize("args", [
+    ("desired", "--partner", LONG),
+    ("validate", "--today", LONG),
+    ("plan", "--allow-disable", LONG),
+])
+def test_a_value_of_ten_thousand_characters_is_cut_short_in_the_error(
+        args: tuple[str, ...]) -> None:
+    code, out, err = run(*args, "--inventory", SAMPLE)
+    assert code == 1 and "(10000 characters)" in err
+    assert len(out + err) < 2_000
