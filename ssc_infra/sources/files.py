@@ -55,6 +55,7 @@ from ssc_infra.sources.people import PeopleReader, check_quota
 from ssc_infra.sources.regionfiles import (
     PartnerDoc,
     check_merges,
+    check_own_data_files,
     check_partner_uniqueness,
     check_service_refs,
     collect_sites,
@@ -184,10 +185,14 @@ def _load(root: Path, today: date, hold: bool, strict_moves: bool = True) -> Loa
     problems.extend(check_merges(partner_docs))
     # An offboarded or merged partner's HR export and device list are no longer read.
     active = [p for p in partner_docs if p.active]
+    found = check_own_data_files(active)
+    problems.extend(found)
+    sharing = {problem.partner for problem in found}  # not read: it would read another's
     people_reader = PeopleReader(root, problems, unchecked_sites,
                                  None if region is None else naming_policy(region))
     read: dict[str, list[Person] | None] = {p.spec.code: [] for p in partner_docs}
-    read.update({p.spec.code: people_reader.read(p, sites) for p in active})
+    read.update({p.spec.code: people_reader.read(p, sites) if p.spec.code not in sharing
+                 else None for p in active})
     people = {code: persons or [] for code, persons in read.items()}
     device_reader = DeviceReader(root, problems, unchecked_sites, people_reader.employee_ids,
                                  people_reader.cut_short)

@@ -8,6 +8,7 @@ the run, as it may touch every partner (`files.load_holding`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -121,6 +122,28 @@ def check_partner_uniqueness(partners: list[PartnerDoc]) -> list[Problem]:
                     f"duplicate {what} {value!r}, also in {first.doc.file}",
                     f"every partner needs its own {what}", p.spec.code,
                 ))
+    return problems
+
+
+def check_own_data_files(partners: Sequence[PartnerDoc]) -> list[Problem]:
+    """Every partner reads an HR export and a device list of its own: a file another partner
+    names too would make its people twice (with other logon names), or give one partner the
+    other's devices. The partner named later is the one with the problem (and held back)."""
+    problems: list[Problem] = []
+    seen: dict[str, tuple[PartnerDoc, str]] = {}
+    for p in partners:
+        for key in ("people", "devices"):
+            rel = getattr(p.spec, key)
+            if not rel:
+                continue
+            first, first_key = seen.setdefault(rel, (p, key))
+            if first is not p:
+                problems.append(Problem(
+                    p.doc.file, p.doc.line((key,)),
+                    f"{key} file {rel!r} is also the {first_key} file of partner "
+                    f"{first.spec.code!r} ({first.doc.file})",
+                    f"give {p.spec.code} a file of its own, e.g. {key}/{p.spec.code}.csv",
+                    p.spec.code))
     return problems
 
 
