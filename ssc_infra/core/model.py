@@ -59,10 +59,13 @@ class HostRole(StrEnum):
 
 # Printable text: no C0/C1 control characters, DEL, line or paragraph separators, zero-width or
 # bidirectional formatting characters, byte order marks or noncharacters.
-PRINTABLE_PATTERN = (
-    r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f"
-    r"\ufeff\ufff0-\uffff]+$"
-)
+_UNPRINTABLE = (r"\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f"
+                r"\ufeff\ufff0-\uffff")
+PRINTABLE_PATTERN = rf"^[^{_UNPRINTABLE}]+$"
+# Printable text that smb.conf also takes as it is (a region's and a partner's name stand in
+# it, in `server string` and the shares' comments): no `%`, which Samba expands (%U, %S), and
+# no backslash at the end, which joins the next line to it.
+SAMBA_TEXT_PATTERN = rf"^[^%{_UNPRINTABLE}]*[^%\\{_UNPRINTABLE}]$"
 EMPLOYEE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,15}$"  # employeeID: at most 16 (AD schema)
 ASSET_TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$"  # also a DHCP host name: a DNS label
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # a Microsoft SKU part number, e.g. M365_E3

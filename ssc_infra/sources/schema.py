@@ -24,6 +24,7 @@ from ssc_infra.core.model import (
     NAMING_TEMPLATE_MAX,
     PERSON_NAME_PUNCTUATION,
     PRINTABLE_PATTERN,
+    SAMBA_TEXT_PATTERN,
     SHA256_PATTERN,
     SKU_PATTERN,
     HostRole,
@@ -49,6 +50,13 @@ Name = Annotated[str, Field(
     min_length=1, max_length=NAME_MAX, pattern=PRINTABLE_PATTERN,
     description=f"printable text on one line, at most {NAME_MAX} characters",
 )]
+# A region's or partner's name: it stands in smb.conf too (`server string`, share comments).
+SambaName = Annotated[str, Field(
+    min_length=1, max_length=NAME_MAX, pattern=SAMBA_TEXT_PATTERN,
+    description=f"printable text on one line, at most {NAME_MAX} characters, without % "
+    "(Samba expands it in the file server's share comment: write 'procent') and not ending in "
+    "a backslash",
+)]
 DataPath = Annotated[str, Field(max_length=255, pattern=DATA_PATH_PATTERN)]
 NamingTemplate = Annotated[str, Field(
     min_length=1, max_length=NAMING_TEMPLATE_MAX, pattern=PRINTABLE_PATTERN,
@@ -62,7 +70,7 @@ class _File(BaseModel):
 
 class RegionInfo(_File):
     code: Code
-    name: Name
+    name: SambaName
 
 
 class DirectorySettings(_File):
@@ -211,7 +219,7 @@ class PartnerFile(_File):
     """inventory/partners/<code>.yaml: one partner organisation."""
 
     code: Code
-    name: Name
+    name: SambaName
     kind: PartnerKind
     upn_suffix: DomainName
     identity: Identity = Identity.HYBRID

@@ -13,6 +13,7 @@ from ssc_infra.core.errors import InventoryError, Problem
 from ssc_infra.core.model import (
     DATA_PATH_PATTERN,
     PRINTABLE_PATTERN,
+    SAMBA_TEXT_PATTERN,
     SKU_PATTERN,
     DeviceKind,
     Identity,
@@ -269,8 +270,9 @@ def test_a_fifo_where_a_file_should_be_never_blocks(mini: Path) -> None:
 def test_the_json_schema_publishes_the_field_patterns() -> None:
     partner = json_schemas()["partners/*.yaml"]
     name = partner["properties"]["name"]
-    assert name["pattern"] == PRINTABLE_PATTERN and name["maxLength"] == 64
+    assert name["pattern"] == SAMBA_TEXT_PATTERN and name["maxLength"] == 64
     assert partner["properties"]["people"]["pattern"] == DATA_PATH_PATTERN
+    assert partner["$defs"]["SiteEntry"]["properties"]["name"]["pattern"] == PRINTABLE_PATTERN
     region = json_schemas()["region.yaml"]
     assert region["$defs"]["ServiceEntry"]["properties"]["sku"]["anyOf"][0]["pattern"] \
         == SKU_PATTERN
