@@ -61,7 +61,7 @@ from ssc_infra.run import (
 from ssc_infra.run.approvals import approve_operation
 from ssc_infra.run.directory import scope_of
 from ssc_infra.run.targets import Target, ad_settings, ansible_settings, load_target
-from ssc_infra.sources.located import decode, read_regular
+from ssc_infra.sources.located import read_text
 from ssc_infra.state.folder import StateDir
 
 # An offboarding disables every account of the partner: the guard is sized by the operator,
@@ -262,8 +262,7 @@ def merge(inventory: Path, today: date, targets_file: Path, target_name: str, st
 def _merge_ids(path: Path | None) -> IdMap | None:
     if path is None:
         return None
-    data = read_regular(path, str(path), 10 * 1024 * 1024)
-    text = decode(data, str(path), "save it as CSV UTF-8") if isinstance(data, bytes) else data
+    text = read_text(path, str(path), 10 * 1024 * 1024, "save it as CSV UTF-8")
     if isinstance(text, Problem):
         raise InventoryError([text])
     found = read_ids(path, text)

@@ -31,7 +31,7 @@ from ssc_infra.lifecycle.staging import check, place, staged, taken
 from ssc_infra.netbox.source import NetBoxSource
 from ssc_infra.sources.files import FilesSource
 from ssc_infra.sources.hrexport import DEFAULT, Converted, HrMapping, load_mapping, read_export
-from ssc_infra.sources.located import CSV_MAX_BYTES, decode, read_regular, read_yaml
+from ssc_infra.sources.located import CSV_MAX_BYTES, read_text, read_yaml
 
 
 @dataclass(frozen=True)
@@ -102,12 +102,9 @@ def read_given(given: Given) -> Onboarding:
 def _read_text(path: Path) -> str | Problem:
     file = str(path)
     try:
-        data = read_regular(path, file, CSV_MAX_BYTES)
+        return read_text(path, file, CSV_MAX_BYTES, "export the device list as CSV UTF-8")
     except FileNotFoundError:
         return Problem(file, 0, "file not found", "check the path of the device list")
-    if isinstance(data, Problem):
-        return data
-    return decode(data, file, "export the device list as CSV UTF-8")
 
 
 def onboard_files(inventory: Path, request: Onboarding, today: date,

@@ -38,7 +38,7 @@ from ssc_infra.run import RunRequest, plan_run, save_plan
 from ssc_infra.run.planned import PlannedRun
 from ssc_infra.run.request import NO_HOOKS, Hooks
 from ssc_infra.sources.csvfile import one_newline
-from ssc_infra.sources.located import CSV_MAX_BYTES, decode, read_regular
+from ssc_infra.sources.located import CSV_MAX_BYTES, read_text
 from ssc_infra.state.reviews import (
     ReviewRecord,
     last_completed,
@@ -169,9 +169,7 @@ def take_sheet(request: RunRequest, sheet_file: Path, plan_file: Path,
         InventoryError: what is wrong with the sheet, each at its line; nothing is recorded.
     """
     rel = str(sheet_file)
-    data = read_regular(sheet_file, rel, CSV_MAX_BYTES)
-    text = decode(data, rel, "save the sheet as CSV UTF-8") if isinstance(data, bytes) \
-        else data
+    text = read_text(sheet_file, rel, CSV_MAX_BYTES, "save the sheet as CSV UTF-8")
     if isinstance(text, Problem):
         raise InventoryError([text])
     rows = _read_sheet(text, rel)

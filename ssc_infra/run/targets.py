@@ -24,7 +24,7 @@ from ssc_infra.hosts.ansible import AnsibleSettings
 from ssc_infra.hr.settings import HrSettings
 from ssc_infra.m365.settings import GraphSettings
 from ssc_infra.netbox.client import NetBoxSettings
-from ssc_infra.sources.located import decode, read_regular
+from ssc_infra.sources.located import read_text
 from ssc_infra.sources.schema import HrEntry, HrSystem
 
 DEFAULT_TARGETS = Path("targets.yaml")
@@ -185,10 +185,9 @@ def load_target(path: Path, name: str) -> Target:
     if not path.exists():
         raise missing
     try:
-        raw = read_regular(path, str(path), TARGETS_MAX_BYTES)
+        text = read_text(path, str(path), TARGETS_MAX_BYTES, "save it as UTF-8")
     except FileNotFoundError:
         raise missing from None
-    text = decode(raw, str(path), "save it as UTF-8") if isinstance(raw, bytes) else raw
     if isinstance(text, Problem):  # a FIFO, a directory, too large, not UTF-8
         raise TargetError(f"{path}: {text.message}; {text.hint}")
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ssc_infra.core.errors import Problem, quoted
-from ssc_infra.sources.located import CSV_MAX_BYTES, decode, inside, read_regular
+from ssc_infra.sources.located import CSV_MAX_BYTES, inside, read_text
 from ssc_infra.sources.problems import did_you_mean
 from ssc_infra.sources.regionfiles import PartnerDoc
 
@@ -71,9 +71,8 @@ def read_csv_text(root: Path, rel: str) -> str | Problem:
     Raises:
         FileNotFoundError: when there is no such file.
     """
-    data = read_regular(root / rel, rel, CSV_MAX_BYTES, *inside(root))
-    text = decode(data, rel, "export the file as CSV UTF-8") if isinstance(data, bytes) \
-        else data
+    text = read_text(root / rel, rel, CSV_MAX_BYTES, "export the file as CSV UTF-8",
+                     *inside(root))
     return one_newline(text) if isinstance(text, str) else text
 
 

@@ -152,6 +152,19 @@ def _too_large(rel: str, limit: int) -> Problem:
                    "check that it is the right file; an inventory file is far smaller")
 
 
+def read_text(path: Path, rel: str, limit: int, hint: str,
+              within: Sequence[str] | None = None,
+              outside_hint: str = DROP_FOLDER_HINT) -> str | Problem:
+    """`read_regular`, then `decode` with `hint`: the UTF-8 text of a regular file, or the
+    Problem why not.
+
+    Raises:
+        FileNotFoundError: when there is no such file.
+    """
+    data = read_regular(path, rel, limit, within, outside_hint)
+    return decode(data, rel, hint) if isinstance(data, bytes) else data
+
+
 def decode(data: bytes, rel: str, hint: str) -> str | Problem:
     """UTF-8 text (a BOM is dropped), or a Problem naming the line of the first bad byte."""
     try:
@@ -178,10 +191,9 @@ def read_yaml(path: Path, rel: str,
             there (`inside`).
     """
     try:
-        data = read_regular(path, rel, YAML_MAX_BYTES, *inside(inventory))
+        text = read_text(path, rel, YAML_MAX_BYTES, "save the file as UTF-8", *inside(inventory))
     except FileNotFoundError:
         return None, [Problem(rel, 0, "file not found", "check the path and the file name")]
-    text = decode(data, rel, "save the file as UTF-8") if isinstance(data, bytes) else data
     if isinstance(text, Problem):
         return None, [text]
     hint = "check indentation and quoting around this line"
