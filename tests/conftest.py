@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -98,6 +99,15 @@ def as_ansible_runs_it(name: str, params: Any, folder: Path) -> tuple[int, dict[
     assert done.stderr == ""
     result: dict[str, Any] = json.loads(done.stdout)
     return done.returncode, result
+
+
+def write_or_fifo(path: Path, content: bytes | None) -> Path:
+    """`content` written at `path`, or with None a FIFO there (a reader must not wait on it)."""
+    if content is None:
+        os.mkfifo(path)
+    else:
+        path.write_bytes(content)
+    return path
 
 
 def drop_target(mini: Path, *folders: Path) -> Path:

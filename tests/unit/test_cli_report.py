@@ -17,7 +17,7 @@ from ssc_infra.cli.main import main
 from ssc_infra.core.actual import DirectoryAccount
 from ssc_infra.report.nightly import REPORT_FORMAT, REPORT_NAME, REPORT_VERSION
 from ssc_infra.run.protocols import Backends
-from tests.conftest import TODAY
+from tests.conftest import TODAY, write_or_fifo
 from tests.support import desired_for, directory_as_desired
 from tests.unit.test_run import MemoryDirectory, MemoryHosts, memory_targets
 
@@ -255,11 +255,7 @@ def test_show_refuses_a_fifo_at_once(cli: Cli, tmp_path: Path) -> None:
 ])
 def test_apply_names_a_plan_file_it_cannot_read_as_show_does(
         cli: Cli, tmp_path: Path, content: bytes | None, says: str) -> None:
-    bad = tmp_path / "bad.plan.json"
-    if content is None:
-        os.mkfifo(bad)
-    else:
-        bad.write_bytes(content)
+    bad = write_or_fifo(tmp_path / "bad.plan.json", content)
     run = cli("apply", str(bad), "--yes")
     assert run.code == 1, run.out
     assert says in run.err and str(bad) in run.err

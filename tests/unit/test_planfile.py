@@ -9,6 +9,7 @@ import pytest
 
 from ssc_infra.netbox.push import load_netbox_plan
 from ssc_infra.sources.planfile import PlanFileError, read_plan_json
+from tests.conftest import write_or_fifo
 
 
 @pytest.mark.parametrize(("content", "says"), [
@@ -18,11 +19,7 @@ from ssc_infra.sources.planfile import PlanFileError, read_plan_json
 ])
 def test_a_plan_file_that_cannot_be_read_is_named_with_what_to_do(
         tmp_path: Path, content: bytes | None, says: str) -> None:
-    path = tmp_path / "bad.plan.json"
-    if content is None:
-        os.mkfifo(path)
-    else:
-        path.write_bytes(content)
+    path = write_or_fifo(tmp_path / "bad.plan.json", content)
     with pytest.raises(PlanFileError) as raised:
         read_plan_json(path)
     assert str(raised.value).startswith(str(path)) and says in str(raised.value)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -36,6 +35,7 @@ from ssc_infra.state.folder import (
     csv_cell,
     recorded_passwords,
 )
+from tests.conftest import write_or_fifo
 
 DN = "CN=Jan de Vries,OU=Users,OU=alpha,OU=Partners,DC=ssc,DC=test"
 
@@ -193,11 +193,7 @@ def test_a_typo_in_the_targets_file_is_named(tmp_path: Path) -> None:
 ])
 def test_a_targets_file_that_cannot_be_read_is_an_error_that_names_it(
         tmp_path: Path, content: bytes | None, says: str) -> None:
-    path = tmp_path / "targets.yaml"
-    if content is None:
-        os.mkfifo(path)
-    else:
-        path.write_bytes(content)
+    path = write_or_fifo(tmp_path / "targets.yaml", content)
     with pytest.raises(TargetError, match=says) as raised:
         load_target(path, "lab")
     assert str(raised.value).startswith(str(path))
